@@ -1,0 +1,1 @@
+"""advisor: see README.md (layers of faderwise)."""

@@ -1,0 +1,1 @@
+"""evals: see README.md (layers of faderwise)."""

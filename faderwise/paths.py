@@ -1,0 +1,16 @@
+"""Where faderwise keeps its own files: ``$FADERWISE_DATA_DIR``, else the platform's user data dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+DATA_DIR_ENV = "FADERWISE_DATA_DIR"
+
+
+def data_dir() -> Path:
+    """The folder for the demo song, sessions and other files faderwise writes for itself."""
+    configured = os.environ.get(DATA_DIR_ENV)
+    return Path(configured) if configured else Path(platformdirs.user_data_dir("faderwise", appauthor=False))

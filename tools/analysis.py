@@ -1,0 +1,231 @@
+"""Measure a whole stem set: every stem, every stem's backing, and the mix.
+
+The expensive linear steps run once per stem and are combined: the K-weighted mix is the sum of
+the K-weighted stems and a K-weighted backing is the K-weighted mix minus its stem; band spectra
+combine the same way. Non-linear measures (energies, peaks) are taken on each signal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from tools.activity import active_hops, regions_from_hops
+from tools.bands import BandLevels, band_levels, band_levels_of_family
+from tools.family import family_index, mix_backings_stems
+from tools.levels import crest_factor_db, rms_dbfs, sample_peak_dbfs, true_peak_dbtp, true_peaks_of_family
+from tools.loudness import HOP_S, LoudnessBlocks, LoudnessCurve, k_weight
+from tools.stems import StemSet
+
+ProgressCallback = Callable[[int, int, str], None]
+"""Called as ``(done, total, next step)`` while a stem set is measured."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Everything faderwise measures on one signal (a stem, a backing or the mix).
+
+    Levels are in dB; silence is ``-inf`` (loudness below the −70 LUFS absolute gate), and measures
+    that silence leaves undefined (crest factor, loudness range) are ``nan``.
+    """
+
+    integrated_lufs: float
+    rms_dbfs: float
+    sample_peak_dbfs: float
+    true_peak_dbtp: float
+    crest_db: float
+    loudness_range_lu: float
+    short_term: LoudnessCurve
+    active: np.ndarray
+    """Activity per 100 ms hop, bool, shape ``(hops,)``."""
+    bands: BandLevels
+
+    @property
+    def silent(self) -> bool:
+        return not math.isfinite(self.integrated_lufs)
+
+    @property
+    def active_regions(self) -> tuple[tuple[float, float], ...]:
+        """``(start_s, end_s)`` of each region where the signal plays."""
+        return regions_from_hops(self.active)
+
+    @property
+    def active_s(self) -> float:
+        return float(np.count_nonzero(self.active) * HOP_S)
+
+    def active_band_levels_db(self) -> np.ndarray:
+        """Band levels in dB over the band frames whose centre falls in an active hop, shape ``(bands,)``."""
+        hop_of_frame = np.minimum((self.bands.frame_times_s / HOP_S).astype(int), len(self.active) - 1)
+        if len(self.active) == 0:
+            return self.bands.level_db()
+        return self.bands.level_db(self.active[hop_of_frame])
+
+    def to_json(self) -> dict[str, object]:
+        """Plain JSON numbers; ``-inf``/``nan`` become ``null`` and ``silent`` says why."""
+        return {
+            "silent": self.silent,
+            "integrated_lufs": json_number(self.integrated_lufs),
+            "rms_dbfs": json_number(self.rms_dbfs),
+            "sample_peak_dbfs": json_number(self.sample_peak_dbfs),
+            "true_peak_dbtp": json_number(self.true_peak_dbtp),
+            "crest_db": json_number(self.crest_db),
+            "loudness_range_lu": json_number(self.loudness_range_lu),
+            "active_seconds": round(self.active_s, 1),
+            "active_regions_s": [list(region) for region in self.active_regions],
+            "band_levels_db": {
+                label: json_number(level) for label, level in zip(self.bands.labels, self.bands.level_db())
+            },
+        }
+
+
+@dataclass(frozen=True)
+class StemMeasurement:
+    """A stem, its backing (all other stems) and how they relate to each other and to the mix."""
+
+    name: str
+    stem: Measurement
+    backing: Measurement
+    stem_to_mix_lu: float
+    """Stem loudness minus mix loudness in LU (``nan`` when either is silent)."""
+    stem_to_backing_lu: float
+    """Stem loudness minus backing loudness in LU (``nan`` when either is silent)."""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            **self.stem.to_json(),
+            "stem_to_mix_lu": json_number(self.stem_to_mix_lu),
+            "stem_to_backing_lu": json_number(self.stem_to_backing_lu),
+            "backing": self.backing.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class StemSetAnalysis:
+    """Measurements of a whole stem set."""
+
+    label: str
+    rate: int
+    channels: int
+    duration_s: float
+    mix: Measurement
+    stems: dict[str, StemMeasurement]
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.label,
+            "sample_rate": self.rate,
+            "channels": self.channels,
+            "duration_s": round(self.duration_s, 3),
+            "warnings": list(self.warnings),
+            "mix": self.mix.to_json(),
+            "stems": {name: stem.to_json() for name, stem in self.stems.items()},
+        }
+
+
+def json_number(value: float, digits: int = 3) -> float | None:
+    """``value`` rounded for JSON; ``None`` for ``±inf`` and ``nan`` (JSON has no such numbers)."""
+    return round(float(value), digits) if math.isfinite(value) else None
+
+
+def level_difference(a: float, b: float) -> float:
+    """``a − b`` in dB; ``nan`` unless both are finite (silence has no level to compare)."""
+    return a - b if math.isfinite(a) and math.isfinite(b) else float("nan")
+
+
+def measure(audio: np.ndarray, rate: int) -> Measurement:
+    """Measure one float32 ``(channels, samples)`` signal."""
+    return _measure(audio, rate, weighted=k_weight(audio, rate), bands=band_levels(audio, rate),
+                    true_peak=true_peak_dbtp(audio, rate))
+
+
+def _measure(
+    audio: np.ndarray, rate: int, *, weighted: np.ndarray, bands: BandLevels, true_peak: float
+) -> Measurement:
+    """Measure a signal whose linear transforms (K-weighting, band spectra, oversampling) are done."""
+    blocks = LoudnessBlocks.from_weighted(weighted, rate)
+    integrated = blocks.integrated()
+    rms = rms_dbfs(audio)
+    peak = sample_peak_dbfs(audio)
+    return Measurement(
+        integrated_lufs=integrated,
+        rms_dbfs=rms,
+        sample_peak_dbfs=peak,
+        true_peak_dbtp=true_peak,
+        crest_db=crest_factor_db(peak, rms),
+        loudness_range_lu=blocks.loudness_range(),
+        short_term=blocks.short_term(),
+        active=active_hops(blocks.momentary(), integrated, total_hops=len(blocks.energy)),
+        bands=bands,
+    )
+
+
+def analyze_stem_set(stem_set: StemSet, *, on_progress: ProgressCallback | None = None) -> StemSetAnalysis:
+    """Measure every stem, every backing and the mix of ``stem_set``.
+
+    Linear transforms run once per stem and are combined into the mix and the backings
+    (:mod:`tools.family`); backings are formed one at a time, so memory stays at about two copies
+    of the stems.
+
+    Args:
+        stem_set: the stems.
+        on_progress: called as ``(done, total, what)`` after each step.
+    """
+    names = stem_set.names
+    rate = stem_set.rate
+    stems = [stem_set.stems[name] for name in names]
+    steps = ["band levels", "true peaks", "K-weighting", "mix", *(f"{n} and its backing" for n in names)]
+    progress = _Progress(steps, on_progress)
+
+    bands = band_levels_of_family(stems, rate, family=mix_backings_stems)
+    progress.step()
+    true_peaks = true_peaks_of_family(stems, rate, family=mix_backings_stems)
+    progress.step()
+    weighted_stems = [k_weight(audio, rate) for audio in stems]
+    progress.step()
+    mix_at, backing_at, stem_at = family_index(len(names))
+    mix_audio = stem_set.mix()
+    weighted_mix = next(mix_backings_stems(weighted_stems))
+    mix = _measure(mix_audio, rate, weighted=weighted_mix, bands=bands[mix_at], true_peak=true_peaks[mix_at])
+    progress.step()
+    measured: dict[str, StemMeasurement] = {}
+    for index, name in enumerate(names):
+        stem = _measure(stems[index], rate, weighted=weighted_stems[index],
+                        bands=bands[stem_at[index]], true_peak=true_peaks[stem_at[index]])
+        backing = _measure(mix_audio - stems[index], rate, weighted=weighted_mix - weighted_stems[index],
+                           bands=bands[backing_at[index]], true_peak=true_peaks[backing_at[index]])
+        measured[name] = StemMeasurement(
+            name=name,
+            stem=stem,
+            backing=backing,
+            stem_to_mix_lu=level_difference(stem.integrated_lufs, mix.integrated_lufs),
+            stem_to_backing_lu=level_difference(stem.integrated_lufs, backing.integrated_lufs),
+        )
+        progress.step()
+    return StemSetAnalysis(
+        label=stem_set.label,
+        rate=rate,
+        channels=stem_set.channels,
+        duration_s=stem_set.duration_s,
+        mix=mix,
+        stems=measured,
+        warnings=stem_set.warnings,
+    )
+
+
+class _Progress:
+    """Reports ``(done, total, next step)`` to an optional callback."""
+
+    def __init__(self, steps: list[str], callback: ProgressCallback | None) -> None:
+        self._steps = steps
+        self._done = 0
+        self._callback = callback
+
+    def step(self) -> None:
+        self._done += 1
+        if self._callback is not None:
+            upcoming = self._steps[self._done] if self._done < len(self._steps) else "done"
+            self._callback(self._done, len(self._steps), upcoming)

@@ -1,0 +1,210 @@
+"""The A/B bundle: the unit of the differential analysis.
+
+For one target stem, four time-aligned clips of the same window and rate:
+
+* ``target_a`` — the target stem in Version A (the producer's mix),
+* ``backing_a`` — the sum of every other stem of A,
+* ``target_b`` — the target stem in Version B (the balanced reference),
+* ``backing_b`` — the sum of every other stem of B.
+
+On disk: the four clips as WAV at the stems' rate, a 16 kHz mono copy of each under ``alm/`` (the
+input an audio-language model such as Qwen2-Audio takes; its encoder hears at most 30 s a clip),
+and ``bundle.json`` describing them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from tools.activity import active_hops
+from tools.audio_io import read_audio, resample, to_mono, write_audio
+from tools.errors import InvalidAudioError
+from tools.loudness import HOP_S, LoudnessBlocks
+from tools.outputs import new_output_folder, write_json
+from tools.stems import StemSet
+
+BUNDLE_FORMAT = "faderwise.bundle/1"
+CLIP_NAMES = ("target_a", "backing_a", "target_b", "backing_b")
+ALM_RATE = 16_000
+MAX_CLIP_S = 30.0  # Whisper-style encoders (Qwen2-Audio) take at most 30 s per clip
+SAME_MATERIAL_TOLERANCE_S = 1.0
+
+
+@dataclass(frozen=True)
+class ABBundle:
+    """Four clips for one target stem; each float32 ``(channels, samples)`` at ``rate`` Hz.
+
+    Attributes:
+        target: the stem the bundle is about.
+        window_a_s, window_b_s: ``(start, end)`` of the clips in seconds of each version.
+        gains_a_db: when known (research data), the gain in dB that made each A stem from its B
+            stem; ``None`` for a user's own mix.
+        sources: where Version A and B came from.
+    """
+
+    target: str
+    rate: int
+    target_a: np.ndarray
+    backing_a: np.ndarray
+    target_b: np.ndarray
+    backing_b: np.ndarray
+    window_a_s: tuple[float, float]
+    window_b_s: tuple[float, float]
+    stems_a: tuple[str, ...]
+    stems_b: tuple[str, ...]
+    gains_a_db: Mapping[str, float] | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def clips(self) -> dict[str, np.ndarray]:
+        """Clip name → audio, in the order the model hears them."""
+        return {name: getattr(self, name) for name in CLIP_NAMES}
+
+
+def select_window(active: np.ndarray, *, duration_s: float, max_s: float = MAX_CLIP_S) -> tuple[float, float]:
+    """The window of at most ``max_s`` seconds in which the target is active longest.
+
+    Args:
+        active: activity per 100 ms hop (see :func:`tools.activity.active_hops`).
+        duration_s: length of the audio in seconds.
+        max_s: longest window in seconds.
+
+    Returns:
+        ``(start_s, end_s)``; the earliest of equally good windows; the whole audio if it is shorter.
+    """
+    if duration_s <= max_s:
+        return 0.0, duration_s
+    width = int(round(max_s / HOP_S))
+    counts = np.concatenate([[0], np.cumsum(active.astype(np.int64))])
+    starts = np.arange(0, max(len(active) - width, 0) + 1)
+    best = int(starts[np.argmax(counts[starts + width] - counts[starts])])
+    start_s = min(best * HOP_S, duration_s - max_s)
+    return round(start_s, 3), round(start_s + max_s, 3)
+
+
+def _target_activity(audio: np.ndarray, rate: int) -> np.ndarray:
+    blocks = LoudnessBlocks.measure(audio, rate)
+    return active_hops(blocks.momentary(), blocks.integrated(), total_hops=len(blocks.energy))
+
+
+def _cut(audio: np.ndarray, rate: int, window: tuple[float, float]) -> np.ndarray:
+    start, stop = int(round(window[0] * rate)), int(round(window[1] * rate))
+    return np.ascontiguousarray(audio[:, start:stop])
+
+
+def make_bundle(
+    version_a: StemSet,
+    version_b: StemSet,
+    target: str,
+    *,
+    max_s: float = MAX_CLIP_S,
+    gains_a_db: Mapping[str, float] | None = None,
+) -> ABBundle:
+    """Build the A/B bundle for ``target``.
+
+    The window (at most ``max_s`` s) is where the target plays longest in A. When A and B are the
+    same material (lengths within 1 s) B is cut at the same window, so the clips stay aligned;
+    otherwise B gets its own best window. B is resampled to A's rate if they differ.
+
+    Raises:
+        StemSetError: ``target`` is missing from A or from B.
+    """
+    name_a = version_a.resolve(target)
+    name_b = version_b.resolve(target)
+    rate = version_a.rate
+    target_b_audio, backing_b_audio = version_b.stems[name_b], version_b.backing(name_b)
+    if version_b.rate != rate:
+        target_b_audio = resample(target_b_audio, version_b.rate, rate)
+        backing_b_audio = resample(backing_b_audio, version_b.rate, rate)
+    target_a_audio = version_a.stems[name_a]
+    duration_b = target_b_audio.shape[1] / rate
+    window_a = select_window(_target_activity(target_a_audio, rate), duration_s=version_a.duration_s, max_s=max_s)
+    if abs(duration_b - version_a.duration_s) <= SAME_MATERIAL_TOLERANCE_S and window_a[1] <= duration_b:
+        window_b = window_a
+    else:
+        window_b = select_window(_target_activity(target_b_audio, rate), duration_s=duration_b, max_s=max_s)
+    return ABBundle(
+        target=name_a,
+        rate=rate,
+        target_a=_cut(target_a_audio, rate, window_a),
+        backing_a=_cut(version_a.backing(name_a), rate, window_a),
+        target_b=_cut(target_b_audio, rate, window_b),
+        backing_b=_cut(backing_b_audio, rate, window_b),
+        window_a_s=window_a,
+        window_b_s=window_b,
+        stems_a=tuple(version_a.names),
+        stems_b=tuple(version_b.names),
+        gains_a_db=dict(gains_a_db) if gains_a_db is not None else None,
+        sources={"a": version_a.label, "b": version_b.label},
+    )
+
+
+def write_bundle(bundle: ABBundle, out: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Write the four clips, their 16 kHz mono copies under ``alm/`` and ``bundle.json``, atomically."""
+    with new_output_folder(out, force=force) as folder:
+        (folder / "alm").mkdir()
+        for name, audio in bundle.clips().items():
+            write_audio(folder / f"{name}.wav", audio, bundle.rate)
+            write_audio(folder / "alm" / f"{name}.wav", resample(to_mono(audio), bundle.rate, ALM_RATE), ALM_RATE)
+        write_json(folder / "bundle.json", bundle_manifest(bundle))
+    return Path(out)
+
+
+def bundle_manifest(bundle: ABBundle) -> dict[str, object]:
+    """The ``bundle.json`` contents."""
+    return {
+        "format": BUNDLE_FORMAT,
+        "target": bundle.target,
+        "sample_rate": bundle.rate,
+        "channels": bundle.target_a.shape[0],
+        "clips": {name: f"{name}.wav" for name in CLIP_NAMES},
+        "alm_clips": {"sample_rate": ALM_RATE, "channels": 1,
+                      **{name: f"alm/{name}.wav" for name in CLIP_NAMES}},
+        "window_a_s": list(bundle.window_a_s),
+        "window_b_s": list(bundle.window_b_s),
+        "stems_a": list(bundle.stems_a),
+        "stems_b": list(bundle.stems_b),
+        "gains_a_db": dict(bundle.gains_a_db) if bundle.gains_a_db is not None else None,
+        "gains_meaning": "gain in dB that made each Version A stem from its Version B stem",
+        "sources": dict(bundle.sources),
+    }
+
+
+def read_bundle(folder: str | os.PathLike[str], *, alm: bool = False) -> ABBundle:
+    """Read a bundle written by :func:`write_bundle`; ``alm=True`` reads the 16 kHz mono copies.
+
+    Raises:
+        InvalidAudioError: ``bundle.json`` is missing, malformed or of another format.
+        AudioReadError: a clip is missing or unreadable.
+    """
+    folder = Path(folder)
+    manifest_path = folder / "bundle.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InvalidAudioError(f"{manifest_path}: no such file; not a faderwise bundle") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidAudioError(f"{manifest_path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise InvalidAudioError(f"{manifest_path}: not a {BUNDLE_FORMAT} manifest")
+    files = manifest["alm_clips"] if alm else manifest["clips"]
+    clips = {name: read_audio(folder / files[name], min_duration_s=0.0) for name in CLIP_NAMES}
+    rates = {rate for _, rate in clips.values()}
+    if len(rates) != 1:
+        raise InvalidAudioError(f"{folder}: clips differ in sample rate {sorted(rates)}")
+    return ABBundle(
+        target=manifest["target"],
+        rate=rates.pop(),
+        **{name: audio for name, (audio, _) in clips.items()},
+        window_a_s=tuple(manifest["window_a_s"]),
+        window_b_s=tuple(manifest["window_b_s"]),
+        stems_a=tuple(manifest["stems_a"]),
+        stems_b=tuple(manifest["stems_b"]),
+        gains_a_db=manifest.get("gains_a_db"),
+        sources=manifest.get("sources", {}),
+    )

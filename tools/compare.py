@@ -1,0 +1,106 @@
+"""Version A next to Version B: the same measurements, stem by stem, and their differences.
+
+Differences are always ``A − B`` (positive: louder in A than in the reference). This module
+reports levels; turning them into gain moves is the advisor's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tools.analysis import StemMeasurement, StemSetAnalysis, json_number, level_difference
+from tools.errors import StemSetError
+from tools.stems import StemSet
+
+
+def match_reference(version_a: StemSet, version_b: StemSet) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Pair every stem of A with the stem of the same name in B (case-insensitive).
+
+    Returns:
+        ``(pairs, warnings)``: A name → B name, and a line for each B stem A does not have.
+
+    Raises:
+        StemSetError: a stem of A has no counterpart in B.
+    """
+    pairs = {}
+    for name in version_a.names:
+        try:
+            pairs[name] = version_b.resolve(name)
+        except StemSetError as exc:
+            raise StemSetError(f"reference {exc}") from exc
+    extra = [name for name in version_b.names if name not in pairs.values()]
+    warnings = tuple(
+        f"reference {version_b.label}: stem {name!r} has no counterpart in {version_a.label}; "
+        "it counts in the reference's backings only"
+        for name in extra
+    )
+    return pairs, warnings
+
+
+@dataclass(frozen=True)
+class StemComparison:
+    """One stem in A and in B."""
+
+    name: str
+    a: StemMeasurement
+    b: StemMeasurement
+
+    @property
+    def loudness_diff_lu(self) -> float:
+        """Stem loudness, A − B, LU."""
+        return level_difference(self.a.stem.integrated_lufs, self.b.stem.integrated_lufs)
+
+    @property
+    def stem_to_backing_diff_lu(self) -> float:
+        """Stem-to-backing ratio, A − B, LU: how much further forward the stem sits in A."""
+        return level_difference(self.a.stem_to_backing_lu, self.b.stem_to_backing_lu)
+
+    @property
+    def stem_to_mix_diff_lu(self) -> float:
+        """Stem-to-mix ratio, A − B, LU."""
+        return level_difference(self.a.stem_to_mix_lu, self.b.stem_to_mix_lu)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "a": self.a.to_json(),
+            "b": self.b.to_json(),
+            "a_minus_b": {
+                "integrated_lu": json_number(self.loudness_diff_lu),
+                "stem_to_backing_lu": json_number(self.stem_to_backing_diff_lu),
+                "stem_to_mix_lu": json_number(self.stem_to_mix_diff_lu),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Analyses of A and B with per-stem differences."""
+
+    a: StemSetAnalysis
+    b: StemSetAnalysis
+    stems: dict[str, StemComparison]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def mix_diff_lu(self) -> float:
+        """Mix loudness, A − B, LU."""
+        return level_difference(self.a.mix.integrated_lufs, self.b.mix.integrated_lufs)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version_a": {k: v for k, v in self.a.to_json().items() if k != "stems"},
+            "version_b": {k: v for k, v in self.b.to_json().items() if k != "stems"},
+            "mix_a_minus_b_lu": json_number(self.mix_diff_lu),
+            "warnings": list(self.warnings),
+            "stems": {name: stem.to_json() for name, stem in self.stems.items()},
+        }
+
+
+def compare(analysis_a: StemSetAnalysis, analysis_b: StemSetAnalysis, pairs: dict[str, str],
+            *, warnings: tuple[str, ...] = ()) -> Comparison:
+    """Put the analyses of A and B side by side, stems paired by :func:`match_reference`."""
+    stems = {
+        name: StemComparison(name=name, a=analysis_a.stems[name], b=analysis_b.stems[name_b])
+        for name, name_b in pairs.items()
+    }
+    return Comparison(a=analysis_a, b=analysis_b, stems=stems, warnings=warnings)

@@ -1,0 +1,1 @@
+"""training: see README.md (layers of faderwise)."""
