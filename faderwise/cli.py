@@ -87,11 +87,11 @@ def run_default(args: argparse.Namespace) -> int:
     moves = ", ".join(f"{stem} {db:+g} dB" for stem, db in DEMO_PERTURBATION_DB.items())
     console = Console()
     console.print(f"[bold]faderwise[/bold] {__version__}: the demo song. Version A is the balanced "
-                  f"Version B with {moves}.")
+                  f"Version B with {moves}.", soft_wrap=True)
     analyze_paths(demo / "version_a", demo / "version_b", plot=None, as_json=False)
     console.print(
         "\nTry it on your own stems:  faderwise analyze STEMS_FOLDER --reference REFERENCE_FOLDER"
-        "\nMore: faderwise --help"
+        "\nMore: faderwise --help", soft_wrap=True,
     )
     return 0
 
@@ -119,14 +119,14 @@ def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_
     subject = compare(analysis_a, analysis_b, pairs, warnings=tuple(warnings)) if analysis_b else analysis_a
     payload = {"format": "faderwise.analysis/1", "faderwise_version": __version__, **subject.to_json()}
     for line in warnings:
-        err.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps(payload, indent=2, allow_nan=False))
     else:
         out.print(comparison_table(subject) if analysis_b else analysis_table(subject))
     if plot is not None:
         plot_short_term(plot, subject)
-        err.print(f"wrote {plot}")
+        err.print(f"wrote {plot}", highlight=False, soft_wrap=True)
     return payload
 
 

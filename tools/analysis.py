@@ -158,7 +158,7 @@ def _measure(
         crest_db=crest_factor_db(peak, rms),
         loudness_range_lu=blocks.loudness_range(),
         short_term=blocks.short_term(),
-        active=active_hops(blocks.momentary(), integrated, total_hops=len(blocks.energy)),
+        active=active_hops(blocks, integrated),
         bands=bands,
     )
 

@@ -75,21 +75,24 @@ def select_window(active: np.ndarray, *, duration_s: float, max_s: float = MAX_C
         max_s: longest window in seconds.
 
     Returns:
-        ``(start_s, end_s)``; the earliest of equally good windows; the whole audio if it is shorter.
+        ``(start_s, end_s)``, the whole audio if it is shorter than ``max_s``. Of equally good
+        windows the first run is taken and centred in it, so a short part gets context on both sides.
     """
     if duration_s <= max_s:
         return 0.0, duration_s
     width = int(round(max_s / HOP_S))
-    counts = np.concatenate([[0], np.cumsum(active.astype(np.int64))])
+    cumulative = np.concatenate([[0], np.cumsum(active.astype(np.int64))])
     starts = np.arange(0, max(len(active) - width, 0) + 1)
-    best = int(starts[np.argmax(counts[starts + width] - counts[starts])])
-    start_s = min(best * HOP_S, duration_s - max_s)
+    counts = cumulative[starts + width] - cumulative[starts]
+    best = np.flatnonzero(counts == counts.max())
+    first_run = best[: int(np.argmax(np.diff(np.append(best, best[-1] + 2)) > 1)) + 1]
+    start_s = min(float(starts[first_run[len(first_run) // 2]]) * HOP_S, duration_s - max_s)
     return round(start_s, 3), round(start_s + max_s, 3)
 
 
 def _target_activity(audio: np.ndarray, rate: int) -> np.ndarray:
     blocks = LoudnessBlocks.measure(audio, rate)
-    return active_hops(blocks.momentary(), blocks.integrated(), total_hops=len(blocks.energy))
+    return active_hops(blocks, blocks.integrated())
 
 
 def _cut(audio: np.ndarray, rate: int, window: tuple[float, float]) -> np.ndarray:

@@ -121,6 +121,10 @@ class LoudnessBlocks:
         lengths = np.concatenate([[0.0], np.cumsum(self.lengths)])
         return (energy[hops:] - energy[:-hops]) / (lengths[hops:] - lengths[:-hops])
 
+    def hop_loudness(self) -> np.ndarray:
+        """Loudness of each 100 ms sub-block in LUFS (``-inf`` where silent), shape ``(hops,)``."""
+        return power_to_lufs(self.energy / self.lengths)
+
     def momentary(self) -> LoudnessCurve:
         """Momentary loudness: 400 ms blocks every 100 ms (the BS.1770-4 gating blocks)."""
         power = self._window_power(BLOCK_HOPS)

@@ -77,7 +77,8 @@ def validate_audio(
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     finite = np.isfinite(audio)
     if not finite.all():
-        bad_channel, bad_sample = np.unravel_index(int(np.argmin(finite)), finite.shape)
+        bad_sample = int(np.argmin(finite.all(axis=0)))
+        bad_channel = int(np.argmin(finite[:, bad_sample]))
         count = int(finite.size - np.count_nonzero(finite))
         raise InvalidAudioError(
             f"{where}: contains {count} NaN or infinite sample{'s' if count != 1 else ''} "

@@ -1,0 +1,100 @@
+"""Gains, rendering, clipping reports, the peak-safe trim, atomic output folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import noise_stems, write_stems
+import tools.render
+from tools.errors import OutputExistsError
+from tools.levels import true_peak_dbtp
+from tools.render import render_mix, write_render
+from tools.stems import StemSet, load_stem_set
+
+RATE = 44_100
+
+
+def loud_set() -> StemSet:
+    rng = np.random.default_rng(5)
+    return StemSet(stems={"a": (0.6 * rng.standard_normal((2, RATE))).astype(np.float32),
+                          "b": (0.6 * rng.standard_normal((2, RATE))).astype(np.float32)}, rate=RATE)
+
+
+def test_gains_are_applied_per_stem() -> None:
+    stems = noise_stems(seconds=1.0)
+    rendered = render_mix(StemSet(stems=stems, rate=RATE), gains_db={"vocals": -6.0, "bass": 3.0})
+    expected = stems["vocals"] * 10 ** (-6 / 20) + stems["drums"] + stems["bass"] * 10 ** (3 / 20)
+    np.testing.assert_allclose(rendered.mix, expected, atol=1e-6)
+    assert rendered.gains_db == {"vocals": -6.0, "drums": 0.0, "bass": 3.0}
+    assert rendered.trim_db == 0.0 and rendered.clipped_samples == 0 and rendered.warnings == ()
+
+
+def test_clipping_is_reported_not_hidden() -> None:
+    rendered = render_mix(loud_set())
+    over = int(np.count_nonzero(np.abs(rendered.mix) > 1.0))
+    assert over > 0 and rendered.clipped_samples == over
+    assert rendered.trim_db == 0.0
+    assert np.max(np.abs(rendered.mix)) > 1.0  # float: nothing clipped inside faderwise
+    assert rendered.warnings == (
+        f"the mix peaks at {rendered.sample_peak_dbfs:+.2f} dBFS: {over} samples above full scale would clip "
+        "in a fixed-point export (the float WAV keeps them); use the peak-safe trim to avoid it",
+    )
+
+
+def test_peak_safe_trim_lands_on_the_ceiling_and_keeps_the_balance() -> None:
+    stem_set = loud_set()
+    plain = render_mix(stem_set)
+    trimmed = render_mix(stem_set, peak_safe=True, ceiling_dbtp=-1.0)
+    assert trimmed.trim_db == pytest.approx(-1.0 - plain.true_peak_dbtp, abs=1e-6)
+    assert true_peak_dbtp(trimmed.mix, RATE) == pytest.approx(-1.0, abs=0.01)
+    assert trimmed.clipped_samples == 0
+    assert trimmed.warnings[0] == (
+        f"peak-safe trim: every stem lowered by {-trimmed.trim_db:.2f} dB so the mix peaks at -1.0 dBTP"
+    )
+    ratio = trimmed.stems.stems["a"] / stem_set.stems["a"]
+    assert np.allclose(ratio[np.isfinite(ratio)], 10 ** (trimmed.trim_db / 20), rtol=1e-5)
+
+
+def test_write_render_creates_a_new_folder_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    source = write_stems(tmp_path / "in", noise_stems(seconds=1.0), RATE)
+    before = {p.name: p.read_bytes() for p in source.iterdir()}
+    rendered = render_mix(load_stem_set(source), gains_db={"drums": -2.0})
+    out = write_render(rendered, tmp_path / "out")
+    assert sorted(p.name for p in out.iterdir()) == ["mix.wav", "render.json", "stems"]
+    assert json.loads((out / "render.json").read_text())["gains_db"] == {"bass": 0.0, "drums": -2.0, "vocals": 0.0}
+    assert load_stem_set(out / "stems").stems["drums"] == pytest.approx(rendered.stems.stems["drums"], abs=1e-7)
+    with pytest.raises(OutputExistsError) as raised:
+        write_render(rendered, tmp_path / "out")
+    assert str(raised.value) == f"{tmp_path / 'out'}: already exists; choose a new folder or pass --force to replace it"
+    write_render(rendered, tmp_path / "out", force=True)
+    assert {p.name: p.read_bytes() for p in source.iterdir()} == before
+
+
+def test_never_writes_into_the_input_folder(tmp_path: Path) -> None:
+    source = write_stems(tmp_path / "in", noise_stems(seconds=1.0), RATE)
+    rendered = render_mix(load_stem_set(source))
+    for target in (source, tmp_path):
+        with pytest.raises(OutputExistsError, match=r"holds the input audio"):
+            write_render(rendered, target, force=True)
+    assert sorted(p.name for p in source.iterdir()) == ["bass.wav", "drums.wav", "vocals.wav"]
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered = render_mix(StemSet(stems=noise_stems(seconds=1.0), rate=RATE))
+    calls = []
+
+    def fail_on_third(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return original(*args, **kwargs)
+
+    original = tools.render.write_audio
+    monkeypatch.setattr(tools.render, "write_audio", fail_on_third)
+    with pytest.raises(OSError):
+        write_render(rendered, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
