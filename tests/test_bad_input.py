@@ -76,6 +76,17 @@ def test_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
                          "(looked for .wav, .wave, .flac, .aif, .aiff, .aifc, .ogg, .oga, .mp3)", tmp_path / "p.png")
 
 
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"", "file is empty (0 bytes)"),
+    (b"hello, not a container", "no audio streams found (Invalid data found when processing input)"),
+])
+def test_broken_stem_mp4(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, problem: str) -> None:
+    path = tmp_path / "song.stem.mp4"
+    path.write_bytes(content)
+    code, out, err = run_cli(["analyze", str(path), "--plot", str(tmp_path / "p.png")], capsys)
+    assert_clean_failure(code, out, err, f"{path}: {problem}", tmp_path / "p.png")
+
+
 def test_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(["analyze", str(tmp_path / "nowhere")], capsys)
     assert_clean_failure(code, out, err, f"{tmp_path}/nowhere: no such file or folder", tmp_path / "p.png")

@@ -112,3 +112,13 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert raised.value.code == 0
     assert capsys.readouterr().out.startswith("faderwise ")
+
+
+def test_loading_warnings_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stems = noise_stems(seconds=4.0)
+    stems["bass"] = stems["bass"][:, : RATE * 2]
+    folder = write_stems(tmp_path / "stems", stems, RATE)
+    code, out, err = run(["analyze", str(folder), "--json"], capsys)
+    assert code == 0
+    assert err == f"warning: {folder}/bass.wav: 2.00 s shorter than drums.wav; padded with silence at the end\n"
+    assert json.loads(out)["warnings"] == [f"{folder}/bass.wav: 2.00 s shorter than drums.wav; padded with silence at the end"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +12,8 @@ import pytest
 import soundfile as sf
 
 from conftest import noise_stems, sine, write_stems
-from tools.errors import StemSetError
+from tools.audio_io import ffmpeg_executable
+from tools.errors import MissingDependencyError, StemSetError
 from tools.family import sum_signals
 from tools.stems import StemSet, find_stem_files, load_stem_set
 
@@ -136,17 +140,32 @@ def test_input_files_are_not_modified(tmp_path: Path) -> None:
 
 
 def test_stem_mp4_with_wrong_stream_count(tmp_path: Path) -> None:
-    import subprocess
-
     source = write_stems(tmp_path / "src", {"x": sine(frequency=440, peak_dbfs=-6, seconds=1, rate=RATE)}, RATE)
     target = tmp_path / "two.stem.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source / "x.wav"), "-i", str(source / "x.wav"),
+    subprocess.run([ffmpeg_executable(), "-v", "error", "-i", str(source / "x.wav"), "-i", str(source / "x.wav"),
                     "-map", "0:a", "-map", "1:a", "-c:a", "aac", str(target)], check=True)
     with pytest.raises(StemSetError) as raised:
         load_stem_set(target)
     assert str(raised.value) == (
         f"{target}: a .stem.mp4 holds 5 audio streams (mixture, drums, bass, other, vocals), this one has 2"
     )
+
+
+def test_stem_mp4_without_ffmpeg_on_path_uses_the_wheel_binary(
+    musdb_sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert "imageio_ffmpeg" in ffmpeg_executable()
+    assert load_stem_set(musdb_sample).names == ["drums", "bass", "other", "vocals"]
+
+
+def test_stem_mp4_without_any_ffmpeg(musdb_sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # import fails
+    with pytest.raises(MissingDependencyError) as raised:
+        load_stem_set(musdb_sample)
+    assert str(raised.value) == ("reading .stem.mp4 files needs ffmpeg: install it (e.g. apt-get install ffmpeg) "
+                                 "or pip install imageio-ffmpeg")
 
 
 def test_a_file_that_is_not_a_stem_set(tmp_path: Path) -> None:

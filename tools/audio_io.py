@@ -6,11 +6,12 @@ destination folder and is renamed into place, so a crash never leaves half a fil
 
 from __future__ import annotations
 
-import json
 import math
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -88,47 +89,54 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     return audio.mean(axis=0, keepdims=True, dtype=np.float32)
 
 
-def require_ffmpeg() -> str:
-    """Path of the ffmpeg executable, or :class:`MissingDependencyError`."""
+def ffmpeg_executable() -> str:
+    """ffmpeg on PATH, else the binary the ``imageio-ffmpeg`` wheel ships, else an error."""
     found = shutil.which("ffmpeg")
-    if found is None:
+    if found is not None:
+        return found
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as exc:
         raise MissingDependencyError(
-            "ffmpeg is not installed or not on PATH; it is needed to read .stem.mp4 files "
-            "(e.g. apt-get install ffmpeg)"
-        )
-    return found
+            "reading .stem.mp4 files needs ffmpeg: install it (e.g. apt-get install ffmpeg) "
+            "or pip install imageio-ffmpeg"
+        ) from exc
 
 
-def probe_audio_streams(path: Path) -> list[dict[str, int]]:
-    """Channels and sample rate of every audio stream in a container, via ffprobe."""
-    require_ffmpeg()
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        raise MissingDependencyError(f"{path}: ffprobe (part of ffmpeg) is not on PATH")
-    result = subprocess.run(
-        [ffprobe, "-v", "error", "-select_streams", "a", "-show_entries",
-         "stream=index,channels,sample_rate", "-of", "json", str(path)],
-        capture_output=True, text=True, check=False,
-    )
-    if result.returncode != 0:
-        message = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "ffprobe failed"
-        raise AudioReadError(f"{path}: not a readable audio container ({message})")
-    streams = json.loads(result.stdout or "{}").get("streams", [])
-    return [{"channels": int(s["channels"]), "rate": int(s["sample_rate"])} for s in streams]
+def decode_audio_streams(path: Path) -> list[tuple[np.ndarray, int]]:
+    """Decode every audio stream of a container (a ``.stem.mp4``) in one ffmpeg run.
+
+    Returns:
+        ``(audio, rate)`` per audio stream in stream order; audio float32 ``(channels, samples)``.
+
+    Raises:
+        AudioReadError: the file is not a container ffmpeg can read, or holds no audio stream.
+    """
+    if path.stat().st_size == 0:
+        raise AudioReadError(f"{path}: file is empty (0 bytes)")
+    ffmpeg = ffmpeg_executable()
+    # ffmpeg with an input and no output lists the streams on stderr and exits 1: that is the probe.
+    listing = subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
+                             capture_output=True, text=True, errors="replace", check=False).stderr
+    count = len(_AUDIO_STREAM_LINE.findall(listing))
+    if count == 0:
+        last = listing.strip().splitlines()[-1].removeprefix(f"{path}: ") if listing.strip() else "no output"
+        raise AudioReadError(f"{path}: no audio streams found ({last})")
+    with tempfile.TemporaryDirectory(prefix="faderwise-decode-") as scratch:
+        command = [ffmpeg, "-v", "error", "-nostdin", "-i", str(path)]
+        for index in range(count):
+            command += ["-map", f"0:a:{index}", "-c:a", "pcm_f32le", f"{scratch}/{index}.wav"]
+        result = subprocess.run(command, capture_output=True, text=True, errors="replace", check=False)
+        if result.returncode != 0:
+            message = result.stderr.strip().splitlines()
+            raise AudioReadError(f"{path}: cannot decode its audio ({message[-1] if message else 'ffmpeg failed'})")
+        decoded = []
+        for index in range(count):
+            data, rate = sf.read(f"{scratch}/{index}.wav", dtype="float32", always_2d=True)
+            decoded.append((data.T.copy(), int(rate)))
+    return decoded
 
 
-def decode_stream(path: Path, stream: int, *, channels: int, rate: int) -> np.ndarray:
-    """Decode audio stream number ``stream`` of a container to float32 ``(channels, samples)``."""
-    ffmpeg = require_ffmpeg()
-    result = subprocess.run(
-        [ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-map", f"0:a:{stream}",
-         "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels), "-ar", str(rate), "-"],
-        capture_output=True, check=False,
-    )
-    if result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip().splitlines()
-        raise AudioReadError(
-            f"{path}: cannot decode audio stream {stream} ({message[-1] if message else 'ffmpeg failed'})"
-        )
-    samples = np.frombuffer(result.stdout, dtype="<f4")
-    return samples.reshape(-1, channels).T.copy()
+_AUDIO_STREAM_LINE = re.compile(r"^\s*Stream #0:\d+\S*: Audio:", re.MULTILINE)

@@ -31,6 +31,8 @@ LRA_PERCENTILES = (10.0, 95.0)  # EBU Tech 3342
 SURROUND_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
 LUFS_OFFSET = -0.691  # BS.1770-4 eq. 2
 K_WEIGHTING_CLASS = "DeMan"
+SILENCE_POWER = 1e-20  # −200 LUFS: 24-bit dither sits near −144
+SUBNORMAL_GUARD = np.float32(1e-15)
 
 
 @lru_cache(maxsize=16)
@@ -41,8 +43,16 @@ def k_weighting_sos(rate: int) -> np.ndarray:
 
 
 def k_weight(audio: np.ndarray, rate: int) -> np.ndarray:
-    """K-weighted copy of float32 ``(channels, samples)`` audio, float32 (state starts at rest)."""
-    return sosfilt(k_weighting_sos(rate).astype(np.float32), audio, axis=-1).astype(np.float32, copy=False)
+    """K-weighted copy of float32 ``(channels, samples)`` audio, float32 (state starts at rest).
+
+    In silence the recursive filter's state decays into subnormal numbers, which the CPU handles
+    about 35 times slower (a 3-minute vocal stem with rests took 0.5 s instead of 0.1 s). A
+    Nyquist-rate tone of :data:`SUBNORMAL_GUARD` amplitude (−300 dBFS) keeps the state normal; its
+    power is far under :data:`SILENCE_POWER`, so it reads as silence.
+    """
+    guard = np.full(audio.shape[-1], SUBNORMAL_GUARD, dtype=np.float32)
+    guard[1::2] = -SUBNORMAL_GUARD
+    return sosfilt(k_weighting_sos(rate).astype(np.float32), audio + guard, axis=-1).astype(np.float32, copy=False)
 
 
 def channel_weights(channels: int) -> np.ndarray:
@@ -53,9 +63,11 @@ def channel_weights(channels: int) -> np.ndarray:
 
 
 def power_to_lufs(power: np.ndarray | float) -> np.ndarray:
-    """Loudness of a channel-weighted mean-square power: −0.691 + 10·log10(p); 0 → −inf."""
+    """Loudness of a channel-weighted mean-square power: −0.691 + 10·log10(p); powers under
+    :data:`SILENCE_POWER` (−200 LUFS, numerical dust far below any dither) → −inf."""
+    power = np.asarray(power, dtype=np.float64)
     with np.errstate(divide="ignore"):
-        return LUFS_OFFSET + 10.0 * np.log10(np.asarray(power, dtype=np.float64))
+        return np.where(power >= SILENCE_POWER, LUFS_OFFSET + 10.0 * np.log10(np.maximum(power, SILENCE_POWER)), -np.inf)
 
 
 @dataclass(frozen=True)

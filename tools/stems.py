@@ -22,7 +22,7 @@ from typing import Mapping
 
 import numpy as np
 
-from tools.audio_io import AUDIO_EXTENSIONS, decode_stream, probe_audio_streams, read_audio, resample
+from tools.audio_io import AUDIO_EXTENSIONS, decode_audio_streams, read_audio, resample
 from tools.errors import StemSetError
 from tools.family import sum_signals
 from tools.validate import validate_audio
@@ -184,24 +184,22 @@ def _load_folder(folder: Path, *, rate: int | None) -> StemSet:
         raise StemSetError(f"{folder}: holds only {mixture_file.name if mixture_file else 'a mix'}, no stems")
     decoded = {name: read_audio(file) for name, file in stem_files.items()}
     mixture = read_audio(mixture_file) if mixture_file is not None else None
-    return _assemble(folder, decoded, stem_files, mixture=mixture, mixture_source=mixture_file, rate=rate)
+    return _assemble(folder, decoded, stem_files, mixture=mixture, rate=rate)
 
 
 def _load_stem_mp4(path: Path, *, rate: int | None) -> StemSet:
-    streams = probe_audio_streams(path)
+    streams = decode_audio_streams(path)
     if len(streams) != len(NI_STEM_NAMES) + 1:
         raise StemSetError(
             f"{path}: a .stem.mp4 holds {len(NI_STEM_NAMES) + 1} audio streams "
             f"(mixture, {', '.join(NI_STEM_NAMES)}), this one has {len(streams)}"
         )
-    decoded: dict[str, tuple[np.ndarray, int]] = {}
-    for index, (name, info) in enumerate(zip((MIXTURE_NAME, *NI_STEM_NAMES), streams)):
-        audio = decode_stream(path, index, channels=info["channels"], rate=info["rate"])
-        decoded[name] = (validate_audio(audio, info["rate"], source=f"{path} [stream {index}: {name}]"),
-                         info["rate"])
+    decoded = {
+        name: (validate_audio(audio, stream_rate, source=f"{path} [stream {index}: {name}]"), stream_rate)
+        for index, (name, (audio, stream_rate)) in enumerate(zip((MIXTURE_NAME, *NI_STEM_NAMES), streams))
+    }
     mixture = decoded.pop(MIXTURE_NAME)
-    return _assemble(path, decoded, {name: path for name in decoded}, mixture=mixture,
-                     mixture_source=path, rate=rate)
+    return _assemble(path, decoded, {name: path for name in decoded}, mixture=mixture, rate=rate)
 
 
 def _assemble(
@@ -210,7 +208,6 @@ def _assemble(
     sources: Mapping[str, Path],
     *,
     mixture: tuple[np.ndarray, int] | None,
-    mixture_source: Path | None,
     rate: int | None,
 ) -> StemSet:
     """Bring decoded stems to one rate, channel count and length."""
