@@ -63,11 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from tools.demo_song import DEMO_PERTURBATION_DB, write_demo
+    from tools.demo_song import describe_perturbation, write_demo
 
     out = write_demo(args.out, seed=args.seed, force=args.force)
-    moves = ", ".join(f"{stem} {db:+g} dB" for stem, db in DEMO_PERTURBATION_DB.items())
-    print(f"wrote {out}/version_a (your mix: {moves} against B), {out}/version_b (balanced) "
+    print(f"wrote {out}/version_a (your mix: {describe_perturbation()} against B), {out}/version_b (balanced) "
           f"and {out}/manifest.json")
     return 0
 
@@ -79,15 +78,14 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def run_default(args: argparse.Namespace) -> int:
     """No command: analyse the demo song (written to the data folder on first run)."""
-    from tools.demo_song import DEMO_PERTURBATION_DB, write_demo
+    from tools.demo_song import describe_perturbation, write_demo
 
     demo = data_dir() / "demo"
     if not (demo / "manifest.json").is_file():
         write_demo(demo, force=demo.exists())
-    moves = ", ".join(f"{stem} {db:+g} dB" for stem, db in DEMO_PERTURBATION_DB.items())
     console = Console()
     console.print(f"[bold]faderwise[/bold] {__version__}: the demo song. Version A is the balanced "
-                  f"Version B with {moves}.", soft_wrap=True)
+                  f"Version B with {describe_perturbation()}.", soft_wrap=True)
     analyze_paths(demo / "version_a", demo / "version_b", plot=None, as_json=False)
     console.print(
         "\nTry it on your own stems:  faderwise analyze STEMS_FOLDER --reference REFERENCE_FOLDER"
@@ -96,10 +94,10 @@ def run_default(args: argparse.Namespace) -> int:
     return 0
 
 
-def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_json: bool) -> dict[str, object]:
-    """Load, measure, print; write the plot last so that bad input writes nothing."""
+def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_json: bool) -> None:
+    """Load, measure, print; the plot is written last, so bad input writes nothing."""
     from tools.analysis import analyze_stem_set
-    from tools.compare import compare, match_reference
+    from tools.compare import compare_stem_sets
     from tools.plot import plot_short_term
     from tools.report import analysis_table, comparison_table
     from tools.stems import load_stem_set
@@ -107,49 +105,41 @@ def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_
     out, err = Console(), Console(stderr=True)
     version_a = load_stem_set(stems)
     version_b = load_stem_set(reference) if reference is not None else None
-    warnings = list(version_a.warnings)
-    pairs: dict[str, str] = {}
-    if version_b is not None:
-        pairs, extra = match_reference(version_a, version_b)
-        warnings += [*version_b.warnings, *extra]
     total_s = version_a.duration_s + (version_b.duration_s if version_b else 0.0)
-    with _ProgressBar(err, enabled=total_s > PROGRESS_THRESHOLD_S and err.is_terminal) as report:
-        analysis_a = analyze_stem_set(version_a, on_progress=report("Version A"))
-        analysis_b = analyze_stem_set(version_b, on_progress=report("Version B")) if version_b else None
-    subject = compare(analysis_a, analysis_b, pairs, warnings=tuple(warnings)) if analysis_b else analysis_a
-    payload = {"format": "faderwise.analysis/1", "faderwise_version": __version__, **subject.to_json()}
-    for line in warnings:
+    with _ProgressBar(err, enabled=total_s > PROGRESS_THRESHOLD_S and err.is_terminal) as on_progress:
+        if version_b is None:
+            subject = analyze_stem_set(version_a, on_progress=on_progress)
+        else:
+            subject = compare_stem_sets(version_a, version_b, on_progress=on_progress)
+    for line in subject.all_warnings():
         err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
     if as_json:
+        payload = {"format": "faderwise.analysis/1", "faderwise_version": __version__, **subject.to_json()}
         print(json.dumps(payload, indent=2, allow_nan=False))
     else:
-        out.print(comparison_table(subject) if analysis_b else analysis_table(subject))
+        out.print(comparison_table(subject) if version_b is not None else analysis_table(subject))
     if plot is not None:
         plot_short_term(plot, subject)
         err.print(f"wrote {plot}", highlight=False, soft_wrap=True)
-    return payload
 
 
 class _ProgressBar:
-    """A rich progress bar on stderr, or nothing; ``report(label)`` gives an analysis callback."""
+    """A transient rich progress bar on stderr while measuring, or nothing when disabled."""
 
     def __init__(self, console: Console, *, enabled: bool) -> None:
         self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                                   console=console, transient=True) if enabled else None
 
-    def __enter__(self) -> Callable[[str], Callable[[int, int, str], None] | None]:
+    def __enter__(self) -> Callable[[int, int, str], None] | None:
         if self._progress is None:
-            return lambda label: None
+            return None
         self._progress.start()
         progress = self._progress
+        task = progress.add_task("measuring", total=None)
 
-        def report(label: str) -> Callable[[int, int, str], None]:
-            task = progress.add_task(f"{label}: measuring", total=None)
-
-            def update(done: int, total: int, upcoming: str) -> None:
-                progress.update(task, completed=done, total=total, description=f"{label}: {upcoming}")
-            return update
-        return report
+        def update(done: int, total: int, upcoming: str) -> None:
+            progress.update(task, completed=done, total=total, description=upcoming)
+        return update
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:

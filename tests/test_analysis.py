@@ -55,3 +55,14 @@ def test_one_stem_set_has_a_silent_backing_and_valid_json() -> None:
     payload = json.loads(json.dumps(analysis.to_json(), allow_nan=False))
     assert payload["stems"]["solo"]["stem_to_backing_lu"] is None
     assert payload["stems"]["solo"]["backing"]["silent"] is True
+
+
+def test_comparison_progress_runs_over_both_versions() -> None:
+    from tools.compare import compare_stem_sets
+
+    stems = noise_stems(seconds=1.0)
+    calls: list[tuple[int, int, str]] = []
+    version_a = StemSet(stems=stems, rate=RATE)
+    compare_stem_sets(version_a, version_a.with_gains({"bass": 2.0}), on_progress=lambda *c: calls.append(c))
+    assert [c[0] for c in calls] == list(range(1, 15)) and {c[1] for c in calls} == {14}
+    assert calls[6] == (7, 14, "A: done") and calls[7] == (8, 14, "B: true peaks") and calls[-1] == (14, 14, "B: done")

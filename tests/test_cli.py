@@ -122,3 +122,21 @@ def test_loading_warnings_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 0
     assert err == f"warning: {folder}/bass.wav: 2.00 s shorter than drums.wav; padded with silence at the end\n"
     assert json.loads(out)["warnings"] == [f"{folder}/bass.wav: 2.00 s shorter than drums.wav; padded with silence at the end"]
+
+
+def test_progress_bar_shows_the_step_being_measured() -> None:
+    import io
+
+    from rich.console import Console
+
+    from faderwise.cli import _ProgressBar
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=80)
+    with _ProgressBar(console, enabled=True) as on_progress:
+        assert on_progress is not None
+        on_progress(3, 14, "A: vocals and its backing")
+        console.file.flush()
+    assert "A: vocals and its backing" in screen.getvalue()
+    with _ProgressBar(console, enabled=False) as nothing:
+        assert nothing is None

@@ -56,13 +56,6 @@ class Measurement:
     def active_s(self) -> float:
         return float(np.count_nonzero(self.active) * HOP_S)
 
-    def active_band_levels_db(self) -> np.ndarray:
-        """Band levels in dB over the band frames whose centre falls in an active hop, shape ``(bands,)``."""
-        hop_of_frame = np.minimum((self.bands.frame_times_s / HOP_S).astype(int), len(self.active) - 1)
-        if len(self.active) == 0:
-            return self.bands.level_db()
-        return self.bands.level_db(self.active[hop_of_frame])
-
     def to_json(self) -> dict[str, object]:
         """Plain JSON numbers; ``-inf``/``nan`` become ``null`` and ``silent`` says why."""
         return {
@@ -113,6 +106,10 @@ class StemSetAnalysis:
     mix: Measurement
     stems: dict[str, StemMeasurement]
     warnings: tuple[str, ...] = ()
+
+    def all_warnings(self) -> tuple[str, ...]:
+        """What loading changed that the user should know."""
+        return self.warnings
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -177,8 +174,7 @@ def analyze_stem_set(stem_set: StemSet, *, on_progress: ProgressCallback | None 
     names = stem_set.names
     rate = stem_set.rate
     stems = [stem_set.stems[name] for name in names]
-    steps = ["band levels", "true peaks", "K-weighting", "mix", *(f"{n} and its backing" for n in names)]
-    progress = _Progress(steps, on_progress)
+    progress = _Progress(analysis_steps(stem_set), on_progress)
 
     bands = band_levels_of_family(stems, rate, family=mix_backings_stems)
     progress.step()
@@ -214,6 +210,11 @@ def analyze_stem_set(stem_set: StemSet, *, on_progress: ProgressCallback | None 
         stems=measured,
         warnings=stem_set.warnings,
     )
+
+
+def analysis_steps(stem_set: StemSet) -> list[str]:
+    """The steps :func:`analyze_stem_set` reports, in order."""
+    return ["band levels", "true peaks", "K-weighting", "mix", *(f"{name} and its backing" for name in stem_set.names)]
 
 
 class _Progress:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.analysis import StemMeasurement, StemSetAnalysis, json_number, level_difference
+from tools.analysis import (
+    ProgressCallback,
+    StemMeasurement,
+    StemSetAnalysis,
+    analysis_steps,
+    analyze_stem_set,
+    json_number,
+    level_difference,
+)
 from tools.errors import StemSetError
 from tools.stems import StemSet
 
@@ -81,6 +89,10 @@ class Comparison:
     stems: dict[str, StemComparison]
     warnings: tuple[str, ...] = ()
 
+    def all_warnings(self) -> tuple[str, ...]:
+        """Loading warnings of A and B, then what pairing the stems found."""
+        return (*self.a.warnings, *self.b.warnings, *self.warnings)
+
     @property
     def mix_diff_lu(self) -> float:
         """Mix loudness, A − B, LU."""
@@ -96,9 +108,28 @@ class Comparison:
         }
 
 
-def compare(analysis_a: StemSetAnalysis, analysis_b: StemSetAnalysis, pairs: dict[str, str],
-            *, warnings: tuple[str, ...] = ()) -> Comparison:
-    """Put the analyses of A and B side by side, stems paired by :func:`match_reference`."""
+def compare_stem_sets(
+    version_a: StemSet, version_b: StemSet, *, on_progress: ProgressCallback | None = None
+) -> Comparison:
+    """Measure A and B and put them side by side.
+
+    The stems are paired first (:func:`match_reference`), so a missing reference stem fails
+    before any measuring. ``on_progress`` sees one sequence of steps over both versions, each
+    step named "A: …" or "B: …".
+
+    Raises:
+        StemSetError: a stem of A is missing from B.
+    """
+    pairs, warnings = match_reference(version_a, version_b)
+    steps_a, steps_b = len(analysis_steps(version_a)), len(analysis_steps(version_b))
+
+    def relay(offset: int, label: str) -> ProgressCallback | None:
+        if on_progress is None:
+            return None
+        return lambda done, _total, upcoming: on_progress(offset + done, steps_a + steps_b, f"{label}: {upcoming}")
+
+    analysis_a = analyze_stem_set(version_a, on_progress=relay(0, "A"))
+    analysis_b = analyze_stem_set(version_b, on_progress=relay(steps_a, "B"))
     stems = {
         name: StemComparison(name=name, a=analysis_a.stems[name], b=analysis_b.stems[name_b])
         for name, name_b in pairs.items()

@@ -113,6 +113,11 @@ def write_demo(
     return Path(out)
 
 
+def describe_perturbation(perturbation_db: Mapping[str, float] = DEMO_PERTURBATION_DB) -> str:
+    """"vocals +4 dB, drums -3 dB": how Version A differs from B."""
+    return ", ".join(f"{stem} {db:+g} dB" for stem, db in perturbation_db.items())
+
+
 def demo_manifest(*, seed: int, perturbation_db: Mapping[str, float]) -> dict[str, object]:
     """What the demo folder holds and how Version A was made from Version B."""
     return {

@@ -146,13 +146,8 @@ class LoudnessBlocks:
     def integrated(self) -> float:
         """Gated integrated loudness in LUFS (BS.1770-4 eqs. 4–7); ``-inf`` for silence."""
         power = self._window_power(BLOCK_HOPS)
-        loudness = power_to_lufs(power)
-        above_absolute = loudness > ABSOLUTE_GATE_LUFS
-        if not above_absolute.any():
-            return float("-inf")
-        relative_gate = float(power_to_lufs(power[above_absolute].mean())) + RELATIVE_GATE_LU
-        gated = above_absolute & (loudness > relative_gate)
-        return float(power_to_lufs(power[gated].mean()))
+        gated = _gate(power, RELATIVE_GATE_LU)
+        return float(power_to_lufs(power[gated].mean())) if gated.any() else float("-inf")
 
     def short_term(self) -> LoudnessCurve:
         """Short-term loudness: 3 s windows every 100 ms; one window over everything if shorter."""
@@ -167,14 +162,23 @@ class LoudnessBlocks:
         if len(self.energy) < SHORT_TERM_HOPS:
             return float("nan")
         power = self._window_power(SHORT_TERM_HOPS)
-        loudness = power_to_lufs(power)
-        above_absolute = loudness > ABSOLUTE_GATE_LUFS
-        if not above_absolute.any():
+        gated = _gate(power, LRA_RELATIVE_GATE_LU)
+        if not gated.any():
             return float("nan")
-        relative_gate = float(power_to_lufs(power[above_absolute].mean())) + LRA_RELATIVE_GATE_LU
-        gated = loudness[above_absolute & (loudness >= relative_gate)]
-        low, high = np.percentile(gated, LRA_PERCENTILES)
+        low, high = np.percentile(power_to_lufs(power[gated]), LRA_PERCENTILES)
         return float(high - low)
+
+
+def _gate(power: np.ndarray, relative_gate_lu: float) -> np.ndarray:
+    """Windows above the absolute gate (−70 LUFS) and above the relative gate: ``relative_gate_lu``
+    under the loudness of the mean power of the windows that pass the absolute gate
+    (BS.1770-4 eq. 6; EBU Tech 3342 uses the same with −20 LU). Boolean, shape of ``power``."""
+    loudness = power_to_lufs(power)
+    above_absolute = loudness > ABSOLUTE_GATE_LUFS
+    if not above_absolute.any():
+        return above_absolute
+    relative_gate = float(power_to_lufs(power[above_absolute].mean())) + relative_gate_lu
+    return above_absolute & (loudness > relative_gate)
 
 
 def integrated_loudness(audio: np.ndarray, rate: int) -> float:
