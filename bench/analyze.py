@@ -20,8 +20,8 @@ if hasattr(os, "sched_setaffinity"):
 import argparse  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pyloudnorm  # noqa: E402

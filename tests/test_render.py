@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import noise_stems, write_stems
 import tools.render
+from conftest import noise_stems, write_stems
 from tools.errors import OutputExistsError
 from tools.levels import true_peak_dbtp
 from tools.render import render_mix, write_render

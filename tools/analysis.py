@@ -8,8 +8,8 @@ combine the same way. Non-linear measures (energies, peaks) are taken on each si
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

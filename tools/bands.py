@@ -8,9 +8,9 @@ the overlap, so the band powers add up to the signal's power between the outer e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 from scipy.fft import rfft

@@ -21,8 +21,8 @@ producer is to fix; the manifest spells out the moves that undo it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from scipy.signal import butter, iirpeak, lfilter, sosfilt

@@ -6,8 +6,8 @@ All take float32 ``(channels, samples)`` audio with full scale 1.0 and return dB
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 from scipy.signal import firwin

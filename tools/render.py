@@ -8,9 +8,9 @@ down to a ceiling — reported as a number, never applied silently.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
