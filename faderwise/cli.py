@@ -19,6 +19,10 @@ from faderwise import __version__
 from faderwise.paths import data_dir
 from tools.errors import FaderwiseError
 
+
+class FaderwiseUsageError(FaderwiseError):
+    """A combination of options that cannot work."""
+
 EXIT_ERROR = 2
 # Inputs longer than this (seconds of audio to measure) get a progress bar on a terminal.
 PROGRESS_THRESHOLD_S = 60.0
@@ -46,6 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="print the numbers as JSON instead of a table")
     analyze.add_argument("--plot", type=Path, metavar="FILE.png", help="write short-term loudness over time")
     analyze.set_defaults(handler=run_analyze)
+
+    advise = commands.add_parser("advise", help="say which faders to move, by how much, and why")
+    advise.add_argument("stems", type=Path, help="your stems (Version A)")
+    advise.add_argument("--reference", type=Path, help="a balanced reference (Version B); without it the "
+                        "single-mix advisor judges A alone")
+    advise.add_argument("--stem", action="append", metavar="NAME", help="advise on this stem only (repeatable)")
+    advise.add_argument("--advisor", choices=("measured", "single-mix", "equal-loudness"),
+                        help="default: measured with a reference, single-mix without")
+    advise.add_argument("--material", choices=("auto", "same", "different"), default="auto",
+                        help="is the reference a re-balanced copy of the same song (same) or another song "
+                        "(different)? default: detect")
+    advise.add_argument("--json", action="store_true", help="print the advice as JSON")
+    advise.set_defaults(handler=run_advise)
+
+    apply = commands.add_parser("apply", help="apply advice to the stems and render the mix to a new folder")
+    apply.add_argument("stems", type=Path, help="the stems the advice is for (Version A)")
+    apply.add_argument("--advice", type=Path, required=True, help="advice JSON from faderwise advise --json")
+    apply.add_argument("--out", type=Path, required=True, help="new folder for the adjusted stems and mix")
+    apply.add_argument("--force", action="store_true", help="replace OUT if it exists (never the input)")
+    apply.add_argument("--master", action="store_true", help="also apply the advice's master (global) offset")
+    apply.add_argument("--peak-safe", action="store_true", help="trim all stems so the mix peaks at -1 dBTP")
+    apply.add_argument("--plot", type=Path, metavar="FILE.png", help="stem loudness before, after (and B)")
+    apply.add_argument("--reference", type=Path, help="Version B, drawn in the plot")
+    apply.set_defaults(handler=run_apply)
     return parser
 
 
@@ -73,6 +101,74 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_analyze(args: argparse.Namespace) -> int:
     analyze_paths(args.stems, args.reference, plot=args.plot, as_json=args.json)
+    return 0
+
+
+def run_advise(args: argparse.Namespace) -> int:
+    from advisor import make_advisor
+    from advisor.measured import MeasuredAdvisor
+    from tools.stems import load_stem_set
+
+    err = Console(stderr=True)
+    version_a = load_stem_set(args.stems)
+    version_b = load_stem_set(args.reference) if args.reference is not None else None
+    name = args.advisor or ("measured" if version_b is not None else "single-mix")
+    if name == "measured" and version_b is None:
+        raise FaderwiseUsageError("the measured advisor compares with a reference: pass --reference STEMS_B")
+    if version_b is None:
+        err.print("no reference given: the single-mix advisor judges your mix alone, against typical levels",
+                  highlight=False, soft_wrap=True)
+    elif name != "measured":
+        err.print(f"the {name} advisor judges your mix alone: the reference is not used", highlight=False,
+                  soft_wrap=True)
+    advisor = MeasuredAdvisor(material=args.material) if name == "measured" else make_advisor(name)
+    advice = advisor.advise(version_a, version_b, stems=args.stem)
+    if args.json:
+        print(json.dumps(advice.to_json(), indent=2, allow_nan=False))
+    else:
+        Console().print(render_advice(advice), soft_wrap=True)
+    return 0
+
+
+def render_advice(advice: object) -> str:
+    """The advice text, then one line per move."""
+    from advisor.model import Advice
+
+    assert isinstance(advice, Advice)
+    lines = [advice.text, ""]
+    for move in advice.moves:
+        lines.append(f"  {move.stem:<12} {move.delta_db:+6.1f} dB   (likely {move.low_db:+.1f} to {move.high_db:+.1f})")
+    if not advice.moves:
+        lines.append("  no fader moves")
+    if advice.global_offset_db:
+        lines.append(f"  {'master':<12} {advice.global_offset_db:+6.1f} dB")
+    return "\n".join(lines)
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from advisor.model import read_advice
+    from tools.analysis import analyze_stem_set
+    from tools.plot import plot_stem_levels
+    from tools.render import render_mix, write_render
+    from tools.stems import load_stem_set
+
+    err = Console(stderr=True)
+    advice = read_advice(args.advice)
+    version_a = load_stem_set(args.stems)
+    reference = load_stem_set(args.reference) if args.reference is not None else None
+    gains = advice.gains_db()
+    if args.master and advice.global_offset_db:
+        gains = {name: gains.get(name, 0.0) + advice.global_offset_db for name in version_a.names}
+    rendered = render_mix(version_a, gains_db=gains, peak_safe=args.peak_safe)
+    out = write_render(rendered, args.out, force=args.force)
+    applied = ", ".join(f"{name} {gain:+.1f} dB" for name, gain in rendered.gains_db.items() if gain) or "nothing"
+    print(f"applied {applied}; wrote {out}/stems, {out}/mix.wav and {out}/render.json")
+    for line in rendered.warnings:
+        err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
+    if args.plot is not None:
+        plot_stem_levels(args.plot, analyze_stem_set(version_a), analyze_stem_set(rendered.stems),
+                         analyze_stem_set(reference) if reference is not None else None)
+        err.print(f"wrote {args.plot}", highlight=False, soft_wrap=True)
     return 0
 
 

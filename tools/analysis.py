@@ -56,6 +56,13 @@ class Measurement:
     def active_s(self) -> float:
         return float(np.count_nonzero(self.active) * HOP_S)
 
+    def band_frames_active(self) -> np.ndarray:
+        """Which band-level frames fall where the signal plays: bool, shape ``(frames,)``."""
+        if len(self.active) == 0:
+            return np.zeros(len(self.bands.frame_times_s), dtype=bool)
+        hop_of_frame = np.minimum((self.bands.frame_times_s / HOP_S).astype(int), len(self.active) - 1)
+        return self.active[hop_of_frame]
+
     def to_json(self) -> dict[str, object]:
         """Plain JSON numbers; ``-inf``/``nan`` become ``null`` and ``silent`` says why."""
         return {

@@ -15,16 +15,59 @@ from tools.outputs import atomic_file
 PLOT_FLOOR_LUFS = -60.0  # silence (−inf) is drawn at the floor
 
 
-def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comparison) -> Path:
-    """Write short-term loudness (3 s windows) of every stem and the mix over time to ``out``.
+def _save(figure: object, out: str | os.PathLike[str]) -> Path:
+    """Write a matplotlib figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
 
-    For a :class:`Comparison`, Version B is drawn dashed over Version A in the same colour.
-    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_file(out) as tmp:
+            figure.savefig(tmp, format="png")  # type: ignore[attr-defined]
+    finally:
+        plt.close(figure)  # type: ignore[arg-type]
+    return out
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_stem_levels(
+    out: str | os.PathLike[str], before: StemSetAnalysis, after: StemSetAnalysis,
+    reference: StemSetAnalysis | None = None,
+) -> Path:
+    """Bars of each stem's integrated loudness: A before, A after the moves, and B if given."""
+    plt = _pyplot()
+    names = list(before.stems)
+    versions = [("A (before)", before), ("after", after)] + ([("B (reference)", reference)] if reference else [])
+    figure, axes = plt.subplots(figsize=(9, 4.5), dpi=110)
+    width = 0.8 / len(versions)
+    for index, (label, analysis) in enumerate(versions):
+        levels = [analysis.stems[n].stem.integrated_lufs if n in analysis.stems else np.nan for n in names]
+        shown = [level if np.isfinite(level) else PLOT_FLOOR_LUFS for level in levels]
+        positions = np.arange(len(names)) + (index - (len(versions) - 1) / 2) * width
+        axes.bar(positions, np.array(shown) - PLOT_FLOOR_LUFS, width, bottom=PLOT_FLOOR_LUFS, label=label)
+    axes.set_xticks(np.arange(len(names)), names)
+    axes.set_ylabel("integrated loudness (LUFS)")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(fontsize=8)
+    axes.set_title(f"stem loudness: {before.label}", fontsize=9)
+    figure.tight_layout()
+    return _save(figure, out)
+
+
+def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comparison) -> Path:
+    """Write short-term loudness (3 s windows) of every stem and the mix over time to ``out``.
+
+    For a :class:`Comparison`, Version B is drawn dashed over Version A in the same colour.
+    """
+    plt = _pyplot()
     analysis = subject.a if isinstance(subject, Comparison) else subject
     curves: list[tuple[str, LoudnessCurve, LoudnessCurve | None]] = []
     for name, stem in analysis.stems.items():
@@ -53,11 +96,4 @@ def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comp
     axes.set_title(title, fontsize=9)
     axes.legend(loc="lower right", fontsize=8, ncol=2)
     figure.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with atomic_file(out) as tmp:
-            figure.savefig(tmp, format="png")
-    finally:
-        plt.close(figure)
-    return out
+    return _save(figure, out)

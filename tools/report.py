@@ -23,7 +23,9 @@ def format_level(value: float, *, silent_text: str = "silent") -> str:
 
 def format_difference(value: float) -> str:
     """A signed difference in dB/LU with one decimal; ``nan`` → "—"."""
-    return DASH if not math.isfinite(value) else f"{value:+.1f}"
+    if not math.isfinite(value):
+        return DASH
+    return f"{round(value, 1) + 0.0:+.1f}"  # + 0.0 turns -0.0 into 0.0: no "-0.0" for a tiny negative
 
 
 def _level_cells(measurement: Measurement) -> list[str]:

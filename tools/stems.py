@@ -103,6 +103,14 @@ class StemSet:
             return np.zeros_like(self.stems[target])
         return sum_signals(others)
 
+    def at_rate(self, rate: int) -> StemSet:
+        """This set resampled to ``rate`` Hz (itself if it is there already)."""
+        if rate == self.rate:
+            return self
+        return StemSet(stems={name: resample(audio, self.rate, rate) for name, audio in self.stems.items()},
+                       rate=rate, sources=self.sources, origin=self.origin,
+                       warnings=(*self.warnings, f"{self.label}: resampled from {self.rate} Hz to {rate} Hz"))
+
     def with_gains(self, gains_db: Mapping[str, float]) -> StemSet:
         """A new set with ``gains_db[stem]`` dB applied to each named stem; the others are shared, not copied."""
         resolved = {self.resolve(name): float(gain) for name, gain in gains_db.items()}

@@ -1,0 +1,119 @@
+"""Advisors that hear Version A only — the baselines of the research question (does hearing B help?).
+
+* :class:`SingleMixAdvisor` moves each stem toward typical levels for its class (the prior in
+  ``prior.json``, with its provenance).
+* :class:`EqualLoudnessAdvisor` is the classic automatic-mixing baseline: every stem equally loud.
+
+Both keep the mix as loud as it was and ignore any reference they are given.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from typing import Mapping, Sequence
+
+from advisor.balance import moves_toward
+from advisor.evidence import stem_evidence
+from advisor.explain import instruction, is_leave, join, leave_sentence
+from advisor.model import Advice, GainMove
+from advisor.stem_names import stem_class
+from tools.analysis import StemSetAnalysis, analyze_stem_set, json_number
+from tools.stems import StemSet
+
+# Without a reference, a move is a guess about taste: the range says so.
+BASELINE_HALF_WIDTH_DB = 3.0
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Typical stem-to-mix loudness (LU) per stem class, and where the numbers come from."""
+
+    stem_to_mix_lu: Mapping[str, float]
+    provenance: str
+
+    @classmethod
+    def bundled(cls) -> Prior:
+        payload = json.loads(resources.files("advisor").joinpath("prior.json").read_text(encoding="utf-8"))
+        return cls(stem_to_mix_lu=payload["stem_to_mix_lu"], provenance=payload["provenance"])
+
+
+def _class_targets(analysis: StemSetAnalysis, prior: Prior) -> dict[str, float]:
+    """Target stem-to-mix level per stem; stems sharing a class share its power (−10·log10 k)."""
+    classes = {name: stem_class(name) for name in analysis.stems}
+    counts: dict[str, int] = {}
+    for found in classes.values():
+        if found is not None:
+            counts[found] = counts.get(found, 0) + 1
+    return {
+        name: prior.stem_to_mix_lu[found] - 10 * math.log10(counts[found])
+        for name, found in classes.items() if found is not None and found in prior.stem_to_mix_lu
+    }
+
+
+def _baseline_advice(name: str, analysis: StemSetAnalysis, targets: Mapping[str, float], wanted: Sequence[str],
+                     intro: str, describe_target: str) -> Advice:
+    deltas = moves_toward({n: m.stem.integrated_lufs for n, m in analysis.stems.items()}, targets)
+    sentences, moves, leave, facts_by_stem = [intro], [], [], {}
+    for stem in wanted:
+        measured = analysis.stems[stem]
+        facts = stem_evidence(stem, measured, None)
+        if stem not in deltas:
+            reason = "is silent" if measured.stem.silent else "has no typical level to compare with"
+            sentences.append(f"The {stem} {reason}, so it is not judged.")
+            facts["status"] = "silent" if measured.stem.silent else "no-prior"
+        else:
+            delta = deltas[stem]
+            facts.update({"target_stem_to_mix_lu": json_number(targets[stem], 1), "move_db": json_number(delta, 2),
+                          "confidence": "low", "status": "baseline"})
+            if is_leave(delta):
+                leave.append(stem)
+            else:
+                moves.append(GainMove(stem=stem, delta_db=delta, low_db=delta - BASELINE_HALF_WIDTH_DB,
+                                      high_db=delta + BASELINE_HALF_WIDTH_DB))
+                sentences.append(
+                    f"{instruction(stem, delta)}: this stem sits at {measured.stem_to_mix_lu:+.1f} LU against the mix, "
+                    f"{describe_target.format(target=targets[stem], stem=stem)}. Confidence: low."
+                )
+        facts_by_stem[stem] = facts
+    if leave:
+        sentences.append(leave_sentence(leave, "close to the target already"))
+    return Advice(advisor=name, moves=tuple(moves), text=join(sentences),
+                  evidence={"mode": name, "mix_a_lufs": json_number(analysis.mix.integrated_lufs, 1),
+                            "stems": facts_by_stem})
+
+
+class SingleMixAdvisor:
+    """Moves toward typical relative levels per stem class, from Version A alone."""
+
+    name = "single-mix"
+
+    def __init__(self, prior: Prior | None = None) -> None:
+        self.prior = prior or Prior.bundled()
+
+    def advise(self, version_a: StemSet, version_b: StemSet | None = None, *,
+               stems: Sequence[str] | None = None) -> Advice:
+        """Advice for A; ``version_b`` is ignored by design (this is the no-reference baseline)."""
+        wanted = [version_a.resolve(stem) for stem in stems] if stems else list(version_a.names)
+        analysis = analyze_stem_set(version_a)
+        intro = ("No reference was used, so these moves come from your mix alone, toward typical levels for each "
+                 "kind of stem: a looser guide than a reference.")
+        return _baseline_advice(self.name, analysis, _class_targets(analysis, self.prior), wanted, intro,
+                                "where a typical {stem} stem sits near {target:+.1f} LU")
+
+
+class EqualLoudnessAdvisor:
+    """Every stem to the same loudness, the mix as loud as before."""
+
+    name = "equal-loudness"
+
+    def advise(self, version_a: StemSet, version_b: StemSet | None = None, *,
+               stems: Sequence[str] | None = None) -> Advice:
+        """Advice for A; ``version_b`` is ignored by design."""
+        wanted = [version_a.resolve(stem) for stem in stems] if stems else list(version_a.names)
+        analysis = analyze_stem_set(version_a)
+        targets = {name: 0.0 for name, m in analysis.stems.items() if not m.stem.silent}
+        intro = "Equal-loudness baseline: every stem brought to the same loudness, keeping the mix as loud."
+        return _baseline_advice(self.name, analysis, targets, wanted, intro, "and every stem is to be equally loud")
