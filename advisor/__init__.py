@@ -6,7 +6,8 @@ torch is imported lazily, only by the audio-language model advisor.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from advisor.baselines import EqualLoudnessAdvisor, SingleMixAdvisor
 from advisor.measured import MeasuredAdvisor

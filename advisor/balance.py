@@ -9,7 +9,7 @@ stem-to-mix level of stem ``i`` is ``L_i + d_i − 10·log10(Σ_j 10^((L_j + d_j
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def moves_toward(levels_lufs: Mapping[str, float], targets_lu: Mapping[str, float]) -> dict[str, float]:

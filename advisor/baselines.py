@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Mapping, Sequence
 
 from advisor.balance import moves_toward
 from advisor.evidence import stem_evidence

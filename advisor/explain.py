@@ -9,7 +9,7 @@ rounded to 0.5 dB in words; under 0.5 dB the advice is to leave the stem alone.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from advisor.evidence import format_time
 

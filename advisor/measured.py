@@ -14,8 +14,9 @@ Different material (B is another song used as a reference): only relative balanc
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from advisor.explain import (
 from advisor.model import Advice, GainMove
 from advisor.stem_names import stem_class
 from tools.align import Alignment, align_to, estimate_alignment
-from tools.analysis import Measurement, analyze_stem_set, json_number, measure
+from tools.analysis import Measurement, StemSetAnalysis, analyze_stem_set, json_number, measure
 from tools.bundle import ABBundle
 from tools.compare import match_reference
 from tools.errors import StemSetError
@@ -95,24 +96,22 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Seque
 
 
 def master_offset(differences: dict[str, float]) -> float:
-    """The A − B difference most stems share (their master level), or 0 when no two agree.
+    """The A − B difference most stems share (their master level), or 0 when no majority agrees.
 
     The largest group of stems within :data:`MASTER_AGREEMENT_DB` of each other sets it (mean of
-    the group); ties go to the group closest to 0 dB. With one stem changed in a 4-stem song the
-    other three agree on the master; when every stem differs, nothing is shared and every
-    difference is balance.
+    the group) if it holds more than half the stems; otherwise nothing is shared and every
+    difference is balance. With one stem changed in a 4-stem song the other three agree on the
+    master; two perturbed stems that happen to land close together are not a master move.
     """
     values = sorted(differences.values())
-    best: tuple[int, float, float] | None = None  # (size, -|centre|, centre)
+    best: list[float] = []
     for anchor in values:
         group = [v for v in values if anchor <= v <= anchor + MASTER_AGREEMENT_DB]
-        centre = float(np.mean(group))
-        candidate = (len(group), -abs(centre), centre)
-        if best is None or candidate[:2] > best[:2]:
-            best = candidate
-    if best is None or best[0] < 2:
+        if len(group) > len(best) or (len(group) == len(best) and abs(np.mean(group)) < abs(np.mean(best))):
+            best = group
+    if len(best) * 2 <= len(values) or len(best) < 2:
         return 0.0
-    return best[2]
+    return float(np.mean(best))
 
 
 def pair_by_class(version_a: StemSet, version_b: StemSet) -> dict[str, str]:
@@ -131,6 +130,27 @@ def pair_by_class(version_a: StemSet, version_b: StemSet) -> dict[str, str]:
     return pairs
 
 
+@dataclass(frozen=True)
+class PreparedPair:
+    """A and B ready to be measured side by side.
+
+    Attributes:
+        version_a: A as given.
+        version_b: B at A's rate; for same material also shifted in time and cut to A's length.
+        alignment: how B lined up with A.
+        same_material: whether B is treated as a re-balanced copy of A.
+        pairs: A stem → B stem.
+        warnings: what pairing the stems found worth saying.
+    """
+
+    version_a: StemSet
+    version_b: StemSet
+    alignment: Alignment
+    same_material: bool
+    pairs: dict[str, str]
+    warnings: tuple[str, ...]
+
+
 class MeasuredAdvisor:
     """Differential advice from measurements of A and B."""
 
@@ -146,19 +166,34 @@ class MeasuredAdvisor:
             StemSetError: a requested stem is not in A; for same material, a stem of A is
                 missing from B.
         """
-        wanted = [version_a.resolve(stem) for stem in stems] if stems else list(version_a.names)
+        prepared = self.prepare(version_a, version_b)
+        analysis_a = analyze_stem_set(prepared.version_a)
+        analysis_b = analyze_stem_set(prepared.version_b)
+        return self.advise_analyses(prepared, analysis_a, analysis_b, stems=stems)
+
+    def prepare(self, version_a: StemSet, version_b: StemSet) -> PreparedPair:
+        """Bring B to A's rate, align it in time, decide same or other material, pair the stems."""
         version_b = version_b.at_rate(version_a.rate)
         alignment = estimate_alignment(version_a.mix(), version_b.mix(), version_a.rate)
         same = self.material == "same" or (self.material == "auto" and alignment.same_material)
         if same:
-            return self._same_material(version_a, version_b, alignment, wanted)
-        return self._other_material(version_a, version_b, alignment, wanted)
+            aligned = align_to(version_a, version_b, alignment)
+            pairs, warnings = match_reference(version_a, aligned)
+            return PreparedPair(version_a, aligned, alignment, True, pairs, warnings)
+        return PreparedPair(version_a, version_b, alignment, False, pair_by_class(version_a, version_b), ())
 
-    def _same_material(self, version_a: StemSet, version_b: StemSet, alignment: Alignment,
+    def advise_analyses(self, prepared: PreparedPair, analysis_a: StemSetAnalysis, analysis_b: StemSetAnalysis,
+                        *, stems: Sequence[str] | None = None) -> Advice:
+        """Advice from analyses of ``prepared.version_a`` and ``prepared.version_b``: a caller
+        that keeps its measurements (the chat agent) does not measure twice."""
+        wanted = [prepared.version_a.resolve(stem) for stem in stems] if stems else list(prepared.version_a.names)
+        if prepared.same_material:
+            return self._same_material(prepared, analysis_a, analysis_b, wanted)
+        return self._other_material(prepared, analysis_a, analysis_b, wanted)
+
+    def _same_material(self, prepared: PreparedPair, analysis_a: StemSetAnalysis, analysis_b: StemSetAnalysis,
                        wanted: list[str]) -> Advice:
-        aligned = align_to(version_a, version_b, alignment)
-        pairs, warnings = match_reference(version_a, aligned)
-        analysis_a, analysis_b = analyze_stem_set(version_a), analyze_stem_set(aligned)
+        pairs, alignment = prepared.pairs, prepared.alignment
         differences = {
             name: level_difference(analysis_a.stems[name].stem, analysis_b.stems[name_b].stem)
             for name, name_b in pairs.items()
@@ -202,21 +237,20 @@ class MeasuredAdvisor:
         sentences.append(master_sentence(global_offset))
         evidence = {
             "mode": "same-material",
-            "alignment": {"lag_ms": round(1000 * alignment.lag / version_a.rate, 1),
+            "alignment": {"lag_ms": round(1000 * alignment.lag / analysis_a.rate, 1),
                           "correlation": round(alignment.correlation, 3)},
             "master_a_minus_b_db": json_number(master, 2),
             "mix_a_lufs": json_number(analysis_a.mix.integrated_lufs, 1),
             "mix_b_lufs": json_number(analysis_b.mix.integrated_lufs, 1),
-            "warnings": list(warnings),
+            "warnings": list(prepared.warnings),
             "stems": facts_by_stem,
         }
         return Advice(advisor=self.name, moves=tuple(moves), text=join(sentences), evidence=evidence,
                       global_offset_db=global_offset)
 
-    def _other_material(self, version_a: StemSet, version_b: StemSet, alignment: Alignment,
+    def _other_material(self, prepared: PreparedPair, analysis_a: StemSetAnalysis, analysis_b: StemSetAnalysis,
                         wanted: list[str]) -> Advice:
-        pairs = pair_by_class(version_a, version_b)
-        analysis_a, analysis_b = analyze_stem_set(version_a), analyze_stem_set(version_b)
+        pairs, alignment = prepared.pairs, prepared.alignment
         targets = {name: analysis_b.stems[name_b].stem_to_mix_lu for name, name_b in pairs.items()
                    if math.isfinite(analysis_b.stems[name_b].stem_to_mix_lu)}
         deltas = moves_toward({n: m.stem.integrated_lufs for n, m in analysis_a.stems.items()}, targets)
@@ -256,7 +290,7 @@ class MeasuredAdvisor:
                                             if len(leave) > 1 else "it sits close to the reference's balance"))
         evidence = {
             "mode": "different-material",
-            "alignment": {"lag_ms": round(1000 * alignment.lag / version_a.rate, 1),
+            "alignment": {"lag_ms": round(1000 * alignment.lag / analysis_a.rate, 1),
                           "correlation": round(alignment.correlation, 3)},
             "pairs": pairs,
             "stems": facts_by_stem,

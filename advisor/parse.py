@@ -20,8 +20,8 @@ How a sentence is read:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from advisor.model import GainMove
 from advisor.stem_names import mention_table

@@ -8,7 +8,7 @@ Ambiguous words (two guitar stems and the word "guitar") name nothing: callers m
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 # Class → words that name it. Multi-word phrases are matched before single words.
 CLASS_ALIASES: dict[str, tuple[str, ...]] = {

@@ -1,1 +1,1 @@
-"""training: see README.md (layers of faderwise)."""
+"""training: dataset synthesis (balanced stems → perturbed A / original B pairs) and fine-tuning."""
