@@ -19,7 +19,7 @@ from advisor.balance import moves_toward
 from advisor.evidence import stem_evidence
 from advisor.explain import instruction, is_leave, join, leave_sentence
 from advisor.model import Advice, GainMove
-from advisor.stem_names import stem_class
+from advisor.stem_names import require_stems, stem_class
 from tools.analysis import StemSetAnalysis, analyze_stem_set, json_number
 from tools.stems import StemSet
 
@@ -96,8 +96,8 @@ class SingleMixAdvisor:
     def advise(self, version_a: StemSet, version_b: StemSet | None = None, *,
                stems: Sequence[str] | None = None) -> Advice:
         """Advice for A; ``version_b`` is ignored by design (this is the no-reference baseline)."""
-        wanted = [version_a.resolve(stem) for stem in stems] if stems else list(version_a.names)
-        analysis = analyze_stem_set(version_a)
+        wanted = require_stems(stems, version_a.names, label=version_a.label) if stems else list(version_a.names)
+        analysis = analyze_stem_set(version_a, true_peaks=False)
         intro = ("No reference was used, so these moves come from your mix alone, toward typical levels for each "
                  "kind of stem: a looser guide than a reference.")
         return _baseline_advice(self.name, analysis, _class_targets(analysis, self.prior), wanted, intro,
@@ -112,8 +112,8 @@ class EqualLoudnessAdvisor:
     def advise(self, version_a: StemSet, version_b: StemSet | None = None, *,
                stems: Sequence[str] | None = None) -> Advice:
         """Advice for A; ``version_b`` is ignored by design."""
-        wanted = [version_a.resolve(stem) for stem in stems] if stems else list(version_a.names)
-        analysis = analyze_stem_set(version_a)
+        wanted = require_stems(stems, version_a.names, label=version_a.label) if stems else list(version_a.names)
+        analysis = analyze_stem_set(version_a, true_peaks=False)
         targets = {name: 0.0 for name, m in analysis.stems.items() if not m.stem.silent}
         intro = "Equal-loudness baseline: every stem brought to the same loudness, keeping the mix as loud."
         return _baseline_advice(self.name, analysis, targets, wanted, intro, "and every stem is to be equally loud")

@@ -36,7 +36,7 @@ from advisor.explain import (
     moment_sentence,
 )
 from advisor.model import Advice, GainMove
-from advisor.stem_names import stem_class
+from advisor.stem_names import require_stems, stem_class
 from tools.align import Alignment, align_to, estimate_alignment
 from tools.analysis import Measurement, StemSetAnalysis, analyze_stem_set, json_number, measure
 from tools.bundle import ABBundle
@@ -167,8 +167,8 @@ class MeasuredAdvisor:
                 missing from B.
         """
         prepared = self.prepare(version_a, version_b)
-        analysis_a = analyze_stem_set(prepared.version_a)
-        analysis_b = analyze_stem_set(prepared.version_b)
+        analysis_a = analyze_stem_set(prepared.version_a, true_peaks=False)
+        analysis_b = analyze_stem_set(prepared.version_b, true_peaks=False)
         return self.advise_analyses(prepared, analysis_a, analysis_b, stems=stems)
 
     def prepare(self, version_a: StemSet, version_b: StemSet) -> PreparedPair:
@@ -186,7 +186,8 @@ class MeasuredAdvisor:
                         *, stems: Sequence[str] | None = None) -> Advice:
         """Advice from analyses of ``prepared.version_a`` and ``prepared.version_b``: a caller
         that keeps its measurements (the chat agent) does not measure twice."""
-        wanted = [prepared.version_a.resolve(stem) for stem in stems] if stems else list(prepared.version_a.names)
+        version_a = prepared.version_a
+        wanted = require_stems(stems, version_a.names, label=version_a.label) if stems else list(version_a.names)
         if prepared.same_material:
             return self._same_material(prepared, analysis_a, analysis_b, wanted)
         return self._other_material(prepared, analysis_a, analysis_b, wanted)

@@ -8,7 +8,9 @@ Ambiguous words (two guitar stems and the word "guitar") name nothing: callers m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from tools.errors import StemSetError
 
 # Class → words that name it. Multi-word phrases are matched before single words.
 CLASS_ALIASES: dict[str, tuple[str, ...]] = {
@@ -73,3 +75,18 @@ def resolve_stem(word: str, stem_names: Iterable[str]) -> str | None:
     while words and words[0] in DETERMINERS:
         words = words[1:]
     return mention_table(stem_names).get(" ".join(words))
+
+
+def require_stems(words: Sequence[str], stem_names: Sequence[str], *, label: str) -> list[str]:
+    """The stems ``words`` name ("vox", "the kick", "Vocals"), in order.
+
+    Raises:
+        StemSetError: a word names no stem of ``label``'s set (the message lists the stems).
+    """
+    found = []
+    for word in words:
+        name = word if word in stem_names else resolve_stem(word, stem_names)
+        if name is None:
+            raise StemSetError(f"{label}: has no stem {word!r} (it has: {', '.join(stem_names)})")
+        found.append(name)
+    return found

@@ -29,7 +29,8 @@ class Measurement:
     """Everything faderwise measures on one signal (a stem, a backing or the mix).
 
     Levels are in dB; silence is ``-inf`` (loudness below the −70 LUFS absolute gate), and measures
-    that silence leaves undefined (crest factor, loudness range) are ``nan``.
+    that silence leaves undefined (crest factor, loudness range) or that were not asked for (true
+    peak, see :func:`analyze_stem_set`) are ``nan``.
     """
 
     integrated_lufs: float
@@ -167,7 +168,9 @@ def _measure(
     )
 
 
-def analyze_stem_set(stem_set: StemSet, *, on_progress: ProgressCallback | None = None) -> StemSetAnalysis:
+def analyze_stem_set(
+    stem_set: StemSet, *, on_progress: ProgressCallback | None = None, true_peaks: bool = True
+) -> StemSetAnalysis:
     """Measure every stem, every backing and the mix of ``stem_set``.
 
     Linear transforms run once per stem and are combined into the mix and the backings
@@ -177,6 +180,8 @@ def analyze_stem_set(stem_set: StemSet, *, on_progress: ProgressCallback | None 
     Args:
         stem_set: the stems.
         on_progress: called as ``(done, total, what)`` after each step.
+        true_peaks: measure true peaks (a quarter of the time); when false they are ``nan``,
+            "not measured" (the advisors do not need them).
     """
     names = stem_set.names
     rate = stem_set.rate
@@ -185,21 +190,22 @@ def analyze_stem_set(stem_set: StemSet, *, on_progress: ProgressCallback | None 
 
     bands = band_levels_of_family(stems, rate, family=mix_backings_stems)
     progress.step()
-    true_peaks = true_peaks_of_family(stems, rate, family=mix_backings_stems)
+    peaks = (true_peaks_of_family(stems, rate, family=mix_backings_stems) if true_peaks
+             else [math.nan] * (2 * len(names) + 1))
     progress.step()
     weighted_stems = [k_weight(audio, rate) for audio in stems]
     progress.step()
     mix_at, backing_at, stem_at = family_index(len(names))
     mix_audio = stem_set.mix()
     weighted_mix = next(mix_backings_stems(weighted_stems))
-    mix = _measure(mix_audio, rate, weighted=weighted_mix, bands=bands[mix_at], true_peak=true_peaks[mix_at])
+    mix = _measure(mix_audio, rate, weighted=weighted_mix, bands=bands[mix_at], true_peak=peaks[mix_at])
     progress.step()
     measured: dict[str, StemMeasurement] = {}
     for index, name in enumerate(names):
         stem = _measure(stems[index], rate, weighted=weighted_stems[index],
-                        bands=bands[stem_at[index]], true_peak=true_peaks[stem_at[index]])
+                        bands=bands[stem_at[index]], true_peak=peaks[stem_at[index]])
         backing = _measure(mix_audio - stems[index], rate, weighted=weighted_mix - weighted_stems[index],
-                           bands=bands[backing_at[index]], true_peak=true_peaks[backing_at[index]])
+                           bands=bands[backing_at[index]], true_peak=peaks[backing_at[index]])
         measured[name] = StemMeasurement(
             name=name,
             stem=stem,
