@@ -8,7 +8,6 @@ rounded to 0.5 dB in words; under 0.5 dB the advice is to leave the stem alone.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 from advisor.evidence import format_time
@@ -112,7 +111,3 @@ def master_sentence(global_offset_db: float) -> str:
 
 def join(sentences: Sequence[str]) -> str:
     return " ".join(sentence.strip() for sentence in sentences if sentence and sentence.strip())
-
-
-def finite_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
