@@ -67,7 +67,7 @@ def test_measured_evidence_for_a_stem(demo_advice) -> None:
     assert vocals["confidence"] == "high" and vocals["status"] == "measured"
     assert vocals["most_exposed_s"][1] - vocals["most_exposed_s"][0] == pytest.approx(3.0)
     drums = demo_advice.evidence["stems"]["drums"]
-    assert drums["masking"][0]["bands"] == "100–200 Hz"  # the kick's body under bass and keys
+    assert drums["masking"][0]["bands"] == "80–200 Hz"  # the kick's body under bass and keys
     assert drums["masking"][0]["backing_over_stem_a_db"] > drums["masking"][0]["backing_over_stem_b_db"]
 
 

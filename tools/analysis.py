@@ -16,7 +16,7 @@ import numpy as np
 from tools.activity import active_hops, regions_from_hops
 from tools.bands import BandLevels, band_levels, band_levels_of_family
 from tools.family import family_index, mix_backings_stems
-from tools.levels import crest_factor_db, rms_dbfs, sample_peak_dbfs, true_peak_dbtp, true_peaks_of_family
+from tools.levels import crest_factor_db, intersample_peaks_of_family, rms_dbfs, sample_peak_dbfs, true_peak_dbtp
 from tools.loudness import HOP_S, LoudnessBlocks, LoudnessCurve, k_weight
 from tools.stems import StemSet
 
@@ -144,13 +144,14 @@ def level_difference(a: float, b: float) -> float:
 def measure(audio: np.ndarray, rate: int) -> Measurement:
     """Measure one float32 ``(channels, samples)`` signal."""
     return _measure(audio, rate, weighted=k_weight(audio, rate), bands=band_levels(audio, rate),
-                    true_peak=true_peak_dbtp(audio, rate))
+                    intersample_peak=true_peak_dbtp(audio, rate))
 
 
 def _measure(
-    audio: np.ndarray, rate: int, *, weighted: np.ndarray, bands: BandLevels, true_peak: float
+    audio: np.ndarray, rate: int, *, weighted: np.ndarray, bands: BandLevels, intersample_peak: float
 ) -> Measurement:
-    """Measure a signal whose linear transforms (K-weighting, band spectra, oversampling) are done."""
+    """Measure a signal whose linear transforms (K-weighting, band spectra, oversampling) are done;
+    ``intersample_peak`` is ``nan`` when true peaks were not asked for."""
     blocks = LoudnessBlocks.from_weighted(weighted, rate)
     integrated = blocks.integrated()
     rms = rms_dbfs(audio)
@@ -159,7 +160,7 @@ def _measure(
         integrated_lufs=integrated,
         rms_dbfs=rms,
         sample_peak_dbfs=peak,
-        true_peak_dbtp=true_peak,
+        true_peak_dbtp=max(peak, intersample_peak) if not math.isnan(intersample_peak) else math.nan,
         crest_db=crest_factor_db(peak, rms),
         loudness_range_lu=blocks.loudness_range(),
         short_term=blocks.short_term(),
@@ -190,7 +191,7 @@ def analyze_stem_set(
 
     bands = band_levels_of_family(stems, rate, family=mix_backings_stems)
     progress.step()
-    peaks = (true_peaks_of_family(stems, rate, family=mix_backings_stems) if true_peaks
+    peaks = (intersample_peaks_of_family(stems, rate, family=mix_backings_stems) if true_peaks
              else [math.nan] * (2 * len(names) + 1))
     progress.step()
     weighted_stems = [k_weight(audio, rate) for audio in stems]
@@ -198,14 +199,18 @@ def analyze_stem_set(
     mix_at, backing_at, stem_at = family_index(len(names))
     mix_audio = stem_set.mix()
     weighted_mix = next(mix_backings_stems(weighted_stems))
-    mix = _measure(mix_audio, rate, weighted=weighted_mix, bands=bands[mix_at], true_peak=peaks[mix_at])
+    mix = _measure(mix_audio, rate, weighted=weighted_mix, bands=bands[mix_at], intersample_peak=peaks[mix_at])
     progress.step()
     measured: dict[str, StemMeasurement] = {}
+    # One pair of buffers serves every backing: fresh 60 MB arrays per stem cost page faults.
+    backing_audio, backing_weighted = np.empty_like(mix_audio), np.empty_like(weighted_mix)
     for index, name in enumerate(names):
         stem = _measure(stems[index], rate, weighted=weighted_stems[index],
-                        bands=bands[stem_at[index]], true_peak=peaks[stem_at[index]])
-        backing = _measure(mix_audio - stems[index], rate, weighted=weighted_mix - weighted_stems[index],
-                           bands=bands[backing_at[index]], true_peak=peaks[backing_at[index]])
+                        bands=bands[stem_at[index]], intersample_peak=peaks[stem_at[index]])
+        np.subtract(mix_audio, stems[index], out=backing_audio)
+        np.subtract(weighted_mix, weighted_stems[index], out=backing_weighted)
+        backing = _measure(backing_audio, rate, weighted=backing_weighted,
+                           bands=bands[backing_at[index]], intersample_peak=peaks[backing_at[index]])
         measured[name] = StemMeasurement(
             name=name,
             stem=stem,

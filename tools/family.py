@@ -21,7 +21,11 @@ Family = Callable[[Sequence[np.ndarray]], Iterator[np.ndarray]]
 def sum_signals(signals: Iterable[Signal]) -> Signal:
     """Sum of equally shaped arrays, as a new array of their dtype."""
     iterator = iter(signals)
-    total = next(iterator).copy()
+    first = next(iterator)
+    second = next(iterator, None)
+    if second is None:
+        return first.copy()
+    total = first + second  # one pass fewer than copying the first and adding the second
     for signal in iterator:
         total += signal
     return total

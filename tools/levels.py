@@ -70,62 +70,68 @@ def interpolation_filter(factor: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _polyphase_toeplitz(factor: int) -> np.ndarray:
-    """Matrix ``(ROW + span - 1, factor * ROW)`` that turns ``ROW + span - 1`` input samples into the
-    ``factor`` interpolated values at each of the middle ``ROW`` sample times.
+    """Matrix ``(ROW + span - 1, (factor - 1) * ROW)`` that turns ``ROW + span - 1`` input samples
+    into the ``factor - 1`` values between each of the middle ``ROW`` samples and the next.
 
     Phase ``p`` of the upsampled filter is ``h[p::factor]``; its output at sample time ``τ + p/factor``
-    is ``Σ_k h[factor·k + p] · x[τ + half − k]``. Laying that out as a banded matrix lets BLAS do the
-    filtering: seven times faster than FFT convolution for a 25-tap kernel.
+    is ``Σ_k h[factor·k + p] · x[τ + half − k]``. Phase 0 is left out: an ideal interpolator returns
+    the samples themselves there, so the sample peak stands for it. Laying the phases out as a banded
+    matrix lets BLAS do the filtering: seven times faster than FFT convolution for a 25-tap kernel.
     """
     taps = interpolation_filter(factor)
     span = -(-len(taps) // factor)
-    matrix = np.zeros((OVERSAMPLING_ROW + span - 1, factor * OVERSAMPLING_ROW), dtype=np.float32)
-    for phase in range(factor):
+    matrix = np.zeros((OVERSAMPLING_ROW + span - 1, (factor - 1) * OVERSAMPLING_ROW), dtype=np.float32)
+    for phase in range(1, factor):
         kernel = taps[phase::factor]
         for i in range(OVERSAMPLING_ROW):
-            matrix[i + span - 1 - np.arange(len(kernel)), phase * OVERSAMPLING_ROW + i] = kernel
+            matrix[i + span - 1 - np.arange(len(kernel)), (phase - 1) * OVERSAMPLING_ROW + i] = kernel
     return matrix
 
 
 def true_peak_dbtp(audio: np.ndarray, rate: int) -> float:
     """True peak in dBTP: the peak of the signal oversampled 4× below 96 kHz (BS.1770-4 Annex 2);
     ``-inf`` for silence."""
-    return true_peaks_of_family([audio], rate, family=each)[0]
+    return max(sample_peak_dbfs(audio), intersample_peaks_of_family([audio], rate, family=each)[0])
 
 
-def true_peaks_of_family(parts: Sequence[np.ndarray], rate: int, *, family: Family) -> list[float]:
-    """True peak in dBTP of every signal ``family`` builds from ``parts`` (see :mod:`tools.family`),
-    oversampling each part once: oversampling is linear, so the signals' oversampled samples are
-    combined from the parts'. Each output is computed with its full filter support, zeros beyond the
-    ends of the audio."""
+def intersample_peaks_of_family(parts: Sequence[np.ndarray], rate: int, *, family: Family) -> list[float]:
+    """Peak in dB of the values between samples (oversampled 4× below 96 kHz, 2× below 192 kHz)
+    of every signal ``family`` builds from ``parts`` (see :mod:`tools.family`). A signal's true
+    peak is the larger of this and its sample peak.
+
+    Each part is oversampled once — oversampling is linear, so the signals' values are combined
+    from the parts' — with the full filter support on both sides (zeros beyond the ends).
+    """
     factor = oversampling_factor(rate)
     if factor == 1:
-        return [sample_peak_dbfs(signal) for signal in family(parts)]
+        return [float("-inf")] * sum(1 for _ in family(parts))
     matrix = _polyphase_toeplitz(factor)
     span = matrix.shape[0]
     half = (span - OVERSAMPLING_ROW) // 2  # samples of support either side
     channels, samples = parts[0].shape
     rows = -(-samples // OVERSAMPLING_ROW)
-    windows = []
-    for part in parts:
-        padded = np.zeros((channels, rows * OVERSAMPLING_ROW + 2 * half), dtype=np.float32)
-        padded[:, half : half + samples] = part
-        windows.append(np.lib.stride_tricks.as_strided(
-            padded, shape=(channels, rows, span),
-            strides=(padded.strides[0], OVERSAMPLING_ROW * padded.itemsize, padded.itemsize),
-            writeable=False,
-        ))
+
+    def windows(part: np.ndarray, first: int, stop: int) -> np.ndarray:
+        """Rows ``first … stop-1`` of input windows, ``(channels * rows, span)``, zeros beyond the ends."""
+        lo, hi = first * OVERSAMPLING_ROW - half, stop * OVERSAMPLING_ROW + half
+        segment = part[:, max(lo, 0) : min(hi, samples)]
+        if lo < 0 or hi > samples:
+            segment = np.pad(segment, ((0, 0), (max(-lo, 0), max(hi - samples, 0))))
+        segment = np.ascontiguousarray(segment)
+        view = np.lib.stride_tricks.as_strided(
+            segment, shape=(channels, stop - first, span),
+            strides=(segment.strides[0], OVERSAMPLING_ROW * segment.itemsize, segment.itemsize), writeable=False,
+        )
+        return view.reshape(-1, span)
+
     peaks: list[float] = []
     for first in range(0, rows, ROWS_PER_CHUNK):
-        upsampled = family([
-            np.ascontiguousarray(w[:, first : first + ROWS_PER_CHUNK]).reshape(-1, span) @ matrix
-            for w in windows
-        ])
-        chunk_rows = min(ROWS_PER_CHUNK, rows - first)
+        stop = min(first + ROWS_PER_CHUNK, rows)
+        upsampled = family([windows(part, first, stop) @ matrix for part in parts])
         # In the very last row, outputs past the last sample were computed on padding: skip them.
-        last_valid = samples - (rows - 1) * OVERSAMPLING_ROW if first + chunk_rows == rows else OVERSAMPLING_ROW
+        last_valid = samples - (rows - 1) * OVERSAMPLING_ROW if stop == rows else OVERSAMPLING_ROW
         for index, out in enumerate(upsampled):
-            out = out.reshape(channels, chunk_rows, factor, OVERSAMPLING_ROW)
+            out = out.reshape(channels, stop - first, factor - 1, OVERSAMPLING_ROW)
             chunk_peak = max(peak_amplitude(out[:, :-1]), peak_amplitude(out[:, -1, :, :last_valid]))
             if index == len(peaks):
                 peaks.append(chunk_peak)
