@@ -8,15 +8,14 @@ is described by :data:`ADVICE_SCHEMA` (JSON Schema draft 2020-12).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tools.errors import FaderwiseError
+from tools.json_files import read_json
 
 ADVICE_FORMAT = "faderwise.advice/1"
 
@@ -124,14 +123,7 @@ def _is_number(value: object) -> bool:
 
 def read_advice(path: str | os.PathLike[str]) -> Advice:
     """Load an advice JSON file."""
-    path = Path(path)
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise AdviceFormatError(f"{path}: no such file") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AdviceFormatError(f"{path}: not valid JSON ({exc})") from exc
-    return Advice.from_json(payload, source=str(path))
+    return Advice.from_json(read_json(path, error=AdviceFormatError), source=str(path))
 
 
 ADVICE_SCHEMA: dict[str, object] = {

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,6 +19,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from faderwise import __version__
 from faderwise.paths import data_dir
 from tools.errors import FaderwiseError
+
+if TYPE_CHECKING:  # the advisor package loads only for the commands that need it
+    from advisor.model import Advice
 
 
 class FaderwiseUsageError(FaderwiseError):
@@ -130,11 +134,8 @@ def run_advise(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_advice(advice: object) -> str:
+def render_advice(advice: Advice) -> str:
     """The advice text, then one line per move."""
-    from advisor.model import Advice
-
-    assert isinstance(advice, Advice)
     lines = [advice.text, ""]
     for move in advice.moves:
         lines.append(f"  {move.stem:<12} {move.delta_db:+6.1f} dB   (likely {move.low_db:+.1f} to {move.high_db:+.1f})")

@@ -14,7 +14,6 @@ and ``bundle.json`` describing them.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,8 +24,9 @@ import numpy as np
 from tools.activity import active_hops
 from tools.audio_io import read_audio, resample, to_mono, write_audio
 from tools.errors import InvalidAudioError
+from tools.json_files import read_json, write_json
 from tools.loudness import HOP_S, LoudnessBlocks
-from tools.outputs import new_output_folder, write_json
+from tools.outputs import new_output_folder
 from tools.stems import StemSet
 
 BUNDLE_FORMAT = "faderwise.bundle/1"
@@ -187,12 +187,7 @@ def read_bundle(folder: str | os.PathLike[str], *, alm: bool = False) -> ABBundl
     """
     folder = Path(folder)
     manifest_path = folder / "bundle.json"
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InvalidAudioError(f"{manifest_path}: no such file; not a faderwise bundle") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidAudioError(f"{manifest_path}: not valid JSON ({exc})") from exc
+    manifest = read_json(manifest_path, error=InvalidAudioError, missing="no such file; not a faderwise bundle")
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise InvalidAudioError(f"{manifest_path}: not a {BUNDLE_FORMAT} manifest")
     files = manifest["alm_clips"] if alm else manifest["clips"]

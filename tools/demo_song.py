@@ -28,8 +28,9 @@ import numpy as np
 from scipy.signal import butter, iirpeak, lfilter, sosfilt
 
 from tools.audio_io import write_audio
+from tools.json_files import write_json
 from tools.loudness import integrated_loudness
-from tools.outputs import new_output_folder, write_json
+from tools.outputs import new_output_folder
 from tools.stems import StemSet, apply_gain
 
 DEMO_RATE = 44_100

@@ -7,7 +7,6 @@ only when asked, and never when it holds (or is) the input audio.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -30,13 +29,6 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp_name, path)
     finally:
         Path(tmp_name).unlink(missing_ok=True)
-
-
-def write_json(path: str | os.PathLike[str], payload: object) -> Path:
-    """Write ``payload`` as indented JSON, atomically (NaN and infinities are refused: use null)."""
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return Path(path)
 
 
 @contextmanager

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from tools.audio_io import write_audio
+from tools.json_files import write_json
 from tools.levels import sample_peak_dbfs, true_peak_dbtp
-from tools.outputs import new_output_folder, write_json
+from tools.outputs import new_output_folder
 from tools.stems import StemSet, apply_gain
 
 DEFAULT_CEILING_DBTP = -1.0  # EBU R128 / streaming delivery ceiling

@@ -1,0 +1,34 @@
+"""JSON files: written atomically, read with one clear error per problem."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tools.errors import FaderwiseError
+from tools.outputs import atomic_file
+
+
+def write_json(path: str | os.PathLike[str], payload: object) -> Path:
+    """Write ``payload`` as indented JSON, atomically (NaN and infinities are refused: use null)."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def read_json(path: str | os.PathLike[str], *, error: type[FaderwiseError], missing: str = "no such file") -> object:
+    """Parse a JSON file; a missing or malformed file raises ``error`` naming the file.
+
+    Args:
+        path: the file.
+        error: the exception class to raise (the caller's domain: advice, bundle …).
+        missing: what to say when the file does not exist.
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise error(f"{path}: {missing}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from exc
