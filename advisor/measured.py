@@ -281,7 +281,7 @@ class MeasuredAdvisor:
                 else:
                     moves.append(GainMove(stem=name, delta_db=delta, low_db=low, high_db=high))
                     sentences.append(join([
-                        instruction(name, delta) + f", toward where the reference's {pairs[name]} sits in its mix.",
+                        instruction(name, delta) + f", toward the level the reference gives its {pairs[name]} within its mix.",
                         backing_sentence(facts), moment_sentence(facts, delta),
                         masking_sentence(facts) if delta > 0 else "", confidence_sentence(low, high),
                     ]))
