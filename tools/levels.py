@@ -21,7 +21,7 @@ TAPS_PER_PHASE = 24
 KAISER_BETA = 8.0
 CUTOFF_FRACTION = 0.9
 OVERSAMPLING_ROW = 16  # output samples per row of the polyphase matrix product
-ROWS_PER_CHUNK = 4096
+ROWS_PER_CHUNK = 1024  # a chunk of every part and signal stays near the 2 MB L2 cache
 
 
 def amplitude_to_db(amplitude: float) -> float:
