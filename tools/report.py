@@ -38,7 +38,7 @@ def _level_cells(measurement: Measurement) -> list[str]:
     ]
 
 
-def describe_source(analysis: StemSetAnalysis) -> str:
+def summary_line(analysis: StemSetAnalysis) -> str:
     """"path: 5 stems, 44100 Hz, 2 ch, 30.0 s"."""
     return (f"{analysis.label}: {len(analysis.stems)} stems, {analysis.rate} Hz, "
             f"{analysis.channels} ch, {analysis.duration_s:.1f} s")
@@ -46,7 +46,7 @@ def describe_source(analysis: StemSetAnalysis) -> str:
 
 def analysis_table(analysis: StemSetAnalysis) -> Table:
     """Stem, LUFS, RMS, peak, true peak, crest, level against the mix and against the backing."""
-    table = Table(title=describe_source(analysis), title_justify="left")
+    table = Table(title=summary_line(analysis), title_justify="left")
     table.add_column("stem", style="bold")
     for header in ("LUFS", "RMS\ndBFS", "peak\ndBFS", "true peak\ndBTP", "crest\ndB", "vs mix\nLU",
                    "vs backing\nLU"):
@@ -62,7 +62,7 @@ def analysis_table(analysis: StemSetAnalysis) -> Table:
 def comparison_table(comparison: Comparison) -> Table:
     """A and B side by side: loudness, stem-to-backing ratio and true peak, with A − B."""
     table = Table(
-        title=f"A  {describe_source(comparison.a)}\nB  {describe_source(comparison.b)}",
+        title=f"A  {summary_line(comparison.a)}\nB  {summary_line(comparison.b)}",
         title_justify="left",
         caption="A − B: positive means louder (or further forward) in your mix than in the reference",
         caption_justify="left",
