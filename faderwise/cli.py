@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.set_defaults(handler=run_analyze)
 
     advise = commands.add_parser("advise", help="say which faders to move, by how much, and why")
-    advise.add_argument("stems", type=Path, help="your stems (Version A)")
+    advise.add_argument("stems", type=Path, help="your stems (Version A), or a bundle folder from faderwise bundle")
     advise.add_argument("--reference", type=Path, help="a balanced reference (Version B); without it the "
                         "single-mix advisor judges A alone")
     advise.add_argument("--stem", action="append", metavar="NAME", help="advise on this stem only (repeatable)")
@@ -67,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "(different)? default: detect")
     advise.add_argument("--json", action="store_true", help="print the advice as JSON")
     advise.set_defaults(handler=run_advise)
+
+    bundle = commands.add_parser("bundle", help="write the A/B bundle of one stem: target and backing of A and B")
+    bundle.add_argument("stems", type=Path, help="your stems (Version A)")
+    bundle.add_argument("--reference", type=Path, required=True, help="the balanced reference (Version B)")
+    bundle.add_argument("--stem", required=True, metavar="NAME", help="the target stem")
+    bundle.add_argument("--out", type=Path, required=True, help="new folder for the four clips and bundle.json")
+    bundle.add_argument("--seconds", type=float, default=30.0, help="longest window, where the target plays most "
+                        "(default 30, the most an audio-language model hears per clip)")
+    bundle.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    bundle.set_defaults(handler=run_bundle)
 
     apply = commands.add_parser("apply", help="apply advice to the stems and render the mix to a new folder")
     apply.add_argument("stems", type=Path, help="the stems the advice is for (Version A)")
@@ -108,11 +118,31 @@ def run_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_bundle(args: argparse.Namespace) -> int:
+    from advisor.stem_names import require_stems
+    from tools.bundle import make_bundle, write_bundle
+    from tools.stems import load_stem_set
+
+    version_a, version_b = load_stem_set(args.stems), load_stem_set(args.reference)
+    (target,) = require_stems([args.stem], version_a.names, label=version_a.label)
+    bundle = make_bundle(version_a, version_b, target, max_s=args.seconds)
+    out = write_bundle(bundle, args.out, force=args.force)
+    print(f"wrote {out}: {target} and its backing in A and B, {bundle.window_a_s[0]:.1f}–{bundle.window_a_s[1]:.1f} s "
+          f"of A, at {bundle.rate} Hz and as 16 kHz mono copies in {out}/alm")
+    return 0
+
+
 def run_advise(args: argparse.Namespace) -> int:
     from advisor import make_advisor
     from advisor.measured import MeasuredAdvisor
+    from tools.bundle import is_bundle, read_bundle
     from tools.stems import load_stem_set
 
+    if is_bundle(args.stems):
+        if args.reference is not None or args.stem or args.advisor not in (None, "measured"):
+            raise FaderwiseUsageError(f"{args.stems}: a bundle holds its own reference and target; "
+                                      "--reference, --stem and other advisors do not apply")
+        return _print_advice(MeasuredAdvisor().advise_bundle(read_bundle(args.stems)), as_json=args.json)
     err = Console(stderr=True)
     version_a = load_stem_set(args.stems)
     version_b = load_stem_set(args.reference) if args.reference is not None else None
@@ -126,8 +156,11 @@ def run_advise(args: argparse.Namespace) -> int:
         err.print(f"the {name} advisor judges your mix alone: the reference is not used", highlight=False,
                   soft_wrap=True)
     advisor = MeasuredAdvisor(material=args.material) if name == "measured" else make_advisor(name)
-    advice = advisor.advise(version_a, version_b, stems=args.stem)
-    if args.json:
+    return _print_advice(advisor.advise(version_a, version_b, stems=args.stem), as_json=args.json)
+
+
+def _print_advice(advice: Advice, *, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(advice.to_json(), indent=2, allow_nan=False))
     else:
         Console().print(render_advice(advice), soft_wrap=True)

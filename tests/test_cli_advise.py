@@ -98,3 +98,26 @@ def test_apply_master_and_bad_advice(demo_dir: Path, tmp_path: Path, capsys: pyt
     code, _, err = run(["apply", str(demo_dir / "version_a"), "--advice", str(advice), "--out", str(tmp_path / "p")],
                        capsys)
     assert code == 2 and err == f"faderwise: error: {advice}: expected a JSON object, got list\n"
+
+
+def test_bundle_command_and_advice_from_a_bundle(demo_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "vocal bundle"
+    code, printed, _ = run(["bundle", str(demo_dir / "version_a"), "--reference", str(demo_dir / "version_b"),
+                            "--stem", "vox", "--out", str(out), "--seconds", "12"], capsys)
+    assert code == 0
+    assert printed == (f"wrote {out}: vocals and its backing in A and B, 9.0–21.0 s of A, at 44100 Hz and as "
+                       f"16 kHz mono copies in {out}/alm\n")
+    assert json.loads((out / "bundle.json").read_text())["target"] == "vocals"
+    code, printed, _ = run(["advise", str(out), "--json"], capsys)
+    assert code == 0
+    payload = json.loads(printed)
+    assert payload["evidence"]["mode"] == "bundle"
+    assert [(m["stem"], round(m["delta_db"], 1)) for m in payload["moves"]] == [("vocals", -4.0)]
+    code, _, err = run(["advise", str(out), "--stem", "drums"], capsys)
+    assert code == 2
+    assert err == (f"faderwise: error: {out}: a bundle holds its own reference and target; --reference, --stem "
+                   "and other advisors do not apply\n")
+    code, _, err = run(["bundle", str(demo_dir / "version_a"), "--reference", str(demo_dir / "version_b"),
+                        "--stem", "cowbell", "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "has no stem 'cowbell'" in err and not (tmp_path / "x").exists()

@@ -178,6 +178,11 @@ def bundle_manifest(bundle: ABBundle) -> dict[str, object]:
     }
 
 
+def is_bundle(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder written by :func:`write_bundle`."""
+    return (Path(path) / "bundle.json").is_file()
+
+
 def read_bundle(folder: str | os.PathLike[str], *, alm: bool = False) -> ABBundle:
     """Read a bundle written by :func:`write_bundle`; ``alm=True`` reads the 16 kHz mono copies.
 
