@@ -1,1 +1,1 @@
-"""agent: see README.md (layers of faderwise)."""
+"""agent: the LangGraph assistant, its AgentSession facade and the Textual chat (issue 4); empty until then."""

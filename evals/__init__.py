@@ -1,1 +1,1 @@
-"""evals: see README.md (layers of faderwise)."""
+"""evals: scoring advisors — gain error (gain_error.py) and the accuracy harness on perturbed material (advisor_accuracy.py)."""
