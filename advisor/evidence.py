@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from tools.analysis import StemMeasurement, json_number
-from tools.loudness import HOP_S
 
 IMPORTANT_BAND_RANGE_DB = 15.0  # bands within this of a stem's strongest band carry it
 MASKING_MARGIN_DB = 0.0  # the backing at or above the stem in a band covers it there
@@ -41,8 +40,7 @@ def extreme_moments(stem: StemMeasurement) -> dict[str, object]:
     stem_curve, backing_curve = stem.stem.short_term, stem.backing.short_term
     ratio = stem_curve.lufs - backing_curve.lufs
     centres = stem_curve.times_s
-    hop_index = np.minimum((centres / HOP_S).astype(int), max(len(stem.stem.active) - 1, 0))
-    playing = np.isfinite(ratio) & (stem.stem.active[hop_index] if len(stem.stem.active) else False)
+    playing = np.isfinite(ratio) & stem.stem.active_at(centres)
     if not np.any(playing):
         return {}
     candidates = np.flatnonzero(playing)

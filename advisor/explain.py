@@ -22,7 +22,7 @@ def rounded_db(delta_db: float) -> float:
 
 def is_leave(delta_db: float) -> bool:
     """Whether a move rounds to nothing (under 0.5 dB)."""
-    return abs(delta_db) < ROUNDING_DB - 1e-9 or rounded_db(delta_db) == 0.0
+    return abs(delta_db) < ROUNDING_DB
 
 
 def instruction(stem: str, delta_db: float) -> str:

@@ -57,12 +57,15 @@ class Measurement:
     def active_s(self) -> float:
         return float(np.count_nonzero(self.active) * HOP_S)
 
+    def active_at(self, times_s: np.ndarray) -> np.ndarray:
+        """Whether the signal plays at each of ``times_s`` (seconds): bool, shape of ``times_s``."""
+        if len(self.active) == 0:
+            return np.zeros(np.shape(times_s), dtype=bool)
+        return self.active[np.minimum((np.asarray(times_s) / HOP_S).astype(int), len(self.active) - 1)]
+
     def band_frames_active(self) -> np.ndarray:
         """Which band-level frames fall where the signal plays: bool, shape ``(frames,)``."""
-        if len(self.active) == 0:
-            return np.zeros(len(self.bands.frame_times_s), dtype=bool)
-        hop_of_frame = np.minimum((self.bands.frame_times_s / HOP_S).astype(int), len(self.active) - 1)
-        return self.active[hop_of_frame]
+        return self.active_at(self.bands.frame_times_s)
 
     def to_json(self) -> dict[str, object]:
         """Plain JSON numbers; ``-inf``/``nan`` become ``null`` and ``silent`` says why."""
