@@ -96,8 +96,11 @@ class SingleMixAdvisor:
     def advise(self, version_a: StemSet, version_b: StemSet | None = None, *,
                stems: Sequence[str] | None = None) -> Advice:
         """Advice for A; ``version_b`` is ignored by design (this is the no-reference baseline)."""
-        wanted = require_stems(stems, version_a.names, label=version_a.label) if stems else list(version_a.names)
-        analysis = analyze_stem_set(version_a, true_peaks=False)
+        return self.advise_analysis(analyze_stem_set(version_a, true_peaks=False), stems=stems)
+
+    def advise_analysis(self, analysis: StemSetAnalysis, *, stems: Sequence[str] | None = None) -> Advice:
+        """Advice from an analysis of A already made (the chat agent keeps its measurements)."""
+        wanted = require_stems(stems, list(analysis.stems), label=analysis.label) if stems else list(analysis.stems)
         intro = ("No reference was used, so these moves come from your mix alone, toward typical levels for each "
                  "kind of stem: a looser guide than a reference.")
         return _baseline_advice(self.name, analysis, _class_targets(analysis, self.prior), wanted, intro,
@@ -112,8 +115,11 @@ class EqualLoudnessAdvisor:
     def advise(self, version_a: StemSet, version_b: StemSet | None = None, *,
                stems: Sequence[str] | None = None) -> Advice:
         """Advice for A; ``version_b`` is ignored by design."""
-        wanted = require_stems(stems, version_a.names, label=version_a.label) if stems else list(version_a.names)
-        analysis = analyze_stem_set(version_a, true_peaks=False)
+        return self.advise_analysis(analyze_stem_set(version_a, true_peaks=False), stems=stems)
+
+    def advise_analysis(self, analysis: StemSetAnalysis, *, stems: Sequence[str] | None = None) -> Advice:
+        """Advice from an analysis of A already made."""
+        wanted = require_stems(stems, list(analysis.stems), label=analysis.label) if stems else list(analysis.stems)
         targets = {name: 0.0 for name, m in analysis.stems.items() if not m.stem.silent}
         intro = "Equal-loudness baseline: every stem brought to the same loudness, keeping the mix as loud."
         return _baseline_advice(self.name, analysis, targets, wanted, intro, "and every stem is to be equally loud")

@@ -35,6 +35,8 @@ class GainMove:
     high_db: float
 
     def __post_init__(self) -> None:
+        for name in ("delta_db", "low_db", "high_db"):  # numpy scalars in, plain floats out (JSON, msgpack)
+            object.__setattr__(self, name, float(getattr(self, name)))
         values = (self.delta_db, self.low_db, self.high_db)
         if not all(math.isfinite(v) for v in values):
             raise AdviceFormatError(f"move for {self.stem!r}: delta and range must be finite, got {values}")
@@ -69,6 +71,9 @@ class Advice:
     text: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
     global_offset_db: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "global_offset_db", float(self.global_offset_db))
 
     def move_for(self, stem: str) -> GainMove | None:
         return next((move for move in self.moves if move.stem == stem), None)

@@ -88,6 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--plot", type=Path, metavar="FILE.png", help="stem loudness before, after (and B)")
     apply.add_argument("--reference", type=Path, help="Version B, drawn in the plot")
     apply.set_defaults(handler=run_apply)
+    chat = commands.add_parser("chat", help="the chat: ask about your balance, get explained fader moves")
+    chat.add_argument("stems", nargs="?", type=Path, help="your stems (Version A); default: the demo song")
+    chat.add_argument("--reference", type=Path, help="the balanced reference (Version B)")
+    chat.add_argument("--llm", metavar="SPEC", help="offline (default), ollama:MODEL[@HOST], openai:MODEL, "
+                      "anthropic:MODEL; default from $FADERWISE_LLM or the config file")
+    chat.add_argument("--resume", nargs="?", const=True, default=False, metavar="ID",
+                      help="resume a saved session (the latest, or ID / an ID prefix / its name)")
+    chat.add_argument("--name", help="name the new session")
+    chat.set_defaults(handler=run_chat)
+
+    sessions = commands.add_parser("sessions", help="list, rename, delete or export saved chat sessions")
+    sessions.add_argument("action", nargs="?", default="list", choices=("list", "rename", "delete", "export"))
+    sessions.add_argument("session", nargs="?", metavar="ID", help="session id (or prefix, or name)")
+    sessions.add_argument("value", nargs="?", metavar="NAME|FILE", help="new name (rename) or Markdown file (export)")
+    sessions.add_argument("--force", action="store_true", help="export: replace FILE if it exists")
+    sessions.set_defaults(handler=run_sessions)
+
+    script = commands.add_parser("run", help="run a scripted conversation and check its replies")
+    script.add_argument("script", type=Path, help="SCRIPT.yaml (see evals/scripts/)")
+    script.add_argument("--llm", metavar="SPEC", help="overrides the script's llm")
+    script.add_argument("--out", type=Path, metavar="TRANSCRIPT.jsonl", help="write one JSON object per turn")
+    script.set_defaults(handler=run_script_command)
     return parser
 
 
@@ -206,19 +228,108 @@ def run_apply(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_default(args: argparse.Namespace) -> int:
-    """No command: analyse the demo song (written to the data folder on first run)."""
-    from tools.demo_song import describe_perturbation, write_demo
+def run_chat(args: argparse.Namespace) -> int:
+    from agent.config import load_config
+    from agent.launch import open_chat
+    from agent.tui import ChatApp
 
-    demo = data_dir() / "demo"
-    if not (demo / "manifest.json").is_file():
-        write_demo(demo, force=demo.exists())
+    if args.resume is not False and (args.stems or args.reference):
+        raise FaderwiseUsageError("--resume reopens a saved session with its own stems; drop STEMS and --reference")
+    if args.reference is not None and args.stems is None:
+        raise FaderwiseUsageError("--reference needs STEMS (your Version A) too")
+    config = load_config()
+    opened = open_chat(stems=args.stems, reference=args.reference, llm=args.llm, resume=args.resume,
+                       name=args.name, config=config)
+    for problem in opened.problems:
+        print(f"faderwise: warning: {problem}", file=sys.stderr)
+    try:
+        ChatApp(opened.session, store=opened.store, info=opened.info, greeting=opened.greeting,
+                keymap=config.keys).run()
+    finally:
+        opened.store.close()
+    print(f"session {opened.info.id} saved: faderwise chat --resume {opened.info.id}")
+    return 0
+
+
+def run_sessions(args: argparse.Namespace) -> int:
+    from agent.launch import sessions_database
+    from agent.store import SessionStore
+
+    store = SessionStore(sessions_database())
+    try:
+        if args.action == "list":
+            listed = store.list()
+            for info in listed:
+                print(f"{info.id}  {info.name}  ({info.llm})  {info.stems or ''}")
+            if not listed:
+                print("no saved sessions yet: faderwise chat starts one")
+            return 0
+        if args.session is None:
+            raise FaderwiseUsageError(f"sessions {args.action} needs a session ID")
+        if args.action == "delete":
+            info = store.delete(args.session)
+            print(f"deleted session {info.id} ({info.name})")
+        elif args.value is None:
+            raise FaderwiseUsageError(f"sessions {args.action} ID needs {'a new name' if args.action == 'rename' else 'a FILE.md'}")
+        elif args.action == "rename":
+            info = store.rename(args.session, args.value)
+            print(f"renamed session {info.id} to {info.name!r}")
+        else:
+            out = store.export_markdown(args.session, args.value, force=args.force)
+            print(f"wrote {out}")
+        return 0
+    finally:
+        store.close()
+
+
+EXIT_EXPECTATION_FAILED = 1
+
+
+def run_script_command(args: argparse.Namespace) -> int:
+    import uuid
+
+    from agent.launch import session_output_dir
+    from agent.llm import parse_llm_spec
+    from agent.script import read_script, run_script
+
+    script = read_script(args.script)
+    llm = parse_llm_spec(args.llm) if args.llm else None
+    records = run_script(script, llm=llm, output_dir=session_output_dir(f"run-{uuid.uuid4().hex[:8]}"),
+                         transcript=args.out)
+    console = Console()
+    for record in records:
+        mark = "[green]pass[/green]" if record["passed"] else "[red]FAIL[/red]"
+        console.print(f"{mark} turn {record['turn']} ({record['seconds']:.2f} s): {record['user']}", highlight=False,
+                      soft_wrap=True)
+        for failure in record["failures"]:
+            console.print(f"     {failure}", highlight=False, soft_wrap=True)
+    passed = sum(record["passed"] for record in records)
+    console.print(f"{passed} passed, {len(records) - passed} failed", highlight=False)
+    if args.out is not None:
+        console.print(f"wrote {args.out}", highlight=False)
+    return 0 if passed == len(records) else EXIT_EXPECTATION_FAILED
+
+
+def run_default(args: argparse.Namespace) -> int:
+    """No command: the chat on the demo song in a terminal; elsewhere (a pipe, CI) the demo's
+    analysis printed, since a full-screen app needs a terminal."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return run_chat(argparse.Namespace(stems=None, reference=None, llm=None, resume=False, name=None))
+    return print_demo_analysis()
+
+
+def print_demo_analysis() -> int:
+    """Analyse the demo song (written to the data folder on first run) and print it."""
+    from tools.demo_song import describe_perturbation, ensure_demo
+
+    demo = ensure_demo(data_dir() / "demo")
     console = Console()
     console.print(f"[bold]faderwise[/bold] {__version__}: the demo song. Version A is the balanced "
                   f"Version B with {describe_perturbation()}.", soft_wrap=True)
     analyze_paths(demo / "version_a", demo / "version_b", plot=None, as_json=False)
     console.print(
-        "\nTry it on your own stems:  faderwise analyze STEMS_FOLDER --reference REFERENCE_FOLDER"
+        "\nIn a terminal, faderwise opens the chat on this song. Your own stems:"
+        "\n  faderwise chat STEMS_FOLDER --reference REFERENCE_FOLDER"
         "\nMore: faderwise --help", soft_wrap=True,
     )
     return 0

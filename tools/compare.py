@@ -6,6 +6,7 @@ reports levels; turning them into gain moves is the advisor's job.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tools.analysis import (
@@ -130,6 +131,14 @@ def compare_stem_sets(
 
     analysis_a = analyze_stem_set(version_a, on_progress=relay(0, "A"))
     analysis_b = analyze_stem_set(version_b, on_progress=relay(steps_a, "B"))
+    return compare_analyses(analysis_a, analysis_b, pairs, warnings=warnings)
+
+
+def compare_analyses(
+    analysis_a: StemSetAnalysis, analysis_b: StemSetAnalysis, pairs: Mapping[str, str],
+    *, warnings: tuple[str, ...] = (),
+) -> Comparison:
+    """Put measurements already made side by side; ``pairs`` maps each A stem to its B stem."""
     stems = {
         name: StemComparison(name=name, a=analysis_a.stems[name], b=analysis_b.stems[name_b])
         for name, name_b in pairs.items()

@@ -114,6 +114,14 @@ def write_demo(
     return Path(out)
 
 
+def ensure_demo(folder: str | os.PathLike[str]) -> Path:
+    """The demo in ``folder``, written there first if it is missing or incomplete."""
+    folder = Path(folder)
+    if not (folder / "manifest.json").is_file():
+        write_demo(folder, force=folder.exists())
+    return folder
+
+
 def describe_perturbation(perturbation_db: Mapping[str, float] = DEMO_PERTURBATION_DB) -> str:
     """"vocals +4 dB, drums -3 dB": how Version A differs from B."""
     return ", ".join(f"{stem} {db:+g} dB" for stem, db in perturbation_db.items())

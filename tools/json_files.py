@@ -10,6 +10,12 @@ from tools.errors import FaderwiseError
 from tools.outputs import atomic_file
 
 
+def plain_json(payload: object) -> object:
+    """``payload`` with numpy scalars turned into Python numbers and tuples into lists: what any
+    JSON or msgpack serializer accepts."""
+    return json.loads(json.dumps(payload, default=lambda value: value.item() if hasattr(value, "item") else str(value)))
+
+
 def write_json(path: str | os.PathLike[str], payload: object) -> Path:
     """Write ``payload`` as indented JSON, atomically (NaN and infinities are refused: use null)."""
     with atomic_file(path) as tmp:

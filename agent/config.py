@@ -1,0 +1,84 @@
+"""Settings for the chat: a TOML file plus environment variables (which win), then command-line
+options (which win over both).
+
+The file (``$FADERWISE_CONFIG``, else ``config.toml`` in the platform's user config folder)::
+
+    llm = "ollama:llama3.1"          # or offline, openai:MODEL, anthropic:MODEL
+    advisor = "measured"             # measured, single-mix or equal-loudness
+
+    [keys]                           # binding id = keys (Textual key names, comma-separated)
+    cancel = "escape"
+    copy_reply = "ctrl+y"
+
+Environment: ``FADERWISE_LLM``, ``FADERWISE_ADVISOR``. API keys are never read from the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from advisor import ADVISOR_NAMES
+from agent.llm import parse_llm_spec
+from tools.errors import FaderwiseError
+
+CONFIG_ENV = "FADERWISE_CONFIG"
+LLM_ENV = "FADERWISE_LLM"
+ADVISOR_ENV = "FADERWISE_ADVISOR"
+KNOWN_KEYS = frozenset({"llm", "advisor", "keys"})
+
+
+class ConfigError(FaderwiseError):
+    """A config file that cannot be read or holds a bad value (the message names the file and key)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    llm: str = "offline"
+    advisor: str = "measured"
+    keys: Mapping[str, str] = field(default_factory=dict)
+    source: Path | None = None
+
+
+def config_path(env: Mapping[str, str] = os.environ) -> Path:
+    configured = env.get(CONFIG_ENV)
+    return Path(configured) if configured else Path(platformdirs.user_config_dir("faderwise", appauthor=False)) / "config.toml"
+
+
+def load_config(env: Mapping[str, str] = os.environ) -> Config:
+    """The file's settings (if the file exists) overridden by the environment.
+
+    Raises:
+        ConfigError: the file is not valid TOML, has an unknown setting, or a bad value.
+    """
+    path = config_path(env)
+    values: dict[str, object] = {}
+    if path.is_file():
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        unknown = sorted(set(values) - KNOWN_KEYS)
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_KEYS))})")
+    elif CONFIG_ENV in env:
+        raise ConfigError(f"{path}: no such config file (named by ${CONFIG_ENV})")
+    llm = str(env.get(LLM_ENV) or values.get("llm") or "offline")
+    advisor = str(env.get(ADVISOR_ENV) or values.get("advisor") or "measured")
+    where = f"${LLM_ENV}" if env.get(LLM_ENV) else f"{path}: llm"
+    try:
+        parse_llm_spec(llm)
+    except FaderwiseError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    if advisor not in ADVISOR_NAMES:
+        raise ConfigError(f"{path if not env.get(ADVISOR_ENV) else '$' + ADVISOR_ENV}: advisor {advisor!r} is not one "
+                          f"of {', '.join(ADVISOR_NAMES)}")
+    keys = values.get("keys", {})
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        raise ConfigError(f"{path}: [keys] must map binding ids to key names, e.g. cancel = \"escape\"")
+    return Config(llm=llm, advisor=advisor, keys=dict(keys), source=path if path.is_file() else None)

@@ -1,0 +1,366 @@
+"""The offline planner: a chat model that needs no language model.
+
+It reads the producer's last message, picks the tools that answer it (rules over the words, with
+stem names matched the way :mod:`advisor.stem_names` does), and once the tools have run writes
+the answer from their results. Its repertoire (:data:`HELP_TEXT`) is small and exact: what it
+does not understand gets a reply saying what it does understand, never a guess.
+
+It is a LangChain chat model, so the agent graph treats it like any other: ``bind_tools``
+returns the planner itself, tool calls come as ``AIMessage.tool_calls``, and answers stream.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
+
+from advisor.explain import is_leave, leave_sentence, master_sentence, rounded_db
+from advisor.model import GainMove
+from advisor.stem_names import CLASS_ALIASES, mention_table
+from agent.tools import is_yes, move_headline
+from tools.report import format_difference
+
+HELP_TEXT = """I can measure your stems, compare them with a reference and say which faders to move. Try:
+
+- **overview** / "how's my mix?": compare with the reference and propose moves
+- "which stem is furthest off?", "what's too loud?", "what's too quiet?"
+- "what about the bass?", "and the drums?": one stem's move
+- "why?", "how much exactly?": about the stem we are talking about
+- "compare" (after applying, to check), "how loud is the vocal?" (measure)
+- "apply" (asks first; renders to a new folder), "undo", "forget the bass move"
+- "plot" (levels) or "plot loudness over time", "bundle the vocals"
+- "use the single-mix advisor", "list stems", "load FOLDER", "reference FOLDER"
+"""
+FALLBACK_TEXT = ("I'm the offline planner, so I only understand mixing requests about gain: an overview, which stem "
+                 "is off, a stem by name, why, how much, compare, apply, undo, plot. Type **help** for examples, "
+                 "or switch to a language model with /model.")
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What a message asks for: ``kind`` (one of the rules in :func:`classify`), the stems it
+    names, and details (a path, a plot kind, an advisor, which way "off" means)."""
+
+    kind: str
+    stems: tuple[str, ...] = ()
+    detail: str | None = None
+    calls: tuple[tuple[str, dict[str, Any]], ...] = field(default=())
+
+
+PATH = r"""["']([^"']+)["']|(\S*[/\\]\S*|\S+\.(?:mp4|wav|flac))"""
+
+
+def _path_after(text: str, words: str) -> str | None:
+    match = re.search(rf"\b(?:{words})\b(?:\s+(?:the|my|stems?|from|in|at|to|folder|as))*\s+(?:{PATH})", text,
+                      re.IGNORECASE)
+    if not match:
+        return None
+    return (match.group(1) or match.group(2)).rstrip(".,;")
+
+
+def mentioned_stems(text: str, stem_names: Sequence[str]) -> list[str]:
+    """Stems of the set that ``text`` names, in order of appearance (aliases, plurals, and
+    misspellings close to a stem name); with no stems loaded, the class words it uses."""
+    lowered = text.casefold()
+    table = mention_table(stem_names) if stem_names else {alias: alias for aliases in CLASS_ALIASES.values()
+                                                          for alias in aliases}
+    found: list[tuple[int, str]] = []
+    taken = [False] * len(lowered)
+    for phrase in sorted(table, key=len, reverse=True):
+        for match in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", lowered):
+            if not any(taken[match.start():match.end()]):
+                found.append((match.start(), table[phrase]))
+                taken[match.start():match.end()] = [True] * (match.end() - match.start())
+    if stem_names:
+        folded = {name.casefold(): name for name in stem_names}
+        for match in re.finditer(r"[a-z][a-z0-9]{3,}", lowered):
+            if any(taken[match.start():match.end()]):
+                continue
+            close = difflib.get_close_matches(match.group(), list(folded), n=1, cutoff=0.8)
+            if close:
+                found.append((match.start(), folded[close[0]]))
+    ordered: list[str] = []
+    for _, name in sorted(found):
+        if name not in ordered:
+            ordered.append(name)
+    return ordered
+
+
+RULES: list[tuple[str, str]] = [
+    ("help", r"^\s*(\?|help|what can you do|commands)\b|\bhelp\b"),
+    ("undo", r"\b(undo|revert|roll ?back|go back|take (it|that|them) back)\b"),
+    ("why", r"\bwhy\b|\bexplain\b|\breasons?\b|\bevidence\b|how do you know"),
+    ("how_much", r"\bhow much\b|\bexactly\b|\bprecisely\b|\bhow many (db|decibels)\b"),
+    ("forget", r"\b(forget|drop|skip|ignore)\b|\b(don'?t|do not)\b.*\b(move|touch|change|apply)\b|\bleave\b.*\balone\b"),
+    ("apply", r"\b(apply|go ahead|do it|render|make (the|those|these) (changes|moves))\b"),
+    ("plot", r"\b(plot|graph|chart|draw|visuali[sz]e)\b"),
+    ("bundle", r"\bbundle\b"),
+    ("list", r"^\s*(list|stems)\b|\b(list|show)\b.*\bstems\b|\bwhat stems\b|\bstems\b.*\b(loaded|have|got)\b"),
+    ("advisor", r"\bsingle[- ]mix\b|\bequal[- ]loudness\b|\bwithout (the |a )?reference\b|\bmeasured advisor\b"),
+    ("which", r"\btoo (loud|quiet|soft|low|high|hot|quietly)\b|\bfurthest\b|\bworst\b|\bmost off\b|\bloudest\b|"
+              r"\bquietest\b|\b(which|what)\b.*\b(stems?|tracks?|instruments?|parts?|ones?|faders?)\b.*"
+              r"\b(off|wrong|loud|quiet|soft|buried|most|needs?|biggest|change)\b"),
+    ("measure", r"\bhow loud\b|\bmeasure\b|\blufs\b|\bpeaks?\b|\blevels?\b|\bloudness\b|\bcrest\b"),
+    ("compare", r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\b|\bafter\b|\bdifferences?\b|\bagainst the reference\b"),
+    ("overview", r"\boverview\b|what'?s wrong|\bhow('s| is| does) (my|the|this) (mix|song|balance)\b|\bbalance\b|"
+                 r"\badvi[cs]e\b|\bsuggest|\bfix\b|\banaly[sz]e\b|\bfaders?\b|\bmoves?\b|\bcheck\b|\bsummary\b"),
+]
+
+
+def classify(text: str, stem_names: Sequence[str], *, has_reference: bool) -> Intent:
+    """The intent of one message and the tool calls that answer it (the first rule that matches
+    wins; a message that only names stems asks about them)."""
+    stems = tuple(mentioned_stems(text, stem_names))
+    lowered = text.casefold().strip()
+    if not lowered:
+        return Intent("help")
+    for words, tool in (("load|open", "load_stems"), ("reference|version b|compare (?:it )?(?:with|to|against)",
+                                                       "set_reference")):
+        path = _path_after(text, words)
+        if path:
+            return Intent("load" if tool == "load_stems" else "reference", detail=path, calls=((tool, {"path": path}),))
+    kind = next((name for name, pattern in RULES if re.search(pattern, lowered)), None)
+    first = stems[0] if stems else None
+    one = {"stem": first} if first else {}
+    if kind == "help":
+        return Intent("help")
+    if kind == "undo":
+        return Intent("undo", calls=(("undo_apply", {}),))
+    if kind in ("why", "how_much"):
+        return Intent(kind, stems, calls=(("explain_stem", one),))
+    if kind == "forget":
+        return Intent("forget", stems, calls=tuple(("forget_move", {"stem": s}) for s in stems) or (("forget_move", {}),))
+    if kind == "apply":
+        return Intent("apply", stems, calls=(("apply_moves", {"stems": list(stems)} if stems else {}),))
+    if kind == "plot":
+        plot_kind = "loudness" if re.search(r"\btime\b|short[- ]term|\bcurves?\b|over the song", lowered) else "levels"
+        return Intent("plot", detail=plot_kind, calls=(("plot", {"kind": plot_kind}),))
+    if kind == "bundle":
+        return Intent("bundle", stems, calls=(("make_ab_bundle", one),))
+    if kind == "list":
+        return Intent("list", calls=(("list_stems", {}),))
+    if kind == "advisor":
+        name = ("equal-loudness" if "equal" in lowered else "measured" if "measured" in lowered else "single-mix")
+        return Intent("overview", detail=name, calls=(("advise", {"advisor": name}),))
+    if kind == "which":
+        side = ("loud" if re.search(r"too (loud|high|hot)|\bloudest\b", lowered) else
+                "quiet" if re.search(r"too (quiet|soft|low|quietly)|\bquietest\b|\bburied\b", lowered) else "off")
+        return Intent("which", detail=side, calls=(("advise", {}),))
+    if kind == "measure":
+        return Intent("measure", stems, calls=tuple(("measure", {"stem": s}) for s in stems) or (("measure", {}),))
+    if kind == "compare":
+        return Intent("compare", calls=(("compare_to_reference", {}),))
+    if kind == "overview":
+        calls: tuple[tuple[str, dict[str, Any]], ...] = (("advise", {}),)
+        if has_reference:
+            calls = (("compare_to_reference", {}), *calls)
+        return Intent("overview", calls=calls)
+    if stems:
+        return Intent("stem", stems, calls=tuple(("explain_stem", {"stem": s}) for s in stems))
+    if is_yes(lowered) or lowered in ("no", "nope", "n"):
+        return Intent("stray-answer")
+    return Intent("unknown")
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    name: str
+    content: str
+    artifact: dict[str, Any]
+    failed: bool
+
+
+def _results(messages: Sequence[BaseMessage]) -> list[ToolResult]:
+    results = []
+    for message in messages:
+        if isinstance(message, ToolMessage):
+            artifact = message.artifact if isinstance(message.artifact, dict) else {}
+            results.append(ToolResult(message.name or "", str(message.content), artifact, message.status == "error"))
+    return results
+
+
+def _moves(advice: dict[str, Any]) -> list[GainMove]:
+    return [GainMove(stem=m["stem"], delta_db=m["delta_db"], low_db=m["low_db"], high_db=m["high_db"])
+            for m in advice.get("moves", [])]
+
+
+def _headline(advice: dict[str, Any], move: GainMove) -> str:
+    facts = advice.get("evidence", {}).get("stems", {}).get(move.stem, {})
+    return move_headline(move.stem, facts, move)
+
+
+def _left_alone(advice: dict[str, Any], moves: Sequence[GainMove]) -> str:
+    stems = advice.get("evidence", {}).get("stems", {})
+    moved = {m.stem for m in moves}
+    alone = [name for name, facts in stems.items() if name not in moved and facts.get("status") in
+             ("measured", "relative", "baseline")]
+    return leave_sentence(alone, "they are within 0.5 dB of where they should be" if len(alone) > 1 else
+                          "it is within 0.5 dB of where it should be") if alone else ""
+
+
+def write_answer(intent: Intent, results: Sequence[ToolResult]) -> str:
+    """The reply to ``intent`` from its tools' results."""
+    failures = [r for r in results if r.failed]
+    done = [r for r in results if not r.failed]
+    if not done:
+        return "I couldn't do that: " + " ".join(r.content.removeprefix("Error: ") for r in failures)
+    by_name = {r.name: r for r in done}
+    if intent.kind in ("overview", "which"):
+        text = _advice_answer(intent, by_name["advise"].artifact, by_name.get("compare_to_reference"))
+    elif intent.kind == "stem":
+        text = "\n\n".join(r.content for r in done)
+    elif intent.kind == "why":
+        result = done[0]
+        text = f"Here is the evidence for the {result.artifact.get('stem')}: {result.content}"
+    elif intent.kind == "how_much":
+        text = _amount_answer(done[0])
+    elif intent.kind == "compare":
+        text = _comparison_answer(done[0].artifact)
+    elif intent.kind == "measure":
+        text = "\n".join(f"- {line}" for r in done for line in r.content.rstrip(".").split("; "))
+    elif intent.kind == "plot":
+        text = f"{done[0].content}\n\n```\n{done[0].artifact.get('terminal', '')}\n```"
+    elif intent.kind == "apply" and done[0].artifact.get("applied"):
+        text = done[0].content + " Say **compare** to check it against the reference, or **undo** to go back."
+    else:
+        text = "\n\n".join(r.content for r in done)
+    if failures:
+        text += "\n\n" + "\n".join(f"(That part failed: {r.content.removeprefix('Error: ')})" for r in failures)
+    return text
+
+
+def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResult | None) -> str:
+    moves = sorted(_moves(advice), key=lambda m: -abs(m.delta_db))
+    reference = advice.get("evidence", {}).get("mode") in ("same-material", "different-material")
+    against = "the reference" if reference else "typical levels (no reference used)"
+    if intent.kind == "which":
+        wanted = [m for m in moves if (intent.detail == "loud" and m.delta_db < 0) or
+                  (intent.detail == "quiet" and m.delta_db > 0) or intent.detail == "off"]
+        if not wanted:
+            what = {"loud": "too loud", "quiet": "too quiet", "off": "off"}[intent.detail or "off"]
+            return f"No stem is {what} compared with {against}: every stem is within 0.5 dB."
+        first, rest = wanted[0], wanted[1:]
+        lead = {"loud": "too loud", "quiet": "too quiet", "off": "furthest off"}[intent.detail or "off"]
+        text = f"The **{first.stem}** {'is' if not first.stem.endswith('s') else 'are'} {lead}. {_headline(advice, first)}"
+        if rest:
+            text += " Then: " + " ".join(_headline(advice, m) for m in rest)
+        return text + " Ask **why?** for the evidence."
+    lines = []
+    if comparison is not None:
+        mix = comparison.artifact.get("mix_a_minus_b_lu")
+        if isinstance(mix, (int, float)):
+            lines.append(f"Your mix is {format_difference(mix)} LU against the reference overall.")
+    if intent.detail and intent.detail != "measured":
+        lines.append(f"Advice from the {intent.detail} advisor, which judges your mix alone.")
+    if moves:
+        lines.append(f"Compared with {against}, I'd move {len(moves)} fader{'s' if len(moves) > 1 else ''}:")
+        lines += [f"- {_headline(advice, m)}" for m in moves]
+    else:
+        lines.append(f"Your balance already matches {against}: no fader needs to move.")
+    alone = _left_alone(advice, moves)
+    if alone:
+        lines.append(alone)
+    offset = advice.get("global_offset_db") or 0.0
+    if not is_leave(offset):
+        lines.append(master_sentence(offset))
+    lines.append("Ask **why?** about a stem, or say **apply** to render these moves.")
+    return "\n".join(lines)
+
+
+def _amount_answer(result: ToolResult) -> str:
+    move, stem = result.artifact.get("move"), result.artifact.get("stem")
+    if not move:
+        return result.content
+    verb = "Raise" if move["delta_db"] > 0 else "Lower"
+    return (f"{verb} the {stem} by {abs(move['delta_db']):.1f} dB; on the fader, about "
+            f"{abs(rounded_db(move['delta_db'])):g} dB. The measurements put the right move between "
+            f"{move['low_db']:+.1f} and {move['high_db']:+.1f} dB.")
+
+
+def _comparison_answer(artifact: dict[str, Any]) -> str:
+    rows = artifact.get("stems", {})
+    lines = ["| stem | A (LUFS) | B (LUFS) | A − B (LU) |", "| --- | ---: | ---: | ---: |"]
+    for name, row in rows.items():
+        cells = [("silent" if row[key] is None else f"{row[key]:.1f}") for key in ("a_lufs", "b_lufs")]
+        diff = row["a_minus_b_lu"]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {'—' if diff is None else format_difference(diff)} |")
+    diffs = {name: row["a_minus_b_lu"] for name, row in rows.items() if row["a_minus_b_lu"] is not None}
+    applied = artifact.get("applied") or {}
+    summary = []
+    if applied:
+        summary.append("After applying " + ", ".join(f"{stem} {gain:+.1f} dB" for stem, gain in applied.items()) + ":")
+    if diffs:
+        worst = max(diffs, key=lambda name: abs(diffs[name]))
+        if all(abs(value) < 0.5 for value in diffs.values()):
+            summary.append(f"every stem is within 0.5 LU of the reference (largest: {worst}, "
+                           f"{format_difference(diffs[worst])} LU).")
+        else:
+            summary.append(f"the largest difference is the {worst}, {format_difference(diffs[worst])} LU.")
+    return " ".join(summary) + "\n\n" + "\n".join(lines)
+
+
+class OfflinePlanner(BaseChatModel):
+    """A rule-based planner that answers mixing requests through the tools, offline.
+
+    ``context`` tells it the loaded stem names and whether a reference is loaded, so it can tell
+    "the kick" means the drums; the session passes its workspace's view.
+    """
+
+    context: Callable[[], dict[str, Any]] = Field(default=lambda: {"stems": [], "has_reference": False})
+
+    @property
+    def _llm_type(self) -> str:
+        return "faderwise-offline-planner"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> OfflinePlanner:  # type: ignore[override]
+        return self
+
+    def respond(self, messages: Sequence[BaseMessage]) -> AIMessage:
+        """The next message: tool calls for a new request, or the answer once its tools have run."""
+        last_human = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
+        if last_human is None:
+            return AIMessage(content=HELP_TEXT)
+        context = self.context()
+        intent = classify(str(messages[last_human].content), context.get("stems", []),
+                          has_reference=bool(context.get("has_reference")))
+        after = messages[last_human + 1:]
+        if any(isinstance(m, ToolMessage) for m in after):
+            return AIMessage(content=write_answer(intent, _results(after)))
+        if intent.calls:
+            calls = [{"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
+                     for name, args in intent.calls]
+            return AIMessage(content="", tool_calls=calls)
+        if intent.kind == "help":
+            return AIMessage(content=HELP_TEXT)
+        if intent.kind == "stray-answer":
+            return AIMessage(content="There is nothing waiting for a yes or no right now. " + FALLBACK_TEXT)
+        return AIMessage(content=FALLBACK_TEXT)
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.respond(messages))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        message = self.respond(messages)
+        if message.tool_calls:
+            chunks = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
+                      for i, c in enumerate(message.tool_calls)]
+            yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=chunks))  # type: ignore[arg-type]
+            return
+        for piece in re.findall(r"\S+\s*|\s+", str(message.content)):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk

@@ -1,0 +1,220 @@
+"""Scripted conversations: ``faderwise run SCRIPT.yaml`` plays a list of turns through the same
+:class:`~agent.session.AgentSession` the chat uses, checks what each reply must say, and writes a
+JSONL transcript (one object per turn).
+
+Script format (relative paths are relative to the script file; ``@demo/version_a`` and
+``@demo/version_b`` are the built-in demo song)::
+
+    stems: path/to/versionA
+    reference: path/to/versionB      # optional
+    llm: offline                     # optional; --llm overrides
+    turns:
+      - user: "Which stem is furthest off compared to the reference?"
+        expect:                      # optional, every key optional
+          mentions: [vocals]         # words the reply must contain (case-insensitive)
+          moves: {vocals: [-5, -3]}  # a move the reply states for that stem must fall in this dB range
+          no_tool_error: true
+      - user: "apply"
+        confirm: yes                 # optional: answer the confirmation this turn asks for
+
+A turn that asks for confirmation without ``confirm`` ends on the question; the next turn's
+words ("yes", "no", or anything else, which declines) answer it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from langgraph.checkpoint.memory import InMemorySaver
+
+from advisor.parse import parse_moves
+from agent.launch import DEMO_PREFIX, resolve_input
+from agent.llm import LLMSpec, parse_llm_spec
+from agent.session import AgentSession, Confirm, Event, Reply, ToolEnd, ToolStart, TurnError
+from agent.workspace import Workspace
+from tools.errors import FaderwiseError
+from tools.outputs import atomic_file
+
+EXPECT_KEYS = frozenset({"mentions", "moves", "no_tool_error"})
+TURN_KEYS = frozenset({"user", "expect", "confirm"})
+SCRIPT_KEYS = frozenset({"stems", "reference", "llm", "turns"})
+
+
+class ScriptError(FaderwiseError):
+    """A script that cannot be run (the message names the file and what is wrong)."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    user: str
+    expect: Mapping[str, Any] = field(default_factory=dict)
+    confirm: bool | None = None
+
+
+@dataclass(frozen=True)
+class Script:
+    path: Path
+    stems: Path
+    reference: Path | None
+    llm: str | None
+    turns: tuple[Turn, ...]
+
+
+def read_script(path: str | os.PathLike[str]) -> Script:
+    """Parse and check a script.
+
+    Raises:
+        ScriptError: unreadable YAML, a missing or unknown key, or a malformed expectation.
+    """
+    path = Path(path)
+    try:
+        payload = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScriptError(f"{path}: no such script") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ScriptError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise ScriptError(f"{path}: expected a mapping with 'stems' and 'turns'")
+    unknown = sorted(set(payload) - SCRIPT_KEYS)
+    if unknown:
+        raise ScriptError(f"{path}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(SCRIPT_KEYS))})")
+    if not isinstance(payload.get("stems"), str):
+        raise ScriptError(f"{path}: 'stems' must name the folder of stems (Version A)")
+    reference = payload.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        raise ScriptError(f"{path}: 'reference' must be a path")
+    llm = payload.get("llm")
+    if llm is not None:
+        try:
+            parse_llm_spec(str(llm))
+        except FaderwiseError as exc:
+            raise ScriptError(f"{path}: llm: {exc}") from exc
+    turns_payload = payload.get("turns")
+    if not isinstance(turns_payload, list) or not turns_payload:
+        raise ScriptError(f"{path}: 'turns' must be a non-empty list")
+    turns = tuple(_read_turn(path, index, item) for index, item in enumerate(turns_payload, start=1))
+    return Script(path=path, stems=_relative_to(path, payload["stems"]),
+                  reference=_relative_to(path, reference) if reference else None,
+                  llm=str(llm) if llm is not None else None, turns=turns)
+
+
+def _relative_to(script: Path, value: str) -> Path:
+    """A script's path: ``@demo/...`` is the demo song, a relative path starts at the script."""
+    return resolve_input(value) if value.startswith(DEMO_PREFIX) else script.parent / value
+
+
+def _read_turn(path: Path, index: int, item: object) -> Turn:
+    where = f"{path}: turn {index}"
+    if not isinstance(item, dict) or not isinstance(item.get("user"), str):
+        raise ScriptError(f"{where}: needs 'user: <what the producer says>'")
+    unknown = sorted(set(item) - TURN_KEYS)
+    if unknown:
+        raise ScriptError(f"{where}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(TURN_KEYS))})")
+    confirm = item.get("confirm")
+    if confirm is not None and not isinstance(confirm, bool):
+        raise ScriptError(f"{where}: 'confirm' must be yes or no")
+    expect = item.get("expect") or {}
+    if not isinstance(expect, dict):
+        raise ScriptError(f"{where}: 'expect' must be a mapping")
+    unknown = sorted(set(expect) - EXPECT_KEYS)
+    if unknown:
+        raise ScriptError(f"{where}: unknown expectation {', '.join(unknown)} (known: {', '.join(sorted(EXPECT_KEYS))})")
+    mentions = expect.get("mentions", [])
+    if not isinstance(mentions, list) or not all(isinstance(word, str) for word in mentions):
+        raise ScriptError(f"{where}: 'mentions' must be a list of words")
+    moves = expect.get("moves", {})
+    if not isinstance(moves, dict):
+        raise ScriptError(f"{where}: 'moves' must map stems to [low, high] dB")
+    for stem, bounds in moves.items():
+        if (not isinstance(bounds, list) or len(bounds) != 2 or not all(_is_number(b) for b in bounds)
+                or bounds[0] > bounds[1]):
+            raise ScriptError(f"{where}: moves: {stem}: expected [low, high] in dB with low <= high, got {bounds!r}")
+    if "no_tool_error" in expect and not isinstance(expect["no_tool_error"], bool):
+        raise ScriptError(f"{where}: 'no_tool_error' must be true or false")
+    return Turn(user=item["user"], expect=expect, confirm=confirm)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_expectations(expect: Mapping[str, Any], reply: str, tool_calls: Sequence[Mapping[str, Any]],
+                       stem_names: Sequence[str]) -> list[str]:
+    """Each way ``reply`` (and the turn's tool calls) misses ``expect``; empty when it passes."""
+    failures = []
+    for word in expect.get("mentions", []):
+        if word.casefold() not in reply.casefold():
+            failures.append(f"the reply does not mention {word!r}")
+    if expect.get("moves"):
+        stated = {move.stem: move.delta_db for move in parse_moves(reply, stem_names)}
+        for stem, (low, high) in expect["moves"].items():
+            moved = stated.get(stem)
+            if moved is None:
+                failures.append(f"the reply states no move for {stem}")
+            elif not low <= moved <= high:
+                failures.append(f"the reply moves {stem} by {moved:+.1f} dB, outside [{low}, {high}]")
+    if expect.get("no_tool_error"):
+        failures += [f"tool {call['name']} failed: {call['result']}" for call in tool_calls if call.get("failed")]
+    return failures
+
+
+def collect(events: Sequence[Event] | Any) -> tuple[str, list[dict[str, Any]], Confirm | None, str | None]:
+    """A turn's reply text, tool calls, the confirmation it ended on, and its error."""
+    reply, calls, by_id, pending, error = "", [], {}, None, None
+    for event in events:
+        if isinstance(event, ToolStart):
+            by_id[event.call_id] = {"name": event.name, "args": event.args}
+            calls.append(by_id[event.call_id])
+        elif isinstance(event, ToolEnd):
+            call = by_id.setdefault(event.call_id, {"name": event.name, "args": {}})
+            if call not in calls:
+                calls.append(call)
+            call.update({"result": event.content, "failed": event.failed})
+        elif isinstance(event, Confirm):
+            pending, reply = event, event.question
+        elif isinstance(event, Reply):
+            reply, pending = event.text, None
+        elif isinstance(event, TurnError):
+            error = event.message
+    return reply, calls, pending, error
+
+
+def run_script(script: Script, *, llm: LLMSpec | None, output_dir: Path,
+               transcript: Path | None = None) -> list[dict[str, Any]]:
+    """Play ``script``; return one record per turn (also written to ``transcript`` as JSONL,
+    atomically, when given). ``llm`` overrides the script's model."""
+    spec = llm or parse_llm_spec(script.llm or "offline")
+    workspace = Workspace(output_dir=output_dir)
+    workspace.load_stems(script.stems)
+    if script.reference is not None:
+        workspace.set_reference(script.reference)
+    session = AgentSession(workspace=workspace, llm=spec, checkpointer=InMemorySaver(), thread_id="script")
+    records = []
+    for number, turn in enumerate(script.turns, start=1):
+        started = time.perf_counter()
+        reply, calls, pending, error = collect(list(session.send(turn.user)))
+        if pending is not None and turn.confirm is not None:
+            more_reply, more_calls, pending, more_error = collect(list(session.confirm(turn.confirm)))
+            reply, calls, error = more_reply or reply, calls + more_calls, error or more_error
+        failures = check_expectations(turn.expect, reply, calls, workspace.require_a().stems.names)
+        if error:
+            failures.append(f"the turn failed: {error}")
+        records.append({
+            "turn": number, "user": turn.user, "assistant": reply,
+            "tool_calls": [{"name": c["name"], "args": c["args"], "result": c.get("result")} for c in calls],
+            "seconds": round(time.perf_counter() - started, 3), "expect": dict(turn.expect),
+            "passed": not failures, "failures": failures,
+        })
+    if transcript is not None:
+        transcript.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(transcript) as tmp:
+            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return records

@@ -1,0 +1,251 @@
+"""``AgentSession``: one conversation, as a stream of events. The TUI and the scripted runner
+both drive the agent through it and nothing else.
+
+``send(text)`` yields :data:`Event` objects while the turn runs: streamed tokens, each tool call
+as it starts and ends, a confirmation question when a tool asks one, errors, and the final
+reply. A failed turn loses nothing: the conversation up to it stays in the checkpointer, and
+``retry()`` runs the failed step again (after ``set_llm``, on another model if wanted).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command
+
+from agent.graph import ModelError, build_graph
+from agent.llm import LLMSpec, make_chat_model
+from agent.prompts import SYSTEM_PROMPT
+from agent.tools import is_yes, make_tools
+from agent.workspace import Workspace
+
+NO_WORDS = frozenset({"n", "no", "nope", "cancel", "don't", "do not", "stop"})
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolStart:
+    call_id: str
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolEnd:
+    call_id: str
+    name: str
+    content: str
+    artifact: dict[str, Any] | None
+    failed: bool
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """A tool waits for a yes or no: answer with ``send("yes")``/``send("no")`` or ``confirm``."""
+
+    question: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The stems panel's rows after a tool step (:meth:`Workspace.panel`)."""
+
+    rows: list[dict[str, object]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnError:
+    message: str
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    pass
+
+
+Event = Token | ToolStart | ToolEnd | Confirm | Panel | Reply | TurnError | Cancelled
+
+
+def message_text(content: object) -> str:
+    """The text of a message's content: a string, or the text parts of a list of blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+                       if not isinstance(part, dict) or part.get("type") in (None, "text"))
+    return ""
+
+
+class AgentSession:
+    """One conversation with the agent.
+
+    Args:
+        workspace: the session's audio state (stems may already be loaded).
+        llm: which chat model plans and answers.
+        checkpointer: where turns are kept (SQLite for the app, in memory for tests and scripts).
+        thread_id: the conversation's id in the checkpointer.
+        system_prompt: for real models; the offline planner ignores it.
+    """
+
+    def __init__(self, *, workspace: Workspace, llm: LLMSpec, checkpointer: BaseCheckpointSaver,
+                 thread_id: str, system_prompt: str = SYSTEM_PROMPT) -> None:
+        self.workspace = workspace
+        self.thread_id = thread_id
+        self.checkpointer = checkpointer
+        self.system_prompt = system_prompt
+        self._tools = make_tools(workspace)
+        self._cancel = threading.Event()
+        self.llm = llm
+        self._graph = self._build(llm)
+        self.pending: Confirm | None = self._pending_from_state()
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _build(self, llm: LLMSpec):  # type: ignore[no-untyped-def]
+        model = make_chat_model(llm, context=self.context)
+        prompt = None if llm.provider == "offline" else self.system_prompt
+        return build_graph(model, self._tools, self.workspace, checkpointer=self.checkpointer, system_prompt=prompt)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"configurable": {"thread_id": self.thread_id}}
+
+    def context(self) -> dict[str, Any]:
+        """What the offline planner may know: the stem names and whether a reference is loaded."""
+        a = self.workspace.version_a
+        return {"stems": a.stems.names if a else [], "has_reference": self.workspace.version_b is not None}
+
+    def set_llm(self, llm: LLMSpec) -> None:
+        """Switch models; the conversation so far is kept."""
+        self._graph = self._build(llm)
+        self.llm = llm
+
+    def _pending_from_state(self) -> Confirm | None:
+        state = self._graph.get_state(self.config)
+        for interrupt in state.interrupts:
+            value = interrupt.value if isinstance(interrupt.value, dict) else {"question": str(interrupt.value)}
+            return Confirm(question=str(value.get("question", "")), details=dict(value))
+        return None
+
+    def restore_workspace(self) -> list[str]:
+        """Reload the workspace from the last snapshot of this conversation (resuming a session);
+        returns what could not be restored."""
+        values = self._graph.get_state(self.config).values
+        snapshot = values.get("workspace") if values else None
+        return self.workspace.restore(snapshot) if snapshot else []
+
+    # -- turns ----------------------------------------------------------------------------------
+
+    def send(self, text: str) -> Iterator[Event]:
+        """Run one turn. While a confirmation is pending, "yes"/"no" answers it; anything else
+        declines it and is then taken as a new message."""
+        if self.pending is not None:
+            words = text.strip().strip(".!").casefold()
+            if is_yes(words) or words in NO_WORDS:
+                yield from self.confirm(is_yes(words))
+                return
+            yield from self.confirm(False)
+        yield from self._run({"messages": [HumanMessage(text)], "workspace": self.workspace.snapshot()})
+
+    def confirm(self, yes: bool) -> Iterator[Event]:
+        """Answer the pending confirmation."""
+        if self.pending is None:
+            yield TurnError("nothing is waiting for a confirmation")
+            return
+        self.pending = None
+        yield from self._run(Command(resume="yes" if yes else "no"))
+
+    def retry(self) -> Iterator[Event]:
+        """Run the step that failed again (the conversation before it is untouched)."""
+        if not self._graph.get_state(self.config).next:
+            yield TurnError("there is no failed turn to retry")
+            return
+        yield from self._run(None)
+
+    def cancel(self) -> None:
+        """Stop the running turn at its next step; what it finished is kept."""
+        self._cancel.set()
+
+    def _run(self, graph_input: Any) -> Iterator[Event]:
+        self._cancel.clear()
+        answer: str | None = None
+        stream = self._graph.stream(graph_input, self.config, stream_mode=["messages", "updates"])
+        try:
+            for mode, payload in stream:
+                if self._cancel.is_set():
+                    stream.close()
+                    self._settle_cancelled()
+                    yield Cancelled()
+                    return
+                if mode == "messages":
+                    chunk, metadata = payload
+                    if isinstance(chunk, AIMessageChunk) and metadata.get("langgraph_node") == "agent":
+                        text = message_text(chunk.content)
+                        if text:
+                            yield Token(text)
+                    continue
+                for node, update in payload.items():
+                    if node == "__interrupt__":
+                        for interrupt in update:
+                            value = interrupt.value if isinstance(interrupt.value, dict) else {}
+                            self.pending = Confirm(question=str(value.get("question", interrupt.value)),
+                                                   details=dict(value))
+                            yield self.pending
+                    elif node == "agent":
+                        for message in update["messages"]:
+                            for call in getattr(message, "tool_calls", []):
+                                yield ToolStart(call["id"], call["name"], dict(call["args"]))
+                            if isinstance(message, AIMessage) and not message.tool_calls:
+                                answer = message_text(message.content)
+                    elif node == "tools":
+                        for message in update["messages"]:
+                            if isinstance(message, ToolMessage):
+                                yield ToolEnd(message.tool_call_id, message.name or "", message_text(message.content),
+                                              message.artifact if isinstance(message.artifact, dict) else None,
+                                              message.status == "error")
+                        yield Panel(self.workspace.panel())
+        except ModelError as exc:
+            yield TurnError(f"the model ({self.llm}) failed: {exc}. Nothing earlier is lost: /retry runs the turn "
+                            "again, /model offline switches to the built-in planner.")
+            return
+        except Exception as exc:  # a fault of faderwise's own: say so, keep the session usable
+            yield TurnError(f"this turn failed inside faderwise: {type(exc).__name__}: {exc}. Nothing earlier "
+                            "is lost: /retry runs it again.")
+            return
+        if answer is not None:
+            yield Reply(answer)
+
+    def _settle_cancelled(self) -> None:
+        """After a cancel, answer tool calls left without results, so the next turn's model
+        sees a well-formed conversation."""
+        state = self._graph.get_state(self.config)
+        messages: list[BaseMessage] = state.values.get("messages", []) if state.values else []
+        if not messages or not isinstance(messages[-1], AIMessage) or not messages[-1].tool_calls:
+            return
+        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+        missing = [ToolMessage(content="Cancelled by the producer.", tool_call_id=call["id"], name=call["name"],
+                               status="error") for call in messages[-1].tool_calls if call["id"] not in answered]
+        if missing:
+            self._graph.update_state(self.config, {"messages": missing}, as_node="tools")
+        self.pending = None
+
+    # -- history --------------------------------------------------------------------------------
+
+    def messages(self) -> list[BaseMessage]:
+        values = self._graph.get_state(self.config).values
+        return list(values.get("messages", [])) if values else []

@@ -1,0 +1,298 @@
+"""The agent's tools: each returns ``(content, artifact)``.
+
+``content`` is a short text the chat model reads (and may quote): every number it needs to cite,
+nothing more. ``artifact`` is JSON-ready data for the interface (the stems panel, tool blocks,
+transcripts), with a ``kind`` key saying what it holds. Tools act on one session's
+:class:`~agent.workspace.Workspace`; their errors are :class:`~tools.errors.FaderwiseError`
+messages that reach the producer as they are.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
+
+from langchain_core.tools import BaseTool, tool
+from langgraph.types import interrupt
+
+from advisor.explain import (
+    backing_sentence,
+    confidence_sentence,
+    instruction,
+    level_clause,
+    masking_sentence,
+    moment_sentence,
+)
+from advisor.model import Advice, GainMove
+from agent.plots import write_plot
+from agent.workspace import LoadedStems, Workspace
+from tools.analysis import json_number
+from tools.bundle import make_bundle, write_bundle
+from tools.json_files import plain_json
+from tools.report import format_difference, format_level
+
+StemArg = Annotated[str | None, "a stem name or the words for it ('vox', 'the kick'); omit for the stem the "
+                    "conversation is about"]
+Result = tuple[str, dict[str, Any]]
+YES_WORDS = frozenset({"y", "yes", "yeah", "yep", "ok", "okay", "sure", "apply", "do it", "go", "go ahead", "confirm"})
+
+
+def is_yes(answer: object) -> bool:
+    """Whether a confirmation answer (bool or the producer's words) means yes."""
+    if isinstance(answer, bool):
+        return answer
+    return str(answer).strip().strip(".!").casefold() in YES_WORDS
+
+
+def _set_artifact(kind: str, loaded: LoadedStems) -> dict[str, Any]:
+    stems = loaded.stems
+    return {"kind": kind, "path": str(loaded.path), "stems": stems.names, "rate": stems.rate,
+            "channels": stems.channels, "duration_s": round(stems.duration_s, 3), "warnings": list(stems.warnings)}
+
+
+def _set_summary(loaded: LoadedStems) -> str:
+    stems = loaded.stems
+    text = (f"{len(stems.names)} stems from {loaded.path}: {', '.join(stems.names)} "
+            f"({stems.duration_s:.1f} s, {stems.rate} Hz, {stems.channels} ch).")
+    return text + "".join(f" Warning: {line}" for line in stems.warnings)
+
+
+def move_line(move: GainMove) -> str:
+    """"vocals -4.0 dB (likely -4.1 to -3.9)"."""
+    return f"{move.stem} {move.delta_db:+.1f} dB (likely {move.low_db:+.1f} to {move.high_db:+.1f})"
+
+
+def _advice_artifact(advice: Advice, stems: list[str] | None = None) -> dict[str, Any]:
+    payload = advice.to_json()
+    if stems:
+        payload["moves"] = [m for m in payload["moves"] if m["stem"] in stems]  # type: ignore[index,union-attr]
+    return {"kind": "advice", **payload}
+
+
+def move_headline(stem: str, facts: Mapping[str, Any], move: GainMove) -> str:
+    """"Lower the vocals by about 4 dB: in your mix this stem is 4.0 dB louder than in the
+    reference (-15.0 against -19.0 LUFS)." (the comparison only when measured against B)."""
+    if facts.get("status") == "measured" and isinstance(facts.get("a_minus_b_db"), (int, float)):
+        return instruction(stem, move.delta_db) + level_clause(-move.delta_db, facts)
+    return instruction(stem, move.delta_db) + "."
+
+
+def stem_explanation(stem: str, facts: Mapping[str, Any], move: GainMove | None) -> str:
+    """Everything measured about one stem's move, in sentences."""
+    status = facts.get("status")
+    if move is None:
+        if status in ("measured", "relative", "baseline"):
+            amount = facts.get("move_db")
+            detail = f" (measured move {format_difference(amount)} dB)" if isinstance(amount, (int, float)) else ""
+            return (f"Leave the {stem} as it is: it is within 0.5 dB of where it should be{detail}."
+                    + backing_sentence(facts))
+        return {"silent-a": f"The {stem} is silent in your mix, so there is no level to move.",
+                "silent-b": f"The {stem} is silent in the reference, so there is no level to match.",
+                "silent-both": f"The {stem} is silent in both versions.",
+                "no-overlap": f"The {stem} never plays in both versions at once, so its level cannot be compared.",
+                "unpaired": f"The reference has no stem to compare the {stem} with."}.get(
+                    str(status), f"There is no move for the {stem}.")
+    return " ".join(part.strip() for part in (
+        move_headline(stem, facts, move), backing_sentence(facts), moment_sentence(facts, move.delta_db),
+        masking_sentence(facts) if move.delta_db > 0 else "", confidence_sentence(move.low_db, move.high_db),
+    ) if part.strip())
+
+
+def make_tools(workspace: Workspace) -> list[BaseTool]:
+    """The tools of one session, bound to its workspace."""
+
+    def serialized(function: Callable[..., Result]) -> Callable[..., Result]:
+        # A model may call several tools in one step and ToolNode runs them on threads; the
+        # workspace's caches are filled one call at a time, so nothing is measured twice.
+        @functools.wraps(function)
+        def locked(*args: Any, **kwargs: Any) -> Result:
+            with workspace.lock:
+                content, artifact = function(*args, **kwargs)
+            # Artifacts are stored with the conversation: plain JSON types only (no numpy scalars).
+            return content, plain_json(artifact)  # type: ignore[return-value]
+        return locked
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def load_stems(path: Annotated[str, "a folder of stems, a MUSDB18-HQ song folder or a .stem.mp4"]) -> Result:
+        """Load the producer's stems (Version A). Drops the previous stems' advice and applied moves."""
+        loaded = workspace.load_stems(path)
+        return f"Loaded Version A: {_set_summary(loaded)}", _set_artifact("stems", loaded)
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def set_reference(path: Annotated[str, "the balanced reference (Version B): a folder of stems or .stem.mp4"]) -> Result:
+        """Load the balanced reference mix (Version B) to compare Version A with."""
+        loaded = workspace.set_reference(path)
+        return f"Loaded the reference (Version B): {_set_summary(loaded)}", _set_artifact("reference", loaded)
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def list_stems() -> Result:
+        """List the loaded stems, the reference, the stem being discussed and the pending moves."""
+        a = workspace.require_a()
+        lines = [f"Version A: {_set_summary(a)}"]
+        lines.append(f"Reference: {_set_summary(workspace.version_b)}" if workspace.version_b else "No reference loaded.")
+        if workspace.applied:
+            total = ", ".join(f"{stem} {gain:+.1f} dB" for stem, gain in workspace.total_gains().items())
+            lines.append(f"Applied so far: {total} (Version A is now {a.path}).")
+        if workspace.advice is not None:
+            pending = "; ".join(move_line(m) for m in workspace.advice.moves) or "none"
+            lines.append(f"Pending moves: {pending}.")
+        if workspace.focus:
+            lines.append(f"Talking about: {workspace.focus}.")
+        return " ".join(lines), {"kind": "stems", **_set_artifact("stems", a), "focus": workspace.focus,
+                                 "reference": str(workspace.version_b.path) if workspace.version_b else None}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def measure(stem: Annotated[str | None, "one stem (its name or the words for it); omit for every stem"] = None,
+                ) -> Result:
+        """Measure loudness (BS.1770 integrated LUFS), level against the mix and the backing, peaks and crest
+        of one stem of Version A, or of every stem when no stem is named."""
+        analysis = workspace.analysis_a()
+        names = [workspace.resolve(stem)] if stem else list(analysis.stems)
+        rows, lines = {}, []
+        for name in names:
+            measured = analysis.stems[name]
+            rows[name] = {"lufs": json_number(measured.stem.integrated_lufs, 1),
+                          "stem_to_mix_lu": json_number(measured.stem_to_mix_lu, 1),
+                          "stem_to_backing_lu": json_number(measured.stem_to_backing_lu, 1),
+                          "sample_peak_dbfs": json_number(measured.stem.sample_peak_dbfs, 1),
+                          "true_peak_dbtp": json_number(measured.stem.true_peak_dbtp, 1),
+                          "crest_db": json_number(measured.stem.crest_db, 1),
+                          "active_s": round(measured.stem.active_s, 1)}
+            lines.append(f"{name}: {format_level(measured.stem.integrated_lufs)} LUFS, "
+                         f"{format_difference(measured.stem_to_mix_lu)} LU against the mix, "
+                         f"{format_difference(measured.stem_to_backing_lu)} LU against its backing, "
+                         f"true peak {format_level(measured.stem.true_peak_dbtp, silent_text='—')} dBTP, "
+                         f"plays {measured.stem.active_s:.1f} s")
+        mix = analysis.mix
+        lines.append(f"mix: {format_level(mix.integrated_lufs)} LUFS, true peak "
+                     f"{format_level(mix.true_peak_dbtp, silent_text='—')} dBTP")
+        return "; ".join(lines) + ".", {"kind": "measure", "source": analysis.label, "stems": rows,
+                                        "mix_lufs": json_number(mix.integrated_lufs, 1)}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def compare_to_reference() -> Result:
+        """Compare each stem of Version A with the reference: loudness and level against the backing, A − B."""
+        comparison = workspace.comparison()
+        rows, lines = {}, []
+        for name, pair in comparison.stems.items():
+            rows[name] = {"a_lufs": json_number(pair.a.stem.integrated_lufs, 1),
+                          "b_lufs": json_number(pair.b.stem.integrated_lufs, 1),
+                          "a_minus_b_lu": json_number(pair.loudness_diff_lu, 1),
+                          "stem_to_backing_a_minus_b_lu": json_number(pair.stem_to_backing_diff_lu, 1)}
+            lines.append(f"{name}: {format_level(pair.a.stem.integrated_lufs)} LUFS in A against "
+                         f"{format_level(pair.b.stem.integrated_lufs)} in B ({format_difference(pair.loudness_diff_lu)} LU)")
+        mix_line = (f"mix: {format_level(comparison.a.mix.integrated_lufs)} LUFS in A against "
+                    f"{format_level(comparison.b.mix.integrated_lufs)} in B ({format_difference(comparison.mix_diff_lu)} LU)")
+        content = "A − B per stem: " + "; ".join(lines) + f"; {mix_line}."
+        content += "".join(f" Warning: {line}" for line in comparison.all_warnings())
+        return content, {"kind": "comparison", "stems": rows,
+                         "mix_a_minus_b_lu": json_number(comparison.mix_diff_lu, 1),
+                         "applied": workspace.total_gains(), "warnings": list(comparison.all_warnings())}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def advise(
+        stem: Annotated[str | None, "advise on this stem only; omit for every stem"] = None,
+        advisor: Annotated[Literal["measured", "single-mix", "equal-loudness"] | None,
+                           "measured compares with the reference (default when one is loaded); single-mix and "
+                           "equal-loudness judge Version A alone"] = None,
+    ) -> Result:
+        """Say which faders to move by how much, and why, from measurements. The advice becomes the pending
+        moves that apply_moves renders."""
+        advice = workspace.advise(advisor=advisor)
+        wanted = [workspace.resolve(stem)] if stem else None
+        moves = [m for m in advice.moves if not wanted or m.stem in wanted]
+        if wanted:
+            facts = advice.evidence.get("stems", {}).get(wanted[0], {})
+            content = stem_explanation(wanted[0], facts, advice.move_for(wanted[0]))
+        else:
+            listed = "; ".join(move_line(m) for m in moves) or "no fader moves"
+            content = f"Advice ({advice.advisor}): {listed}. {advice.text}"
+        return content, _advice_artifact(advice, wanted)
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def explain_stem(stem: StemArg = None) -> Result:
+        """Explain one stem's move in detail: its level in A and B, against its backing, when it is most buried
+        or exposed, where the backing covers it, and how sure the move is."""
+        name = workspace.resolve(stem)
+        advice = workspace.current_advice()
+        facts = dict(advice.evidence.get("stems", {}).get(name, {}))
+        move = advice.move_for(name)
+        return stem_explanation(name, facts, move), {
+            "kind": "explain", "stem": name, "advisor": advice.advisor,
+            "move": move.to_json() if move else None, "facts": facts,
+        }
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def make_ab_bundle(stem: StemArg = None) -> Result:
+        """Write the A/B bundle of one stem (target and backing in A and in B, where the target plays) for
+        listening or for the audio-language model."""
+        name = workspace.resolve(stem)
+        a, b = workspace.require_a(), workspace.require_b()
+        bundle = make_bundle(a.stems, b.stems, name)
+        out = write_bundle(bundle, workspace.free_folder(f"bundle-{name}"))
+        return (f"Wrote the {name} bundle to {out}: {name} and its backing in A and B, "
+                f"{bundle.window_a_s[0]:.1f}–{bundle.window_a_s[1]:.1f} s of A."), {
+            "kind": "bundle", "stem": name, "folder": str(out), "window_a_s": list(bundle.window_a_s)}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def plot(
+        kind: Annotated[Literal["levels", "loudness"], "levels: each stem's loudness, A against B; loudness: "
+                        "short-term loudness over time"] = "levels",
+    ) -> Result:
+        """Draw the stems' levels (A against B) or their short-term loudness over time: a PNG file and a
+        chart for the terminal."""
+        path, terminal = write_plot(workspace, kind)
+        return f"Wrote the {kind} plot to {path}.", {"kind": "plot", "plot": kind, "png": str(path),
+                                                      "terminal": terminal}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def apply_moves(
+        stems: Annotated[list[str] | None, "apply only these stems' moves; omit for every pending move"] = None,
+    ) -> Result:
+        """Apply the pending moves: render the adjusted stems and mix to a new folder, which becomes Version A.
+        Asks the producer to confirm first. The original audio is never changed."""
+        names = [workspace.resolve(stem) for stem in stems] if stems else None
+        gains = workspace.planned_gains(names)
+        listed = ", ".join(f"{stem} {gain:+.1f} dB" for stem, gain in gains.items())
+        answer = interrupt({"kind": "confirm-apply", "gains_db": gains,
+                            "question": f"Apply {listed} and render to a new folder? (yes/no)"})
+        if not is_yes(answer):
+            return f"Not applied: the producer declined ({listed}).", {"kind": "apply", "applied": False,
+                                                                        "gains_db": gains}
+        rendered, out = workspace.apply(gains)
+        warnings = "".join(f" Warning: {line}" for line in rendered.warnings)
+        return (f"Applied {listed}; wrote {out}/stems and {out}/mix.wav. Version A is now the adjusted mix.{warnings}"), {
+            "kind": "apply", "applied": True, "gains_db": gains, "folder": str(out), "render": rendered.to_json()}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def undo_apply() -> Result:
+        """Undo the last apply: Version A goes back to the stems before it, and its moves are pending again."""
+        undone = workspace.undo()
+        listed = ", ".join(f"{stem} {gain:+.1f} dB" for stem, gain in undone.gains_db.items())
+        return (f"Undid {listed}; Version A is {workspace.require_a().path} again (the render in {undone.folder} "
+                f"stays on disk)."), {"kind": "undo", "gains_db": dict(undone.gains_db), "folder": str(undone.folder)}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def forget_move(stem: StemArg = None) -> Result:
+        """Drop one stem's move from the pending advice, so apply_moves leaves that stem alone."""
+        name = workspace.resolve(stem)
+        advice = workspace.forget(name)
+        left = "; ".join(move_line(m) for m in advice.moves) or "none"
+        return f"Dropped the {name} move. Pending moves: {left}.", {"kind": "advice-edit", "forgot": name,
+                                                                       **_advice_artifact(advice)}
+
+    return [load_stems, set_reference, list_stems, measure, compare_to_reference, advise, explain_stem,
+            make_ab_bundle, plot, apply_moves, undo_apply, forget_move]

@@ -1,0 +1,386 @@
+"""The chat in the terminal (Textual): a thin shell over :class:`~agent.session.AgentSession`.
+
+Layout: the conversation (streamed Markdown replies, each tool call as a collapsible block), a
+stems panel (levels of A and B and the pending moves, updated as the agent measures), a log
+view, and a multiline input (Enter sends, Shift+Enter or Ctrl+J adds a line; pasted text is
+never sent on its own). Slash commands complete with Tab. Key bindings have ids, so the config
+file's ``[keys]`` table can remap them.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from textual import events, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Collapsible, DataTable, Footer, Header, Markdown, RichLog, Static, TextArea
+
+from agent.llm import parse_llm_spec
+from agent.planner import HELP_TEXT
+from agent.session import AgentSession, Confirm, Event, Panel, Reply, Token, ToolEnd, ToolStart, TurnError
+from agent.store import SessionInfo, SessionStore
+from tools.errors import FaderwiseError
+
+SLASH_COMMANDS: dict[str, str] = {
+    "/load": "/load FOLDER: load your stems (Version A)",
+    "/reference": "/reference FOLDER: load the balanced reference (Version B)",
+    "/advise": "/advise [measured|single-mix|equal-loudness]: propose fader moves",
+    "/apply": "/apply [STEM ...]: render the pending moves to a new folder (asks first)",
+    "/plot": "/plot [levels|loudness]: draw the stems' levels or loudness over time",
+    "/export": "/export FILE.md: save this conversation as Markdown",
+    "/sessions": "/sessions: list saved sessions",
+    "/model": "/model SPEC: switch model (offline, ollama:MODEL[@HOST], openai:MODEL, anthropic:MODEL)",
+    "/retry": "/retry: run a failed turn again",
+    "/help": "/help: what you can ask",
+}
+
+
+def complete_slash(text: str) -> tuple[str, list[str]]:
+    """Tab completion for a slash command: the completed text and the commands that match."""
+    if not text.startswith("/") or " " in text:
+        return text, []
+    matches = [command for command in SLASH_COMMANDS if command.startswith(text)]
+    if len(matches) == 1:
+        return matches[0] + " ", matches
+    return text, matches
+
+
+def format_cell(value: object, *, signed: bool = False) -> str:
+    if value is None:
+        return "·"
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number):
+        return "silent"
+    return f"{round(number, 1) + 0.0:+.1f}" if signed else f"{number:.1f}"
+
+
+class StemsPanel(DataTable):
+    """Stem, A and B loudness (LUFS), A − B (LU) and the pending move (dB); the stem being
+    discussed is marked."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "none"
+        self.add_columns("stem", "A LUFS", "B LUFS", "A−B", "move")
+
+    def show(self, rows: list[Mapping[str, object]]) -> None:
+        self.clear()
+        for row in rows:
+            name = f"▸ {row['stem']}" if row.get("focus") else f"  {row['stem']}"
+            self.add_row(name, format_cell(row.get("a_lufs")), format_cell(row.get("b_lufs")),
+                         format_cell(row.get("a_minus_b_lu"), signed=True),
+                         format_cell(row.get("move_db"), signed=True), key=str(row["stem"]))
+
+
+class ChatInput(TextArea):
+    """Enter sends; Shift+Enter or Ctrl+J starts a new line; Tab completes a slash command."""
+
+    class Submitted(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            if self.text.strip():
+                self.post_message(self.Submitted(self.text))
+            return
+        if event.key in ("shift+enter", "ctrl+j"):
+            event.stop()
+            event.prevent_default()
+            self.insert("\n")
+            return
+        if event.key == "tab":
+            event.stop()
+            event.prevent_default()
+            completed, matches = complete_slash(self.text)
+            if completed != self.text:
+                self.text = completed
+                self.move_cursor(self.document.end)
+            self.app.query_one("#hint", Static).update("   ".join(SLASH_COMMANDS[m] for m in matches))
+            return
+        await super()._on_key(event)
+
+
+class ToolBlock(Collapsible):
+    """One tool call: its arguments in the title, its result inside (folded)."""
+
+    def __init__(self, name: str, args: Mapping[str, Any]) -> None:
+        shown = ", ".join(f"{key}={value!r}" for key, value in args.items())
+        self.call_title = f"{name}({shown})"
+        self.result = Static("running…", classes="tool-result")
+        super().__init__(self.result, title=f"⚙ {self.call_title}", collapsed=True, classes="tool")
+
+    def finish(self, content: str, *, failed: bool) -> None:
+        self.title = f"{'✗' if failed else '✓'} {self.call_title}"
+        self.result.update(content)
+        if failed:
+            self.add_class("failed")
+
+
+class ChatApp(App[None]):
+    """The faderwise chat."""
+
+    TITLE = "faderwise"
+    CSS = """
+    #main { height: 1fr; }
+    #chat { width: 2fr; padding: 0 1; }
+    #side { width: 1fr; min-width: 44; border-left: solid $primary; }
+    #stems { height: auto; max-height: 60%; }
+    #log { height: 1fr; display: none; }
+    #log.shown { display: block; }
+    #hint { color: $text-muted; height: auto; padding: 0 1; }
+    #input { height: 5; border: round $primary; }
+    .user { background: $boost; padding: 0 1; margin: 1 0 0 0; }
+    .assistant { margin: 0; }
+    .error { color: $error; padding: 0 1; }
+    .confirm { color: $warning; padding: 0 1; text-style: bold; }
+    .tool { margin: 0; padding: 0; }
+    .tool.failed { color: $error; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel turn", id="cancel"),
+        Binding("ctrl+y", "copy_reply", "Copy reply", id="copy_reply"),
+        Binding("ctrl+l", "toggle_log", "Log", id="toggle_log"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(self, session: AgentSession, *, store: SessionStore | None = None, info: SessionInfo | None = None,
+                 greeting: str | None = None, keymap: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.store = store
+        self.info = info
+        self.greeting = greeting
+        self.keymap = dict(keymap or {})
+        self.busy = False
+        self.last_reply = ""
+        self._cancelled = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield VerticalScroll(id="chat")
+            with Vertical(id="side"):
+                yield StemsPanel(id="stems")
+                yield RichLog(id="log", wrap=True, markup=False)
+        yield Static("", id="hint")
+        yield ChatInput(id="input", soft_wrap=True, show_line_numbers=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        self.sub_title = f"{self.info.name if self.info else 'chat'} · {self.session.llm}"
+        self.replay(self.session.messages())
+        if self.greeting:
+            self.add_assistant(self.greeting)
+        if self.session.pending is not None:
+            self.add_note(self.session.pending.question, "confirm")
+        self.query_one(StemsPanel).show(self.session.workspace.panel())
+        self.query_one(ChatInput).focus()
+
+    # -- the conversation -----------------------------------------------------------------------
+
+    def _chat(self) -> VerticalScroll:
+        return self.query_one("#chat", VerticalScroll)
+
+    def add_user(self, text: str) -> None:
+        self._chat().mount(Static(text, classes="user", markup=False))
+        self._chat().scroll_end(animate=False)
+
+    def add_assistant(self, text: str = "") -> Markdown:
+        widget = Markdown(text, classes="assistant")
+        self._chat().mount(widget)
+        self._chat().scroll_end(animate=False)
+        return widget
+
+    def add_note(self, text: str, kind: str) -> None:
+        self._chat().mount(Static(text, classes=kind, markup=False))
+        self._chat().scroll_end(animate=False)
+
+    def log_line(self, text: str) -> None:
+        self.query_one("#log", RichLog).write(text)
+
+    def replay(self, messages: list[BaseMessage]) -> None:
+        """Redraw a resumed conversation."""
+        results = {m.tool_call_id: m for m in messages if isinstance(m, ToolMessage)}
+        for message in messages:
+            if isinstance(message, HumanMessage):
+                self.add_user(str(message.content))
+            elif isinstance(message, AIMessage):
+                for call in message.tool_calls:
+                    block = ToolBlock(call["name"], call["args"])
+                    self._chat().mount(block)
+                    result = results.get(call["id"])
+                    if result is not None:
+                        block.finish(str(result.content), failed=result.status == "error")
+                if message.content:
+                    self.add_assistant(str(message.content))
+                    self.last_reply = str(message.content)
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def on_chat_input_submitted(self, message: ChatInput.Submitted) -> None:
+        text = message.text.strip()
+        chat_input = self.query_one(ChatInput)
+        if self.busy:
+            self.query_one("#hint", Static).update("a turn is running: Esc cancels it")
+            return
+        chat_input.clear()
+        self.query_one("#hint", Static).update("")
+        if text.startswith("/"):
+            self.run_slash(text)
+        else:
+            self.add_user(text)
+            self.start_turn(lambda: self.session.send(text))
+
+    def run_slash(self, text: str) -> None:
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            self.add_note(f"{text}: {exc}", "error")
+            return
+        command, args = words[0], words[1:]
+        self.add_user(text)
+        spoken = {"/load": f"load {shlex.quote(args[0])}" if len(args) == 1 else None,
+                  "/reference": f"reference {shlex.quote(args[0])}" if len(args) == 1 else None,
+                  "/advise": f"use the {args[0]} advisor" if args else "overview",
+                  "/apply": "apply " + " ".join(args) if args else "apply the moves",
+                  "/plot": "plot loudness over time" if args[:1] == ["loudness"] else "plot levels"}
+        if command in spoken:
+            said = spoken[command]
+            if said is None:
+                self.add_note(f"usage: {SLASH_COMMANDS[command]}", "error")
+                return
+            self.start_turn(lambda: self.session.send(said))
+        elif command == "/retry":
+            self.start_turn(self.session.retry)
+        elif command == "/help":
+            self.add_assistant(HELP_TEXT + "\n\nCommands:\n\n" + "\n".join(f"- `{v}`" for v in SLASH_COMMANDS.values()))
+        elif command == "/model":
+            self.switch_model(args)
+        elif command == "/sessions":
+            self.list_sessions()
+        elif command == "/export":
+            self.export(args)
+        else:
+            self.add_note(f"unknown command {command}; /help lists them", "error")
+
+    def switch_model(self, args: list[str]) -> None:
+        if len(args) != 1:
+            self.add_note(f"the model is {self.session.llm}; usage: {SLASH_COMMANDS['/model']}", "error")
+            return
+        try:
+            self.session.set_llm(parse_llm_spec(args[0]))
+        except FaderwiseError as exc:
+            self.add_note(str(exc), "error")
+            return
+        if self.store and self.info:
+            self.store.touch(self.info.id, llm=str(self.session.llm))
+        self.sub_title = f"{self.info.name if self.info else 'chat'} · {self.session.llm}"
+        self.add_note(f"now using {self.session.llm}", "confirm")
+
+    def list_sessions(self) -> None:
+        if self.store is None:
+            self.add_note("this chat is not saved (no sessions database)", "error")
+            return
+        lines = [f"- `{s.id}` **{s.name}** — {s.stems or 'no stems'} ({s.llm})" for s in self.store.list()]
+        self.add_assistant("Saved sessions (resume with `faderwise chat --resume ID`):\n\n" + "\n".join(lines))
+
+    def export(self, args: list[str]) -> None:
+        if self.store is None or self.info is None or len(args) != 1:
+            self.add_note("usage: /export FILE.md (in a saved session)", "error")
+            return
+        try:
+            out = self.store.export_markdown(self.info.id, args[0])
+        except FaderwiseError as exc:
+            self.add_note(str(exc), "error")
+            return
+        self.add_note(f"wrote {out}", "confirm")
+
+    # -- running a turn -------------------------------------------------------------------------
+
+    def start_turn(self, events_of: Callable[[], Iterator[Event]]) -> None:
+        self.busy = True
+        self._cancelled = False
+        self.query_one("#hint", Static).update("working… (Esc cancels)")
+        self.run_turn(events_of)
+
+    @work(thread=True, exclusive=True, group="turn")
+    def run_turn(self, events_of: Callable[[], Iterator[Event]]) -> None:
+        try:
+            for event in events_of():
+                if self._cancelled:
+                    self.session.cancel()
+                self.call_from_thread(self.show_event, event)
+        finally:
+            self.call_from_thread(self.end_turn)
+            if self.store and self.info:
+                self.store.touch(self.info.id)
+
+    def show_event(self, event: Event) -> None:
+        if self._cancelled:
+            return
+        if isinstance(event, Token):
+            if getattr(self, "_streaming", None) is None:
+                self._streaming = self.add_assistant()
+                self._streamed = ""
+            self._streamed += event.text
+            self._streaming.append(event.text)
+        elif isinstance(event, ToolStart):
+            block = ToolBlock(event.name, event.args)
+            block.id = f"tool-{event.call_id}"
+            self._chat().mount(block)
+            self.log_line(f"tool {event.name} {event.args}")
+        elif isinstance(event, ToolEnd):
+            for block in self.query(f"#tool-{event.call_id}").results(ToolBlock):
+                block.finish(event.content, failed=event.failed)
+            self.log_line(f"{'failed' if event.failed else 'done'} {event.name}: {event.content[:200]}")
+        elif isinstance(event, Panel):
+            self.query_one(StemsPanel).show(event.rows)
+        elif isinstance(event, Confirm):
+            self.add_note(event.question, "confirm")
+            self.last_reply = event.question
+        elif isinstance(event, Reply):
+            if getattr(self, "_streaming", None) is None:
+                self.add_assistant(event.text)
+            elif self._streamed != event.text:
+                self._streaming.update(event.text)
+            self.last_reply = event.text
+            self._streaming = None
+        elif isinstance(event, TurnError):
+            self.add_note(event.message, "error")
+            self.log_line(f"error: {event.message}")
+        self._chat().scroll_end(animate=False)
+
+    def end_turn(self) -> None:
+        self.busy = False
+        self._streaming = None
+        self.query_one("#hint", Static).update("")
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def action_cancel(self) -> None:
+        if not self.busy:
+            return
+        self._cancelled = True
+        self.session.cancel()
+        self.add_note("(cancelled)", "error")
+        self.query_one("#hint", Static).update("cancelling: the step under way finishes first")
+
+    def action_copy_reply(self) -> None:
+        if self.last_reply:
+            self.copy_to_clipboard(self.last_reply)
+            self.query_one("#hint", Static).update("copied the last reply")
+
+    def action_toggle_log(self) -> None:
+        self.query_one("#log", RichLog).toggle_class("shown")

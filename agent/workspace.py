@@ -1,0 +1,353 @@
+"""What one chat session has loaded, measured and decided.
+
+The :class:`Workspace` holds the stem sets (Version A as it stands now, the reference B), the
+measurements made of them, the last advice, the stem the conversation is about, and the moves
+already applied (a stack, so they can be undone). Audio is measured at most once per session:
+analyses are cached under a fingerprint of the files they came from (path, size, modification
+time), so asking again about unchanged audio costs nothing.
+
+Only a small JSON snapshot (:meth:`Workspace.snapshot`) is kept in the session database; audio
+and measurements are reloaded from the files when a session is resumed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from advisor import ADVISOR_NAMES, Advice, EqualLoudnessAdvisor, SingleMixAdvisor
+from advisor.measured import MeasuredAdvisor, PreparedPair
+from advisor.stem_names import resolve_stem
+from tools.analysis import StemSetAnalysis, analyze_stem_set, level_difference
+from tools.compare import Comparison, compare_analyses
+from tools.errors import FaderwiseError, StemSetError
+from tools.json_files import plain_json
+from tools.render import RenderedMix, render_mix, write_render
+from tools.stems import StemSet, load_stem_set
+
+SNAPSHOT_FORMAT = "faderwise.workspace/1"
+# difflib ratio above which a misspelt stem name ("vocls") is taken to mean the closest stem
+FUZZY_CUTOFF = 0.75
+
+
+class NothingLoadedError(FaderwiseError):
+    """A request that needs stems (or a reference, or advice) the session does not have yet."""
+
+
+class UnknownAdvisorError(FaderwiseError):
+    """An advisor name that is not one of :data:`advisor.ADVISOR_NAMES`."""
+
+
+BASELINES = {"single-mix": SingleMixAdvisor, "equal-loudness": EqualLoudnessAdvisor}
+
+
+@dataclass(frozen=True)
+class LoadedStems:
+    """A stem set and where it came from.
+
+    Attributes:
+        path: the folder or ``.stem.mp4`` it was loaded from (a render folder after an apply).
+        stems: the audio.
+        fingerprint: identifies the audio's files and their state on disk.
+    """
+
+    path: Path
+    stems: StemSet
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class AppliedRender:
+    """One apply: the gains (dB per stem) rendered from ``source`` into ``folder``, and the advice
+    they came from (restored by undo)."""
+
+    gains_db: Mapping[str, float]
+    folder: Path
+    source: Path
+    advice: Advice | None
+
+
+def fingerprint(stem_set: StemSet, path: Path) -> str:
+    """A digest of the set's files (path, size, modification time) and sample rate: it changes
+    when any file is rewritten, and is equal for a reload of unchanged files."""
+    digest = hashlib.sha1(f"{path.resolve()}|{stem_set.rate}".encode())
+    for name, source in sorted(stem_set.sources.items()):
+        stat = os.stat(source)
+        digest.update(f"|{name}={Path(source).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def load(path: str | os.PathLike[str]) -> LoadedStems:
+    """Load a stem set from a folder, a MUSDB18-HQ song folder or a ``.stem.mp4``."""
+    path = Path(path).expanduser()
+    stems = load_stem_set(path)
+    return LoadedStems(path=path, stems=stems, fingerprint=fingerprint(stems, path))
+
+
+@dataclass
+class Workspace:
+    """The state of one session's audio; every method raises :class:`FaderwiseError` subclasses
+    with a message fit to show the producer.
+
+    Attributes:
+        output_dir: where applied mixes are rendered (one new folder per apply).
+        advisor_name: the advisor used when a request names none.
+    """
+
+    output_dir: Path
+    advisor_name: str = "measured"
+    version_a: LoadedStems | None = None
+    original_a: LoadedStems | None = None
+    version_b: LoadedStems | None = None
+    advice: Advice | None = None
+    focus: str | None = None
+    applied: list[AppliedRender] = field(default_factory=list)
+    measure_count: int = 0
+    """How many stem sets were measured (a cache miss each); tests and the benchmark read it."""
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _analyses: dict[tuple[str, ...], StemSetAnalysis] = field(default_factory=dict, repr=False)
+    _prepared: dict[tuple[str, str], PreparedPair] = field(default_factory=dict, repr=False)
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def load_stems(self, path: str | os.PathLike[str]) -> LoadedStems:
+        """Make ``path`` Version A; advice, focus and applied moves of the previous A are dropped."""
+        loaded = load(path)
+        self.version_a = self.original_a = loaded
+        self.advice, self.focus, self.applied = None, None, []
+        return loaded
+
+    def set_reference(self, path: str | os.PathLike[str]) -> LoadedStems:
+        """Make ``path`` the reference (Version B); the last advice is dropped."""
+        loaded = load(path)
+        self.version_b = loaded
+        self.advice = None
+        return loaded
+
+    def require_a(self) -> LoadedStems:
+        if self.version_a is None:
+            raise NothingLoadedError("no stems loaded yet: load a folder of stems first (/load FOLDER)")
+        return self.version_a
+
+    def require_b(self) -> LoadedStems:
+        if self.version_b is None:
+            raise NothingLoadedError("no reference loaded: set a balanced reference first (/reference FOLDER)")
+        return self.version_b
+
+    # -- stems the conversation names -----------------------------------------------------------
+
+    def resolve(self, word: str | None) -> str:
+        """The stem of A that ``word`` names ("vox", "the kick", "vocls"), or the stem the
+        conversation is about when ``word`` is empty; it becomes the focus.
+
+        Raises:
+            StemSetError: no stem, or more than one, matches (the message lists the stems).
+            NothingLoadedError: no word and no stem talked about yet.
+        """
+        names = self.require_a().stems.names
+        if not word or not word.strip():
+            if self.focus is None:
+                raise NothingLoadedError(f"which stem? This session has: {', '.join(names)}")
+            return self.focus
+        found = word if word in names else resolve_stem(word, names)
+        if found is None:
+            folded = {name.casefold(): name for name in names}
+            close = difflib.get_close_matches(word.strip().casefold(), list(folded), n=2, cutoff=FUZZY_CUTOFF)
+            if len(close) == 1:
+                found = folded[close[0]]
+        if found is None:
+            raise StemSetError(f"no stem called {word!r} in {self.require_a().path} (it has: {', '.join(names)})")
+        self.focus = found
+        return found
+
+    # -- measurements ---------------------------------------------------------------------------
+
+    def analysis_of(self, stem_set: StemSet, key: tuple[str, ...]) -> StemSetAnalysis:
+        """``stem_set``'s analysis, measured once per ``key``."""
+        if key not in self._analyses:
+            self._analyses[key] = analyze_stem_set(stem_set)
+            self.measure_count += 1
+        return self._analyses[key]
+
+    def analysis_a(self) -> StemSetAnalysis:
+        loaded = self.require_a()
+        return self.analysis_of(loaded.stems, (loaded.fingerprint,))
+
+    def prepared(self) -> PreparedPair:
+        """A and B at one rate, B aligned in time to A (same material), stems paired."""
+        a, b = self.require_a(), self.require_b()
+        key = (a.fingerprint, b.fingerprint)
+        if key not in self._prepared:
+            self._prepared[key] = MeasuredAdvisor().prepare(a.stems, b.stems)
+        return self._prepared[key]
+
+    def _b_key(self, prepared: PreparedPair) -> tuple[str, ...]:
+        version_b = prepared.version_b
+        return (self.require_b().fingerprint, str(prepared.alignment.lag), str(version_b.n_samples),
+                str(version_b.rate))
+
+    def analysis_b(self) -> StemSetAnalysis:
+        """The reference's analysis, aligned to the current A (cached per alignment)."""
+        prepared = self.prepared()
+        return self.analysis_of(prepared.version_b, self._b_key(prepared))
+
+    def panel(self) -> list[dict[str, object]]:
+        """One row per stem of A for the stems panel, from what has been measured so far (this
+        never measures): ``stem``, ``a_lufs``, ``b_lufs``, ``a_minus_b_lu``, ``move_db``, ``focus``."""
+        if self.version_a is None:
+            return []
+        analysis_a = self._analyses.get((self.version_a.fingerprint,))
+        prepared = self._prepared.get((self.version_a.fingerprint, self.version_b.fingerprint)) \
+            if self.version_b is not None else None
+        analysis_b = self._analyses.get(self._b_key(prepared)) if prepared is not None else None
+        moves = self.advice.gains_db() if self.advice is not None else {}
+        rows: list[dict[str, object]] = []
+        for name in self.version_a.stems.names:
+            level_a = analysis_a.stems[name].stem.integrated_lufs if analysis_a else None
+            paired = prepared.pairs.get(name) if prepared is not None else None
+            level_b = analysis_b.stems[paired].stem.integrated_lufs if analysis_b and paired else None
+            difference = level_difference(level_a, level_b) if level_a is not None and level_b is not None else None
+            rows.append({"stem": name, "a_lufs": level_a, "b_lufs": level_b, "a_minus_b_lu": difference,
+                         "move_db": moves.get(name), "focus": name == self.focus})
+        return rows
+
+    def comparison(self) -> Comparison:
+        """A next to the aligned B, stem by stem."""
+        prepared = self.prepared()
+        return compare_analyses(self.analysis_a(), self.analysis_b(), prepared.pairs, warnings=prepared.warnings)
+
+    # -- advice ---------------------------------------------------------------------------------
+
+    def advise(self, *, advisor: str | None = None) -> Advice:
+        """Advice for every stem of the current A; it becomes the session's pending advice.
+
+        The measured advisor needs a reference; the single-mix and equal-loudness advisors
+        judge A alone.
+        """
+        name = advisor or (self.advisor_name if self.version_b is not None else "single-mix")
+        self.require_a()
+        if name == "measured":
+            self.require_b()
+            advice = MeasuredAdvisor().advise_analyses(self.prepared(), self.analysis_a(), self.analysis_b())
+        elif name in BASELINES:
+            advice = BASELINES[name]().advise_analysis(self.analysis_a())
+        else:
+            raise UnknownAdvisorError(f"unknown advisor {name!r}; choose from {', '.join(ADVISOR_NAMES)}")
+        self.advice = advice
+        return advice
+
+    def current_advice(self) -> Advice:
+        """The pending advice, computed now if there is none."""
+        return self.advice if self.advice is not None else self.advise()
+
+    def forget(self, stem: str) -> Advice:
+        """Drop ``stem``'s move from the pending advice (it will not be applied)."""
+        advice = self.current_advice()
+        if advice.move_for(stem) is None:
+            raise StemSetError(f"there is no pending move for the {stem} to forget")
+        self.advice = Advice(advisor=advice.advisor, moves=tuple(m for m in advice.moves if m.stem != stem),
+                             text=advice.text, evidence=advice.evidence, global_offset_db=advice.global_offset_db)
+        return self.advice
+
+    # -- applying -------------------------------------------------------------------------------
+
+    def planned_gains(self, stems: Sequence[str] | None = None) -> dict[str, float]:
+        """The pending moves (only those of ``stems`` if given), stem → dB."""
+        advice = self.current_advice()
+        gains = advice.gains_db()
+        if stems:
+            missing = [stem for stem in stems if stem not in gains]
+            if missing:
+                raise StemSetError(f"no pending move for {', '.join(missing)}: the advice leaves "
+                                   f"{'it' if len(missing) == 1 else 'them'} as {'it is' if len(missing) == 1 else 'they are'}")
+            gains = {stem: gains[stem] for stem in stems}
+        if not gains:
+            raise NothingLoadedError("the advice moves no fader: there is nothing to apply")
+        return gains
+
+    def free_folder(self, stem: str) -> Path:
+        """``output_dir/<stem>-NN``, with the first number not taken yet."""
+        number = 1
+        while (self.output_dir / f"{stem}-{number:02d}").exists():
+            number += 1
+        return self.output_dir / f"{stem}-{number:02d}"
+
+    def apply(self, gains_db: Mapping[str, float]) -> tuple[RenderedMix, Path]:
+        """Render the current A with ``gains_db`` into a new folder ``output_dir/apply-NN``; the
+        render becomes Version A. The input audio is never touched."""
+        source = self.require_a()
+        rendered = render_mix(source.stems, gains_db=gains_db)
+        out = write_render(rendered, self.free_folder("apply"))
+        self.applied.append(AppliedRender(gains_db=dict(gains_db), folder=out, source=source.path,
+                                          advice=self.advice))
+        self.version_a = load(out / "stems")
+        self.advice = None
+        return rendered, out
+
+    def undo(self) -> AppliedRender:
+        """Go back to the stems before the last apply; its advice is pending again. The render
+        folder stays on disk."""
+        if not self.applied:
+            raise NothingLoadedError("nothing has been applied in this session, so there is nothing to undo")
+        last = self.applied.pop()
+        self.version_a = load(self.applied[-1].folder / "stems") if self.applied else self.original_a
+        self.advice = last.advice
+        return last
+
+    def total_gains(self) -> dict[str, float]:
+        """Every applied move added up, stem → dB relative to the stems first loaded."""
+        total: dict[str, float] = {}
+        for step in self.applied:
+            for stem, gain in step.gains_db.items():
+                total[stem] = total.get(stem, 0.0) + gain
+        return total
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, object]:
+        """What a resumed session needs, as JSON: paths, focus, applied moves and pending advice."""
+        return plain_json({  # type: ignore[return-value]
+            "format": SNAPSHOT_FORMAT,
+            "stems": str(self.original_a.path) if self.original_a else None,
+            "reference": str(self.version_b.path) if self.version_b else None,
+            "advisor": self.advisor_name,
+            "focus": self.focus,
+            "advice": self.advice.to_json() if self.advice else None,
+            "applied": [{"gains_db": dict(step.gains_db), "folder": str(step.folder), "source": str(step.source),
+                         "advice": step.advice.to_json() if step.advice else None} for step in self.applied],
+        })
+
+    def restore(self, snapshot: Mapping[str, object]) -> list[str]:
+        """Reload what :meth:`snapshot` recorded. Returns one line per thing that could not be
+        restored (a folder moved or deleted since), so the session goes on without it."""
+        problems: list[str] = []
+        self.advisor_name = str(snapshot.get("advisor") or "measured")
+        for key, setter in (("stems", self.load_stems), ("reference", self.set_reference)):
+            path = snapshot.get(key)
+            if path:
+                try:
+                    setter(str(path))
+                except FaderwiseError as exc:
+                    problems.append(f"could not reload the {'stems' if key == 'stems' else 'reference'}: {exc}")
+        if self.version_a is None:
+            return problems
+        for step in snapshot.get("applied") or []:  # type: ignore[union-attr]
+            folder = Path(step["folder"])
+            try:
+                self.version_a = load(folder / "stems")
+            except FaderwiseError as exc:
+                problems.append(f"could not reload the applied mix in {folder}: {exc}")
+                break
+            advice = Advice.from_json(step["advice"]) if step.get("advice") else None
+            self.applied.append(AppliedRender(gains_db=step["gains_db"], folder=folder, source=Path(step["source"]),
+                                              advice=advice))
+        if snapshot.get("advice"):
+            self.advice = Advice.from_json(snapshot["advice"])
+        focus = snapshot.get("focus")
+        self.focus = str(focus) if focus in self.version_a.stems.names else None
+        return problems
