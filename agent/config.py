@@ -8,7 +8,7 @@ The file (``$FADERWISE_CONFIG``, else ``config.toml`` in the platform's user con
 
     [keys]                           # binding id = keys (Textual key names, comma-separated)
     cancel = "escape"
-    copy_reply = "ctrl+y"
+    copy_reply = "ctrl+o"
 
 Environment: ``FADERWISE_LLM``, ``FADERWISE_ADVISOR``. API keys are never read from the file.
 """

@@ -72,7 +72,7 @@ def _path_after(text: str, words: str) -> str | None:
 def mentioned_stems(text: str, stem_names: Sequence[str]) -> list[str]:
     """Stems of the set that ``text`` names, in order of appearance (aliases, plurals, and
     misspellings close to a stem name); with no stems loaded, the class words it uses."""
-    lowered = text.casefold()
+    lowered = text.casefold().replace("_", " ")  # "gtr_L" is said "gtr l", as mention_table spells it
     table = mention_table(stem_names) if stem_names else {alias: alias for aliases in CLASS_ALIASES.values()
                                                           for alias in aliases}
     found: list[tuple[int, str]] = []
@@ -256,26 +256,24 @@ def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResul
         if rest:
             text += " Then: " + " ".join(_headline(advice, m) for m in rest)
         return text + " Ask **why?** for the evidence."
-    lines = []
+    paragraphs = []
     if comparison is not None:
         mix = comparison.artifact.get("mix_a_minus_b_lu")
         if isinstance(mix, (int, float)):
-            lines.append(f"Your mix is {format_difference(mix)} LU against the reference overall.")
+            paragraphs.append(f"Your mix is {format_difference(mix)} LU against the reference overall.")
     if intent.detail and intent.detail != "measured":
-        lines.append(f"Advice from the {intent.detail} advisor, which judges your mix alone.")
+        paragraphs.append(f"Advice from the {intent.detail} advisor, which judges your mix alone.")
     if moves:
-        lines.append(f"Compared with {against}, I'd move {len(moves)} fader{'s' if len(moves) > 1 else ''}:")
-        lines += [f"- {_headline(advice, m)}" for m in moves]
+        paragraphs.append(f"Compared with {against}, I'd move {len(moves)} fader{'s' if len(moves) > 1 else ''}:")
+        paragraphs.append("\n".join(f"- {_headline(advice, m)}" for m in moves))
     else:
-        lines.append(f"Your balance already matches {against}: no fader needs to move.")
-    alone = _left_alone(advice, moves)
-    if alone:
-        lines.append(alone)
+        paragraphs.append(f"Your balance already matches {against}: no fader needs to move.")
+    paragraphs.append(_left_alone(advice, moves))
     offset = advice.get("global_offset_db") or 0.0
     if not is_leave(offset):
-        lines.append(master_sentence(offset))
-    lines.append("Ask **why?** about a stem, or say **apply** to render these moves.")
-    return "\n".join(lines)
+        paragraphs.append(master_sentence(offset))
+    paragraphs.append("Ask **why?** about a stem, or say **apply** to render these moves.")
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def _amount_answer(result: ToolResult) -> str:

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from agent.graph import ModelError, build_graph
@@ -100,10 +102,11 @@ class AgentSession:
         checkpointer: where turns are kept (SQLite for the app, in memory for tests and scripts).
         thread_id: the conversation's id in the checkpointer.
         system_prompt: for real models; the offline planner ignores it.
+        model: a chat model to use instead of the one ``llm`` names (tests pass a fake one).
     """
 
     def __init__(self, *, workspace: Workspace, llm: LLMSpec, checkpointer: BaseCheckpointSaver,
-                 thread_id: str, system_prompt: str = SYSTEM_PROMPT) -> None:
+                 thread_id: str, system_prompt: str = SYSTEM_PROMPT, model: BaseChatModel | None = None) -> None:
         self.workspace = workspace
         self.thread_id = thread_id
         self.checkpointer = checkpointer
@@ -111,13 +114,13 @@ class AgentSession:
         self._tools = make_tools(workspace)
         self._cancel = threading.Event()
         self.llm = llm
-        self._graph = self._build(llm)
+        self._graph = self._build(llm, model)
         self.pending: Confirm | None = self._pending_from_state()
 
     # -- set-up ---------------------------------------------------------------------------------
 
-    def _build(self, llm: LLMSpec):  # type: ignore[no-untyped-def]
-        model = make_chat_model(llm, context=self.context)
+    def _build(self, llm: LLMSpec, model: BaseChatModel | None = None) -> CompiledStateGraph:
+        model = model or make_chat_model(llm, context=self.context)
         prompt = None if llm.provider == "offline" else self.system_prompt
         return build_graph(model, self._tools, self.workspace, checkpointer=self.checkpointer, system_prompt=prompt)
 
@@ -241,7 +244,10 @@ class AgentSession:
         missing = [ToolMessage(content="Cancelled by the producer.", tool_call_id=call["id"], name=call["name"],
                                status="error") for call in messages[-1].tool_calls if call["id"] not in answered]
         if missing:
-            self._graph.update_state(self.config, {"messages": missing}, as_node="tools")
+            # The model's message may be a write of the step the cancel cut short (shown by
+            # get_state, not yet checkpointed): write it again with its results. add_messages
+            # replaces a message of the same id, so a checkpointed one is not doubled.
+            self._graph.update_state(self.config, {"messages": [messages[-1], *missing]}, as_node="tools")
         self.pending = None
 
     # -- history --------------------------------------------------------------------------------

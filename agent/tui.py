@@ -148,7 +148,7 @@ class ChatApp(App[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel turn", id="cancel"),
-        Binding("ctrl+y", "copy_reply", "Copy reply", id="copy_reply"),
+        Binding("ctrl+o", "copy_reply", "Copy reply", id="copy_reply"),
         Binding("ctrl+l", "toggle_log", "Log", id="toggle_log"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
@@ -164,6 +164,8 @@ class ChatApp(App[None]):
         self.busy = False
         self.last_reply = ""
         self._cancelled = False
+        self._streaming: Static | None = None
+        self._streamed = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -331,11 +333,14 @@ class ChatApp(App[None]):
         if self._cancelled:
             return
         if isinstance(event, Token):
-            if getattr(self, "_streaming", None) is None:
-                self._streaming = self.add_assistant()
+            # Tokens show as plain text while they arrive; the finished reply is rendered as
+            # Markdown once, so a half-written list or table never renders twice.
+            if self._streaming is None:
+                self._streaming = Static("", classes="assistant streaming", markup=False)
                 self._streamed = ""
+                self._chat().mount(self._streaming)
             self._streamed += event.text
-            self._streaming.append(event.text)
+            self._streaming.update(self._streamed)
         elif isinstance(event, ToolStart):
             block = ToolBlock(event.name, event.args)
             block.id = f"tool-{event.call_id}"
@@ -351,20 +356,20 @@ class ChatApp(App[None]):
             self.add_note(event.question, "confirm")
             self.last_reply = event.question
         elif isinstance(event, Reply):
-            if getattr(self, "_streaming", None) is None:
-                self.add_assistant(event.text)
-            elif self._streamed != event.text:
-                self._streaming.update(event.text)
+            if self._streaming is not None:
+                self._streaming.remove()
+                self._streaming = None
+            self.add_assistant(event.text)
             self.last_reply = event.text
-            self._streaming = None
         elif isinstance(event, TurnError):
             self.add_note(event.message, "error")
             self.log_line(f"error: {event.message}")
-        self._chat().scroll_end(animate=False)
+        # after the refresh, when the new widgets have their height
+        self.call_after_refresh(self._chat().scroll_end, animate=False)
 
     def end_turn(self) -> None:
         self.busy = False
-        self._streaming = None
+        self._streaming = None  # a cancelled or failed turn keeps what it streamed, as plain text
         self.query_one("#hint", Static).update("")
 
     # -- actions --------------------------------------------------------------------------------

@@ -306,7 +306,7 @@ def run_script_command(args: argparse.Namespace) -> int:
     passed = sum(record["passed"] for record in records)
     console.print(f"{passed} passed, {len(records) - passed} failed", highlight=False)
     if args.out is not None:
-        console.print(f"wrote {args.out}", highlight=False)
+        console.print(f"wrote {args.out}", highlight=False, soft_wrap=True)
     return 0 if passed == len(records) else EXIT_EXPECTATION_FAILED
 
 

@@ -1,0 +1,150 @@
+"""The offline planner: what it understands, and a whole conversation on the demo song."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from advisor.parse import parse_moves
+from agent.llm import LLMSpec
+from agent.planner import FALLBACK_TEXT, HELP_TEXT, classify, mentioned_stems
+from agent.script import collect
+from agent.session import AgentSession, Reply
+from agent.workspace import Workspace
+
+DEMO_STEMS = ["bass", "drums", "guitar", "keys", "vocals"]
+
+
+@pytest.mark.parametrize(("text", "kind", "calls"), [
+    ("Give me an overview", "overview", [("compare_to_reference", {}), ("advise", {})]),
+    ("Which stem is furthest off compared to the reference?", "which", [("advise", {})]),
+    ("what's too loud?", "which", [("advise", {})]),
+    ("what about the bass?", "stem", [("explain_stem", {"stem": "bass"})]),
+    ("and the kick?", "stem", [("explain_stem", {"stem": "drums"})]),
+    ("why?", "why", [("explain_stem", {})]),
+    ("why is the vox so loud", "why", [("explain_stem", {"stem": "vocals"})]),
+    ("how much exactly?", "how_much", [("explain_stem", {})]),
+    ("apply", "apply", [("apply_moves", {})]),
+    ("apply the vocal move only", "apply", [("apply_moves", {"stems": ["vocals"]})]),
+    ("compare after", "compare", [("compare_to_reference", {})]),
+    ("undo that", "undo", [("undo_apply", {})]),
+    ("forget the drums move", "forget", [("forget_move", {"stem": "drums"})]),
+    ("leave the guitar alone", "forget", [("forget_move", {"stem": "guitar"})]),
+    ("plot", "plot", [("plot", {"kind": "levels"})]),
+    ("plot the loudness over time", "plot", [("plot", {"kind": "loudness"})]),
+    ("how loud is the vocal?", "measure", [("measure", {"stem": "vocals"})]),
+    ("use the single-mix advisor", "overview", [("advise", {"advisor": "single-mix"})]),
+    ("bundle the vocals", "bundle", [("make_ab_bundle", {"stem": "vocals"})]),
+    ("list stems", "list", [("list_stems", {})]),
+    ("load ~/songs/take2", "load", [("load_stems", {"path": "~/songs/take2"})]),
+    ('reference "/mixes/final mix"', "reference", [("set_reference", {"path": "/mixes/final mix"})]),
+    ("help", "help", []),
+    ("what is the meaning of life", "unknown", []),
+])
+def test_classify(text: str, kind: str, calls: list) -> None:
+    intent = classify(text, DEMO_STEMS, has_reference=True)
+    assert intent.kind == kind
+    assert [(name, args) for name, args in intent.calls] == calls
+
+
+def test_overview_without_reference_only_advises() -> None:
+    assert classify("overview", DEMO_STEMS, has_reference=False).calls == (("advise", {}),)
+
+
+@pytest.mark.parametrize(("text", "stems", "found"), [
+    ("the vox and the kick", DEMO_STEMS, ["vocals", "drums"]),
+    ("what about the vocls?", DEMO_STEMS, ["vocals"]),  # misspelt
+    ("and the guitars", ["gtr_L", "gtr_R", "vocals"], []),  # two guitars: "guitars" is ambiguous
+    ("the gtr_l please", ["gtr_L", "gtr_R", "vocals"], ["gtr_L"]),
+    ("the kick", ["kick", "snare", "vocals"], ["kick"]),  # a kick stem is the kick, not "drums"
+    ("the piano", DEMO_STEMS, ["keys"]),
+])
+def test_mentioned_stems(text: str, stems: list[str], found: list[str]) -> None:
+    assert mentioned_stems(text, stems) == found
+
+
+@pytest.fixture
+def session(demo_dir: Path, tmp_path: Path) -> AgentSession:
+    workspace = Workspace(output_dir=tmp_path / "out")
+    workspace.load_stems(demo_dir / "version_a")
+    workspace.set_reference(demo_dir / "version_b")
+    return AgentSession(workspace=workspace, llm=LLMSpec("offline"), checkpointer=InMemorySaver(), thread_id="demo")
+
+
+def reply_of(session: AgentSession, text: str) -> tuple[str, list]:
+    reply, calls, _, error = collect(list(session.send(text)))
+    assert error is None
+    return reply, calls
+
+
+def test_six_turn_conversation_on_the_demo(session: AgentSession) -> None:
+    """overview → which stem is off → what about the bass → why → apply → compare after; the demo's
+    A is B with vocals +4 dB and drums −3 dB, so the moves are vocals −4, drums +3."""
+    stems = DEMO_STEMS
+    overview, calls = reply_of(session, "Give me an overview of my mix")
+    assert [c["name"] for c in calls] == ["compare_to_reference", "advise"]
+    moves = {m.stem: m.delta_db for m in parse_moves(overview, stems)}
+    assert moves == pytest.approx({"vocals": -4.0, "drums": 3.0, "bass": 0.0, "guitar": 0.0, "keys": 0.0}, abs=0.5)
+    assert "Leave the bass, the guitar and the keys as they are" in overview
+
+    which, _ = reply_of(session, "Which stem is furthest off compared to the reference?")
+    assert which.startswith("The **vocals** are furthest off. Lower the vocals by about 4 dB")
+
+    bass, calls = reply_of(session, "what about the bass?")
+    assert calls[0]["args"] == {"stem": "bass"}
+    assert bass.startswith("Leave the bass as it is: it is within 0.5 dB of where it should be (measured move +0.0 dB).")
+    assert parse_moves(bass, stems) == [] or all(abs(m.delta_db) < 0.5 for m in parse_moves(bass, stems))
+
+    why, calls = reply_of(session, "why?")
+    assert calls[0]["args"] == {} and "the bass" in why  # "why?" is about the stem under discussion
+
+    drums, _ = reply_of(session, "and the drums?")
+    assert drums.startswith("Raise the drums by about 3 dB: in your mix this stem is 3.0 dB quieter than in the reference")
+    assert "most buried around" in drums and "Confidence: high" in drums
+
+    how_much, _ = reply_of(session, "how much exactly?")
+    assert how_much.startswith("Raise the drums by 3.0 dB; on the fader, about 3 dB.")
+
+    question, _ = reply_of(session, "apply")
+    assert question == "Apply vocals -4.0 dB, drums +3.0 dB and render to a new folder? (yes/no)"
+    applied, calls = reply_of(session, "yes")
+    assert calls[0]["name"] == "apply_moves" and applied.startswith("Applied vocals -4.0 dB, drums +3.0 dB; wrote ")
+
+    after, _ = reply_of(session, "compare after")
+    assert after.startswith("After applying vocals -4.0 dB, drums +3.0 dB: every stem is within 0.5 LU of the reference")
+    assert "| vocals | -19.0 | -19.0 | +0.0 |" in after
+
+
+def test_measurements_are_cached_within_the_session(session: AgentSession) -> None:
+    for text in ("overview", "which stem is too loud?", "what about the keys?", "why?", "measure the vocals",
+                 "compare", "plot"):
+        reply_of(session, text)
+    assert session.workspace.measure_count == 2  # A once, the aligned B once
+    reply_of(session, "apply")
+    reply_of(session, "yes")
+    reply_of(session, "compare")
+    assert session.workspace.measure_count == 3  # the applied mix is new audio; B is reused
+    reply_of(session, "undo")
+    reply_of(session, "overview")
+    assert session.workspace.measure_count == 3  # back to the first A: cached
+
+
+def test_help_fallback_and_errors_are_replies(demo_dir: Path, tmp_path: Path) -> None:
+    empty = AgentSession(workspace=Workspace(output_dir=tmp_path), llm=LLMSpec("offline"),
+                         checkpointer=InMemorySaver(), thread_id="empty")
+    assert list(empty.send("help"))[-1] == Reply(HELP_TEXT)
+    assert list(empty.send("tell me a joke"))[-1] == Reply(FALLBACK_TEXT)
+    reply, _, _, _ = collect(list(empty.send("overview")))
+    assert reply == "I couldn't do that: no stems loaded yet: load a folder of stems first (/load FOLDER)"
+    reply, _, _, _ = collect(list(empty.send(f"load {demo_dir / 'version_a'}")))
+    assert reply.startswith(f"Loaded Version A: 5 stems from {demo_dir / 'version_a'}: bass, drums, guitar, keys, vocals")
+    reply, _, _, _ = collect(list(empty.send("overview")))
+    assert reply.startswith("Compared with typical levels (no reference used), I'd move")
+
+
+def test_replies_stream_as_tokens(session: AgentSession) -> None:
+    events = list(session.send("help"))
+    tokens = "".join(e.text for e in events if type(e).__name__ == "Token")
+    assert tokens == HELP_TEXT and len([e for e in events if type(e).__name__ == "Token"]) > 10

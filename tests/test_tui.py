@@ -1,0 +1,213 @@
+"""The Textual chat, driven with App.run_test(): sending, tool blocks, the stems panel, the input's
+keys, slash commands, cancelling, a restart, and a snapshot of the main screen."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage, ToolMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from textual.pilot import Pilot
+from textual.widgets import Markdown, Static
+
+from agent.config import Config
+from agent.launch import demo_greeting, open_chat
+from agent.llm import LLMSpec
+from agent.session import AgentSession
+from agent.store import SessionStore
+from agent.tui import ChatApp, ChatInput, StemsPanel, ToolBlock, complete_slash
+from agent.workspace import Workspace
+from agent_fakes import ScriptedChatModel, call
+
+SIZE = (130, 40)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def demo_session(demo_dir: Path, tmp_path: Path, **kwargs: object) -> AgentSession:
+    workspace = Workspace(output_dir=tmp_path / "out")
+    workspace.load_stems(demo_dir / "version_a")
+    workspace.set_reference(demo_dir / "version_b")
+    return AgentSession(workspace=workspace, llm=LLMSpec("offline"), checkpointer=InMemorySaver(), thread_id="t",
+                        **kwargs)  # type: ignore[arg-type]
+
+
+async def settle(pilot: Pilot, app: ChatApp) -> None:
+    for _ in range(400):
+        await pilot.pause(0.02)
+        if not app.busy:
+            break
+    await pilot.pause(0.05)
+
+
+async def say(pilot: Pilot, app: ChatApp, text: str) -> None:
+    app.query_one(ChatInput).text = text
+    await pilot.press("enter")
+    await settle(pilot, app)
+
+
+def panel_rows(app: ChatApp) -> dict[str, list[str]]:
+    table = app.query_one(StemsPanel)
+    return {str(row[0]).strip(" ▸"): [str(cell) for cell in row[1:]] for row in
+            (table.get_row_at(i) for i in range(table.row_count))}
+
+
+@pytest.mark.anyio
+async def test_a_message_shows_tool_blocks_the_reply_and_the_stems_table(demo_dir: Path, tmp_path: Path) -> None:
+    app = ChatApp(demo_session(demo_dir, tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        assert panel_rows(app)["vocals"] == ["·", "·", "·", "·"]  # nothing measured yet
+        await say(pilot, app, "overview")
+        assert [block.title for block in app.query(ToolBlock)] == ["✓ compare_to_reference()", "✓ advise()"]
+        assert panel_rows(app)["vocals"] == ["-15.0", "-19.0", "+4.0", "-4.0"]
+        assert panel_rows(app)["drums"] == ["-24.5", "-21.5", "-3.0", "+3.0"]
+        assert panel_rows(app)["bass"] == ["-24.0", "-24.0", "+0.0", "·"]
+        assert app.last_reply.startswith("Your mix is +1.6 LU against the reference overall.")
+        assert app.query(Markdown).last().source == app.last_reply
+        await say(pilot, app, "what about the drums?")
+        assert panel_rows(app) and "▸ drums" in str(app.query_one(StemsPanel).get_row_at(1)[0])
+
+
+@pytest.mark.anyio
+async def test_enter_sends_ctrl_j_adds_a_line_and_paste_never_sends(demo_dir: Path, tmp_path: Path) -> None:
+    app = ChatApp(demo_session(demo_dir, tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        chat_input = app.query_one(ChatInput)
+        await pilot.press("h", "i", "ctrl+j", "t", "h", "e", "r", "e")
+        assert chat_input.text == "hi\nthere"
+        chat_input.clear()
+        await pilot.press("shift+enter")
+        assert chat_input.text == "\n"
+        chat_input.clear()
+        from textual.events import Paste
+
+        app.post_message(Paste("overview\n"))  # what a terminal sends on paste
+        await pilot.pause(0.1)
+        assert chat_input.text == "overview\n" and not app.query(ToolBlock)  # pasted, not sent
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert len(app.query(ToolBlock)) == 2 and chat_input.text == ""
+
+
+@pytest.mark.anyio
+async def test_slash_commands(demo_dir: Path, tmp_path: Path) -> None:
+    app = ChatApp(demo_session(demo_dir, tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        chat_input = app.query_one(ChatInput)
+        chat_input.text = "/mo"
+        await pilot.press("tab")
+        assert chat_input.text == "/model "
+        chat_input.text = "/re"
+        await pilot.press("tab")
+        assert chat_input.text == "/re"  # /reference and /retry: listed, not completed
+        assert "/reference FOLDER" in str(app.query_one("#hint", Static).render())
+        await say(pilot, app, "/help")
+        assert "Commands:" in app.query(Markdown).last().source
+        await say(pilot, app, "/model gpt4")
+        notes = [str(w.render()) for w in app.query(".error")]
+        assert notes[-1] == ("unknown model 'gpt4': expected offline, ollama:MODEL[@HOST], openai:MODEL or "
+                             "anthropic:MODEL")
+        await say(pilot, app, "/frobnicate")
+        assert str(app.query(".error").last().render()) == "unknown command /frobnicate; /help lists them"
+        await say(pilot, app, "/advise")
+        assert [b.title for b in app.query(ToolBlock)] == ["✓ compare_to_reference()", "✓ advise()"]
+        await say(pilot, app, "/apply")
+        assert str(app.query(".confirm").last().render()) == ("Apply vocals -4.0 dB, drums +3.0 dB and render to a "
+                                                              "new folder? (yes/no)")
+        await say(pilot, app, "yes")
+        assert app.last_reply.startswith("Applied vocals -4.0 dB, drums +3.0 dB")
+        await say(pilot, app, "/plot")
+        assert "```" in app.last_reply and "vocals" in app.last_reply
+
+
+@pytest.mark.anyio
+async def test_escape_cancels_a_running_turn(demo_dir: Path, tmp_path: Path) -> None:
+    gate = threading.Event()
+    model = ScriptedChatModel(responses=[AIMessage("", tool_calls=[call("advise", "c1")]),
+                                         AIMessage("the reply to hello")], gate=gate)
+    session = demo_session(demo_dir, tmp_path, model=model)
+    app = ChatApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(ChatInput).text = "what should move?"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.busy
+        await pilot.press("escape")
+        assert str(app.query(".error").last().render()) == "(cancelled)"
+        gate.set()
+        await settle(pilot, app)
+        assert not app.busy
+        assert not app.query(Markdown)  # no reply was shown for the cancelled turn
+        messages = session.messages()
+        calls = {c["id"] for m in messages if isinstance(m, AIMessage) for c in m.tool_calls}
+        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+        assert calls == answered  # no tool call is left without a result for the next model call
+        await say(pilot, app, "hello")
+        assert app.last_reply == "the reply to hello"
+
+
+@pytest.mark.anyio
+async def test_a_session_survives_an_app_restart(demo_dir: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FADERWISE_DATA_DIR", str(tmp_path / "data"))
+    database = tmp_path / "data" / "sessions.sqlite"
+    store = SessionStore(database)
+    opened = open_chat(stems=demo_dir / "version_a", reference=demo_dir / "version_b", llm=None, resume=False,
+                       name="restart", config=Config(), store=store)
+    app = ChatApp(opened.session, store=store, info=opened.info, greeting=opened.greeting)
+    async with app.run_test(size=SIZE) as pilot:
+        await say(pilot, app, "overview")
+        await say(pilot, app, "what about the drums?")
+        before = app.last_reply
+    store.close()
+
+    store = SessionStore(database)
+    resumed = open_chat(stems=None, reference=None, llm=None, resume=True, name=None, config=Config(), store=store)
+    app = ChatApp(resumed.session, store=store, info=resumed.info)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        users = [str(w.render()) for w in app.query(".user")]
+        assert users == ["overview", "what about the drums?"]
+        assert len(app.query(ToolBlock)) == 3
+        assert app.last_reply == before
+        rows = panel_rows(app)
+        assert rows["vocals"][-1] == "-4.0" and rows["drums"][-1] == "+3.0"  # the pending moves came back
+        await say(pilot, app, "why?")
+        assert "drums" in app.last_reply
+    store.close()
+
+
+def test_complete_slash() -> None:
+    assert complete_slash("/ex") == ("/export ", ["/export"])
+    assert complete_slash("/") [1][0] == "/load"
+    assert complete_slash("hello") == ("hello", [])
+
+
+def test_main_screen_snapshot(demo_dir: Path, tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = ChatApp(demo_session(demo_dir, tmp_path), greeting=demo_greeting())
+
+    async def overview(pilot: Pilot) -> None:
+        app.query_one(ChatInput).cursor_blink = False  # a blinking cursor would make the picture time-dependent
+        await say(pilot, app, "overview")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=overview)
+
+
+@pytest.mark.anyio
+async def test_bindings_have_ids_that_the_config_remaps(demo_dir: Path, tmp_path: Path) -> None:
+    app = ChatApp(demo_session(demo_dir, tmp_path), keymap={"toggle_log": "f2", "copy_reply": "f3"})
+    async with app.run_test(size=SIZE) as pilot:
+        await say(pilot, app, "help")
+        log = app.query_one("#log")
+        await pilot.press("f2")
+        assert log.has_class("shown")
+        await pilot.press("ctrl+l")  # the old key no longer toggles it
+        assert log.has_class("shown")
+        await pilot.press("f3")
+        assert app.clipboard == app.last_reply and app.last_reply.startswith("I can measure your stems")
