@@ -17,6 +17,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,12 +168,24 @@ class Workspace:
 
     # -- measurements ---------------------------------------------------------------------------
 
-    def analysis_of(self, stem_set: StemSet, key: tuple[str, ...]) -> StemSetAnalysis:
+    def analysis_of(self, stem_set: StemSet, key: tuple[str, ...], *, true_peaks: bool = True) -> StemSetAnalysis:
         """``stem_set``'s analysis, measured once per ``key``."""
         if key not in self._analyses:
-            self._analyses[key] = analyze_stem_set(stem_set)
+            self._analyses[key] = analyze_stem_set(stem_set, true_peaks=true_peaks)
             self.measure_count += 1
         return self._analyses[key]
+
+    def _measure_pair(self) -> None:
+        """Measure A and the aligned B side by side when neither is cached yet: the filters and
+        FFTs release the GIL, so two cores share the first analysis."""
+        a, prepared = self.require_a(), self.prepared()
+        if (a.fingerprint,) in self._analyses or self._b_key(prepared) in self._analyses:
+            return
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = pool.submit(analyze_stem_set, prepared.version_b, true_peaks=False)
+            self._analyses[(a.fingerprint,)] = analyze_stem_set(a.stems)
+            self._analyses[self._b_key(prepared)] = pending.result()
+        self.measure_count += 2
 
     def analysis_a(self) -> StemSetAnalysis:
         loaded = self.require_a()
@@ -194,7 +207,8 @@ class Workspace:
     def analysis_b(self) -> StemSetAnalysis:
         """The reference's analysis, aligned to the current A (cached per alignment)."""
         prepared = self.prepared()
-        return self.analysis_of(prepared.version_b, self._b_key(prepared))
+        # B's peaks are never reported (only A's can clip), so its true peaks are skipped
+        return self.analysis_of(prepared.version_b, self._b_key(prepared), true_peaks=False)
 
     def panel(self) -> list[dict[str, object]]:
         """One row per stem of A for the stems panel, from what has been measured so far (this
@@ -219,6 +233,7 @@ class Workspace:
     def comparison(self) -> Comparison:
         """A next to the aligned B, stem by stem."""
         prepared = self.prepared()
+        self._measure_pair()
         return compare_analyses(self.analysis_a(), self.analysis_b(), prepared.pairs, warnings=prepared.warnings)
 
     # -- advice ---------------------------------------------------------------------------------
@@ -232,7 +247,7 @@ class Workspace:
         name = advisor or (self.advisor_name if self.version_b is not None else "single-mix")
         self.require_a()
         if name == "measured":
-            self.require_b()
+            self._measure_pair()
             advice = MeasuredAdvisor().advise_analyses(self.prepared(), self.analysis_a(), self.analysis_b())
         elif name in BASELINES:
             advice = BASELINES[name]().advise_analysis(self.analysis_a())
