@@ -20,7 +20,8 @@ SCRIPTS = REPO / "evals" / "scripts"
 @pytest.fixture(autouse=True)
 def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FADERWISE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FADERWISE_CONFIG", str(tmp_path / "absent.toml"))
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("FADERWISE_CONFIG", str(tmp_path / "empty.toml"))
     monkeypatch.delenv("FADERWISE_LLM", raising=False)
     return tmp_path / "data"
 
@@ -169,6 +170,9 @@ def test_sessions_command(demo_dir: Path, tmp_path: Path, capsys: pytest.Capture
 
 
 def test_chat_refuses_conflicting_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["chat", "--llm", "gpt4"]) == 2
+    assert capsys.readouterr().err == ("faderwise: error: unknown model 'gpt4': expected offline, "
+                                       "ollama:MODEL[@HOST], openai:MODEL or anthropic:MODEL\n")
     assert main(["chat", "--reference", "b"]) == 2
     assert capsys.readouterr().err == "faderwise: error: --reference needs STEMS (your Version A) too\n"
     assert main(["chat", "a", "--resume"]) == 2
