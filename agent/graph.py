@@ -19,6 +19,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
+from agent.llm import mask_secrets
 from agent.workspace import Workspace
 from tools.errors import FaderwiseError
 
@@ -52,7 +53,7 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
         try:
             return {"messages": [bound.invoke(messages, config)]}
         except Exception as exc:  # unreachable service, refused request, malformed reply
-            raise ModelError(f"{type(exc).__name__}: {exc}") from exc
+            raise ModelError(mask_secrets(f"{type(exc).__name__}: {exc}")) from exc
 
     def remember(state: AgentState) -> dict[str, Any]:
         return {"workspace": workspace.snapshot()}

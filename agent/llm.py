@@ -87,9 +87,9 @@ def make_chat_model(spec: LLMSpec, *, context: Callable[[], dict[str, Any]]) -> 
     try:
         return getattr(provider_module, class_name)(**options)
     except Exception as exc:  # a provider that refuses at construction (no key) says why
-        raise LLMSpecError(f"--llm {spec}: {_without_secrets(str(exc))}") from exc
+        raise LLMSpecError(f"--llm {spec}: {mask_secrets(str(exc))}") from exc
 
 
-def _without_secrets(message: str) -> str:
-    """Provider messages sometimes echo a key; mask anything shaped like one."""
+def mask_secrets(message: str) -> str:
+    """Provider messages sometimes echo a key; mask anything shaped like one (``sk-…``, ``key-…``)."""
     return re.sub(r"\b(sk|key|api)[-_][A-Za-z0-9_\-]{8,}", "***", message)

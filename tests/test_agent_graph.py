@@ -148,3 +148,10 @@ def test_cancel_stops_the_turn_and_answers_its_tool_calls(demo_dir: Path, tmp_pa
     answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
     assert answered == {"c1", "c2"}  # well-formed for the next model call
     assert list(session.send("hello again"))[-1] == Reply("never shown")
+
+
+def test_a_key_echoed_by_the_provider_is_masked(demo_dir: Path, tmp_path: Path) -> None:
+    session = make_session(demo_dir, tmp_path, [PermissionError("Incorrect API key provided: sk-proj-abcdef1234567890.")])
+    (event,) = list(session.send("hello"))
+    assert isinstance(event, TurnError)
+    assert event.message.startswith("the model (offline) failed: PermissionError: Incorrect API key provided: ***.")
