@@ -83,9 +83,10 @@ def open_chat(*, stems: str | os.PathLike[str] | None, reference: str | os.PathL
     stems_path, reference_path = resolve_input(stems), resolve_input(reference) if reference is not None else None
     # Load before the session exists, so bad input makes no empty session.
     probe = Workspace(output_dir=Path(), advisor_name=config.advisor)
-    probe.load_stems(stems_path)
     if reference_path is not None:
-        probe.set_reference(reference_path)
+        probe.load_pair(stems_path, reference_path)
+    else:
+        probe.load_stems(stems_path)
     info = store.create(name=name, stems=str(stems_path), reference=str(reference_path) if reference_path else None,
                         llm=str(spec))
     probe.output_dir = session_output_dir(info.id)

@@ -153,6 +153,7 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         of one stem of Version A, or of every stem when no stem is named."""
         analysis = workspace.analysis_a()
         names = [workspace.resolve(stem)] if stem else list(analysis.stems)
+        true_peaks = workspace.true_peaks(names)
         rows, lines = {}, []
         for name in names:
             measured = analysis.stems[name]
@@ -160,19 +161,20 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
                           "stem_to_mix_lu": json_number(measured.stem_to_mix_lu, 1),
                           "stem_to_backing_lu": json_number(measured.stem_to_backing_lu, 1),
                           "sample_peak_dbfs": json_number(measured.stem.sample_peak_dbfs, 1),
-                          "true_peak_dbtp": json_number(measured.stem.true_peak_dbtp, 1),
+                          "true_peak_dbtp": json_number(true_peaks[name], 1),
                           "crest_db": json_number(measured.stem.crest_db, 1),
                           "active_s": round(measured.stem.active_s, 1)}
             lines.append(f"{name}: {format_level(measured.stem.integrated_lufs)} LUFS, "
                          f"{format_difference(measured.stem_to_mix_lu)} LU against the mix, "
                          f"{format_difference(measured.stem_to_backing_lu)} LU against its backing, "
-                         f"true peak {format_level(measured.stem.true_peak_dbtp, silent_text='—')} dBTP, "
+                         f"true peak {format_level(true_peaks[name], silent_text='—')} dBTP, "
                          f"plays {measured.stem.active_s:.1f} s")
         mix = analysis.mix
         lines.append(f"mix: {format_level(mix.integrated_lufs)} LUFS, true peak "
-                     f"{format_level(mix.true_peak_dbtp, silent_text='—')} dBTP")
+                     f"{format_level(true_peaks['mix'], silent_text='—')} dBTP")
         return "; ".join(lines) + ".", {"kind": "measure", "source": analysis.label, "stems": rows,
-                                        "mix_lufs": json_number(mix.integrated_lufs, 1)}
+                                        "mix_lufs": json_number(mix.integrated_lufs, 1),
+                                        "mix_true_peak_dbtp": json_number(true_peaks["mix"], 1)}
 
     @tool(response_format="content_and_artifact")
     @serialized

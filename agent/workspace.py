@@ -28,6 +28,7 @@ from tools.analysis import StemSetAnalysis, analyze_stem_set, level_difference
 from tools.compare import Comparison, compare_analyses
 from tools.errors import FaderwiseError, StemSetError
 from tools.json_files import plain_json
+from tools.levels import true_peak_dbtp
 from tools.render import RenderedMix, render_mix, write_render
 from tools.stems import StemSet, load_stem_set
 
@@ -113,6 +114,7 @@ class Workspace:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _analyses: dict[tuple[str, ...], StemSetAnalysis] = field(default_factory=dict, repr=False)
     _prepared: dict[tuple[str, str], PreparedPair] = field(default_factory=dict, repr=False)
+    _true_peaks: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -129,6 +131,17 @@ class Workspace:
         self.version_b = loaded
         self.advice = None
         return loaded
+
+    def load_pair(self, stems: str | os.PathLike[str], reference: str | os.PathLike[str]) -> None:
+        """:meth:`load_stems` and :meth:`set_reference` at once, decoding both on two threads
+        (the decoders release the GIL)."""
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = pool.submit(load, reference)
+            loaded_a = load(stems)
+            loaded_b = pending.result()
+        self.version_a = self.original_a = loaded_a
+        self.version_b = loaded_b
+        self.advice, self.focus, self.applied = None, None, []
 
     def require_a(self) -> LoadedStems:
         if self.version_a is None:
@@ -168,12 +181,26 @@ class Workspace:
 
     # -- measurements ---------------------------------------------------------------------------
 
-    def analysis_of(self, stem_set: StemSet, key: tuple[str, ...], *, true_peaks: bool = True) -> StemSetAnalysis:
-        """``stem_set``'s analysis, measured once per ``key``."""
+    def analysis_of(self, stem_set: StemSet, key: tuple[str, ...]) -> StemSetAnalysis:
+        """``stem_set``'s analysis, measured once per ``key``. True peaks are left out (``nan``):
+        only the measure tool reports them, for the stems it is asked about (:meth:`true_peaks`),
+        and they would add a third to the first analysis the producer waits for."""
         if key not in self._analyses:
-            self._analyses[key] = analyze_stem_set(stem_set, true_peaks=true_peaks)
+            self._analyses[key] = analyze_stem_set(stem_set, true_peaks=False)
             self.measure_count += 1
         return self._analyses[key]
+
+    def true_peaks(self, names: Sequence[str]) -> dict[str, float]:
+        """True peak (dBTP) of each named stem of A and of its mix (key ``"mix"``), measured once each."""
+        a = self.require_a()
+        peaks = {}
+        for name in [*names, "mix"]:
+            key = (a.fingerprint, name)
+            if key not in self._true_peaks:
+                audio = a.stems.mix() if name == "mix" else a.stems.stems[name]
+                self._true_peaks[key] = true_peak_dbtp(audio, a.stems.rate)
+            peaks[name] = self._true_peaks[key]
+        return peaks
 
     def _measure_pair(self) -> None:
         """Measure A and the aligned B side by side when neither is cached yet: the filters and
@@ -183,7 +210,7 @@ class Workspace:
             return
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = pool.submit(analyze_stem_set, prepared.version_b, true_peaks=False)
-            self._analyses[(a.fingerprint,)] = analyze_stem_set(a.stems)
+            self._analyses[(a.fingerprint,)] = analyze_stem_set(a.stems, true_peaks=False)
             self._analyses[self._b_key(prepared)] = pending.result()
         self.measure_count += 2
 
@@ -207,8 +234,7 @@ class Workspace:
     def analysis_b(self) -> StemSetAnalysis:
         """The reference's analysis, aligned to the current A (cached per alignment)."""
         prepared = self.prepared()
-        # B's peaks are never reported (only A's can clip), so its true peaks are skipped
-        return self.analysis_of(prepared.version_b, self._b_key(prepared), true_peaks=False)
+        return self.analysis_of(prepared.version_b, self._b_key(prepared))
 
     def panel(self) -> list[dict[str, object]]:
         """One row per stem of A for the stems panel, from what has been measured so far (this

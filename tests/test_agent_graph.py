@@ -13,6 +13,7 @@ from agent.llm import LLMSpec
 from agent.session import AgentSession, Cancelled, Confirm, Panel, Reply, ToolEnd, ToolStart, TurnError
 from agent.workspace import Workspace
 from agent_fakes import ScriptedChatModel, call
+from tools.levels import true_peak_dbtp
 
 
 def make_session(demo_dir: Path, tmp_path: Path, responses: list, *, reference: bool = True) -> AgentSession:
@@ -40,6 +41,9 @@ def test_tools_run_in_order_and_return_artifacts(demo_dir: Path, tmp_path: Path)
     assert list(measured.artifact["stems"]) == ["vocals"]  # "vox" resolved
     assert measured.artifact["stems"]["vocals"]["lufs"] == pytest.approx(-15.0, abs=0.1)
     assert measured.content.startswith("vocals: -15.0 LUFS")
+    vocals = session.workspace.require_a().stems.stems["vocals"]
+    assert measured.artifact["stems"]["vocals"]["true_peak_dbtp"] == pytest.approx(true_peak_dbtp(vocals, 44_100),
+                                                                                  abs=0.05)
     advice = events[4]
     assert isinstance(advice, ToolEnd) and advice.artifact["kind"] == "advice"
     moves = {m["stem"]: m["delta_db"] for m in advice.artifact["moves"]}
