@@ -113,8 +113,9 @@ RULES: list[tuple[str, str]] = [
               r"\b(off|wrong|loud|quiet|soft|buried|most|needs?|biggest|change)\b"),
     ("measure", r"\bhow loud\b|\bmeasure\b|\blufs\b|\bpeaks?\b|\blevels?\b|\bloudness\b|\bcrest\b"),
     ("compare", r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\b|\bafter\b|\bdifferences?\b|\bagainst the reference\b"),
-    ("overview", r"\boverview\b|what'?s wrong|\bhow('s| is| does) (my|the|this) (mix|song|balance)\b|\bbalance\b|"
-                 r"\badvi[cs]e\b|\bsuggest|\bfix\b|\banaly[sz]e\b|\bfaders?\b|\bmoves?\b|\bcheck\b|\bsummary\b"),
+    ("overview", r"\boverview\b|what'?s wrong|\bhow('s| is| does) (my|the|this) (mix|song|balance)\b|\bbalanc|"
+                 r"\badvi[cs]e\b|\bsuggest|\bfix\b|\banaly[sz]e\b|\bfaders?\b|\bmoves?\b|\bcheck\b|\bsummary\b|"
+                 r"\bwhat should i\b|\bimprove\b"),
 ]
 
 

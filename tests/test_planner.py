@@ -40,6 +40,9 @@ DEMO_STEMS = ["bass", "drums", "guitar", "keys", "vocals"]
     ("list stems", "list", [("list_stems", {})]),
     ("load ~/songs/take2", "load", [("load_stems", {"path": "~/songs/take2"})]),
     ('reference "/mixes/final mix"', "reference", [("set_reference", {"path": "/mixes/final mix"})]),
+    ("is my mix balanced?", "overview", [("compare_to_reference", {}), ("advise", {})]),
+    ("what should I change?", "overview", [("compare_to_reference", {}), ("advise", {})]),
+    ("should the vocals be louder?", "stem", [("explain_stem", {"stem": "vocals"})]),
     ("help", "help", []),
     ("what is the meaning of life", "unknown", []),
 ])
