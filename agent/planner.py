@@ -241,19 +241,48 @@ def write_answer(intent: Intent, results: Sequence[ToolResult]) -> str:
     return text
 
 
-def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResult | None) -> str:
+def _verb_be(stem: str) -> str:
+    """"are" for a plural stem name (vocals, drums, keys), "is" otherwise (bass, guitar)."""
+    return "are" if stem.endswith("s") and not stem.endswith("ss") else "is"
+
+
+def _answered_moves(intent: Intent, advice: dict[str, Any]) -> list[GainMove]:
+    """The moves an overview or a "which stem" answer names, in the order it names them."""
     moves = sorted(_moves(advice), key=lambda m: -abs(m.delta_db))
+    if intent.kind != "which":
+        return moves
+    return [m for m in moves if (intent.detail == "loud" and m.delta_db < 0) or
+            (intent.detail == "quiet" and m.delta_db > 0) or intent.detail in (None, "off")]
+
+
+def lead_stem(messages: Sequence[BaseMessage], before: int, stem_names: Sequence[str], *,
+              has_reference: bool) -> str | None:
+    """The stem the previous answer led with, when it was an overview or a "which stem" answer
+    (so "why?" after "which stem is off?" asks about that stem); None otherwise."""
+    previous = max((i for i, m in enumerate(messages[:before]) if isinstance(m, HumanMessage)), default=None)
+    if previous is None:
+        return None
+    intent = classify(str(messages[previous].content), stem_names, has_reference=has_reference)
+    if intent.kind not in ("which", "overview"):
+        return None
+    advice = next((r.artifact for r in _results(messages[previous + 1:before]) if r.name == "advise" and not r.failed),
+                  None)
+    moves = _answered_moves(intent, advice) if advice else []
+    return moves[0].stem if moves else None
+
+
+def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResult | None) -> str:
+    moves = _answered_moves(Intent("overview"), advice)
     reference = advice.get("evidence", {}).get("mode") in ("same-material", "different-material")
     against = "the reference" if reference else "typical levels (no reference used)"
     if intent.kind == "which":
-        wanted = [m for m in moves if (intent.detail == "loud" and m.delta_db < 0) or
-                  (intent.detail == "quiet" and m.delta_db > 0) or intent.detail == "off"]
+        wanted = _answered_moves(intent, advice)
         if not wanted:
             what = {"loud": "too loud", "quiet": "too quiet", "off": "off"}[intent.detail or "off"]
             return f"No stem is {what} compared with {against}: every stem is within 0.5 dB."
         first, rest = wanted[0], wanted[1:]
         lead = {"loud": "too loud", "quiet": "too quiet", "off": "furthest off"}[intent.detail or "off"]
-        text = f"The **{first.stem}** {'is' if not first.stem.endswith('s') else 'are'} {lead}. {_headline(advice, first)}"
+        text = f"The **{first.stem}** {_verb_be(first.stem)} {lead}. {_headline(advice, first)}"
         if rest:
             text += " Then: " + " ".join(_headline(advice, m) for m in rest)
         return text + " Ask **why?** for the evidence."
@@ -336,6 +365,11 @@ class OfflinePlanner(BaseChatModel):
         after = messages[last_human + 1:]
         if any(isinstance(m, ToolMessage) for m in after):
             return AIMessage(content=write_answer(intent, _results(after)))
+        if intent.kind in ("why", "how_much") and not intent.stems:
+            led = lead_stem(messages, last_human, context.get("stems", []),
+                            has_reference=bool(context.get("has_reference")))
+            if led is not None:
+                intent = Intent(intent.kind, (led,), calls=(("explain_stem", {"stem": led}),))
         if intent.calls:
             calls = [{"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
                      for name, args in intent.calls]

@@ -75,6 +75,10 @@ def move_headline(stem: str, facts: Mapping[str, Any], move: GainMove) -> str:
     reference (-15.0 against -19.0 LUFS)." (the comparison only when measured against B)."""
     if facts.get("status") == "measured" and isinstance(facts.get("a_minus_b_db"), (int, float)):
         return instruction(stem, move.delta_db) + level_clause(-move.delta_db, facts)
+    in_a, in_b = facts.get("stem_to_mix_a_lu"), facts.get("stem_to_mix_b_lu")
+    if facts.get("status") == "relative" and isinstance(in_a, (int, float)) and isinstance(in_b, (int, float)):
+        return (instruction(stem, move.delta_db) + f": it sits at {in_a:+.1f} LU against your mix, where the "
+                f"reference's {facts.get('reference_stem') or stem} sits at {in_b:+.1f} LU against its own.")
     return instruction(stem, move.delta_db) + "."
 
 

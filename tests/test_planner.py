@@ -151,3 +151,31 @@ def test_replies_stream_as_tokens(session: AgentSession) -> None:
     events = list(session.send("help"))
     tokens = "".join(e.text for e in events if type(e).__name__ == "Token")
     assert tokens == HELP_TEXT and len([e for e in events if type(e).__name__ == "Token"]) > 10
+
+
+def test_why_after_which_asks_about_the_stem_the_answer_named(session: AgentSession) -> None:
+    quiet, _ = reply_of(session, "what's too quiet?")
+    assert quiet.startswith("The **drums** are too quiet.")
+    why, calls = reply_of(session, "why?")
+    assert calls[0]["args"] == {"stem": "drums"}
+    assert why.startswith("Here is the evidence for the drums: Raise the drums by about 3 dB")
+    loud, _ = reply_of(session, "what's too loud?")
+    assert loud.startswith("The **vocals** are too loud.")
+    how_much, _ = reply_of(session, "how much exactly?")
+    assert how_much.startswith("Lower the vocals by 4.0 dB; on the fader, about 4 dB.")
+
+
+def test_another_song_as_reference_compares_balance(musdb_sample: Path, stempeg_sample: Path,
+                                                    tmp_path: Path) -> None:
+    """Real MUSDB18 clips: 80s Rock against Falcon 69 as a reference of other material."""
+    workspace = Workspace(output_dir=tmp_path)
+    workspace.load_pair(musdb_sample, stempeg_sample)
+    session = AgentSession(workspace=workspace, llm=LLMSpec("offline"), checkpointer=InMemorySaver(),
+                           thread_id="other-song")
+    overview, _ = reply_of(session, "overview")
+    moves = {m.stem: m.delta_db for m in parse_moves(overview, ["drums", "bass", "other", "vocals"])}
+    assert moves == pytest.approx({"bass": 3.5, "vocals": -3.0, "drums": 2.0, "other": 0.0}, abs=0.5)
+    assert ("- Raise the bass by about 3.5 dB: it sits at -8.9 LU against your mix, where the reference's bass "
+            "sits at -5.2 LU against its own.") in overview
+    which, _ = reply_of(session, "which stem is furthest off?")
+    assert which.startswith("The **bass** is furthest off.")
