@@ -25,6 +25,11 @@ def is_leave(delta_db: float) -> bool:
     return abs(delta_db) < ROUNDING_DB
 
 
+def is_plural(stem: str) -> bool:
+    """Whether a stem's name reads as a plural ("vocals", "drums", "keys"; not "bass")."""
+    return stem.endswith("s") and not stem.endswith("ss")
+
+
 def instruction(stem: str, delta_db: float) -> str:
     """"Lower the vocals by about 4 dB" / "Raise the bass by about 2.5 dB"."""
     verb = "Raise" if delta_db > 0 else "Lower"

@@ -25,7 +25,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
-from advisor.explain import is_leave, leave_sentence, master_sentence, rounded_db
+from advisor.explain import is_leave, is_plural, leave_sentence, master_sentence, rounded_db
 from advisor.model import GainMove
 from advisor.stem_names import CLASS_ALIASES, mention_table
 from agent.tools import is_yes, move_headline
@@ -241,11 +241,6 @@ def write_answer(intent: Intent, results: Sequence[ToolResult]) -> str:
     return text
 
 
-def _verb_be(stem: str) -> str:
-    """"are" for a plural stem name (vocals, drums, keys), "is" otherwise (bass, guitar)."""
-    return "are" if stem.endswith("s") and not stem.endswith("ss") else "is"
-
-
 def _answered_moves(intent: Intent, advice: dict[str, Any]) -> list[GainMove]:
     """The moves an overview or a "which stem" answer names, in the order it names them."""
     moves = sorted(_moves(advice), key=lambda m: -abs(m.delta_db))
@@ -282,7 +277,7 @@ def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResul
             return f"No stem is {what} compared with {against}: every stem is within 0.5 dB."
         first, rest = wanted[0], wanted[1:]
         lead = {"loud": "too loud", "quiet": "too quiet", "off": "furthest off"}[intent.detail or "off"]
-        text = f"The **{first.stem}** {_verb_be(first.stem)} {lead}. {_headline(advice, first)}"
+        text = f"The **{first.stem}** {'are' if is_plural(first.stem) else 'is'} {lead}. {_headline(advice, first)}"
         if rest:
             text += " Then: " + " ".join(_headline(advice, m) for m in rest)
         return text + " Ask **why?** for the evidence."

@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     script.add_argument("--llm", metavar="SPEC", help="overrides the script's llm")
     script.add_argument("--out", type=Path, metavar="TRANSCRIPT.jsonl", help="write one JSON object per turn")
     script.set_defaults(handler=run_script_command)
+    synth = commands.add_parser("synth", help="synthesise a training dataset: A/B bundles with explanations")
+    synth.add_argument("config", type=Path, help="CONFIG.yaml (see training/configs/)")
+    synth.add_argument("--workers", type=int, help="local processes (overrides the config)")
+    synth.add_argument("--executor", choices=("local", "ray"), help="overrides the config")
+    synth.add_argument("--limit-songs", type=int, metavar="N", help="only the first N songs (a later run completes it)")
+    synth.set_defaults(handler=run_synth)
     return parser
 
 
@@ -308,6 +314,28 @@ def run_script_command(args: argparse.Namespace) -> int:
     if args.out is not None:
         console.print(f"wrote {args.out}", highlight=False, soft_wrap=True)
     return 0 if passed == len(records) else EXIT_EXPECTATION_FAILED
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from training.synth import collect_songs, read_config, synthesize
+
+    config = read_config(args.config)
+    overrides = {key: value for key, value in (("workers", args.workers), ("executor", args.executor))
+                 if value is not None}
+    config = dataclasses.replace(config, **overrides)
+    total = len(collect_songs(config)[:args.limit_songs])
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} songs"),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("synthesising", total=total)
+        records = synthesize(config, limit_songs=args.limit_songs,
+                             on_song=lambda song, items: progress.update(task, advance=1, description=song.name))
+    splits = {split: sum(r["split"] == split for r in records) for split in ("train", "val", "test")}
+    print(f"{len(records)} items from {total} songs ({', '.join(f'{k} {v}' for k, v in splits.items())}); "
+          f"wrote {config.out / 'manifest.jsonl'}")
+    return 0
 
 
 def run_default(args: argparse.Namespace) -> int:

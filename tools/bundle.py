@@ -147,27 +147,47 @@ def make_bundle(
     )
 
 
-def write_bundle(bundle: ABBundle, out: str | os.PathLike[str], *, force: bool = False) -> Path:
-    """Write the four clips, their 16 kHz mono copies under ``alm/`` and ``bundle.json``, atomically."""
+def alm_clip(audio: np.ndarray, rate: int) -> np.ndarray:
+    """What an audio-language model hears of a clip: mono at 16 kHz, float32 ``(1, samples)``."""
+    return resample(to_mono(audio), rate, ALM_RATE)
+
+
+def write_bundle(bundle: ABBundle, out: str | os.PathLike[str], *, force: bool = False, compact: bool = False) -> Path:
+    """Write the four clips, their 16 kHz mono copies under ``alm/`` and ``bundle.json``, atomically.
+
+    ``compact`` (training datasets) writes only the 16 kHz copies, as 16-bit FLAC: a tenth of the
+    size. 16-bit cannot hold levels above full scale, so a compact clip that peaks above it is
+    refused (trim the whole bundle first, which keeps every level difference).
+
+    Raises:
+        InvalidAudioError: ``compact`` and a 16 kHz clip peaks above full scale.
+    """
+    alm = {name: alm_clip(audio, bundle.rate) for name, audio in bundle.clips().items()}
+    if compact:
+        over = [name for name, audio in alm.items() if np.max(np.abs(audio), initial=0.0) > 1.0]
+        if over:
+            raise InvalidAudioError(f"{out}: {', '.join(over)} peak above full scale; 16-bit clips would clip")
+    suffix = ".flac" if compact else ".wav"
     with new_output_folder(out, force=force) as folder:
         (folder / "alm").mkdir()
-        for name, audio in bundle.clips().items():
-            write_audio(folder / f"{name}.wav", audio, bundle.rate)
-            write_audio(folder / "alm" / f"{name}.wav", resample(to_mono(audio), bundle.rate, ALM_RATE), ALM_RATE)
-        write_json(folder / "bundle.json", bundle_manifest(bundle))
+        for name, audio in alm.items():
+            write_audio(folder / "alm" / f"{name}{suffix}", audio, ALM_RATE, subtype="PCM_16" if compact else "FLOAT")
+            if not compact:
+                write_audio(folder / f"{name}.wav", bundle.clips()[name], bundle.rate)
+        write_json(folder / "bundle.json", bundle_manifest(bundle, full_rate=not compact, alm_suffix=suffix))
     return Path(out)
 
 
-def bundle_manifest(bundle: ABBundle) -> dict[str, object]:
-    """The ``bundle.json`` contents."""
+def bundle_manifest(bundle: ABBundle, *, full_rate: bool = True, alm_suffix: str = ".wav") -> dict[str, object]:
+    """The ``bundle.json`` contents (``clips`` is ``None`` when only the 16 kHz copies are kept)."""
     return {
         "format": BUNDLE_FORMAT,
         "target": bundle.target,
         "sample_rate": bundle.rate,
         "channels": bundle.target_a.shape[0],
-        "clips": {name: f"{name}.wav" for name in CLIP_NAMES},
+        "clips": {name: f"{name}.wav" for name in CLIP_NAMES} if full_rate else None,
         "alm_clips": {"sample_rate": ALM_RATE, "channels": 1,
-                      **{name: f"alm/{name}.wav" for name in CLIP_NAMES}},
+                      **{name: f"alm/{name}{alm_suffix}" for name in CLIP_NAMES}},
         "window_a_s": list(bundle.window_a_s),
         "window_b_s": list(bundle.window_b_s),
         "stems_a": list(bundle.stems_a),
@@ -196,6 +216,8 @@ def read_bundle(folder: str | os.PathLike[str], *, alm: bool = False) -> ABBundl
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise InvalidAudioError(f"{manifest_path}: not a {BUNDLE_FORMAT} manifest")
     files = manifest["alm_clips"] if alm else manifest["clips"]
+    if files is None:
+        raise InvalidAudioError(f"{manifest_path}: a compact bundle keeps only the 16 kHz clips; read it with alm=True")
     clips = {name: read_audio(folder / files[name], min_duration_s=0.0) for name in CLIP_NAMES}
     rates = {rate for _, rate in clips.values()}
     if len(rates) != 1:

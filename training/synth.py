@@ -1,0 +1,359 @@
+"""Dataset synthesis: balanced songs → (Version A, Version B) pairs → A/B bundles with explanations.
+
+For each song, ``pairs_per_song`` perturbations are drawn (1–3 stems, 1–12 dB, either sign; the
+config sets the ranges). Version B is the balanced song; Version A is B with those gains. For
+each target stem (every stem, or only the perturbed ones) an item is written::
+
+    <out>/items/<item id>/
+        bundle/             target A, backing A, target B, backing B (≤ 30 s where the target
+                            plays) as 16 kHz mono 16-bit FLAC in bundle/alm/ (compact bundle)
+        mix_a.flac          the A-only variant for single-mix training: A's mix, same window,
+                            16 kHz mono
+        item.json           the manifest record
+
+Every clip of an item gets the same trim (``trim_db``, ≤ 0) so the loudest one peaks just under
+full scale: 16-bit files cannot hold more, and one gain for all keeps every level difference.
+``<out>/manifest.jsonl`` lists every item (song, stems, gains, seed, difficulty, split, the
+target move, the differential and single-mix explanations). Splits are by song, so no song's
+audio is in two splits.
+
+Deterministic: an item's content depends only on the config's seed, the song and the item's
+place, never on which items were already done or on the number of workers. Resumable: items are
+written whole (a folder renamed into place), finished items are skipped, and the manifest is
+rebuilt from the items at the end, so a killed run continues without duplicates. Songs are
+spread over local processes, or over a Ray cluster with ``executor: ray``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from advisor.measured import level_difference
+from tools.analysis import json_number, measure
+from tools.audio_io import write_audio
+from tools.bundle import ALM_RATE, MAX_CLIP_S, ABBundle, alm_clip, make_bundle, write_bundle
+from tools.demo_song import synthesize_demo_song
+from tools.errors import FaderwiseError, MissingDependencyError
+from tools.json_files import read_json, write_json
+from tools.outputs import atomic_file, new_output_folder
+from tools.stems import StemSet, apply_gain
+from training.datasets import Song, assign_splits, list_songs
+from training.perturb import random_perturbation
+from training.templates import explanation, template_count
+
+MANIFEST_FORMAT = "faderwise.synth-item/1"
+EXECUTORS = ("local", "ray")
+HEADROOM_CEILING = 0.98  # 16-bit clips: the loudest sample of an item just under full scale
+
+
+class SynthConfigError(FaderwiseError):
+    """A synthesis config that cannot be run (the message names the file and the key)."""
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to synthesise. Paths are absolute (relative ones in the file start at the file).
+
+    Attributes:
+        out: the dataset folder.
+        datasets: ``{"kind": "musdb18hq"|"musdb18"|"stem-folders", "root": PATH}`` or
+            ``{"kind": "procedural", "songs": N, "bars": B}`` (the demo generator, N seeds).
+        seed: the run's seed.
+        pairs_per_song: perturbations per song.
+        offset_db: ``(min, max)`` magnitude of a perturbation gain, dB.
+        perturbed_stems: ``(min, max)`` stems perturbed per pair.
+        targets: ``"all"`` stems get a bundle, or only the ``"perturbed"`` ones.
+        window_s: longest clip, seconds (30: Qwen2-Audio's encoder limit).
+        val, test: split fractions by song.
+        workers: local processes.
+        executor: ``"local"`` or ``"ray"``.
+    """
+
+    out: Path
+    datasets: tuple[Mapping[str, Any], ...]
+    seed: int = 0
+    pairs_per_song: int = 4
+    offset_db: tuple[float, float] = (1.0, 12.0)
+    perturbed_stems: tuple[int, int] = (1, 3)
+    targets: str = "all"
+    window_s: float = MAX_CLIP_S
+    val: float = 0.1
+    test: float = 0.1
+    workers: int = 1
+    executor: str = "local"
+
+
+def read_config(path: str | os.PathLike[str]) -> SynthConfig:
+    """Parse a synthesis config (YAML).
+
+    Raises:
+        SynthConfigError: unreadable file, unknown key, or a value out of range.
+    """
+    path = Path(path)
+    try:
+        payload = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SynthConfigError(f"{path}: no such config") from None
+    except yaml.YAMLError as exc:
+        raise SynthConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise SynthConfigError(f"{path}: expected a mapping with 'out' and 'datasets'")
+    known = {f for f in SynthConfig.__dataclass_fields__}
+    unknown = sorted(set(payload) - known)
+    if unknown:
+        raise SynthConfigError(f"{path}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    if not isinstance(payload.get("out"), str) or not isinstance(payload.get("datasets"), list) or not payload["datasets"]:
+        raise SynthConfigError(f"{path}: needs 'out' (a folder) and 'datasets' (a non-empty list)")
+    datasets = []
+    for index, entry in enumerate(payload["datasets"], start=1):
+        if not isinstance(entry, dict) or "kind" not in entry:
+            raise SynthConfigError(f"{path}: datasets[{index}] needs a 'kind'")
+        entry = dict(entry)
+        if entry["kind"] == "procedural":
+            if not isinstance(entry.get("songs"), int) or entry["songs"] < 1:
+                raise SynthConfigError(f"{path}: datasets[{index}]: procedural needs 'songs', a count ≥ 1")
+        elif not isinstance(entry.get("root"), str):
+            raise SynthConfigError(f"{path}: datasets[{index}]: {entry['kind']} needs 'root', a folder")
+        else:
+            entry["root"] = str((path.parent / entry["root"]).resolve())
+        datasets.append(entry)
+    options = {key: value for key, value in payload.items() if key not in ("out", "datasets")}
+    for key in ("offset_db", "perturbed_stems"):
+        if key in options:
+            value = options[key]
+            if not isinstance(value, list) or len(value) != 2 or value[0] > value[1] or value[0] <= 0:
+                raise SynthConfigError(f"{path}: {key} must be [low, high] with 0 < low <= high, got {value!r}")
+            options[key] = tuple(value)
+    if options.get("targets", "all") not in ("all", "perturbed"):
+        raise SynthConfigError(f"{path}: targets must be all or perturbed")
+    if options.get("executor", "local") not in EXECUTORS:
+        raise SynthConfigError(f"{path}: executor must be one of {', '.join(EXECUTORS)}")
+    try:
+        return SynthConfig(out=(path.parent / payload["out"]).resolve(), datasets=tuple(datasets), **options)
+    except TypeError as exc:
+        raise SynthConfigError(f"{path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ProceduralSong(Song):
+    """A song from the demo generator (no files): ``seed`` picks the patterns."""
+
+    seed: int = 0
+    bars: int = 12
+
+    def load(self) -> StemSet:
+        return synthesize_demo_song(seed=self.seed, bars=self.bars)
+
+
+def collect_songs(config: SynthConfig) -> list[Song]:
+    """Every song of every dataset in the config, each with its split."""
+    songs: list[Song] = []
+    for entry in config.datasets:
+        if entry["kind"] == "procedural":
+            bars = int(entry.get("bars", 12))
+            songs += [ProceduralSong(song_id=f"procedural/{seed:04d}", name=f"procedural-{seed:04d}", path=Path("."),
+                                     seed=seed, bars=bars) for seed in range(int(entry["songs"]))]
+        else:
+            songs += list_songs(entry["kind"], entry["root"])
+    ids = [song.song_id for song in songs]
+    duplicated = sorted({song_id for song_id in ids if ids.count(song_id) > 1})
+    if duplicated:
+        raise SynthConfigError(f"the same song comes from two datasets: {', '.join(duplicated)}")
+    return assign_splits(songs, val=config.val, test=config.test)
+
+
+def stable_seed(*parts: object) -> int:
+    """A 64-bit seed from ``parts`` (the same on every machine and Python run)."""
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+def slug(text: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() else "-" for ch in text.casefold())
+    return "-".join(part for part in cleaned.split("-") if part)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One song's pairs: ``gains[i]`` made Version A of pair ``i`` from B."""
+
+    song: Song
+    gains: tuple[Mapping[str, float], ...] = field(default=())
+
+
+def plan_song(song: Song, stem_names: Sequence[str], config: SynthConfig) -> Plan:
+    """The song's perturbations, drawn from its own seed (independent of the other songs)."""
+    rng = np.random.default_rng(stable_seed(config.seed, song.song_id))
+    low, high = config.perturbed_stems
+    gains = []
+    for _ in range(config.pairs_per_song):
+        count_max = min(high, len(stem_names))
+        drawn = random_perturbation(list(stem_names), rng, max_stems=count_max, min_db=config.offset_db[0],
+                                    max_db=config.offset_db[1])
+        while len(drawn) < min(low, count_max):  # at least `low` stems
+            drawn = random_perturbation(list(stem_names), rng, max_stems=count_max, min_db=config.offset_db[0],
+                                        max_db=config.offset_db[1])
+        # 0.1 dB steps: the exact gain written in the manifest is the gain applied
+        gains.append({name: round(value, 1) for name, value in sorted(drawn.items())})
+    return Plan(song=song, gains=tuple(gains))
+
+
+def item_id(song: Song, pair: int, target: str) -> str:
+    return f"{slug(song.song_id)}-p{pair:02d}-{slug(target)}"
+
+
+def _clip_facts(bundle: Any) -> dict[str, float | None]:
+    rate = bundle.rate
+    target_a, backing_a = measure(bundle.target_a, rate), measure(bundle.backing_a, rate)
+    target_b, backing_b = measure(bundle.target_b, rate), measure(bundle.backing_b, rate)
+
+    def against(stem: Any, backing: Any) -> float | None:
+        value = stem.integrated_lufs - backing.integrated_lufs
+        return json_number(value, 1) if math.isfinite(value) else None
+
+    measured = level_difference(target_a, target_b)
+    return {"stem_to_backing_a_lu": against(target_a, backing_a), "stem_to_backing_b_lu": against(target_b, backing_b),
+            "target_a_minus_b_db": json_number(measured.a_minus_b_db, 2)}
+
+
+def headroom_trim_db(clips: Iterable[np.ndarray], *, ceiling: float = HEADROOM_CEILING) -> float:
+    """The gain (dB, ≤ 0) that brings the loudest sample of ``clips`` to ``ceiling``, or 0 when
+    they fit: applied to every clip of an item alike, it keeps every level difference."""
+    peak = max(float(np.max(np.abs(clip), initial=0.0)) for clip in clips)
+    return round(min(0.0, 20 * math.log10(ceiling / peak)), 3) if peak > 0 else 0.0
+
+
+def trimmed(bundle: ABBundle, gain_db: float) -> ABBundle:
+    """``bundle`` with ``gain_db`` applied to all four clips."""
+    if gain_db == 0.0:
+        return bundle
+    return dataclasses.replace(bundle, **{name: apply_gain(audio, gain_db) for name, audio in bundle.clips().items()})
+
+
+def synth_song(song: Song, config: SynthConfig) -> list[dict[str, Any]]:
+    """Write every item of one song that is not written yet; return all its records."""
+    items = config.out / "items"
+    balanced = song.load()
+    plan = plan_song(song, balanced.names, config)
+    records = []
+    for pair, gains in enumerate(plan.gains):
+        version_a = balanced.with_gains(gains)
+        targets = balanced.names if config.targets == "all" else list(gains)
+        for target in targets:
+            identifier = item_id(song, pair, target)
+            folder = items / identifier
+            if (folder / "item.json").is_file():
+                records.append(read_json(folder / "item.json", error=SynthConfigError))  # type: ignore[arg-type]
+                continue
+            move = 0.0 - gains.get(target, 0.0)  # 0.0 - x: no "-0.0" for an unperturbed stem
+            bundle = make_bundle(version_a, balanced, target, max_s=config.window_s, gains_a_db=gains)
+            facts = _clip_facts(bundle)
+            template = stable_seed(config.seed, identifier) % 1000
+            leave = abs(move) < 0.5
+            record = {
+                "format": MANIFEST_FORMAT, "id": identifier, "song": song.song_id, "split": song.split,
+                "source": str(song.path) if not isinstance(song, ProceduralSong) else f"procedural:{song.seed}",
+                "stems": balanced.names, "pair": pair, "target": target, "gains_db": dict(gains),
+                "moves_db": {name: 0.0 - gains.get(name, 0.0) for name in balanced.names}, "target_move_db": move,
+                "difficulty": {"max_offset_db": max(abs(g) for g in gains.values()), "perturbed_stems": len(gains)},
+                "seed": config.seed, "window_a_s": list(bundle.window_a_s), "evidence": facts,
+                "bundle": f"items/{identifier}/bundle", "mix_a": f"items/{identifier}/mix_a.flac",
+                "explanation": explanation(target, move, facts, differential=True,
+                                           template=template % template_count(differential=True, leave=leave)),
+                "explanation_single_mix": explanation(target, move, facts, differential=False,
+                                                      template=template % template_count(differential=False,
+                                                                                         leave=leave)),
+            }
+            mix_a = alm_clip(bundle.target_a + bundle.backing_a, bundle.rate)
+            trim_db = headroom_trim_db([mix_a, *(alm_clip(a, bundle.rate) for a in bundle.clips().values())])
+            record["trim_db"] = trim_db
+            with new_output_folder(folder) as staging:
+                write_bundle(trimmed(bundle, trim_db), staging / "bundle", compact=True)
+                write_audio(staging / "mix_a.flac", apply_gain(mix_a, trim_db), ALM_RATE, subtype="PCM_16")
+                write_json(staging / "item.json", record)
+            records.append(record)
+    return records
+
+
+def _remove_partial_items(items: Path) -> None:
+    """Staging folders a killed run left behind (``.<id>.partial-…``)."""
+    if items.is_dir():
+        for leftover in items.glob(".*.partial-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _run_local(songs: Sequence[Song], config: SynthConfig,
+               on_song: Callable[[Song, int], None] | None) -> list[list[dict[str, Any]]]:
+    if config.workers <= 1:
+        results = []
+        for song in songs:
+            results.append(synth_song(song, config))
+            if on_song:
+                on_song(song, len(results[-1]))
+        return results
+    with ProcessPoolExecutor(max_workers=config.workers) as pool:
+        futures = [pool.submit(synth_song, song, config) for song in songs]
+        results = []
+        for song, future in zip(songs, futures):
+            results.append(future.result())
+            if on_song:
+                on_song(song, len(results[-1]))
+        return results
+
+
+def _run_ray(songs: Sequence[Song], config: SynthConfig,
+             on_song: Callable[[Song, int], None] | None) -> list[list[dict[str, Any]]]:
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingDependencyError("executor: ray needs the ray package: pip install 'ray[default]' "
+                                     "(and a cluster, or ray starts a local one)") from exc
+    if not ray.is_initialized():
+        ray.init(ignore_reinit_error=True)
+    remote = ray.remote(synth_song)
+    handles = [remote.remote(song, config) for song in songs]
+    results = []
+    for song, handle in zip(songs, handles):
+        results.append(ray.get(handle))
+        if on_song:
+            on_song(song, len(results[-1]))
+    return results
+
+
+def write_manifest(out: Path, records: Iterable[Mapping[str, Any]]) -> Path:
+    """``out/manifest.jsonl``, one record per line sorted by id, atomically."""
+    path = out / "manifest.jsonl"
+    with atomic_file(path) as tmp:
+        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in sorted(records, key=lambda r: r["id"])),
+                       encoding="utf-8")
+    return path
+
+
+def synthesize(config: SynthConfig, *, on_song: Callable[[Song, int], None] | None = None,
+               limit_songs: int | None = None) -> list[dict[str, Any]]:
+    """Run the synthesis (resuming a previous run in the same folder) and write the manifest.
+
+    Args:
+        on_song: called with each finished song and its number of items (progress).
+        limit_songs: only the first N songs (a partial run; a later full run completes it).
+    """
+    songs = collect_songs(config)[:limit_songs]
+    items = config.out / "items"
+    items.mkdir(parents=True, exist_ok=True)
+    _remove_partial_items(items)
+    run = _run_ray if config.executor == "ray" else _run_local
+    records = [record for song_records in run(songs, config, on_song) for record in song_records]
+    write_manifest(config.out, records)
+    return records
