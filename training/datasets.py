@@ -27,6 +27,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tools.audio_io import AUDIO_EXTENSIONS
 from tools.errors import FaderwiseError
@@ -180,24 +181,24 @@ def read_mixparams(path: str | os.PathLike[str]) -> MixParamsData:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such MixParams file")
+    numbered: list[tuple[int, dict[str, Any]]] = []  # (line in the file, row)
     if path.suffix.casefold() in (".jsonl", ".json"):
-        rows = []
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    numbered.append((number, json.loads(line)))
                 except json.JSONDecodeError as exc:
                     raise DatasetError(f"{path}: line {number} is not JSON ({exc.msg})") from exc
     else:
         with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    if rows:
-        missing = [column for column in MIXPARAMS_COLUMNS if column not in rows[0]]
+            numbered = list(enumerate(csv.DictReader(handle), start=2))  # line 1 is the header
+    if numbered:
+        missing = [column for column in MIXPARAMS_COLUMNS if column not in numbered[0][1]]
         if missing:
             raise DatasetError(f"{path}: missing column(s) {', '.join(missing)} (MixParams has "
                                f"{', '.join(MIXPARAMS_COLUMNS)}, …)")
     tracks, problems = [], []
-    for number, row in enumerate(rows, start=2 if path.suffix.casefold() == ".csv" else 1):
+    for number, row in numbered:
         where = f"{path.name} row {number} ({row.get('mix_name')}/{row.get('track_name')})"
         try:
             lufs = float(row["track_audio_lufs"])
