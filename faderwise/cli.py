@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--executor", choices=("local", "ray"), help="overrides the config")
     synth.add_argument("--limit-songs", type=int, metavar="N", help="only the first N songs (a later run completes it)")
     synth.set_defaults(handler=run_synth)
+
+    train = commands.add_parser("train", help="fine-tune Qwen2-Audio (LoRA/QLoRA) or train the small model")
+    train.add_argument("config", type=Path, help="CONFIG.yaml (see training/configs/)")
+    train.add_argument("--stop-after", type=int, metavar="STEP", help="end this run at STEP with a checkpoint")
+    train.set_defaults(handler=run_train)
     return parser
 
 
@@ -335,6 +340,20 @@ def run_synth(args: argparse.Namespace) -> int:
     splits = {split: sum(r["split"] == split for r in records) for split in ("train", "val", "test")}
     print(f"{len(records)} items from {total} songs ({', '.join(f'{k} {v}' for k, v in splits.items())}); "
           f"wrote {config.out / 'manifest.jsonl'}")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from training.train import read_config, train
+
+    config = read_config(args.config)
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("training", total=config.steps)
+        out = train(config, stop_after=args.stop_after,
+                    on_step=lambda step, loss: progress.update(task, completed=step, description=f"loss {loss:.3f}"))
+    print(f"wrote {out}; log: {config.out / 'log.jsonl'}")
     return 0
 
 

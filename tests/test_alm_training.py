@@ -1,0 +1,154 @@
+"""Qwen2-Audio fine-tuning with tiny randomly initialised models built in the test (no download):
+the prompt and its labels, full training with checkpoints that resume exactly, LoRA on the
+language model only (save, reload, same logits, generate), and QLoRA in 4 bits on CPU."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the [alm] extra: .ci/run installs the CPU build of torch")
+pytest.importorskip("transformers")
+
+from training.alm import (  # noqa: E402
+    IGNORE_INDEX,
+    SmallModelSize,
+    build_processor,
+    build_tokenizer,
+    encode,
+    small_model,
+)
+from training.synth import read_config as read_synth_config  # noqa: E402
+from training.synth import synthesize  # noqa: E402
+from training.train import (  # noqa: E402
+    LANGUAGE_MODEL_TARGETS,
+    TrainConfig,
+    TrainConfigError,
+    load_examples,
+    load_trained,
+    read_config,
+    train,
+)
+
+TINY = SmallModelSize(audio_width=64, audio_layers=1, audio_heads=2, text_width=64, text_layers=2, text_heads=2,
+                      text_kv_heads=1)
+TINY_SIZE = dataclasses.asdict(TINY)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("alm-data")
+    config = folder / "synth.yaml"
+    config.write_text(json.dumps({"out": "data", "seed": 1, "datasets": [{"kind": "procedural", "songs": 6,
+                                                                          "bars": 1}],
+                                  "pairs_per_song": 1, "val": 0.2, "test": 0.2, "targets": "perturbed"}))
+    synthesize(read_synth_config(config))
+    return folder / "data"
+
+
+@pytest.fixture(scope="module")
+def tiny_base(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Qwen2-Audio saved like a pretrained base (weights, tokenizer, processor)."""
+    texts = [e.answer for e in load_examples(dataset, "train", variant="differential")]
+    tokenizer = build_tokenizer(texts, vocab_size=320)
+    processor = build_processor(tokenizer)
+    model = small_model(tokenizer, TINY, seed=0)
+    folder = tmp_path_factory.mktemp("base") / "tiny-qwen2-audio"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def test_the_four_clips_go_through_the_processor_and_only_the_answer_is_learned(dataset: Path,
+                                                                                 tiny_base: Path) -> None:
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_base)
+    example = load_examples(dataset, "train", variant="differential")[0]
+    inputs = encode(processor, example.clips, example.target, differential=True, answer=example.answer)
+    audio_id = processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    frames = [len(c) // 160 for c in example.clips]  # 10 ms hops of the Whisper features
+    expected = sum(((f - 1) // 2 + 1 - 2) // 2 + 1 for f in frames)
+    assert int((inputs["input_ids"] == audio_id).sum()) == expected
+    assert inputs["input_features"].shape[0] == 4
+    learned = inputs["labels"][0][inputs["labels"][0] != IGNORE_INDEX]
+    assert processor.tokenizer.decode(learned) == example.answer + "<|im_end|>"
+    single = load_examples(dataset, "train", variant="single-mix")[0]
+    one = encode(processor, single.clips, single.target, differential=False)
+    assert one["input_features"].shape[0] == 1 and "labels" not in one
+    with pytest.raises(ValueError, match="the differential model hears 4 clip"):
+        encode(processor, single.clips, single.target, differential=True)
+
+
+def small_config(dataset: Path, out: Path, **overrides: object) -> TrainConfig:
+    options = {"model": "small", "method": "full", "steps": 6, "eval_every": 3, "save_every": 3, "eval_examples": 2,
+               "learning_rate": 3e-3, "warmup_steps": 1, "vocab_size": 320, "size": TINY_SIZE, **overrides}
+    return TrainConfig(dataset=dataset, out=out, **options)  # type: ignore[arg-type]
+
+
+def test_full_training_learns_and_resumes_exactly(dataset: Path, tmp_path: Path) -> None:
+    uninterrupted = train(small_config(dataset, tmp_path / "a"))
+    log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert [entry["step"] for entry in log if "val_loss" in entry] == [3, 6]
+
+    stopped = train(small_config(dataset, tmp_path / "b"), stop_after=4)  # as if killed after step 4's checkpoint
+    assert stopped.name == "step-000004"
+    resumed = train(small_config(dataset, tmp_path / "b"))
+    model_a, processor = load_trained(uninterrupted)
+    model_b, _ = load_trained(resumed)
+    example = load_examples(dataset, "val", variant="differential")[0]
+    inputs = encode(processor, example.clips, example.target, differential=True, answer=example.answer)
+    with torch.no_grad():
+        assert torch.allclose(model_a(**inputs).logits, model_b(**inputs).logits, atol=1e-5)
+
+
+def test_lora_hits_the_language_model_only_and_reloads(dataset: Path, tiny_base: Path, tmp_path: Path) -> None:
+    config = TrainConfig(dataset=dataset, out=tmp_path / "lora", model=str(tiny_base), method="lora", steps=2,
+                         eval_every=2, save_every=2, eval_examples=1, lora_rank=8, warmup_steps=1)
+    final = train(config)
+    assert (final / "adapter_config.json").is_file()
+    model, processor = load_trained(final)
+    adapted = [name for name, _ in model.named_modules() if name.endswith("lora_A")]
+    assert adapted and all("language_model" in name for name in adapted)
+    assert not any("audio_tower" in name for name in adapted)
+    assert LANGUAGE_MODEL_TARGETS.startswith(".*language_model")
+    example = load_examples(dataset, "val", variant="differential")[0]
+    inputs = encode(processor, example.clips, example.target, differential=True)
+    again, _ = load_trained(final)
+    with torch.no_grad():
+        assert torch.allclose(model(**inputs).logits, again(**inputs).logits)
+        generated = model.generate(**inputs, max_new_tokens=8, do_sample=False)
+    assert generated.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_qlora_trains_a_4_bit_base_on_cpu(dataset: Path, tiny_base: Path, tmp_path: Path) -> None:
+    pytest.importorskip("bitsandbytes")
+    config = TrainConfig(dataset=dataset, out=tmp_path / "qlora", model=str(tiny_base), method="qlora", steps=2,
+                         eval_every=2, save_every=2, eval_examples=1, lora_rank=8, warmup_steps=1)
+    from training.train import prepare_model
+
+    model, _ = prepare_model(config, texts=[])
+    import bitsandbytes as bnb
+
+    quantised = [n for n, m in model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert quantised and any("language_model" in n for n in quantised)
+    final = train(config)
+    log = [json.loads(line) for line in (tmp_path / "qlora" / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(entry.get("loss", 0.0)) for entry in log)
+    assert (final / "adapter_config.json").is_file()
+
+
+def test_bad_train_configs(tmp_path: Path) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text("dataset: d\nout: o\nmethod: lora\n")
+    with pytest.raises(TrainConfigError, match="the small model is trained from scratch"):
+        read_config(path)
+    path.write_text("dataset: d\nout: o\nvariant: stereo\n")
+    with pytest.raises(TrainConfigError, match="variant must be one of differential, single-mix"):
+        read_config(path)
