@@ -309,7 +309,7 @@ def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None =
                                 answer=example.answer)
                 loss = model(**inputs).loss / config.grad_accumulation
                 loss.backward()
-                total += float(loss)
+                total += float(loss.detach())
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
