@@ -60,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--reference", type=Path, help="a balanced reference (Version B); without it the "
                         "single-mix advisor judges A alone")
     advise.add_argument("--stem", action="append", metavar="NAME", help="advise on this stem only (repeatable)")
-    advise.add_argument("--advisor", choices=("measured", "single-mix", "equal-loudness"),
-                        help="default: measured with a reference, single-mix without")
+    advise.add_argument("--advisor", type=advisor_spec, metavar="NAME",
+                        help="measured, single-mix, equal-loudness, alm:MODEL_FOLDER (an audio-language model "
+                        "that hears the A/B bundle) or alm-single-mix:MODEL_FOLDER (hears A alone); "
+                        "default: measured with a reference, single-mix without")
     advise.add_argument("--material", choices=("auto", "same", "different"), default="auto",
                         help="is the reference a re-balanced copy of the same song (same) or another song "
                         "(different)? default: detect")
@@ -124,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def advisor_spec(text: str) -> str:
+    """``--advisor``: a built-in advisor's name, or ``alm:FOLDER`` / ``alm-single-mix:FOLDER``."""
+    kind, _, folder = text.partition(":")
+    if text in ("measured", "single-mix", "equal-loudness") or (kind in ("alm", "alm-single-mix") and folder):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: choose measured, single-mix, equal-loudness, alm:MODEL_FOLDER "
+                                     "or alm-single-mix:MODEL_FOLDER")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = getattr(args, "handler", run_default)
@@ -180,15 +191,23 @@ def run_advise(args: argparse.Namespace) -> int:
     version_a = load_stem_set(args.stems)
     version_b = load_stem_set(args.reference) if args.reference is not None else None
     name = args.advisor or ("measured" if version_b is not None else "single-mix")
-    if name == "measured" and version_b is None:
-        raise FaderwiseUsageError("the measured advisor compares with a reference: pass --reference STEMS_B")
-    if version_b is None:
+    hears_reference = name == "measured" or name.startswith("alm:")
+    if hears_reference and version_b is None:
+        raise FaderwiseUsageError(f"the {name.partition(':')[0]} advisor compares with a reference: "
+                                  "pass --reference STEMS_B")
+    if name == "single-mix" and version_b is None:
         err.print("no reference given: the single-mix advisor judges your mix alone, against typical levels",
                   highlight=False, soft_wrap=True)
-    elif name != "measured":
-        err.print(f"the {name} advisor judges your mix alone: the reference is not used", highlight=False,
-                  soft_wrap=True)
-    advisor = MeasuredAdvisor(material=args.material) if name == "measured" else make_advisor(name)
+    elif not hears_reference and version_b is not None:
+        err.print(f"the {name.partition(':')[0]} advisor judges your mix alone: the reference is not used",
+                  highlight=False, soft_wrap=True)
+    if name.startswith("alm"):
+        from advisor.alm import AudioLanguageAdvisor
+
+        kind, _, folder = name.partition(":")
+        advisor = AudioLanguageAdvisor(folder, differential=kind == "alm")
+    else:
+        advisor = MeasuredAdvisor(material=args.material) if name == "measured" else make_advisor(name)
     return _print_advice(advisor.advise(version_a, version_b, stems=args.stem), as_json=args.json)
 
 

@@ -14,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the [alm] extra: .ci/run installs the CPU build of torch")
 pytest.importorskip("transformers")
 
+from advisor.alm import load_model  # noqa: E402
 from training.alm import (  # noqa: E402
     IGNORE_INDEX,
     SmallModelSize,
@@ -29,7 +30,6 @@ from training.train import (  # noqa: E402
     TrainConfig,
     TrainConfigError,
     load_examples,
-    load_trained,
     read_config,
     train,
 )
@@ -100,8 +100,8 @@ def test_full_training_learns_and_resumes_exactly(dataset: Path, tmp_path: Path)
     stopped = train(small_config(dataset, tmp_path / "b"), stop_after=4)  # as if killed after step 4's checkpoint
     assert stopped.name == "step-000004"
     resumed = train(small_config(dataset, tmp_path / "b"))
-    model_a, processor = load_trained(uninterrupted)
-    model_b, _ = load_trained(resumed)
+    model_a, processor = load_model(uninterrupted)
+    model_b, _ = load_model(resumed)
     example = load_examples(dataset, "val", variant="differential")[0]
     inputs = encode(processor, example.clips, example.target, differential=True, answer=example.answer)
     with torch.no_grad():
@@ -113,14 +113,14 @@ def test_lora_hits_the_language_model_only_and_reloads(dataset: Path, tiny_base:
                          eval_every=2, save_every=2, eval_examples=1, lora_rank=8, warmup_steps=1)
     final = train(config)
     assert (final / "adapter_config.json").is_file()
-    model, processor = load_trained(final)
+    model, processor = load_model(final)
     adapted = [name for name, _ in model.named_modules() if name.endswith("lora_A")]
     assert adapted and all("language_model" in name for name in adapted)
     assert not any("audio_tower" in name for name in adapted)
     assert LANGUAGE_MODEL_TARGETS.startswith(".*language_model")
     example = load_examples(dataset, "val", variant="differential")[0]
     inputs = encode(processor, example.clips, example.target, differential=True)
-    again, _ = load_trained(final)
+    again, _ = load_model(final)
     with torch.no_grad():
         assert torch.allclose(model(**inputs).logits, again(**inputs).logits)
         generated = model.generate(**inputs, max_new_tokens=8, do_sample=False)
@@ -152,3 +152,53 @@ def test_bad_train_configs(tmp_path: Path) -> None:
     path.write_text("dataset: d\nout: o\nvariant: stereo\n")
     with pytest.raises(TrainConfigError, match="variant must be one of differential, single-mix"):
         read_config(path)
+
+
+def test_the_alm_advisor_turns_generated_words_into_moves(demo_dir: Path, tiny_base: Path) -> None:
+    """The advisor prompts with the stem's bundle and parses what the model says (``generate`` is
+    replaced by one that says a fixed answer; real generation is tested with the LoRA model)."""
+    from advisor.alm import AudioLanguageAdvisor
+    from tools.stems import load_stem_set
+
+    version_a, version_b = load_stem_set(demo_dir / "version_a"), load_stem_set(demo_dir / "version_b")
+    advisor = AudioLanguageAdvisor(tiny_base, max_new_tokens=40)
+    answers = {"vocals": "Lower the vocals by about 4 dB: in your mix they sit 4 dB above where the reference has "
+                         "them.",
+               "bass": "Leave the bass as it is: it already matches the reference."}
+    prompts = []
+
+    def say(**inputs: torch.Tensor) -> torch.Tensor:
+        text = advisor.processor.tokenizer.decode(inputs["input_ids"][0])
+        prompts.append((text, inputs["input_features"].shape[0]))
+        stem = "vocals" if "the vocals fader" in text else "bass"
+        said = advisor.processor.tokenizer(answers[stem] + "<|im_end|>", return_tensors="pt")["input_ids"]
+        return torch.cat([inputs["input_ids"], said], dim=1)
+
+    advisor.model.generate = lambda **kwargs: say(**{k: v for k, v in kwargs.items()
+                                                      if k in ("input_ids", "input_features")})
+    advice = advisor.advise(version_a, version_b, stems=["vocals", "bass"])
+    assert [clips for _, clips in prompts] == [4, 4]  # four clips each
+    assert "Audio 3: the vocals in the balanced reference (Version B)" in prompts[0][0]
+    assert advice.evidence["stems"]["vocals"] == {"answer": answers["vocals"], "status": "stated"}
+    assert [(m.stem, m.delta_db, m.low_db, m.high_db) for m in advice.moves] == [("vocals", -4.0, -5.0, -3.0)]
+    assert advice.text == answers["vocals"] + " " + answers["bass"]
+    with pytest.raises(Exception, match="hears a reference: pass --reference"):
+        advisor.advise(version_a, None)
+
+
+def test_faderwise_advise_with_an_alm(demo_dir: Path, tiny_base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from faderwise.cli import main
+
+    code = main(["advise", str(demo_dir / "version_a"), "--reference", str(demo_dir / "version_b"), "--stem", "vox",
+                 "--advisor", f"alm:{tiny_base}", "--json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["advisor"] == f"alm:{tiny_base}"
+    assert payload["evidence"]["mode"] == "alm-differential"
+    assert set(payload["evidence"]["stems"]) == {"vocals"}  # an untrained model: words, likely no move
+    assert main(["advise", str(demo_dir / "version_a"), "--advisor", f"alm:{tiny_base}"]) == 2
+    assert capsys.readouterr().err == ("faderwise: error: the alm advisor compares with a reference: "
+                                       "pass --reference STEMS_B\n")
+    with pytest.raises(SystemExit):
+        main(["advise", str(demo_dir / "version_a"), "--advisor", "alm"])
+    assert "'alm': choose measured, single-mix, equal-loudness, alm:MODEL_FOLDER" in capsys.readouterr().err

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from advisor.alm import freeze_fixed_positions, require_alm
 from tools.audio_io import read_audio
 from tools.bundle import CLIP_NAMES
 from tools.errors import FaderwiseError
 from tools.json_files import read_json, write_json
 from tools.outputs import new_output_folder
-from training.alm import build_processor, build_tokenizer, encode, freeze_fixed_positions, require_alm, small_model
+from training.alm import build_processor, build_tokenizer, encode, small_model
 
 LANGUAGE_MODEL_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 VARIANTS = ("differential", "single-mix")
@@ -227,21 +228,6 @@ def save_checkpoint(folder: Path, model: Any, processor: Any, optimizer: Any, *,
 def latest_checkpoint(out: Path) -> Path | None:
     checkpoints = sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.removeprefix("step-")))
     return checkpoints[-1] if checkpoints else None
-
-
-def load_trained(folder: str | os.PathLike[str]) -> tuple[Any, Any]:
-    """A trained model and its processor: a full model folder, or a LoRA adapter on its base."""
-    require_alm()
-    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
-
-    folder = Path(folder)
-    processor = AutoProcessor.from_pretrained(folder)
-    if (folder / "adapter_config.json").is_file():
-        from peft import PeftConfig, PeftModel
-
-        base = Qwen2AudioForConditionalGeneration.from_pretrained(PeftConfig.from_pretrained(folder).base_model_name_or_path)
-        return PeftModel.from_pretrained(base, folder), processor
-    return Qwen2AudioForConditionalGeneration.from_pretrained(folder), processor
 
 
 # -- the loop -------------------------------------------------------------------------------------

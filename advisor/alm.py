@@ -1,0 +1,198 @@
+"""The audio-language model advisor: a Qwen2-Audio (base + LoRA adapter, or a full model) that
+hears the A/B bundle of each stem and writes the advice; :func:`advisor.parse.parse_moves` turns
+its words into moves.
+
+The differential model hears the bundle's four clips in a fixed order — target A, backing A,
+target B, backing B — each as ``Audio N: <|audio_bos|><|AUDIO|><|audio_eos|>`` in the chat
+template; the processor expands each ``<|AUDIO|>`` to as many tokens as its clip has encoder
+frames (never expanded by hand). The single-mix model hears one clip, Version A's mix. Clips are
+16 kHz mono and at most 30 s (the bundle's window selector guarantees it).
+
+Needs the ``[alm]`` extra; torch is imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from advisor.explain import join
+from advisor.model import Advice, GainMove
+from advisor.parse import parse_moves
+from advisor.stem_names import require_stems
+from tools.bundle import ALM_RATE, CLIP_NAMES, MAX_CLIP_S, alm_clip, make_bundle
+from tools.errors import FaderwiseError, MissingDependencyError
+from tools.stems import StemSet
+
+SYSTEM_PROMPT = ("You are faderwise, a mixing assistant. You advise gain changes only: which stem faders to move, "
+                 "by how many dB, and why.")
+CLIP_DESCRIPTIONS = {
+    "target_a": "the {stem} in the producer's mix (Version A)",
+    "backing_a": "everything else in the producer's mix",
+    "target_b": "the {stem} in the balanced reference (Version B)",
+    "backing_b": "everything else in the reference",
+}
+# A model states a move to within this, either way, when it gives one number.
+STATED_MOVE_HALF_WIDTH_DB = 1.0
+
+
+class ModelLoadError(FaderwiseError):
+    """A model folder that holds no Qwen2-Audio model or adapter."""
+
+
+def require_alm() -> None:
+    """Raise a clear error when the ``[alm]`` extra is missing."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError("the audio-language model needs torch and transformers: "
+                                     "pip install 'faderwise[alm]'") from exc
+
+
+def question(stem: str, *, differential: bool) -> str:
+    """The producer's question that follows the clips."""
+    if differential:
+        heard = "; ".join(f"Audio {i}: {CLIP_DESCRIPTIONS[name].format(stem=stem)}"
+                          for i, name in enumerate(CLIP_NAMES, start=1))
+        return f"{heard}. How should the {stem} fader move so that the mix matches the reference?"
+    return f"Audio 1: the producer's mix. How should the {stem} fader move?"
+
+
+def conversation(stem: str, *, differential: bool) -> list[dict[str, Any]]:
+    """Chat messages for the processor's template: the system prompt, then the clips and the question."""
+    clips = len(CLIP_NAMES) if differential else 1
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": [*({"type": "audio"} for _ in range(clips)),
+                                     {"type": "text", "text": question(stem, differential=differential)}]},
+    ]
+
+
+def check_clips(clips: Sequence[np.ndarray], *, differential: bool) -> list[np.ndarray]:
+    """Mono 16 kHz clips as 1-D float32 arrays: four (differential) or one (single-mix), ≤ 30 s each."""
+    expected = len(CLIP_NAMES) if differential else 1
+    if len(clips) != expected:
+        raise ValueError(f"the {'differential' if differential else 'single-mix'} model hears {expected} "
+                         f"clip(s), got {len(clips)}")
+    flat = []
+    for index, clip in enumerate(clips):
+        clip = np.asarray(clip, dtype=np.float32)
+        if clip.ndim == 2 and clip.shape[0] == 1:
+            clip = clip[0]
+        if clip.ndim != 1:
+            raise ValueError(f"clip {index + 1}: expected mono (samples,) or (1, samples), got shape {clip.shape}")
+        if clip.size > MAX_CLIP_S * ALM_RATE:
+            raise ValueError(f"clip {index + 1}: {clip.size / ALM_RATE:.1f} s is over the encoder's {MAX_CLIP_S:g} s")
+        flat.append(clip)
+    return flat
+
+
+def model_inputs(processor: Any, clips: Sequence[np.ndarray], stem: str, *, differential: bool,
+                 answer: str | None = None) -> dict[str, Any]:
+    """The processor's tensors (a batch of 1) for the prompt, followed by ``answer`` if given."""
+    flat = check_clips(clips, differential=differential)
+    prompt = processor.apply_chat_template(conversation(stem, differential=differential), add_generation_prompt=True,
+                                           tokenize=False)
+    text = prompt if answer is None else f"{prompt}{answer}<|im_end|>"
+    return dict(processor(text=text, audio=flat, sampling_rate=ALM_RATE, return_tensors="pt"))
+
+
+def freeze_fixed_positions(model: Any) -> Any:
+    """Keep the audio encoder's sinusoidal position table fixed, as Whisper defines it: a freshly
+    built model freezes it, ``from_pretrained`` does not."""
+    for name, module in model.named_modules():
+        if name.endswith("audio_tower.embed_positions"):
+            module.requires_grad_(False)
+    return model
+
+
+def load_model(folder: str | os.PathLike[str], *, four_bit: bool = False) -> tuple[Any, Any]:
+    """A Qwen2-Audio and its processor from ``folder``: a full (or merged) model, or a LoRA
+    adapter whose config names its base. ``four_bit`` loads the base in NF4 (bitsandbytes).
+
+    Raises:
+        ModelLoadError: the folder holds neither.
+    """
+    require_alm()
+    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
+        raise ModelLoadError(f"{folder}: no Qwen2-Audio model here (no config.json or adapter_config.json)")
+    options: dict[str, Any] = {}
+    if four_bit:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        options["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16)
+    processor = AutoProcessor.from_pretrained(folder)
+    if (folder / "adapter_config.json").is_file():
+        from peft import PeftConfig, PeftModel
+
+        base_path = PeftConfig.from_pretrained(folder).base_model_name_or_path
+        base = Qwen2AudioForConditionalGeneration.from_pretrained(base_path, **options)
+        return PeftModel.from_pretrained(base, folder), processor
+    return freeze_fixed_positions(Qwen2AudioForConditionalGeneration.from_pretrained(folder, **options)), processor
+
+
+class AudioLanguageAdvisor:
+    """Advice written by an audio-language model that hears each stem's bundle.
+
+    Args:
+        folder: a trained model or adapter (``faderwise train``'s ``final`` folder, or a Qwen2-Audio
+            base + adapter).
+        differential: the model hears the 4-clip bundle (True) or A's mix alone.
+        max_new_tokens: the longest answer per stem.
+    """
+
+    name = "alm"
+
+    def __init__(self, folder: str | os.PathLike[str], *, differential: bool = True, max_new_tokens: int = 96,
+                 four_bit: bool = False) -> None:
+        self.folder = Path(folder)
+        self.differential = differential
+        self.max_new_tokens = max_new_tokens
+        self.model, self.processor = load_model(folder, four_bit=four_bit)
+        self.model.eval()
+
+    def answer(self, clips: Sequence[np.ndarray], stem: str) -> str:
+        """The model's words for one stem (greedy decoding)."""
+        import torch
+
+        inputs = model_inputs(self.processor, clips, stem, differential=self.differential)
+        with torch.no_grad():
+            generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+        return self.processor.tokenizer.decode(generated[0, inputs["input_ids"].shape[1]:],
+                                               skip_special_tokens=True).strip()
+
+    def advise(self, version_a: StemSet, version_b: StemSet | None = None, *,
+               stems: Sequence[str] | None = None) -> Advice:
+        """One answer per stem of A (or of ``stems``); each stated move becomes a :class:`GainMove`."""
+        if self.differential and version_b is None:
+            raise FaderwiseError("the differential audio-language model hears a reference: pass --reference")
+        wanted = require_stems(stems, version_a.names, label=version_a.label) if stems else list(version_a.names)
+        texts, moves, facts = [], [], {}
+        for stem in wanted:
+            bundle = make_bundle(version_a, version_b if version_b is not None else version_a, stem)
+            if self.differential:
+                clips = [alm_clip(audio, bundle.rate) for audio in bundle.clips().values()]
+            else:
+                clips = [alm_clip(bundle.target_a + bundle.backing_a, bundle.rate)]
+            said = self.answer(clips, stem)
+            stated = [m for m in parse_moves(said, version_a.names) if m.stem == stem]
+            facts[stem] = {"answer": said, "status": "stated" if stated else "no-move-stated"}
+            texts.append(said)
+            if stated and stated[0].delta_db != 0.0:
+                delta = stated[0].delta_db
+                moves.append(GainMove(stem=stem, delta_db=delta, low_db=delta - STATED_MOVE_HALF_WIDTH_DB,
+                                      high_db=delta + STATED_MOVE_HALF_WIDTH_DB))
+        return Advice(advisor=f"{self.name}:{self.folder}", moves=tuple(moves), text=join(texts),
+                      evidence={"mode": "alm-differential" if self.differential else "alm-single-mix",
+                                "stems": facts})
