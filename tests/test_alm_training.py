@@ -202,3 +202,13 @@ def test_faderwise_advise_with_an_alm(demo_dir: Path, tiny_base: Path, capsys: p
     with pytest.raises(SystemExit):
         main(["advise", str(demo_dir / "version_a"), "--advisor", "alm"])
     assert "'alm': choose measured, single-mix, equal-loudness, alm:MODEL_FOLDER" in capsys.readouterr().err
+
+
+def test_the_gpu_check_runs_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    """The GPU check's code path, at the tiny size on CPU (LoRA: bitsandbytes' 4-bit path is a GPU one)."""
+    from training.gpu_check import main as gpu_check
+
+    assert gpu_check(["--size", "tiny", "--steps", "2", "--device", "cpu", "--seconds", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["device"] == "cpu" and report["method"] == "lora" and report["steps"] == 2
+    assert report["samples_per_s"] > 0 and report["loss_last"] < report["loss_first"]
