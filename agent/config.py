@@ -4,13 +4,15 @@ options (which win over both).
 The file (``$FADERWISE_CONFIG``, else ``config.toml`` in the platform's user config folder)::
 
     llm = "ollama:llama3.1"          # or offline, openai:MODEL, anthropic:MODEL
-    advisor = "measured"             # measured, single-mix or equal-loudness
+    advisor = "measured"             # measured, single-mix, equal-loudness or alm
+    alm_model = "/models/faderwise-alm"  # what the advisor name "alm" means ([alm] extra)
 
     [keys]                           # binding id = keys (Textual key names, comma-separated)
     cancel = "escape"
     copy_reply = "ctrl+o"
 
-Environment: ``FADERWISE_LLM``, ``FADERWISE_ADVISOR``. API keys are never read from the file.
+Environment: ``FADERWISE_LLM``, ``FADERWISE_ADVISOR``, ``FADERWISE_ALM_MODEL``. API keys are never
+read from the file.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from tools.errors import FaderwiseError
 CONFIG_ENV = "FADERWISE_CONFIG"
 LLM_ENV = "FADERWISE_LLM"
 ADVISOR_ENV = "FADERWISE_ADVISOR"
-KNOWN_KEYS = frozenset({"llm", "advisor", "keys"})
+ALM_MODEL_ENV = "FADERWISE_ALM_MODEL"
+KNOWN_KEYS = frozenset({"llm", "advisor", "alm_model", "keys"})
 
 
 class ConfigError(FaderwiseError):
@@ -42,6 +45,7 @@ class Config:
     llm: str = "offline"
     advisor: str = "measured"
     keys: Mapping[str, str] = field(default_factory=dict)
+    alm_model: Path | None = None
     source: Path | None = None
 
 
@@ -75,10 +79,14 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         parse_llm_spec(llm)
     except FaderwiseError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
-    if advisor not in ADVISOR_NAMES:
+    if advisor not in (*ADVISOR_NAMES, "alm"):
         raise ConfigError(f"{path if not env.get(ADVISOR_ENV) else '$' + ADVISOR_ENV}: advisor {advisor!r} is not one "
-                          f"of {', '.join(ADVISOR_NAMES)}")
+                          f"of {', '.join(ADVISOR_NAMES)}, alm")
     keys = values.get("keys", {})
     if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
         raise ConfigError(f"{path}: [keys] must map binding ids to key names, e.g. cancel = \"escape\"")
-    return Config(llm=llm, advisor=advisor, keys=dict(keys), source=path if path.is_file() else None)
+    alm_model = env.get(ALM_MODEL_ENV) or values.get("alm_model")
+    if alm_model is not None and not isinstance(alm_model, str):
+        raise ConfigError(f"{path}: alm_model must be a folder path")
+    return Config(llm=llm, advisor=advisor, keys=dict(keys), alm_model=Path(alm_model).expanduser() if alm_model else None,
+                  source=path if path.is_file() else None)

@@ -68,7 +68,8 @@ def open_chat(*, stems: str | os.PathLike[str] | None, reference: str | os.PathL
     if resume is not False:
         info = store.get(None if resume is True else str(resume))
         spec = parse_llm_spec(llm or info.llm)
-        workspace = Workspace(output_dir=session_output_dir(info.id), advisor_name=config.advisor)
+        workspace = Workspace(output_dir=session_output_dir(info.id), advisor_name=config.advisor,
+                              alm_model=config.alm_model)
         session = AgentSession(workspace=workspace, llm=spec, checkpointer=store.saver, thread_id=info.id)
         problems = session.restore_workspace()
         if workspace.version_a is None and info.stems and not problems:  # closed before the first turn
@@ -82,7 +83,7 @@ def open_chat(*, stems: str | os.PathLike[str] | None, reference: str | os.PathL
         greeting = demo_greeting()
     stems_path, reference_path = resolve_input(stems), resolve_input(reference) if reference is not None else None
     # Load before the session exists, so bad input makes no empty session.
-    probe = Workspace(output_dir=Path(), advisor_name=config.advisor)
+    probe = Workspace(output_dir=Path(), advisor_name=config.advisor, alm_model=config.alm_model)
     if reference_path is not None:
         probe.load_pair(stems_path, reference_path)
     else:

@@ -107,7 +107,8 @@ RULES: list[tuple[str, str]] = [
     ("plot", r"\b(plot|graph|chart|draw|visuali[sz]e)\b"),
     ("bundle", r"\bbundle\b"),
     ("list", r"^\s*(list|stems)\b|\b(list|show)\b.*\bstems\b|\bwhat stems\b|\bstems\b.*\b(loaded|have|got)\b"),
-    ("advisor", r"\bsingle[- ]mix\b|\bequal[- ]loudness\b|\bwithout (the |a )?reference\b|\bmeasured advisor\b"),
+    ("advisor", r"\bsingle[- ]mix\b|\bequal[- ]loudness\b|\bwithout (the |a )?reference\b|\bmeasured advisor\b|"
+                r"\balm\b|\baudio[- ]language model\b"),
     ("which", r"\btoo (loud|quiet|soft|low|high|hot|quietly)\b|\bfurthest\b|\bworst\b|\bmost off\b|\bloudest\b|"
               r"\bquietest\b|\b(which|what)\b.*\b(stems?|tracks?|instruments?|parts?|ones?|faders?)\b.*"
               r"\b(off|wrong|loud|quiet|soft|buried|most|needs?|biggest|change)\b"),
@@ -152,7 +153,8 @@ def classify(text: str, stem_names: Sequence[str], *, has_reference: bool) -> In
     if kind == "list":
         return Intent("list", calls=(("list_stems", {}),))
     if kind == "advisor":
-        name = ("equal-loudness" if "equal" in lowered else "measured" if "measured" in lowered else "single-mix")
+        name = ("equal-loudness" if "equal" in lowered else "measured" if "measured" in lowered else
+                "alm" if re.search(r"\balm\b|audio[- ]language", lowered) else "single-mix")
         return Intent("overview", detail=name, calls=(("advise", {"advisor": name}),))
     if kind == "which":
         side = ("loud" if re.search(r"too (loud|high|hot)|\bloudest\b", lowered) else
@@ -268,7 +270,7 @@ def lead_stem(messages: Sequence[BaseMessage], before: int, stem_names: Sequence
 
 def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResult | None) -> str:
     moves = _answered_moves(Intent("overview"), advice)
-    reference = advice.get("evidence", {}).get("mode") in ("same-material", "different-material")
+    reference = advice.get("evidence", {}).get("mode") in ("same-material", "different-material", "alm-differential")
     against = "the reference" if reference else "typical levels (no reference used)"
     if intent.kind == "which":
         wanted = _answered_moves(intent, advice)
@@ -286,7 +288,9 @@ def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResul
         mix = comparison.artifact.get("mix_a_minus_b_lu")
         if isinstance(mix, (int, float)):
             paragraphs.append(f"Your mix is {format_difference(mix)} LU against the reference overall.")
-    if intent.detail and intent.detail != "measured":
+    if intent.detail == "alm":
+        paragraphs.append("Advice from the audio-language model, which heard each stem's A/B bundle.")
+    elif intent.detail and intent.detail != "measured":
         paragraphs.append(f"Advice from the {intent.detail} advisor, which judges your mix alone.")
     if moves:
         paragraphs.append(f"Compared with {against}, I'd move {len(moves)} fader{'s' if len(moves) > 1 else ''}:")

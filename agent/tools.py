@@ -205,9 +205,10 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
     @serialized
     def advise(
         stem: Annotated[str | None, "advise on this stem only; omit for every stem"] = None,
-        advisor: Annotated[Literal["measured", "single-mix", "equal-loudness"] | None,
+        advisor: Annotated[str | None,
                            "measured compares with the reference (default when one is loaded); single-mix and "
-                           "equal-loudness judge Version A alone"] = None,
+                           "equal-loudness judge Version A alone; alm (or alm:MODEL_FOLDER) is the audio-language "
+                           "model that hears each stem's A/B bundle"] = None,
     ) -> Result:
         """Say which faders to move by how much, and why, from measurements. The advice becomes the pending
         moves that apply_moves renders."""

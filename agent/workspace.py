@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from advisor import ADVISOR_NAMES, Advice, EqualLoudnessAdvisor, SingleMixAdvisor
 from advisor.measured import MeasuredAdvisor, PreparedPair
@@ -103,6 +104,8 @@ class Workspace:
 
     output_dir: Path
     advisor_name: str = "measured"
+    alm_model: Path | None = None
+    """The audio-language model that the advisor name ``alm`` means (``alm:FOLDER`` names one)."""
     version_a: LoadedStems | None = None
     original_a: LoadedStems | None = None
     version_b: LoadedStems | None = None
@@ -115,6 +118,8 @@ class Workspace:
     _analyses: dict[tuple[str, ...], StemSetAnalysis] = field(default_factory=dict, repr=False)
     _prepared: dict[tuple[str, str], PreparedPair] = field(default_factory=dict, repr=False)
     _true_peaks: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
+    _alm_advisors: dict[str, Any] = field(default_factory=dict, repr=False)
+    _alm_answers: dict[tuple[str, str, str], Advice] = field(default_factory=dict, repr=False)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -277,10 +282,29 @@ class Workspace:
             advice = MeasuredAdvisor().advise_analyses(self.prepared(), self.analysis_a(), self.analysis_b())
         elif name in BASELINES:
             advice = BASELINES[name]().advise_analysis(self.analysis_a())
+        elif name == "alm" or name.startswith("alm:"):
+            advice = self._alm_advice(name)
         else:
-            raise UnknownAdvisorError(f"unknown advisor {name!r}; choose from {', '.join(ADVISOR_NAMES)}")
+            raise UnknownAdvisorError(f"unknown advisor {name!r}; choose from {', '.join(ADVISOR_NAMES)}, "
+                                      "alm or alm:MODEL_FOLDER")
         self.advice = advice
         return advice
+
+    def _alm_advice(self, name: str) -> Advice:
+        """Advice from the audio-language model (loaded once per folder; answers cached per A and B)."""
+        folder = Path(name.partition(":")[2]) if ":" in name else self.alm_model
+        if folder is None:
+            raise UnknownAdvisorError("the alm advisor needs a model: set alm_model in the config file, or ask for "
+                                      "alm:MODEL_FOLDER")
+        a, b = self.require_a(), self.require_b()
+        key = (str(folder), a.fingerprint, b.fingerprint)
+        if key not in self._alm_answers:
+            from advisor.alm import AudioLanguageAdvisor
+
+            if str(folder) not in self._alm_advisors:
+                self._alm_advisors[str(folder)] = AudioLanguageAdvisor(folder)
+            self._alm_answers[key] = self._alm_advisors[str(folder)].advise(a.stems, b.stems)
+        return self._alm_answers[key]
 
     def current_advice(self) -> Advice:
         """The pending advice, computed now if there is none."""

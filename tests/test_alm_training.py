@@ -212,3 +212,27 @@ def test_the_gpu_check_runs_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(capsys.readouterr().out)
     assert report["device"] == "cpu" and report["method"] == "lora" and report["steps"] == 2
     assert report["samples_per_s"] > 0 and report["loss_last"] < report["loss_first"]
+
+
+def test_the_chat_offers_the_alm_advisor(demo_dir: Path, tiny_base: Path, tmp_path: Path) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from agent.llm import LLMSpec
+    from agent.script import collect
+    from agent.session import AgentSession
+    from agent.workspace import Workspace
+
+    workspace = Workspace(output_dir=tmp_path, alm_model=tiny_base)
+    workspace.load_pair(demo_dir / "version_a", demo_dir / "version_b")
+    session = AgentSession(workspace=workspace, llm=LLMSpec("offline"), checkpointer=InMemorySaver(), thread_id="alm")
+    reply, calls, _, error = collect(list(session.send("use the audio-language model")))
+    assert error is None and calls[0]["args"] == {"advisor": "alm"}
+    assert reply.startswith("Advice from the audio-language model, which heard each stem's A/B bundle.")
+    advice = workspace.advice
+    assert advice is not None and advice.advisor == f"alm:{tiny_base}"
+    assert set(advice.evidence["stems"]) == set(workspace.require_a().stems.names)
+    assert workspace.advise(advisor="alm") is advice  # answers are cached per model, A and B
+    workspace.alm_model = None
+    reply, _, _, _ = collect(list(session.send("use the alm")))
+    assert reply == ("I couldn't do that: the alm advisor needs a model: set alm_model in the config file, or ask "
+                     "for alm:MODEL_FOLDER")

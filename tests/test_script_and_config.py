@@ -135,6 +135,10 @@ def test_config_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (loaded.llm, loaded.advisor, dict(loaded.keys), loaded.source) == (
         "ollama:llama3.1", "single-mix", {"cancel": "ctrl+c"}, config)
     assert load_config({**env, "FADERWISE_LLM": "offline"}).llm == "offline"  # the environment wins
+    assert loaded.alm_model is None
+    config.write_text('advisor = "alm"\nalm_model = "~/models/alm"\n')
+    assert load_config(env).alm_model == Path("~/models/alm").expanduser()
+    assert load_config({**env, "FADERWISE_ALM_MODEL": "/m"}).alm_model == Path("/m")
     config.write_text('llm = "gpt4"\n')
     with pytest.raises(ConfigError, match=f"^{config}: llm: unknown model 'gpt4'"):
         load_config(env)
