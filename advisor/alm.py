@@ -111,6 +111,15 @@ def freeze_fixed_positions(model: Any) -> Any:
     return model
 
 
+def nf4_config() -> Any:
+    """4-bit NF4 weights with double quantisation and bf16 compute (QLoRA's base)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
 def load_model(folder: str | os.PathLike[str], *, four_bit: bool = False) -> tuple[Any, Any]:
     """A Qwen2-Audio and its processor from ``folder``: a full (or merged) model, or a LoRA
     adapter whose config names its base. ``four_bit`` loads the base in NF4 (bitsandbytes).
@@ -124,14 +133,7 @@ def load_model(folder: str | os.PathLike[str], *, four_bit: bool = False) -> tup
     folder = Path(folder)
     if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
         raise ModelLoadError(f"{folder}: no Qwen2-Audio model here (no config.json or adapter_config.json)")
-    options: dict[str, Any] = {}
-    if four_bit:
-        import torch
-        from transformers import BitsAndBytesConfig
-
-        options["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16)
+    options: dict[str, Any] = {"quantization_config": nf4_config()} if four_bit else {}
     processor = AutoProcessor.from_pretrained(folder)
     if (folder / "adapter_config.json").is_file():
         from peft import PeftConfig, PeftModel

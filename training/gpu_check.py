@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advisor.alm import require_alm
+from advisor.alm import nf4_config, require_alm
 from tools.bundle import ALM_RATE
 from training.alm import SmallModelSize, build_processor, build_tokenizer, encode, small_model
 
@@ -59,11 +59,7 @@ def run(*, size: str, steps: int, device: str, seconds: float, method: str | Non
         small_model(tokenizer, SIZES[size]).save_pretrained(scratch)
         options: dict[str, object] = {}
         if method == "qlora":
-            from transformers import BitsAndBytesConfig
-
-            options = {"quantization_config": BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16), "device_map": {"": device}}
+            options = {"quantization_config": nf4_config(), "device_map": {"": device}}
         else:
             options = {"dtype": torch.bfloat16 if device.startswith("cuda") else torch.float32}
         model = Qwen2AudioForConditionalGeneration.from_pretrained(Path(scratch), **options)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from advisor.alm import freeze_fixed_positions, require_alm
+from advisor.alm import freeze_fixed_positions, nf4_config, require_alm
 from tools.audio_io import read_audio
 from tools.bundle import CLIP_NAMES
 from tools.errors import FaderwiseError
@@ -141,14 +141,9 @@ def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None 
 def load_base(config: TrainConfig) -> Any:
     """The pretrained Qwen2-Audio in ``config.model``; for QLoRA in 4-bit NF4 with double
     quantisation and bf16 compute."""
-    import torch
-    from transformers import BitsAndBytesConfig, Qwen2AudioForConditionalGeneration
+    from transformers import Qwen2AudioForConditionalGeneration
 
-    options: dict[str, Any] = {}
-    if config.method == "qlora":
-        options["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16)
+    options: dict[str, Any] = {"quantization_config": nf4_config()} if config.method == "qlora" else {}
     return freeze_fixed_positions(Qwen2AudioForConditionalGeneration.from_pretrained(config.model, **options))
 
 
