@@ -144,6 +144,16 @@ def test_qlora_trains_a_4_bit_base_on_cpu(dataset: Path, tiny_base: Path, tmp_pa
     assert (final / "adapter_config.json").is_file()
 
 
+def test_train_config_paths_start_at_the_file(tmp_path: Path) -> None:
+    (tmp_path / "configs").mkdir()
+    path = tmp_path / "configs" / "train.yaml"
+    path.write_text("dataset: ../data/synth\nout: ../runs/a\nmodel: ../models/base\nmethod: qlora\nsteps: 50\n")
+    config = read_config(path)
+    assert (config.dataset, config.out, config.model) == (tmp_path / "data" / "synth", tmp_path / "runs" / "a",
+                                                          str(tmp_path / "models" / "base"))
+    assert (config.method, config.steps, config.variant) == ("qlora", 50, "differential")
+
+
 def test_bad_train_configs(tmp_path: Path) -> None:
     path = tmp_path / "train.yaml"
     path.write_text("dataset: d\nout: o\nmethod: lora\n")
