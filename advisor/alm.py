@@ -73,8 +73,9 @@ def conversation(stem: str, *, differential: bool) -> list[dict[str, Any]]:
     ]
 
 
-def check_clips(clips: Sequence[np.ndarray], *, differential: bool) -> list[np.ndarray]:
-    """Mono 16 kHz clips as 1-D float32 arrays: four (differential) or one (single-mix), ≤ 30 s each."""
+def check_clips(clips: Sequence[np.ndarray], *, differential: bool, max_s: float = MAX_CLIP_S) -> list[np.ndarray]:
+    """Mono 16 kHz clips as 1-D float32 arrays: four (differential) or one (single-mix), each at
+    most ``max_s`` seconds (what the model's encoder hears)."""
     expected = len(CLIP_NAMES) if differential else 1
     if len(clips) != expected:
         raise ValueError(f"the {'differential' if differential else 'single-mix'} model hears {expected} "
@@ -86,8 +87,8 @@ def check_clips(clips: Sequence[np.ndarray], *, differential: bool) -> list[np.n
             clip = clip[0]
         if clip.ndim != 1:
             raise ValueError(f"clip {index + 1}: expected mono (samples,) or (1, samples), got shape {clip.shape}")
-        if clip.size > MAX_CLIP_S * ALM_RATE:
-            raise ValueError(f"clip {index + 1}: {clip.size / ALM_RATE:.1f} s is over the encoder's {MAX_CLIP_S:g} s")
+        if clip.size > max_s * ALM_RATE:
+            raise ValueError(f"clip {index + 1}: {clip.size / ALM_RATE:.1f} s is over the encoder's {max_s:g} s")
         flat.append(clip)
     return flat
 
@@ -95,7 +96,7 @@ def check_clips(clips: Sequence[np.ndarray], *, differential: bool) -> list[np.n
 def model_inputs(processor: Any, clips: Sequence[np.ndarray], stem: str, *, differential: bool,
                  answer: str | None = None) -> dict[str, Any]:
     """The processor's tensors (a batch of 1) for the prompt, followed by ``answer`` if given."""
-    flat = check_clips(clips, differential=differential)
+    flat = check_clips(clips, differential=differential, max_s=processor.feature_extractor.chunk_length)
     prompt = processor.apply_chat_template(conversation(stem, differential=differential), add_generation_prompt=True,
                                            tokenize=False)
     text = prompt if answer is None else f"{prompt}{answer}<|im_end|>"
@@ -182,7 +183,8 @@ class AudioLanguageAdvisor:
         wanted = require_stems(stems, version_a.names, label=version_a.label) if stems else list(version_a.names)
         texts, moves, facts = [], [], {}
         for stem in wanted:
-            bundle = make_bundle(version_a, version_b if version_b is not None else version_a, stem)
+            bundle = make_bundle(version_a, version_b if version_b is not None else version_a, stem,
+                                 max_s=self.processor.feature_extractor.chunk_length)
             if self.differential:
                 clips = [alm_clip(audio, bundle.rate) for audio in bundle.clips().values()]
             else:

@@ -25,6 +25,7 @@ from tools.bundle import read_bundle
 from training.synth import SynthConfigError, read_config, synthesize
 
 SONGS = 8  # procedural, 2 bars (5 s) each
+PLAYING = 3  # drums, bass and keys: the vocals and the guitar come in after bar 2
 
 
 def write_config(folder: Path, **overrides: object) -> Path:
@@ -48,7 +49,10 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_gains_are_exact_and_the_explanation_states_them(dataset: Path) -> None:
     records = manifest(dataset)
-    assert len(records) == SONGS * 2 * 5  # songs × pairs × target stems
+    # songs × pairs × target stems: stems silent in a 2-bar song are neither perturbed nor targets
+    assert len(records) == SONGS * 2 * PLAYING
+    assert {r["target"] for r in records} == {"drums", "bass", "keys"}
+    assert all(set(r["gains_db"]) <= {"drums", "bass", "keys"} for r in records)
     for record in records:
         assert record["target_move_db"] == -record["gains_db"].get(record["target"], 0.0) + 0.0
         assert 1 <= record["difficulty"]["perturbed_stems"] <= 3
@@ -97,12 +101,12 @@ def test_a_killed_run_resumes_without_duplicates(dataset: Path, tmp_path: Path) 
     os.killpg(process.pid, signal.SIGKILL)  # the run and its worker processes
     process.wait()
     done = len(list(items.glob("*/item.json")))
-    assert 12 <= done < SONGS * 10, "the kill should land mid-run"
+    assert 12 <= done < SONGS * 2 * PLAYING, "the kill should land mid-run"
     assert not (tmp_path / "out" / "manifest.jsonl").exists()
     synthesize(read_config(config))
     assert not list(items.glob(".*"))  # no staging folder left behind
     resumed = manifest(tmp_path / "out")
-    assert len({r["id"] for r in resumed}) == len(resumed) == SONGS * 10
+    assert len({r["id"] for r in resumed}) == len(resumed) == SONGS * 2 * PLAYING
     assert resumed == manifest(dataset)  # identical to an uninterrupted run with one worker
 
 
@@ -123,7 +127,7 @@ def test_the_ray_executor_maps_songs_with_ray(tmp_path: Path, monkeypatch: pytes
     config = read_config(write_config(tmp_path, executor="ray", datasets=[{"kind": "procedural", "songs": 2,
                                                                          "bars": 2}]))
     records = synthesize(config)
-    assert calls == ["init", "get", "get"] and len(records) == 2 * 2 * 5
+    assert calls == ["init", "get", "get"] and len(records) == 2 * 2 * PLAYING
 
 
 def test_ray_missing_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -161,3 +165,16 @@ def test_bad_configs(text: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(SynthConfigError) as error:
         read_config(path)
     assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+
+
+def test_procedural_songs_each_have_their_own_balance() -> None:
+    from tools.analysis import measure
+    from training.synth import PROCEDURAL_BALANCE_DB, ProceduralSong
+
+    levels = []
+    for seed in (0, 1):
+        song = ProceduralSong(song_id=f"p/{seed}", name=str(seed), path=Path("."), seed=seed, bars=4).load()
+        levels.append({n: measure(a, song.rate).integrated_lufs for n, a in song.stems.items() if n != "guitar"})
+    differences = [levels[0][n] - levels[1][n] for n in levels[0]]
+    assert max(abs(d) for d in differences) > 1.0  # not one fixed balance a model could learn by heart
+    assert all(abs(d) <= 2 * PROCEDURAL_BALANCE_DB + 0.5 for d in differences)

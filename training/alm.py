@@ -39,13 +39,14 @@ def build_tokenizer(texts: Iterable[str], *, vocab_size: int = 1024) -> Any:
                                    additional_special_tokens=list(SPECIAL_TOKENS[1:]))
 
 
-def build_processor(tokenizer: Any) -> Any:
-    """Qwen2-Audio's processor around ``tokenizer``: Whisper features (128 mel bins, 16 kHz)."""
+def build_processor(tokenizer: Any, *, clip_seconds: int = 30) -> Any:
+    """Qwen2-Audio's processor around ``tokenizer``: Whisper features (128 mel bins, 16 kHz),
+    each clip padded to ``clip_seconds`` (30 for Qwen2-Audio; the small model may hear less)."""
     require_alm()
     from transformers import Qwen2AudioProcessor, WhisperFeatureExtractor
 
-    return Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=MEL_BINS,
-                                                                         sampling_rate=ALM_RATE),
+    return Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=MEL_BINS, sampling_rate=ALM_RATE,
+                                                                         chunk_length=clip_seconds),
                                tokenizer=tokenizer)
 
 
@@ -60,6 +61,8 @@ class SmallModelSize:
     text_layers: int = 4
     text_heads: int = 4
     text_kv_heads: int = 2
+    clip_seconds: int = 30
+    """The longest clip the encoder hears (Whisper's 30 s; shorter is cheaper)."""
 
     def __post_init__(self) -> None:
         if self.audio_width % 64 or self.text_width % 64:
@@ -80,7 +83,9 @@ def small_model(tokenizer: Any, size: SmallModelSize = SmallModelSize(), *, seed
     config = Qwen2AudioConfig(
         audio_config=Qwen2AudioEncoderConfig(d_model=size.audio_width, encoder_layers=size.audio_layers,
                                              encoder_attention_heads=size.audio_heads,
-                                             encoder_ffn_dim=4 * size.audio_width, num_mel_bins=MEL_BINS),
+                                             encoder_ffn_dim=4 * size.audio_width, num_mel_bins=MEL_BINS,
+                                             # 100 feature frames a second, halved by the encoder's stride
+                                             max_source_positions=size.clip_seconds * 50),
         text_config=Qwen2Config(vocab_size=len(tokenizer), hidden_size=size.text_width,
                                 intermediate_size=4 * size.text_width, num_hidden_layers=size.text_layers,
                                 num_attention_heads=size.text_heads, num_key_value_heads=size.text_kv_heads,

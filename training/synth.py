@@ -147,15 +147,26 @@ def read_config(path: str | os.PathLike[str]) -> SynthConfig:
         raise SynthConfigError(f"{path}: {exc}") from exc
 
 
+PROCEDURAL_BALANCE_DB = 4.0
+
+
 @dataclass(frozen=True)
 class ProceduralSong(Song):
-    """A song from the demo generator (no files): ``seed`` picks the patterns."""
+    """A song from the demo generator (no files): ``seed`` picks the patterns and the balance.
+
+    The generator normalises every stem to the same loudness, so without more the balanced mix
+    would be identical in every song and a model that hears only A could learn it by heart. Each
+    song's "engineer" therefore sets every stem within ±4 dB of it (:data:`PROCEDURAL_BALANCE_DB`).
+    """
 
     seed: int = 0
     bars: int = 12
 
     def load(self) -> StemSet:
-        return synthesize_demo_song(seed=self.seed, bars=self.bars)
+        song = synthesize_demo_song(seed=self.seed, bars=self.bars)
+        rng = np.random.default_rng(stable_seed("balance", self.seed))
+        return song.with_gains({name: float(rng.uniform(-PROCEDURAL_BALANCE_DB, PROCEDURAL_BALANCE_DB))
+                                for name in song.names})
 
 
 def collect_songs(config: SynthConfig) -> list[Song]:
@@ -246,11 +257,14 @@ def synth_song(song: Song, config: SynthConfig) -> list[dict[str, Any]]:
     """Write every item of one song that is not written yet; return all its records."""
     items = config.out / "items"
     balanced = song.load()
-    plan = plan_song(song, balanced.names, config)
+    # A stem that never plays has no level to move: it is neither perturbed nor a target.
+    playing = [name for name in balanced.names if math.isfinite(measure(balanced.stems[name], balanced.rate)
+                                                                 .integrated_lufs)]
+    plan = plan_song(song, playing, config)
     records = []
     for pair, gains in enumerate(plan.gains):
         version_a = balanced.with_gains(gains)
-        targets = balanced.names if config.targets == "all" else list(gains)
+        targets = playing if config.targets == "all" else list(gains)
         for target in targets:
             identifier = item_id(song, pair, target)
             folder = items / identifier

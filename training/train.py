@@ -154,9 +154,10 @@ def prepare_model(config: TrainConfig, *, texts: list[str]) -> tuple[Any, Any]:
     if config.model == "small":
         from training.alm import SmallModelSize
 
+        size = SmallModelSize(**config.size)
         tokenizer = build_tokenizer(texts, vocab_size=config.vocab_size)
-        processor = build_processor(tokenizer)
-        model = small_model(tokenizer, SmallModelSize(**config.size), seed=config.seed)
+        processor = build_processor(tokenizer, clip_seconds=size.clip_seconds)
+        model = small_model(tokenizer, size, seed=config.seed)
     else:
         from transformers import AutoProcessor
 

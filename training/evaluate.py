@@ -1,0 +1,71 @@
+"""Held-out accuracy of a trained audio-language model on a synthesized dataset's test split.
+
+For every test item the model hears the item's clips (the 4-clip bundle, or A's mix for the
+single-mix model) and answers; :func:`advisor.parse.parse_moves` reads the move it states for
+the target stem. An answer with no move for the target counts as "no change" (0 dB) in the
+error, and is counted apart. Baselines in the same run: "no change" (every move 0) and the
+measured advisor on the same 16 kHz bundle clips.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from advisor.alm import AudioLanguageAdvisor
+from advisor.measured import MeasuredAdvisor
+from advisor.parse import parse_moves
+from evals.gain_error import StemError, summarise
+from tools.bundle import read_bundle
+from training.train import load_examples
+
+
+def _summary(errors: list[StemError]) -> dict[str, Any]:
+    summary = summarise(errors)
+    per_stem: dict[str, list[StemError]] = {}
+    for error in errors:
+        per_stem.setdefault(error.stem, []).append(error)
+    return {"mae_db": round(summary.mae_db, 3), "direction_accuracy": round(summary.direction_accuracy, 3),
+            "items": summary.stems,
+            "per_stem_mae_db": {stem: round(summarise(group).mae_db, 3) for stem, group in sorted(per_stem.items())}}
+
+
+def evaluate_model(model_folder: str | Path, dataset: str | Path, *, variant: str, split: str = "test",
+                   limit: int | None = None, on_item: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """MAE (dB), direction accuracy and per-stem MAE of the model's stated moves on ``split``,
+    with the no-change and measured baselines on the same items."""
+    dataset = Path(dataset)
+    differential = variant == "differential"
+    advisor = AudioLanguageAdvisor(model_folder, differential=differential)
+    records = {json.loads(line)["id"]: json.loads(line)
+               for line in (dataset / "manifest.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+    examples = load_examples(dataset, split, variant=variant, limit=limit)
+    model_errors, none_errors, measured_errors, unparsed, answers = [], [], [], 0, []
+    for index, example in enumerate(examples):
+        record = records[example.item]
+        said = advisor.answer(list(example.clips), example.target)
+        stated = [m.delta_db for m in parse_moves(said, record["stems"]) if m.stem == example.target]
+        if not stated:
+            unparsed += 1
+        predicted = stated[0] if stated else 0.0
+        truth = example.target_move_db
+        model_errors.append(StemError(example.target, truth, predicted))
+        none_errors.append(StemError(example.target, truth, 0.0))
+        bundle = read_bundle(dataset / record["bundle"], alm=True)
+        measured = MeasuredAdvisor().advise_bundle(bundle).move_for(example.target)
+        measured_errors.append(StemError(example.target, truth, measured.delta_db if measured else 0.0))
+        answers.append({"item": example.item, "true_db": truth, "stated_db": stated[0] if stated else None,
+                        "answer": said})
+        if on_item:
+            on_item(index + 1, len(examples))
+    return {
+        "model": str(model_folder), "variant": variant, "split": split, "items": len(examples),
+        "no_move_share": round(unparsed / len(examples), 3) if examples else math.nan,
+        "model_scores": _summary(model_errors),
+        "no_change": _summary(none_errors),
+        "measured_on_bundle_clips": _summary(measured_errors),
+        "answers": answers,
+    }
