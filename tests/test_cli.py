@@ -140,3 +140,18 @@ def test_progress_bar_shows_the_step_being_measured() -> None:
     assert "A: vocals and its backing" in screen.getvalue()
     with _ProgressBar(console, enabled=False) as nothing:
         assert nothing is None
+
+
+def test_the_wheel_holds_the_package_data(tmp_path: Path) -> None:
+    """`pip install .` (not editable) must ship the files the code reads at run time."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from conftest import REPO
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("faderwise-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"advisor/prior.json", "tools/py.typed"} <= names

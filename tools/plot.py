@@ -15,7 +15,7 @@ from tools.outputs import atomic_file
 PLOT_FLOOR_LUFS = -60.0  # silence (−inf) is drawn at the floor
 
 
-def _save(figure: object, out: str | os.PathLike[str]) -> Path:
+def save_figure(figure: object, out: str | os.PathLike[str]) -> Path:
     """Write a matplotlib figure as PNG atomically and close it."""
     import matplotlib.pyplot as plt
 
@@ -29,7 +29,8 @@ def _save(figure: object, out: str | os.PathLike[str]) -> Path:
     return out
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def pyplot():  # type: ignore[no-untyped-def]
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,7 +44,7 @@ def plot_stem_levels(
     reference: StemSetAnalysis | None = None,
 ) -> Path:
     """Bars of each stem's integrated loudness: A before, A after the moves, and B if given."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(before.stems)
     versions = [("A (before)", before), ("after", after)] + ([("B (reference)", reference)] if reference else [])
     figure, axes = plt.subplots(figsize=(9, 4.5), dpi=110)
@@ -59,7 +60,7 @@ def plot_stem_levels(
     axes.legend(fontsize=8)
     axes.set_title(f"stem loudness: {before.label}", fontsize=9)
     figure.tight_layout()
-    return _save(figure, out)
+    return save_figure(figure, out)
 
 
 def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comparison) -> Path:
@@ -67,7 +68,7 @@ def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comp
 
     For a :class:`Comparison`, Version B is drawn dashed over Version A in the same colour.
     """
-    plt = _pyplot()
+    plt = pyplot()
     analysis = subject.a if isinstance(subject, Comparison) else subject
     curves: list[tuple[str, LoudnessCurve, LoudnessCurve | None]] = []
     for name, stem in analysis.stems.items():
@@ -96,4 +97,4 @@ def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comp
     axes.set_title(title, fontsize=9)
     axes.legend(loc="lower right", fontsize=8, ncol=2)
     figure.tight_layout()
-    return _save(figure, out)
+    return save_figure(figure, out)

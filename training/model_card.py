@@ -1,0 +1,98 @@
+"""A trained model's card: what it is, the data and budget it was trained with, its loss curves
+and its held-out accuracy against the baselines measured in the same evaluation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from training.train import TrainConfig
+
+
+def read_log(run: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """``(step, training loss)`` and ``(step, validation loss)`` from a run's ``log.jsonl``."""
+    train, val = [], []
+    for line in (run / "log.jsonl").read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        if "loss" in entry:
+            train.append((entry["step"], entry["loss"]))
+        if "val_loss" in entry:
+            val.append((entry["step"], entry["val_loss"]))
+    return train, val
+
+
+def plot_losses(runs: Mapping[str, Path], out: Path) -> Path:
+    """Training loss (smoothed over 50 steps) and validation loss of each run, one PNG."""
+    import numpy as np
+
+    from tools.plot import pyplot, save_figure
+
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(8, 4), dpi=110)
+    for label, run in runs.items():
+        train, val = read_log(run)
+        steps, losses = np.array([s for s, _ in train]), np.array([v for _, v in train])
+        window = min(50, len(losses))
+        smoothed = np.convolve(losses, np.ones(window) / window, mode="valid")
+        line, = axes.plot(steps[window - 1:], smoothed, label=f"{label} train (mean of {window})")
+        axes.plot([s for s, _ in val], [v for _, v in val], "o--", color=line.get_color(), label=f"{label} val")
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss on the answer tokens")
+    axes.set_yscale("log")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return save_figure(figure, out)
+
+
+def _scores_row(name: str, scores: Mapping[str, Any]) -> str:
+    return f"| {name} | {scores['mae_db']:.2f} | {100 * scores['direction_accuracy']:.0f} % |"
+
+
+def model_card(*, name: str, config: TrainConfig, evaluation: Mapping[str, Any], dataset_counts: Mapping[str, int],
+               minutes: float, parameters: int) -> str:
+    """The card's Markdown."""
+    scores = evaluation["model_scores"]
+    per_stem = " · ".join(f"{stem} {mae:.2f}" for stem, mae in scores["per_stem_mae_db"].items())
+    hears = ("the four clips of each stem's A/B bundle (target A, backing A, target B, backing B)"
+             if config.variant == "differential" else "Version A's mix alone")
+    return f"""# {name}
+
+**What it is:** a small model of the research architecture — Qwen2-Audio's Whisper-style audio encoder
+feeding a Qwen2 language model — with {parameters / 1e6:.2f} M parameters, trained **from scratch** on CPU
+with a byte-level BPE tokenizer trained in code. It is *not* a pretrained Qwen2-Audio and knows nothing
+but this task on this data. It hears {hears}, 16 kHz mono clips of at most {config.size.get('clip_seconds', 30)} s,
+and answers in the templated words of faderwise's explanations.
+
+**Data:** `faderwise synth training/recipes/small-data.yaml`: procedural songs (the demo generator, each
+song with its own balance), Version A = B with 1–3 playing stems moved by 1–12 dB either way, one item
+per moved stem; splits by song: {', '.join(f'{k} {v}' for k, v in dataset_counts.items())} items.
+
+**Training:** {config.steps} steps of one item each (AdamW, learning rate {config.learning_rate:g}, warm-up
+{config.warmup_steps}, cosine to a tenth), loss on the answer tokens only, {minutes:.0f} minutes on one CPU
+thread. Loss curves: `losses.png`.
+
+**Held-out accuracy** on the {evaluation['items']} test items (songs never seen in training); the move
+is the one the answer states for the target stem, parsed by `parse_moves`; an answer without one counts
+as 0 dB ({100 * evaluation['no_move_share']:.0f} % of answers):
+
+| advisor | MAE (dB) | direction |
+| --- | ---: | ---: |
+{_scores_row(name, scores)}
+{_scores_row("no change (0 dB)", evaluation['no_change'])}
+{_scores_row("measured advisor, same clips", evaluation['measured_on_bundle_clips'])}
+
+Per-stem MAE (dB): {per_stem}.
+
+**Use:** `faderwise advise A --reference B --advisor alm` (or `alm:FOLDER` for another model).
+Not for real mixes beyond a demonstration: procedural stems are not music a producer brings.
+"""
+
+
+def dataset_counts(dataset: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in (dataset / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
+        split = json.loads(line)["split"]
+        counts[split] = counts.get(split, 0) + 1
+    return {split: counts.get(split, 0) for split in ("train", "val", "test")}
