@@ -44,6 +44,24 @@ class ModelLoadError(FaderwiseError):
     """A model folder that holds no Qwen2-Audio model or adapter."""
 
 
+SHIPPED_MODELS = {True: "small-differential", False: "small-single-mix"}
+
+
+def shipped_model(*, differential: bool) -> Path:
+    """The small model faderwise ships (``advisor/models/``): differential or single-mix.
+
+    Raises:
+        ModelLoadError: this install lacks it.
+    """
+    from importlib import resources
+
+    folder = Path(str(resources.files("advisor") / "models" / SHIPPED_MODELS[differential]))
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"{folder}: the shipped {SHIPPED_MODELS[differential]} model is missing from this "
+                             "install; name a model with alm:FOLDER")
+    return folder
+
+
 def require_alm() -> None:
     """Raise a clear error when the ``[alm]`` extra is missing."""
     try:

@@ -105,7 +105,8 @@ class Workspace:
     output_dir: Path
     advisor_name: str = "measured"
     alm_model: Path | None = None
-    """The audio-language model that the advisor name ``alm`` means (``alm:FOLDER`` names one)."""
+    """The audio-language model that the advisor name ``alm`` means (default: the shipped small
+    differential model; ``alm:FOLDER`` names another)."""
     version_a: LoadedStems | None = None
     original_a: LoadedStems | None = None
     version_b: LoadedStems | None = None
@@ -292,14 +293,13 @@ class Workspace:
 
     def _alm_advice(self, name: str) -> Advice:
         """Advice from the audio-language model (loaded once per folder; answers cached per A and B)."""
-        folder = Path(name.partition(":")[2]) if ":" in name else self.alm_model
-        if folder is None:
-            raise UnknownAdvisorError("the alm advisor needs a model: set alm_model in the config file, or ask for "
-                                      "alm:MODEL_FOLDER")
+        from advisor.alm import shipped_model
+
+        folder = Path(name.partition(":")[2]) if ":" in name else self.alm_model or shipped_model(differential=True)
         a, b = self.require_a(), self.require_b()
         key = (str(folder), a.fingerprint, b.fingerprint)
         if key not in self._alm_answers:
-            from advisor.alm import AudioLanguageAdvisor
+            from advisor.alm import AudioLanguageAdvisor  # torch loads only when the model is asked for
 
             if str(folder) not in self._alm_advisors:
                 self._alm_advisors[str(folder)] = AudioLanguageAdvisor(folder)

@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "single-mix advisor judges A alone")
     advise.add_argument("--stem", action="append", metavar="NAME", help="advise on this stem only (repeatable)")
     advise.add_argument("--advisor", type=advisor_spec, metavar="NAME",
-                        help="measured, single-mix, equal-loudness, alm:MODEL_FOLDER (an audio-language model "
-                        "that hears the A/B bundle) or alm-single-mix:MODEL_FOLDER (hears A alone); "
+                        help="measured, single-mix, equal-loudness, alm[:MODEL_FOLDER] (an audio-language model "
+                        "that hears the A/B bundle; without a folder the small one faderwise ships) or "
+                        "alm-single-mix[:MODEL_FOLDER] (hears A alone); "
                         "default: measured with a reference, single-mix without")
     advise.add_argument("--material", choices=("auto", "same", "different"), default="auto",
                         help="is the reference a re-balanced copy of the same song (same) or another song "
@@ -128,11 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def advisor_spec(text: str) -> str:
     """``--advisor``: a built-in advisor's name, or ``alm:FOLDER`` / ``alm-single-mix:FOLDER``."""
-    kind, _, folder = text.partition(":")
-    if text in ("measured", "single-mix", "equal-loudness") or (kind in ("alm", "alm-single-mix") and folder):
+    kind = text.partition(":")[0]
+    if text in ("measured", "single-mix", "equal-loudness") or kind in ("alm", "alm-single-mix"):
         return text
-    raise argparse.ArgumentTypeError(f"{text!r}: choose measured, single-mix, equal-loudness, alm:MODEL_FOLDER "
-                                     "or alm-single-mix:MODEL_FOLDER")
+    raise argparse.ArgumentTypeError(f"{text!r}: choose measured, single-mix, equal-loudness, alm[:MODEL_FOLDER] "
+                                     "or alm-single-mix[:MODEL_FOLDER]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,7 +192,7 @@ def run_advise(args: argparse.Namespace) -> int:
     version_a = load_stem_set(args.stems)
     version_b = load_stem_set(args.reference) if args.reference is not None else None
     name = args.advisor or ("measured" if version_b is not None else "single-mix")
-    hears_reference = name == "measured" or name.startswith("alm:")
+    hears_reference = name == "measured" or name.partition(":")[0] == "alm"
     if hears_reference and version_b is None:
         raise FaderwiseUsageError(f"the {name.partition(':')[0]} advisor compares with a reference: "
                                   "pass --reference STEMS_B")
@@ -202,10 +203,11 @@ def run_advise(args: argparse.Namespace) -> int:
         err.print(f"the {name.partition(':')[0]} advisor judges your mix alone: the reference is not used",
                   highlight=False, soft_wrap=True)
     if name.startswith("alm"):
-        from advisor.alm import AudioLanguageAdvisor
+        from advisor.alm import AudioLanguageAdvisor, shipped_model
 
         kind, _, folder = name.partition(":")
-        advisor = AudioLanguageAdvisor(folder, differential=kind == "alm")
+        differential = kind == "alm"
+        advisor = AudioLanguageAdvisor(folder or shipped_model(differential=differential), differential=differential)
     else:
         advisor = MeasuredAdvisor(material=args.material) if name == "measured" else make_advisor(name)
     return _print_advice(advisor.advise(version_a, version_b, stems=args.stem), as_json=args.json)

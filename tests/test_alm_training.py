@@ -154,6 +154,19 @@ def test_train_config_paths_start_at_the_file(tmp_path: Path) -> None:
     assert (config.method, config.steps, config.variant) == ("qlora", 50, "differential")
 
 
+def test_short_answers_state_the_move_alone(dataset: Path) -> None:
+    from advisor.parse import parse_moves
+    from training.train import short_answer
+
+    assert short_answer("keys", 6.3) == "Raise the keys by about 6.5 dB."
+    assert short_answer("vocals", -0.2) == "Leave the vocals as they are."
+    assert short_answer("bass", 0.3) == "Leave the bass as it is."
+    examples = load_examples(dataset, "train", variant="single-mix", answer="short")
+    for example in examples:
+        (move,) = parse_moves(example.answer, [example.target])
+        assert abs(move.delta_db - example.target_move_db) <= 0.25
+
+
 def test_bad_train_configs(tmp_path: Path) -> None:
     path = tmp_path / "train.yaml"
     path.write_text("dataset: d\nout: o\nmethod: lora\n")
@@ -210,8 +223,8 @@ def test_faderwise_advise_with_an_alm(demo_dir: Path, tiny_base: Path, capsys: p
     assert capsys.readouterr().err == ("faderwise: error: the alm advisor compares with a reference: "
                                        "pass --reference STEMS_B\n")
     with pytest.raises(SystemExit):
-        main(["advise", str(demo_dir / "version_a"), "--advisor", "alm"])
-    assert "'alm': choose measured, single-mix, equal-loudness, alm:MODEL_FOLDER" in capsys.readouterr().err
+        main(["advise", str(demo_dir / "version_a"), "--advisor", "alms"])
+    assert "'alms': choose measured, single-mix, equal-loudness, alm[:MODEL_FOLDER]" in capsys.readouterr().err
 
 
 def test_the_gpu_check_runs_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
@@ -242,7 +255,7 @@ def test_the_chat_offers_the_alm_advisor(demo_dir: Path, tiny_base: Path, tmp_pa
     assert advice is not None and advice.advisor == f"alm:{tiny_base}"
     assert set(advice.evidence["stems"]) == set(workspace.require_a().stems.names)
     assert workspace.advise(advisor="alm") is advice  # answers are cached per model, A and B
-    workspace.alm_model = None
+    workspace.alm_model = tmp_path / "no-model-here"
     reply, _, _, _ = collect(list(session.send("use the alm")))
-    assert reply == ("I couldn't do that: the alm advisor needs a model: set alm_model in the config file, or ask "
-                     "for alm:MODEL_FOLDER")
+    assert reply == (f"I couldn't do that: {tmp_path / 'no-model-here'}: no Qwen2-Audio model here (no config.json "
+                     "or adapter_config.json)")

@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 from advisor.alm import freeze_fixed_positions, nf4_config, require_alm
+from advisor.explain import instruction, is_leave, is_plural
 from tools.audio_io import read_audio
 from tools.bundle import CLIP_NAMES
 from tools.errors import FaderwiseError
@@ -69,6 +70,9 @@ class TrainConfig:
     eval_examples: int = 32
     save_every: int = 100
     seed: int = 0
+    answer: str = "full"
+    """``full``: the templated explanation with its evidence; ``short``: the move alone ("Lower the
+    keys by about 6.5 dB."), an easier target for a model trained from scratch."""
     vocab_size: int = 1024
     size: dict[str, int] = field(default_factory=dict)
 
@@ -90,6 +94,8 @@ def read_config(path: str | os.PathLike[str]) -> TrainConfig:
         raise TrainConfigError(f"{path}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     if payload.get("variant", "differential") not in VARIANTS:
         raise TrainConfigError(f"{path}: variant must be one of {', '.join(VARIANTS)}")
+    if payload.get("answer", "full") not in ("full", "short"):
+        raise TrainConfigError(f"{path}: answer must be full or short")
     if payload.get("method", "full") not in ("full", "lora", "qlora"):
         raise TrainConfigError(f"{path}: method must be full, lora or qlora")
     model = payload.get("model", "small")
@@ -113,8 +119,17 @@ class Example:
     target_move_db: float
 
 
-def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None = None) -> list[Example]:
-    """The manifest's items of ``split`` for ``variant`` (clips read from the compact bundles)."""
+def short_answer(target: str, move_db: float) -> str:
+    """The move alone, in the explanations' words."""
+    if is_leave(move_db):
+        return f"Leave the {target} as {'they are' if is_plural(target) else 'it is'}."
+    return instruction(target, move_db) + "."
+
+
+def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None = None,
+                  answer: str = "full") -> list[Example]:
+    """The manifest's items of ``split`` for ``variant`` (clips read from the compact bundles);
+    ``answer`` picks the full explanation or the move alone."""
     manifest = dataset / "manifest.jsonl"
     if not manifest.is_file():
         raise TrainConfigError(f"{manifest}: no manifest; run faderwise synth first")
@@ -126,11 +141,13 @@ def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None 
             folder = dataset / record["bundle"]
             files = read_json(folder / "bundle.json", error=TrainConfigError)["alm_clips"]  # type: ignore[index]
             clips = tuple(read_audio(folder / files[name], min_duration_s=0.0)[0][0] for name in CLIP_NAMES)
-            answer = record["explanation"]
+            text = record["explanation"]
         else:
             clips = (read_audio(dataset / record["mix_a"], min_duration_s=0.0)[0][0],)
-            answer = record["explanation_single_mix"]
-        examples.append(Example(item=record["id"], target=record["target"], clips=clips, answer=answer,
+            text = record["explanation_single_mix"]
+        if answer == "short":
+            text = short_answer(record["target"], record["target_move_db"])
+        examples.append(Example(item=record["id"], target=record["target"], clips=clips, answer=text,
                                 target_move_db=record["target_move_db"]))
     return examples
 
@@ -256,8 +273,9 @@ def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None =
     import torch
 
     differential = config.variant == "differential"
-    train_examples = load_examples(config.dataset, "train", variant=config.variant)
-    val_examples = load_examples(config.dataset, "val", variant=config.variant, limit=config.eval_examples)
+    train_examples = load_examples(config.dataset, "train", variant=config.variant, answer=config.answer)
+    val_examples = load_examples(config.dataset, "val", variant=config.variant, limit=config.eval_examples,
+                                 answer=config.answer)
     if not train_examples:
         raise TrainConfigError(f"{config.dataset}: the manifest has no train items")
     config.out.mkdir(parents=True, exist_ok=True)
