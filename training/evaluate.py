@@ -69,3 +69,31 @@ def evaluate_model(model_folder: str | Path, dataset: str | Path, *, variant: st
         "measured_on_bundle_clips": _summary(measured_errors),
         "answers": answers,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.evaluate MODEL DATASET --variant differential [--out eval.json]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--variant", choices=("differential", "single-mix"), default="differential")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--out", type=Path, help="write the result (with every answer) as JSON")
+    args = parser.parse_args(argv)
+    result = evaluate_model(args.model, args.dataset, variant=args.variant, split=args.split, limit=args.limit)
+    for name in ("model_scores", "no_change", "measured_on_bundle_clips"):
+        scores = result[name]
+        print(f"{name:26} MAE {scores['mae_db']:6.2f} dB   direction {100 * scores['direction_accuracy']:5.1f} %")
+    print(f"answers with no move for the target: {100 * result['no_move_share']:.0f} %")
+    if args.out is not None:
+        from tools.json_files import write_json
+
+        write_json(args.out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
