@@ -259,3 +259,27 @@ def test_the_chat_offers_the_alm_advisor(demo_dir: Path, tiny_base: Path, tmp_pa
     reply, _, _, _ = collect(list(session.send("use the alm")))
     assert reply == (f"I couldn't do that: {tmp_path / 'no-model-here'}: no Qwen2-Audio model here (no config.json "
                      "or adapter_config.json)")
+
+
+def test_held_out_evaluation_and_model_card(dataset: Path, tiny_base: Path, tmp_path: Path) -> None:
+    from training.evaluate import evaluate_model
+    from training.model_card import dataset_counts, model_card, plot_losses
+
+    result = evaluate_model(tiny_base, dataset, variant="differential", split="train", limit=4)
+    truths = [a["true_db"] for a in result["answers"]]
+    assert result["items"] == len(result["answers"]) == 4
+    assert result["no_change"]["mae_db"] == pytest.approx(np.mean(np.abs(truths)), abs=1e-3)
+    assert result["measured_on_bundle_clips"]["mae_db"] < 0.2  # the DSP advisor on the same 16 kHz clips
+    assert result["measured_on_bundle_clips"]["direction_accuracy"] == 1.0
+    assert 0.0 <= result["no_move_share"] <= 1.0
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.jsonl").write_text("".join(json.dumps({"step": s, "loss": 3.0 / s}) + "\n" for s in range(1, 60))
+                                   + json.dumps({"step": 50, "val_loss": 0.1}) + "\n")
+    assert plot_losses({"tiny": run}, tmp_path / "losses.png").stat().st_size > 1000
+    config = TrainConfig(dataset=dataset, out=run, steps=59, size={"clip_seconds": 10})
+    card = model_card(name="tiny", config=config, evaluation=result, dataset_counts=dataset_counts(dataset),
+                      minutes=1.0, parameters=123_456)
+    assert "trained **from scratch**" in card and "*not* a pretrained Qwen2-Audio" in card
+    assert f"| no change (0 dB) | {result['no_change']['mae_db']:.2f} |" in card
