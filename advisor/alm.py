@@ -188,8 +188,11 @@ class AudioLanguageAdvisor:
         import torch
 
         inputs = model_inputs(self.processor, clips, stem, differential=self.differential)
+        tokenizer = self.processor.tokenizer
+        end = tokenizer.convert_tokens_to_ids("<|im_end|>")  # the chat template closes each turn with it
         with torch.no_grad():
-            generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+            generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                            eos_token_id=end, pad_token_id=tokenizer.pad_token_id or end)
         return self.processor.tokenizer.decode(generated[0, inputs["input_ids"].shape[1]:],
                                                skip_special_tokens=True).strip()
 
