@@ -99,7 +99,12 @@ def test_full_training_learns_and_resumes_exactly(dataset: Path, tmp_path: Path)
 
     stopped = train(small_config(dataset, tmp_path / "b"), stop_after=4)  # as if killed after step 4's checkpoint
     assert stopped.name == "step-000004"
+    with (tmp_path / "b" / "log.jsonl").open("a") as log:  # a step the killed run logged after its checkpoint
+        log.write(json.dumps({"step": 5, "loss": 99.0}) + "\n")
     resumed = train(small_config(dataset, tmp_path / "b"))
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == [1, 2, 3, 4, 5, 6]  # the resume replaced the stale step 5
     model_a, processor = load_model(uninterrupted)
     model_b, _ = load_model(resumed)
     example = load_examples(dataset, "val", variant="differential")[0]

@@ -13,14 +13,15 @@ from training.train import TrainConfig
 
 def read_log(run: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """``(step, training loss)`` and ``(step, validation loss)`` from a run's ``log.jsonl``."""
-    train, val = [], []
+    train: dict[int, float] = {}
+    val: dict[int, float] = {}
     for line in (run / "log.jsonl").read_text(encoding="utf-8").splitlines():
         entry = json.loads(line)
         if "loss" in entry:
-            train.append((entry["step"], entry["loss"]))
+            train[entry["step"]] = entry["loss"]  # a step logged twice (a resume) keeps its last value
         if "val_loss" in entry:
-            val.append((entry["step"], entry["val_loss"]))
-    return train, val
+            val[entry["step"]] = entry["val_loss"]
+    return sorted(train.items()), sorted(val.items())
 
 
 def plot_losses(runs: Mapping[str, Path], out: Path) -> Path:

@@ -28,7 +28,7 @@ from tools.audio_io import read_audio
 from tools.bundle import CLIP_NAMES
 from tools.errors import FaderwiseError
 from tools.json_files import read_json, write_json
-from tools.outputs import new_output_folder
+from tools.outputs import atomic_file, new_output_folder
 from training.alm import build_processor, build_tokenizer, encode, small_model
 
 LANGUAGE_MODEL_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -293,6 +293,7 @@ def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None =
         step, epoch, order = int(state["step"]), int(state["epoch"]), list(state["order"])  # type: ignore[index]
         optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=False))
     torch.manual_seed(config.seed + step)
+    _truncate_log(config.out / "log.jsonl", step)
     log = (config.out / "log.jsonl").open("a", encoding="utf-8")
     started = time.perf_counter()
     try:
@@ -334,6 +335,16 @@ def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None =
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
     return final
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step``: a killed run logged steps that its resume repeats."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line)["step"] <= step]
+    with atomic_file(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
 def resume_model(checkpoint: Path, config: TrainConfig) -> tuple[Any, Any]:
