@@ -52,7 +52,8 @@ def _scores_row(name: str, scores: Mapping[str, Any]) -> str:
 
 
 def model_card(*, name: str, config: TrainConfig, evaluation: Mapping[str, Any], dataset_counts: Mapping[str, int],
-               minutes: float, parameters: int) -> str:
+               minutes: float, parameters: int, others: Mapping[str, Mapping[str, Any]] | None = None,
+               notes: str = "") -> str:
     """The card's Markdown."""
     scores = evaluation["model_scores"]
     per_stem = " · ".join(f"{stem} {mae:.2f}" for stem, mae in scores["per_stem_mae_db"].items())
@@ -71,8 +72,8 @@ song with its own balance), Version A = B with 1–3 playing stems moved by 1–
 per moved stem; splits by song: {', '.join(f'{k} {v}' for k, v in dataset_counts.items())} items.
 
 **Training:** {config.steps} steps of one item each (AdamW, learning rate {config.learning_rate:g}, warm-up
-{config.warmup_steps}, cosine to a tenth), loss on the answer tokens only, {minutes:.0f} minutes on one CPU
-thread. Loss curves: `losses.png`.
+{config.warmup_steps}, cosine to a tenth), loss on the answer tokens only, about {minutes:.0f} minutes on one CPU
+thread. Loss curves: `losses.png`.{(" " + notes) if notes else ""}
 
 **Held-out accuracy** on the {evaluation['items']} test items (songs never seen in training); the move
 is the one the answer states for the target stem, parsed by `parse_moves`; an answer without one counts
@@ -81,12 +82,13 @@ as 0 dB ({100 * evaluation['no_move_share']:.0f} % of answers):
 | advisor | MAE (dB) | direction |
 | --- | ---: | ---: |
 {_scores_row(name, scores)}
-{_scores_row("no change (0 dB)", evaluation['no_change'])}
+{"".join(_scores_row(other, other_scores) + chr(10) for other, other_scores in (others or {}).items())}{_scores_row("no change (0 dB)", evaluation['no_change'])}
 {_scores_row("measured advisor, same clips", evaluation['measured_on_bundle_clips'])}
 
 Per-stem MAE (dB): {per_stem}.
 
-**Use:** `faderwise advise A --reference B --advisor alm` (or `alm:FOLDER` for another model).
+**Use:** {"`faderwise advise A --reference B --advisor alm`" if config.variant == "differential" else
+            "`faderwise advise A --advisor alm-single-mix`"} (or `…:FOLDER` for another model).
 Not for real mixes beyond a demonstration: procedural stems are not music a producer brings.
 """
 
