@@ -268,7 +268,7 @@ def test_the_chat_offers_the_alm_advisor(demo_dir: Path, tiny_base: Path, tmp_pa
 
 def test_held_out_evaluation_and_model_card(dataset: Path, tiny_base: Path, tmp_path: Path) -> None:
     from training.evaluate import evaluate_model
-    from training.model_card import dataset_counts, model_card, plot_losses
+    from training.model_card import dataset_counts, model_card, moved_share, plot_losses
 
     result = evaluate_model(tiny_base, dataset, variant="differential", split="train", limit=4)
     truths = [a["true_db"] for a in result["answers"]]
@@ -285,6 +285,7 @@ def test_held_out_evaluation_and_model_card(dataset: Path, tiny_base: Path, tmp_
     assert plot_losses({"tiny": run}, tmp_path / "losses.png").stat().st_size > 1000
     config = TrainConfig(dataset=dataset, out=run, steps=59, size={"clip_seconds": 10})
     card = model_card(name="tiny", config=config, evaluation=result, dataset_counts=dataset_counts(dataset),
-                      minutes=1.0, parameters=123_456)
+                      minutes=1.0, parameters=123_456, moved_share=moved_share(dataset))
     assert "trained **from scratch**" in card and "*not* a pretrained Qwen2-Audio" in card
     assert f"| no change (0 dB) | {result['no_change']['mae_db']:.2f} |" in card
+    assert "(100 % of them moved" in card  # the test dataset asks only about moved stems

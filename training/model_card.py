@@ -52,8 +52,8 @@ def _scores_row(name: str, scores: Mapping[str, Any]) -> str:
 
 
 def model_card(*, name: str, config: TrainConfig, evaluation: Mapping[str, Any], dataset_counts: Mapping[str, int],
-               minutes: float, parameters: int, others: Mapping[str, Mapping[str, Any]] | None = None,
-               notes: str = "") -> str:
+               minutes: float, parameters: int, moved_share: float,
+               others: Mapping[str, Mapping[str, Any]] | None = None, notes: str = "") -> str:
     """The card's Markdown."""
     scores = evaluation["model_scores"]
     per_stem = " · ".join(f"{stem} {mae:.2f}" for stem, mae in scores["per_stem_mae_db"].items())
@@ -68,8 +68,9 @@ but this task on this data. It hears {hears}, 16 kHz mono clips of at most {conf
 and answers in the templated words of faderwise's explanations.
 
 **Data:** `faderwise synth training/recipes/small-data.yaml`: procedural songs (the demo generator, each
-song with its own balance), Version A = B with 1–3 playing stems moved by 1–12 dB either way, one item
-per moved stem; splits by song: {', '.join(f'{k} {v}' for k, v in dataset_counts.items())} items.
+song with its own balance), Version A = B with 1–3 playing stems moved by 1–12 dB either way; each item
+asks about one playing stem ({100 * moved_share:.0f} % of them moved, the others to be left alone); splits by
+song: {', '.join(f'{k} {v}' for k, v in dataset_counts.items())} items.
 
 **Training:** {config.steps} steps of one item each (AdamW, learning rate {config.learning_rate:g}, warm-up
 {config.warmup_steps}, cosine to a tenth), loss on the answer tokens only, about {minutes:.0f} minutes on one CPU
@@ -91,6 +92,12 @@ Per-stem MAE (dB): {per_stem}.
             "`faderwise advise A --advisor alm-single-mix`"} (or `…:FOLDER` for another model).
 Not for real mixes beyond a demonstration: procedural stems are not music a producer brings.
 """
+
+
+def moved_share(dataset: Path) -> float:
+    """The share of items whose target stem was moved (the others should be left alone)."""
+    records = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+    return sum(abs(r["target_move_db"]) > 0 for r in records) / len(records)
 
 
 def dataset_counts(dataset: Path) -> dict[str, int]:
