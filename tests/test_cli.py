@@ -154,4 +154,5 @@ def test_the_wheel_holds_the_package_data(tmp_path: Path) -> None:
                    check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("faderwise-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"advisor/prior.json", "tools/py.typed"} <= names
+    assert {"advisor/prior.json", "tools/py.typed", "advisor/models/small-differential/model.safetensors",
+            "advisor/models/small-single-mix/MODEL_CARD.md"} <= names
