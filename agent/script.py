@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from langgraph.checkpoint.memory import InMemorySaver
 
 from advisor.parse import parse_moves
@@ -41,6 +40,7 @@ from agent.llm import LLMSpec, parse_llm_spec
 from agent.session import AgentSession, Confirm, Event, Reply, ToolEnd, ToolStart, TurnError
 from agent.workspace import Workspace
 from tools.errors import FaderwiseError
+from tools.json_files import read_yaml
 from tools.outputs import atomic_file
 
 EXPECT_KEYS = frozenset({"mentions", "moves", "no_tool_error"})
@@ -75,12 +75,7 @@ def read_script(path: str | os.PathLike[str]) -> Script:
         ScriptError: unreadable YAML, a missing or unknown key, or a malformed expectation.
     """
     path = Path(path)
-    try:
-        payload = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScriptError(f"{path}: no such script") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ScriptError(f"{path}: not valid YAML: {exc}") from exc
+    payload = read_yaml(path, error=ScriptError, missing="no such script")
     if not isinstance(payload, dict):
         raise ScriptError(f"{path}: expected a mapping with 'stems' and 'turns'")
     unknown = sorted(set(payload) - SCRIPT_KEYS)

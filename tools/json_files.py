@@ -1,4 +1,4 @@
-"""JSON files: written atomically, read with one clear error per problem."""
+"""JSON files written atomically; JSON and YAML files read with one clear error per problem."""
 
 from __future__ import annotations
 
@@ -38,3 +38,17 @@ def read_json(path: str | os.PathLike[str], *, error: type[FaderwiseError], miss
         raise error(f"{path}: {missing}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path}: not valid JSON ({exc})") from exc
+
+
+def read_yaml(path: str | os.PathLike[str], *, error: type[FaderwiseError], missing: str = "no such file") -> object:
+    """Parse a YAML file (configs, scripts); a missing or malformed file raises ``error`` naming
+    the file, like :func:`read_json`."""
+    import yaml  # only the commands that read YAML pay for the import
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from exc

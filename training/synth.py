@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from advisor.measured import level_difference
 from tools.analysis import json_number, measure
@@ -47,7 +46,8 @@ from tools.audio_io import write_audio
 from tools.bundle import ALM_RATE, MAX_CLIP_S, ABBundle, alm_clip, make_bundle, write_bundle
 from tools.demo_song import synthesize_demo_song
 from tools.errors import FaderwiseError, MissingDependencyError
-from tools.json_files import read_json, write_json
+from tools.json_files import read_json, read_yaml, write_json
+from tools.loudness import integrated_loudness
 from tools.outputs import atomic_file, new_output_folder
 from tools.stems import StemSet, apply_gain
 from training.datasets import Song, assign_splits, list_songs
@@ -103,12 +103,7 @@ def read_config(path: str | os.PathLike[str]) -> SynthConfig:
         SynthConfigError: unreadable file, unknown key, or a value out of range.
     """
     path = Path(path)
-    try:
-        payload = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SynthConfigError(f"{path}: no such config") from None
-    except yaml.YAMLError as exc:
-        raise SynthConfigError(f"{path}: not valid YAML: {exc}") from exc
+    payload = read_yaml(path, error=SynthConfigError, missing="no such config")
     if not isinstance(payload, dict):
         raise SynthConfigError(f"{path}: expected a mapping with 'out' and 'datasets'")
     known = {f for f in SynthConfig.__dataclass_fields__}
@@ -258,8 +253,8 @@ def synth_song(song: Song, config: SynthConfig) -> list[dict[str, Any]]:
     items = config.out / "items"
     balanced = song.load()
     # A stem that never plays has no level to move: it is neither perturbed nor a target.
-    playing = [name for name in balanced.names if math.isfinite(measure(balanced.stems[name], balanced.rate)
-                                                                 .integrated_lufs)]
+    playing = [name for name in balanced.names
+               if math.isfinite(integrated_loudness(balanced.stems[name], balanced.rate))]
     plan = plan_song(song, playing, config)
     records = []
     for pair, gains in enumerate(plan.gains):

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from advisor.alm import freeze_fixed_positions, nf4_config, require_alm
 from advisor.explain import instruction, is_leave, is_plural
 from tools.audio_io import read_audio
 from tools.bundle import CLIP_NAMES
 from tools.errors import FaderwiseError
-from tools.json_files import read_json, write_json
+from tools.json_files import read_json, read_yaml, write_json
 from tools.outputs import atomic_file, new_output_folder
 from training.alm import build_processor, build_tokenizer, encode, small_model
 
@@ -79,12 +78,7 @@ class TrainConfig:
 
 def read_config(path: str | os.PathLike[str]) -> TrainConfig:
     path = Path(path)
-    try:
-        payload = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TrainConfigError(f"{path}: no such config") from None
-    except yaml.YAMLError as exc:
-        raise TrainConfigError(f"{path}: not valid YAML: {exc}") from exc
+    payload = read_yaml(path, error=TrainConfigError, missing="no such config")
     if not isinstance(payload, dict) or not isinstance(payload.get("dataset"), str) or not isinstance(
             payload.get("out"), str):
         raise TrainConfigError(f"{path}: needs 'dataset' (a synth folder) and 'out' (the run folder)")
