@@ -365,16 +365,20 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from training.distributed import processes_from_env
     from training.train import read_config, train
 
     config = read_config(args.config)
+    main_process = processes_from_env().main  # under torchrun, only rank 0 reports
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=not (err.is_terminal and main_process)) as progress:
         task = progress.add_task("training", total=config.steps)
         out = train(config, stop_after=args.stop_after,
                     on_step=lambda step, loss: progress.update(task, completed=step, description=f"loss {loss:.3f}"))
-    print(f"wrote {out}; log: {config.out / 'log.jsonl'}")
+    if main_process:
+        print(f"wrote {out}; log: {config.out / 'log.jsonl'}")
     return 0
 
 

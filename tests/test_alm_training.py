@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,10 +87,22 @@ def test_the_four_clips_go_through_the_processor_and_only_the_answer_is_learned(
         encode(processor, single.clips, single.target, differential=True)
 
 
+SMALL_RUN = {"model": "small", "method": "full", "steps": 6, "eval_every": 3, "save_every": 3, "eval_examples": 2,
+             "learning_rate": 3e-3, "warmup_steps": 1, "vocab_size": 320, "size": TINY_SIZE}
+
+
 def small_config(dataset: Path, out: Path, **overrides: object) -> TrainConfig:
-    options = {"model": "small", "method": "full", "steps": 6, "eval_every": 3, "save_every": 3, "eval_examples": 2,
-               "learning_rate": 3e-3, "warmup_steps": 1, "vocab_size": 320, "size": TINY_SIZE, **overrides}
-    return TrainConfig(dataset=dataset, out=out, **options)  # type: ignore[arg-type]
+    return TrainConfig(dataset=dataset, out=out, **{**SMALL_RUN, **overrides})  # type: ignore[arg-type]
+
+
+def same_logits(folder_a: Path, folder_b: Path, dataset: Path, *, atol: float) -> bool:
+    """Whether two trained models give the same logits on a validation bundle."""
+    model_a, processor = load_model(folder_a)
+    model_b, _ = load_model(folder_b)
+    example = load_examples(dataset, "val", variant="differential")[0]
+    inputs = encode(processor, example.clips, example.target, differential=True, answer=example.answer)
+    with torch.no_grad():
+        return bool(torch.allclose(model_a(**inputs).logits, model_b(**inputs).logits, atol=atol))
 
 
 def test_full_training_learns_and_resumes_exactly(dataset: Path, tmp_path: Path) -> None:
@@ -105,12 +120,58 @@ def test_full_training_learns_and_resumes_exactly(dataset: Path, tmp_path: Path)
     steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()
              if "loss" in json.loads(line)]
     assert steps == [1, 2, 3, 4, 5, 6]  # the resume replaced the stale step 5
-    model_a, processor = load_model(uninterrupted)
-    model_b, _ = load_model(resumed)
-    example = load_examples(dataset, "val", variant="differential")[0]
-    inputs = encode(processor, example.clips, example.target, differential=True, answer=example.answer)
-    with torch.no_grad():
-        assert torch.allclose(model_a(**inputs).logits, model_b(**inputs).logits, atol=1e-5)
+    assert same_logits(uninterrupted, resumed, dataset, atol=1e-5)
+
+
+def test_tensorboard_logs_what_the_jsonl_log_says(dataset: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(small_config(dataset, tmp_path / "run", steps=3))
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {"loss/train", "loss/val", "learning_rate"}
+    train_loss = [(e.step, e.value) for e in events.Scalars("loss/train")]
+    assert train_loss == [(entry["step"], pytest.approx(entry["loss"], abs=1e-6)) for entry in log if "loss" in entry]
+    assert [(e.step, e.value) for e in events.Scalars("loss/val")] == [
+        (entry["step"], pytest.approx(entry["val_loss"], abs=1e-6)) for entry in log if "val_loss" in entry]
+    off = small_config(dataset, tmp_path / "quiet", steps=1, tensorboard=False)
+    train(off)
+    assert not (tmp_path / "quiet" / "tensorboard").exists()
+
+
+def test_two_processes_learn_what_one_learns_with_twice_the_accumulation(dataset: Path, tmp_path: Path) -> None:
+    """torchrun, two CPU processes on Gloo: each takes its own example of a step and DDP averages
+    the gradients, so the run equals one process accumulating the same two examples."""
+    alone = train(small_config(dataset, tmp_path / "alone", steps=4, grad_accumulation=2, tensorboard=False))
+    config = tmp_path / "two.yaml"
+    config.write_text(json.dumps({**SMALL_RUN, "dataset": str(dataset), "out": "two", "steps": 4,
+                                  "tensorboard": False}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "faderwise", "train", str(config)], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wrote ") == 1  # rank 0 reports, rank 1 does not
+    together = tmp_path / "two" / "final"
+    assert same_logits(alone, together, dataset, atol=1e-4)
+    losses = [[json.loads(line).get("loss") for line in (folder / "log.jsonl").read_text().splitlines()]
+              for folder in (tmp_path / "alone", tmp_path / "two")]
+    assert losses[1] == pytest.approx(losses[0], abs=1e-4)  # each step's loss is the mean of both processes'
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["step-000003", "step-000004"]
+
+
+def test_the_launchers_environment_is_read_or_refused() -> None:
+    from training.distributed import LaunchError, Processes, processes_from_env
+
+    assert processes_from_env({}) == Processes(rank=0, world_size=1, local_rank=0)
+    assert processes_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == Processes(3, 4, 1)
+    assert processes_from_env({"RANK": "2", "WORLD_SIZE": "4"}).local_rank == 2
+    with pytest.raises(LaunchError, match=r"^WORLD_SIZE='two' is not a whole number \(set by torchrun or accelerate"):
+        processes_from_env({"WORLD_SIZE": "two"})
+    with pytest.raises(LaunchError, match="^RANK=4 does not fit WORLD_SIZE=4$"):
+        processes_from_env({"RANK": "4", "WORLD_SIZE": "4"})
 
 
 def test_lora_hits_the_language_model_only_and_reloads(dataset: Path, tiny_base: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ NF4 with double quantisation and bf16 compute, and trains with paged 8-bit AdamW
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from tools.errors import FaderwiseError
 from tools.json_files import read_json, read_yaml, write_json
 from tools.outputs import atomic_file, new_output_folder
 from training.alm import build_processor, build_tokenizer, encode, small_model
+from training.distributed import Processes, mean_over_processes, wait_for_all
 
 LANGUAGE_MODEL_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 VARIANTS = ("differential", "single-mix")
@@ -74,6 +76,8 @@ class TrainConfig:
     keys by about 6.5 dB."), an easier target for a model trained from scratch."""
     vocab_size: int = 1024
     size: dict[str, int] = field(default_factory=dict)
+    tensorboard: bool = True
+    """Also log to ``out/tensorboard`` (needs the tensorboard package)."""
 
 
 def read_config(path: str | os.PathLike[str]) -> TrainConfig:
@@ -149,16 +153,20 @@ def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None 
 # -- model set-up ---------------------------------------------------------------------------------
 
 
-def load_base(config: TrainConfig) -> Any:
+def load_base(config: TrainConfig, device: Any = None) -> Any:
     """The pretrained Qwen2-Audio in ``config.model``; for QLoRA in 4-bit NF4 with double
-    quantisation and bf16 compute."""
+    quantisation and bf16 compute, loaded onto ``device`` (a GPU) as it is quantised."""
     from transformers import Qwen2AudioForConditionalGeneration
 
-    options: dict[str, Any] = {"quantization_config": nf4_config()} if config.method == "qlora" else {}
+    options: dict[str, Any] = {}
+    if config.method == "qlora":
+        options["quantization_config"] = nf4_config()
+        if device is not None and device.type == "cuda":
+            options["device_map"] = {"": device}
     return freeze_fixed_positions(Qwen2AudioForConditionalGeneration.from_pretrained(config.model, **options))
 
 
-def prepare_model(config: TrainConfig, *, texts: list[str]) -> tuple[Any, Any]:
+def prepare_model(config: TrainConfig, *, texts: list[str], device: Any = None) -> tuple[Any, Any]:
     """The model to train and its processor: a new small model (tokenizer trained on ``texts``),
     or a local base with LoRA / QLoRA adapters."""
     require_alm()
@@ -173,7 +181,7 @@ def prepare_model(config: TrainConfig, *, texts: list[str]) -> tuple[Any, Any]:
         from transformers import AutoProcessor
 
         processor = AutoProcessor.from_pretrained(config.model)
-        model = load_base(config)
+        model = load_base(config, device)
     if config.method in ("lora", "qlora"):
         model = add_lora(model, config)
     elif not config.tune_audio_tower and config.model != "small":
@@ -240,7 +248,8 @@ def latest_checkpoint(out: Path) -> Path | None:
 # -- the loop -------------------------------------------------------------------------------------
 
 
-def evaluate_loss(model: Any, processor: Any, examples: list[Example], *, differential: bool) -> float:
+def evaluate_loss(model: Any, processor: Any, examples: list[Example], *, differential: bool,
+                  device: Any = None) -> float:
     """Mean answer-token loss over ``examples``."""
     import torch
 
@@ -248,22 +257,60 @@ def evaluate_loss(model: Any, processor: Any, examples: list[Example], *, differ
     losses = []
     with torch.no_grad():
         for example in examples:
-            inputs = encode(processor, example.clips, example.target, differential=differential,
-                            answer=example.answer)
+            inputs = on_device(encode(processor, example.clips, example.target, differential=differential,
+                                      answer=example.answer), device)
             losses.append(float(model(**inputs).loss))
     model.train()
     return float(np.mean(losses)) if losses else math.nan
 
 
+def on_device(inputs: dict[str, Any], device: Any) -> dict[str, Any]:
+    return inputs if device is None else {name: tensor.to(device) for name, tensor in inputs.items()}
+
+
+class ExampleOrder:
+    """Which training example comes next: epochs shuffled by their own seed, so a resumed run
+    (which restores ``epoch`` and what is ``left`` of the current one) draws the same sequence.
+    Every process draws the same sequence and takes its own share of it."""
+
+    def __init__(self, count: int, *, seed: int, epoch: int = 0, left: list[int] | None = None) -> None:
+        self.count, self.seed, self.epoch, self.left = count, seed, epoch, list(left or [])
+
+    def draw(self) -> int:
+        if not self.left:
+            self.left = np.random.default_rng((self.seed, self.epoch)).permutation(self.count).tolist()
+            self.epoch += 1
+        return self.left.pop()
+
+
 def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None = None,
           stop_after: int | None = None) -> Path:
     """Train (resuming from the run folder's last checkpoint) and save the final model to
-    ``out/final``. Logs one JSON object per step and per evaluation to ``out/log.jsonl``.
+    ``out/final``. Logs one JSON object per step and per evaluation to ``out/log.jsonl`` (and to
+    TensorBoard in ``out/tensorboard`` when ``config.tensorboard``).
+
+    Under ``torchrun`` or ``accelerate launch`` every process trains a replica
+    (DistributedDataParallel): each step, each of the N processes takes its own example of every
+    gradient-accumulation round, so a step learns from N × ``grad_accumulation`` examples, exactly
+    what one process with N times the accumulation would. Rank 0 writes the log and checkpoints.
 
     ``stop_after`` ends this run at that step with a checkpoint (a time-boxed session); a later
     call resumes there. Returns the final model's folder, or the checkpoint when stopped early.
     """
     require_alm()
+    from training.distributed import device_for, end_group, processes_from_env, start_group
+
+    processes = processes_from_env()
+    device = device_for(processes)
+    start_group(processes, device)
+    try:
+        return _train(config, processes, device, on_step=on_step, stop_after=stop_after)
+    finally:
+        end_group()
+
+
+def _train(config: TrainConfig, processes: Processes, device: Any, *,
+           on_step: Callable[[int, float], None] | None, stop_after: int | None) -> Path:
     import torch
 
     differential = config.variant == "differential"
@@ -272,63 +319,117 @@ def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None =
                                  answer=config.answer)
     if not train_examples:
         raise TrainConfigError(f"{config.dataset}: the manifest has no train items")
+    writer = open_tensorboard(config) if processes.main else None
     config.out.mkdir(parents=True, exist_ok=True)
     checkpoint = latest_checkpoint(config.out)
     if checkpoint is not None:
-        model, processor = resume_model(checkpoint, config)
+        model, processor = resume_model(checkpoint, config, device)
     else:
         model, processor = prepare_model(config, texts=[e.answer for e in train_examples] +
-                                         [e.answer for e in val_examples])
+                                         [e.answer for e in val_examples], device=device)
+    if config.method != "qlora":  # a 4-bit base is placed on its device as it loads
+        model.to(device)
     model.train()
+    replica = model
+    if processes.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # DDP starts every replica from rank 0's weights and averages the gradients of each step
+        replica = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = make_optimizer(model, config)
-    step, epoch, order = 0, 0, []
+    step, order = 0, ExampleOrder(len(train_examples), seed=config.seed)
     if checkpoint is not None:
         state = read_json(checkpoint / "state.json", error=TrainConfigError)
-        step, epoch, order = int(state["step"]), int(state["epoch"]), list(state["order"])  # type: ignore[index]
-        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=False))
+        step = int(state["step"])  # type: ignore[index]
+        order = ExampleOrder(len(train_examples), seed=config.seed, epoch=int(state["epoch"]),  # type: ignore[index]
+                             left=list(state["order"]))  # type: ignore[index]
+        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=False, map_location=device))
     torch.manual_seed(config.seed + step)
-    _truncate_log(config.out / "log.jsonl", step)
-    log = (config.out / "log.jsonl").open("a", encoding="utf-8")
+    log = None
+    if processes.main:
+        _truncate_log(config.out / "log.jsonl", step)
+        log = (config.out / "log.jsonl").open("a", encoding="utf-8")
     started = time.perf_counter()
+    trainable = [p for p in model.parameters() if p.requires_grad]
     try:
         while step < config.steps:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, config)
             total = 0.0
-            for _ in range(config.grad_accumulation):
-                if not order:  # a new epoch, shuffled by its own seed: the same order after a resume
-                    order = np.random.default_rng((config.seed, epoch)).permutation(len(train_examples)).tolist()
-                    epoch += 1
-                example = train_examples[order.pop()]
-                inputs = encode(processor, example.clips, example.target, differential=differential,
-                                answer=example.answer)
-                loss = model(**inputs).loss / config.grad_accumulation
-                loss.backward()
+            for round_ in range(config.grad_accumulation):
+                drawn = [order.draw() for _ in range(processes.world_size)]
+                example = train_examples[drawn[processes.rank]]
+                inputs = on_device(encode(processor, example.clips, example.target, differential=differential,
+                                          answer=example.answer), device)
+                last_round = round_ == config.grad_accumulation - 1
+                with contextlib.nullcontext() if last_round or not processes.distributed else replica.no_sync():
+                    loss = replica(**inputs).loss / config.grad_accumulation
+                    loss.backward()
                 total += float(loss.detach())
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+            total = mean_over_processes(total, processes, device)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            log.write(json.dumps({"step": step, "loss": round(total, 5), "lr": learning_rate(step - 1, config),
-                                  "seconds": round(time.perf_counter() - started, 2)}) + "\n")
-            if on_step:
-                on_step(step, total)
+            entry: dict[str, Any] = {"step": step, "loss": round(total, 5), "lr": learning_rate(step - 1, config),
+                                     "seconds": round(time.perf_counter() - started, 2)}
             if step % config.eval_every == 0 or step == config.steps:
-                val = evaluate_loss(model, processor, val_examples, differential=differential)
-                log.write(json.dumps({"step": step, "val_loss": round(val, 5)}) + "\n")
-            log.flush()
+                if processes.main:
+                    entry["val_loss"] = round(evaluate_loss(model, processor, val_examples,
+                                                            differential=differential, device=device), 5)
+                wait_for_all(processes)
+            if log is not None:
+                write_log(log, writer, entry)
+            if on_step and processes.main:
+                on_step(step, total)
             if step % config.save_every == 0 or step in (config.steps, stop_after):
-                checkpoint = save_checkpoint(config.out / "checkpoints" / f"step-{step:06d}", model, processor,
-                                             optimizer, step=step, epoch=epoch, order=order)
+                checkpoint = config.out / "checkpoints" / f"step-{step:06d}"
+                if processes.main:
+                    save_checkpoint(checkpoint, model, processor, optimizer, step=step, epoch=order.epoch,
+                                    order=order.left)
+                wait_for_all(processes)
             if step == stop_after:
                 return checkpoint
     finally:
-        log.close()
+        if log is not None:
+            log.close()
+        if writer is not None:
+            writer.close()
     final = config.out / "final"
-    with new_output_folder(final, force=True) as staging:
-        model.save_pretrained(staging)
-        processor.save_pretrained(staging)
+    if processes.main:
+        with new_output_folder(final, force=True) as staging:
+            model.save_pretrained(staging)
+            processor.save_pretrained(staging)
+    wait_for_all(processes)
     return final
+
+
+def write_log(log: Any, writer: Any, entry: dict[str, Any]) -> None:
+    """One step to the JSONL log (the training loss line, then the validation line if any) and
+    to TensorBoard."""
+    val = entry.pop("val_loss", None)
+    log.write(json.dumps(entry) + "\n")
+    if val is not None:
+        log.write(json.dumps({"step": entry["step"], "val_loss": val}) + "\n")
+    log.flush()
+    if writer is not None:
+        writer.add_scalar("loss/train", entry["loss"], entry["step"])
+        writer.add_scalar("learning_rate", entry["lr"], entry["step"])
+        if val is not None:
+            writer.add_scalar("loss/val", val, entry["step"])
+        writer.flush()
+
+
+def open_tensorboard(config: TrainConfig) -> Any:
+    """A TensorBoard writer on ``out/tensorboard``, or None when ``config.tensorboard`` is off."""
+    if not config.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise TrainConfigError("tensorboard: true needs the tensorboard package (pip install tensorboard, part of "
+                               "faderwise[alm]); or set tensorboard: false") from None
+    return SummaryWriter(log_dir=str(config.out / "tensorboard"))
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -341,7 +442,7 @@ def _truncate_log(path: Path, step: int) -> None:
         tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
-def resume_model(checkpoint: Path, config: TrainConfig) -> tuple[Any, Any]:
+def resume_model(checkpoint: Path, config: TrainConfig, device: Any = None) -> tuple[Any, Any]:
     """The model and processor of a checkpoint, ready to train on."""
     from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
@@ -351,4 +452,4 @@ def resume_model(checkpoint: Path, config: TrainConfig) -> tuple[Any, Any]:
         return freeze_fixed_positions(Qwen2AudioForConditionalGeneration.from_pretrained(folder)), processor
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(load_base(config), folder, is_trainable=True), processor
+    return PeftModel.from_pretrained(load_base(config, device), folder, is_trainable=True), processor
