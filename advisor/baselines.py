@@ -21,6 +21,8 @@ from advisor.explain import instruction, is_leave, join, leave_sentence
 from advisor.model import Advice, GainMove
 from advisor.stem_names import require_stems, stem_class
 from tools.analysis import StemSetAnalysis, analyze_stem_set, json_number
+from tools.bundle import ABBundle
+from tools.loudness import integrated_loudness
 from tools.stems import StemSet
 
 # Without a reference, a move is a guess about taste: the range says so.
@@ -85,6 +87,30 @@ def _baseline_advice(name: str, analysis: StemSetAnalysis, targets: Mapping[str,
                             "stems": facts_by_stem})
 
 
+def _bundle_advice(name: str, bundle: ABBundle, target_lu: float | None, describe_target: str) -> Advice:
+    """Advice for the bundle's target from Version A's two clips alone: the target's level against
+    A's mix (target + backing) moved to ``target_lu`` (None: no typical level for this stem)."""
+    stem = bundle.target
+    level = integrated_loudness(bundle.target_a, bundle.rate)
+    mix = integrated_loudness(bundle.target_a + bundle.backing_a, bundle.rate)
+    stem_to_mix = level - mix
+    facts: dict[str, object] = {"stem_to_mix_lu": json_number(stem_to_mix, 1), "window_a_s": list(bundle.window_a_s)}
+    if target_lu is None or not math.isfinite(stem_to_mix):
+        reason = "has no typical level to compare with" if target_lu is None else "does not play in the clip"
+        return Advice(advisor=name, moves=(), text=f"The {stem} {reason}, so it is not judged.",
+                      evidence={"mode": "bundle", "target": facts})
+    delta = target_lu - stem_to_mix
+    facts.update({"target_stem_to_mix_lu": json_number(target_lu, 1), "move_db": json_number(delta, 2)})
+    if is_leave(delta):
+        return Advice(advisor=name, moves=(), text=leave_sentence([stem], "close to the target already"),
+                      evidence={"mode": "bundle", "target": facts})
+    move = GainMove(stem=stem, delta_db=delta, low_db=delta - BASELINE_HALF_WIDTH_DB,
+                    high_db=delta + BASELINE_HALF_WIDTH_DB)
+    text = (f"{instruction(stem, delta)}: this stem sits at {stem_to_mix:+.1f} LU against the mix, "
+            f"{describe_target.format(target=target_lu, stem=stem)}. Confidence: low.")
+    return Advice(advisor=name, moves=(move,), text=text, evidence={"mode": "bundle", "target": facts})
+
+
 class SingleMixAdvisor:
     """Moves toward typical relative levels per stem class, from Version A alone."""
 
@@ -106,6 +132,16 @@ class SingleMixAdvisor:
         return _baseline_advice(self.name, analysis, _class_targets(analysis, self.prior), wanted, intro,
                                 "where a typical {stem} stem sits near {target:+.1f} LU")
 
+    def advise_bundle(self, bundle: ABBundle) -> Advice:
+        """Advice for the bundle's target from its Version A clips (target, backing) alone; the
+        prior's level is shared among the stems of A of the same class, as for a whole stem set."""
+        found = stem_class(bundle.target)
+        target_lu = None
+        if found is not None and found in self.prior.stem_to_mix_lu:
+            sharing = sum(stem_class(name) == found for name in bundle.stems_a) or 1
+            target_lu = self.prior.stem_to_mix_lu[found] - 10 * math.log10(sharing)
+        return _bundle_advice(self.name, bundle, target_lu, "where a typical {stem} stem sits near {target:+.1f} LU")
+
 
 class EqualLoudnessAdvisor:
     """Every stem to the same loudness, the mix as loud as before."""
@@ -123,3 +159,10 @@ class EqualLoudnessAdvisor:
         targets = {name: 0.0 for name, m in analysis.stems.items() if not m.stem.silent}
         intro = "Equal-loudness baseline: every stem brought to the same loudness, keeping the mix as loud."
         return _baseline_advice(self.name, analysis, targets, wanted, intro, "and every stem is to be equally loud")
+
+    def advise_bundle(self, bundle: ABBundle) -> Advice:
+        """Advice for the bundle's target from its Version A clips: each of A's N stems equally
+        loud puts every stem at −10·log10(N) LU against the mix."""
+        target_lu = -10 * math.log10(max(1, len(bundle.stems_a)))
+        return _bundle_advice(self.name, bundle, target_lu,
+                              "and with {target:+.1f} LU every stem of the mix would be equally loud")

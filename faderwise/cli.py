@@ -124,6 +124,31 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", type=Path, help="CONFIG.yaml (see training/configs/)")
     train.add_argument("--stop-after", type=int, metavar="STEP", help="end this run at STEP with a checkpoint")
     train.set_defaults(handler=run_train)
+
+    evaluate = commands.add_parser("eval", help="evaluate advisors: gain error, judges, text metrics, human study")
+    steps = evaluate.add_subparsers(dest="eval_command", metavar="STEP", required=True)
+    eval_run = steps.add_parser("run", help="evaluate the config's advisors on a test set and write the report")
+    eval_run.add_argument("config", type=Path, help="CONFIG.yaml (see evals/configs/example.yaml)")
+    eval_run.add_argument("--out", type=Path, required=True, metavar="DIR",
+                          help="the run folder (report.md, report.json, plots); an interrupted run resumes in it")
+    eval_run.add_argument("--workers", type=int, help="processes answering (overrides the config)")
+    eval_run.add_argument("--judge", action="append", metavar="SPEC",
+                          help="rubric (embedded) or an LLM spec such as openai:MODEL; repeat for a second judge "
+                               "(the report says how they agree); overrides the config")
+    eval_run.set_defaults(handler=run_eval)
+    packets = steps.add_parser("packets", help="export a blinded listening study (one HTML page) from a run")
+    packets.add_argument("run", type=Path, help="a folder written by faderwise eval run")
+    packets.add_argument("--out", type=Path, required=True, metavar="STUDY_DIR", help="a new folder")
+    packets.add_argument("--items", type=int, metavar="N", help="the first N test items (default: all)")
+    packets.add_argument("--advisor", action="append", help="only these advisors (repeat; default: all of the run)")
+    packets.add_argument("--seed", type=int, default=0, help="the order's seed")
+    packets.set_defaults(handler=run_packets)
+    ingest = steps.add_parser("ingest", help="read a study's answers: ratings per advisor, κ, judge correlation")
+    ingest.add_argument("study", type=Path, help="the study folder (with key.json)")
+    ingest.add_argument("answers", type=Path, nargs="+", help="answers files saved by the page (JSON or CSV)")
+    ingest.add_argument("--run", type=Path, help="the evaluation run, to correlate its judge scores with people's")
+    ingest.add_argument("--out", type=Path, help="write human.json and human.md here (default: STUDY/results)")
+    ingest.set_defaults(handler=run_ingest)
     return parser
 
 
@@ -379,6 +404,51 @@ def run_train(args: argparse.Namespace) -> int:
                     on_step=lambda step, loss: progress.update(task, completed=step, description=f"loss {loss:.3f}"))
     if main_process:
         print(f"wrote {out}; log: {config.out / 'log.jsonl'}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from evals.run import read_config, run_evaluation
+
+    config = read_config(args.config)
+    overrides: dict[str, object] = {}
+    if args.workers is not None:
+        overrides["workers"] = args.workers
+    if args.judge:
+        overrides["judges"] = tuple(args.judge)
+    config = dataclasses.replace(config, **overrides)
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("evaluating", total=None)
+        report = run_evaluation(config, args.out, on_progress=lambda stage, done, total: progress.update(
+            task, description=stage, completed=done, total=total))
+    for pair in report["research_question"]:
+        print(f"{pair['differential']} against {pair['single_mix']}: {pair['answer']}")
+    for name, advisor in report["advisors"].items():
+        mae = advisor["mae_db"]
+        print(f"{name:24} MAE {'—' if mae is None else f'{mae:.2f} dB':>9}")
+    print(f"wrote {args.out / 'report.md'} and {args.out / 'report.json'}")
+    return 0
+
+
+def run_packets(args: argparse.Namespace) -> int:
+    from evals.human import export_packets
+
+    out = export_packets(args.run, args.out, items=args.items, advisors=args.advisor, seed=args.seed)
+    print(f"wrote {out / 'index.html'} (send this page to the annotators) and {out / 'key.json'} (keep it)")
+    return 0
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from evals.human import ingest, write_ingest
+
+    result = ingest(args.study, args.answers, run=args.run)
+    out = args.out or args.study / "results"
+    write_ingest(result, out)
+    print((out / "human.md").read_text(encoding="utf-8"), end="")
     return 0
 
 

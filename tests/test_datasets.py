@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import noise_stems, write_stems
+from evals.gain_error import distance_to_range
 from training.datasets import (
     DatasetError,
     assign_splits,
     consensus_references,
-    distance_to_range,
     musdb_hq_songs,
     musdb_songs,
     read_mixparams,

@@ -17,7 +17,9 @@ def plain_json(payload: object) -> object:
 
 
 def write_json(path: str | os.PathLike[str], payload: object) -> Path:
-    """Write ``payload`` as indented JSON, atomically (NaN and infinities are refused: use null)."""
+    """Write ``payload`` as indented JSON, atomically, creating the folder it goes in (NaN and
+    infinities are refused: use null)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return Path(path)

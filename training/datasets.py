@@ -261,11 +261,6 @@ def consensus_references(data: MixParamsData, *, min_mixes: int = 2) -> dict[str
     return references
 
 
-def distance_to_range(value: float, low: float, high: float) -> float:
-    """0 inside ``[low, high]``, else the distance to the nearer end (the consensus-range error)."""
-    return 0.0 if low <= value <= high else (low - value if value < low else value - high)
-
-
 def list_songs(kind: str, root: str | os.PathLike[str]) -> list[Song]:
     """The songs of a dataset of kind ``kind`` (one of :data:`READERS`)."""
     if kind not in READERS:

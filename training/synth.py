@@ -70,7 +70,8 @@ class SynthConfig:
     Attributes:
         out: the dataset folder.
         datasets: ``{"kind": "musdb18hq"|"musdb18"|"stem-folders", "root": PATH}`` or
-            ``{"kind": "procedural", "songs": N, "bars": B}`` (the demo generator, N seeds).
+            ``{"kind": "procedural", "songs": N, "bars": B, "first_seed": S}`` (the demo
+            generator, N seeds from S, 0 by default).
         seed: the run's seed.
         pairs_per_song: perturbations per song.
         offset_db: ``(min, max)`` magnitude of a perturbation gain, dB.
@@ -120,6 +121,8 @@ def read_config(path: str | os.PathLike[str]) -> SynthConfig:
         if entry["kind"] == "procedural":
             if not isinstance(entry.get("songs"), int) or entry["songs"] < 1:
                 raise SynthConfigError(f"{path}: datasets[{index}]: procedural needs 'songs', a count ≥ 1")
+            if not isinstance(entry.get("first_seed", 0), int) or entry.get("first_seed", 0) < 0:
+                raise SynthConfigError(f"{path}: datasets[{index}]: first_seed must be a whole number ≥ 0")
         elif not isinstance(entry.get("root"), str):
             raise SynthConfigError(f"{path}: datasets[{index}]: {entry['kind']} needs 'root', a folder")
         else:
@@ -170,8 +173,9 @@ def collect_songs(config: SynthConfig) -> list[Song]:
     for entry in config.datasets:
         if entry["kind"] == "procedural":
             bars = int(entry.get("bars", 12))
+            first = int(entry.get("first_seed", 0))  # songs a model never heard start past its training seeds
             songs += [ProceduralSong(song_id=f"procedural/{seed:04d}", name=f"procedural-{seed:04d}", path=Path("."),
-                                     seed=seed, bars=bars) for seed in range(int(entry["songs"]))]
+                                     seed=seed, bars=bars) for seed in range(first, first + int(entry["songs"]))]
         else:
             songs += list_songs(entry["kind"], entry["root"])
     ids = [song.song_id for song in songs]

@@ -1,0 +1,191 @@
+"""The advisors an evaluation compares, each answering one test item (a synthesized bundle) in
+words; the words are what gets scored (their moves are parsed back, as for any advisor).
+
+Names: ``measured`` (DSP, hears A and B), ``single-mix`` (typical levels, A only),
+``equal-loudness`` (A only), ``alm`` / ``alm-single-mix`` (the shipped small audio-language
+models), ``alm:PATH`` / ``alm-single-mix:PATH`` (another one), ``llm:SPEC`` /
+``llm-single-mix:SPEC`` (a chat model given the bundle's measured levels as text: of A and B,
+or of A only).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from tools.audio_io import read_audio
+from tools.bundle import ABBundle, read_bundle
+from tools.errors import FaderwiseError
+
+DSP_ADVISORS = ("measured", "single-mix", "equal-loudness")
+
+
+class EvalConfigError(FaderwiseError):
+    """An evaluation config, advisor name or test set that cannot be used (the message names it)."""
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One test item of a ``faderwise synth`` manifest."""
+
+    dataset: Path
+    record: Mapping[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.record["id"])
+
+    @property
+    def target(self) -> str:
+        return str(self.record["target"])
+
+    @property
+    def stems(self) -> tuple[str, ...]:
+        return tuple(self.record["stems"])
+
+    @property
+    def true_move_db(self) -> float:
+        return float(self.record["target_move_db"])
+
+    @property
+    def perturbed_stems(self) -> int:
+        return int(self.record["difficulty"]["perturbed_stems"])
+
+    @property
+    def consensus_range_db(self) -> tuple[float, float] | None:
+        """The range of the target's move that several engineers' mixes agree on, if known."""
+        found = self.record.get("consensus_range_db")
+        return (float(found[0]), float(found[1])) if found else None
+
+    @cached_property
+    def bundle(self) -> ABBundle:
+        return read_bundle(self.dataset / self.record["bundle"], alm=True)
+
+    def mix_a(self) -> np.ndarray:
+        """Version A's mix around the target's window, 16 kHz mono ``(samples,)``."""
+        return read_audio(self.dataset / self.record["mix_a"], min_duration_s=0.0)[0][0]
+
+
+def read_items(dataset: Path, *, split: str, limit: int | None = None) -> list[EvalItem]:
+    """The manifest's items of ``split`` (first ``limit``), in manifest order."""
+    manifest = dataset / "manifest.jsonl"
+    if not manifest.is_file():
+        raise EvalConfigError(f"{manifest}: no manifest; make the test set with faderwise synth")
+    records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = [EvalItem(dataset, r) for r in records if r["split"] == split][:limit]
+    if not items:
+        raise EvalConfigError(f"{manifest}: no items in the {split!r} split")
+    return items
+
+
+class EvalAdvisor(Protocol):
+    name: str
+    hears_reference: bool
+
+    def answer(self, item: EvalItem) -> str: ...
+
+
+@dataclass
+class DSPAdvisor:
+    """The measured, single-mix or equal-loudness advisor on the bundle's 16 kHz clips."""
+
+    name: str
+
+    @property
+    def hears_reference(self) -> bool:
+        return self.name == "measured"
+
+    def answer(self, item: EvalItem) -> str:
+        from advisor import EqualLoudnessAdvisor, MeasuredAdvisor, SingleMixAdvisor
+
+        advisor = {"measured": MeasuredAdvisor, "single-mix": SingleMixAdvisor,
+                   "equal-loudness": EqualLoudnessAdvisor}[self.name]()
+        return advisor.advise_bundle(item.bundle).text
+
+
+class ALMAdvisor:
+    """An audio-language model: the differential one hears the four clips, the single-mix one A's mix."""
+
+    def __init__(self, name: str, folder: Path, *, differential: bool) -> None:
+        from advisor.alm import AudioLanguageAdvisor
+
+        self.name, self.hears_reference = name, differential
+        self.model = AudioLanguageAdvisor(folder, differential=differential)
+
+    def answer(self, item: EvalItem) -> str:
+        clips = list(item.bundle.clips().values()) if self.hears_reference else [item.mix_a()]
+        return self.model.answer([clip[0] if clip.ndim == 2 else clip for clip in clips], item.target)
+
+
+LLM_ADVISOR_PROMPT = """You advise a music producer on fader moves (gain only: no EQ, compression or effects). \
+Answer in one or two sentences: say whether to raise, lower or leave the {target}, by how many dB \
+("Raise the {target} by about 3 dB"), and cite the measurements."""
+
+
+class LLMAdvisor:
+    """A chat model given the bundle's measured levels as text (A and B, or A only)."""
+
+    def __init__(self, name: str, model: Any, *, differential: bool) -> None:
+        self.name, self.model, self.hears_reference = name, model, differential
+
+    def facts(self, item: EvalItem) -> str:
+        from tools.loudness import integrated_loudness
+
+        bundle = item.bundle
+
+        def against(stem: np.ndarray, backing: np.ndarray) -> str:
+            level = integrated_loudness(stem, bundle.rate) - integrated_loudness(stem + backing, bundle.rate)
+            return f"{level:+.1f} LU" if np.isfinite(level) else "silent"
+
+        text = f"In the producer's mix (Version A) the {item.target} sits at {against(bundle.target_a, bundle.backing_a)}"
+        if self.hears_reference:
+            text += f"; in the balanced reference (Version B) at {against(bundle.target_b, bundle.backing_b)}"
+        return text + " against the whole mix."
+
+    def answer(self, item: EvalItem) -> str:
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        reply = self.model.invoke([SystemMessage(LLM_ADVISOR_PROMPT.format(target=item.target)),
+                                   HumanMessage(self.facts(item))])
+        return reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+
+
+ChatModelFactory = Callable[[str], Any]
+
+
+def default_chat_model(spec: str) -> Any:
+    from agent.llm import make_chat_model, parse_llm_spec
+
+    return make_chat_model(parse_llm_spec(spec), context=dict)
+
+
+def make_advisor(name: str, *, chat_model: ChatModelFactory = default_chat_model) -> EvalAdvisor:
+    """The advisor called ``name`` (see the module's doc).
+
+    Raises:
+        EvalConfigError: an unknown name.
+    """
+    if name in DSP_ADVISORS:
+        return DSPAdvisor(name)
+    kind, _, argument = name.partition(":")
+    if kind in ("alm", "alm-single-mix"):
+        from advisor.alm import shipped_model
+
+        differential = kind == "alm"
+        folder = Path(argument) if argument else shipped_model(differential=differential)
+        return ALMAdvisor(name, folder, differential=differential)
+    if kind in ("llm", "llm-single-mix") and argument:
+        return LLMAdvisor(name, chat_model(argument), differential=kind == "llm")
+    raise EvalConfigError(f"unknown advisor {name!r}: expected {', '.join(DSP_ADVISORS)}, alm[:PATH], "
+                          "alm-single-mix[:PATH], llm:SPEC or llm-single-mix:SPEC")
+
+
+def hears_reference(name: str) -> bool:
+    """Whether the advisor called ``name`` hears Version B (without building it)."""
+    return name == "measured" or name.partition(":")[0] in ("alm", "llm")
