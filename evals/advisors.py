@@ -135,18 +135,21 @@ class LLMAdvisor:
         self.name, self.model, self.hears_reference = name, model, differential
 
     def facts(self, item: EvalItem) -> str:
+        """The integrated loudness (BS.1770) of the target and of everything else, in A (and B)."""
         from tools.loudness import integrated_loudness
 
         bundle = item.bundle
 
-        def against(stem: np.ndarray, backing: np.ndarray) -> str:
-            level = integrated_loudness(stem, bundle.rate) - integrated_loudness(stem + backing, bundle.rate)
-            return f"{level:+.1f} LU" if np.isfinite(level) else "silent"
+        def level(audio: np.ndarray) -> str:
+            value = integrated_loudness(audio, bundle.rate)
+            return f"{value:.1f} LUFS" if np.isfinite(value) else "silence"
 
-        text = f"In the producer's mix (Version A) the {item.target} sits at {against(bundle.target_a, bundle.backing_a)}"
+        text = (f"In the producer's mix (Version A) the {item.target} measures {level(bundle.target_a)} and "
+                f"everything else {level(bundle.backing_a)}")
         if self.hears_reference:
-            text += f"; in the balanced reference (Version B) at {against(bundle.target_b, bundle.backing_b)}"
-        return text + " against the whole mix."
+            text += (f"; in the balanced reference (Version B) the {item.target} measures {level(bundle.target_b)} "
+                     f"and everything else {level(bundle.backing_b)}")
+        return text + "."
 
     def answer(self, item: EvalItem) -> str:
         from langchain_core.messages import HumanMessage, SystemMessage

@@ -71,9 +71,10 @@ def _flac_data_uri(clip: np.ndarray, rate: int) -> str:
 
 
 def export_packets(run: Path, out: Path, *, items: int | None = None, advisors: Sequence[str] | None = None,
-                   seed: int = 0) -> Path:
-    """Write the study folder ``out`` (new; never over an existing one) from the evaluation run
-    in ``run``: ``items`` test items (all by default), each with every advisor's answer."""
+                   seed: int = 0, force: bool = False) -> Path:
+    """Write the study folder ``out`` (new, unless ``force`` replaces it once the new one is
+    complete) from the evaluation run in ``run``: ``items`` test items (all by default), each
+    with every advisor's answer (or those of ``advisors``)."""
     settings = read_json(run / "run.json", error=StudyError, missing="not an evaluation run (no run.json)")
     assert isinstance(settings, dict)
     chosen_items = read_items(Path(settings["dataset"]), split=settings["split"], limit=settings["limit"])[:items]
@@ -95,13 +96,13 @@ def export_packets(run: Path, out: Path, *, items: int | None = None, advisors: 
         key[entry_id] = {"item": item.id, "advisor": advisor, "target": item.target,
                          "true_move_db": item.true_move_db}
         page_entries.append({"id": entry_id, "item": item.id, "target": item.target, "explanation": text})
-    audio = {item.id: {name: _flac_data_uri(clip, item.bundle.rate) for name, clip in item.bundle.clips().items()}
-             for item in chosen_items}
-    study = {"format": STUDY_FORMAT, "id": study_id, "entries": page_entries, "audio": audio,
-             "clip_order": list(CLIP_NAMES), "clip_labels": CLIP_LABELS,
-             "questions": [{"id": q, "text": t} for q, t in QUESTIONS],
-             "codes": [{"id": c, "text": t} for c, t in CODES]}
-    with new_output_folder(out) as staging:
+    with new_output_folder(out, force=force) as staging:
+        audio = {item.id: {name: _flac_data_uri(clip, item.bundle.rate) for name, clip in item.bundle.clips().items()}
+                 for item in chosen_items}
+        study = {"format": STUDY_FORMAT, "id": study_id, "entries": page_entries, "audio": audio,
+                 "clip_order": list(CLIP_NAMES), "clip_labels": CLIP_LABELS,
+                 "questions": [{"id": q, "text": t} for q, t in QUESTIONS],
+                 "codes": [{"id": c, "text": t} for c, t in CODES]}
         (staging / "index.html").write_text(study_page(study), encoding="utf-8")
         write_json(staging / "key.json", {"format": STUDY_FORMAT, "id": study_id, "run": str(run.resolve()),
                                           "entries": key})

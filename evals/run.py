@@ -323,13 +323,18 @@ def text_scores(config: EvalConfig, items: Sequence[EvalItem], answers: Mapping[
 
 
 def replay_script(path: Path, out: Path) -> dict[str, Any]:
-    """Replay a ``faderwise run`` script with its own model (offline unless it names one)."""
+    """Replay a ``faderwise run`` script with its own model (offline unless it names one); a
+    transcript already in ``out`` (an earlier run of the same folder) is read instead."""
+    import json
+
     from agent.script import read_script, run_script
 
-    script = read_script(path)
-    records = run_script(script, llm=None, output_dir=out / "scripts" / slug(path.stem),
-                         transcript=out / "scripts" / f"{slug(path.stem)}.jsonl")
+    transcript = out / "scripts" / f"{slug(path.stem)}.jsonl"
+    if transcript.is_file():
+        records = [json.loads(line) for line in transcript.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        records = run_script(read_script(path), llm=None, output_dir=out / "scripts" / slug(path.stem),
+                             transcript=transcript)
     return {"script": str(path), "turns": len(records), "passed": sum(r["passed"] for r in records),
             "seconds": [r["seconds"] for r in records],
             "failures": [f"turn {r['turn']}: {f}" for r in records for f in r["failures"]]}
-

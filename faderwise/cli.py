@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     packets.add_argument("--items", type=int, metavar="N", help="the first N test items (default: all)")
     packets.add_argument("--advisor", action="append", help="only these advisors (repeat; default: all of the run)")
     packets.add_argument("--seed", type=int, default=0, help="the order's seed")
+    packets.add_argument("--force", action="store_true", help="replace STUDY_DIR if it exists")
     packets.set_defaults(handler=run_packets)
     ingest = steps.add_parser("ingest", help="read a study's answers: ratings per advisor, κ, judge correlation")
     ingest.add_argument("study", type=Path, help="the study folder (with key.json)")
@@ -437,7 +438,8 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_packets(args: argparse.Namespace) -> int:
     from evals.human import export_packets
 
-    out = export_packets(args.run, args.out, items=args.items, advisors=args.advisor, seed=args.seed)
+    out = export_packets(args.run, args.out, items=args.items, advisors=args.advisor, seed=args.seed,
+                         force=args.force)
     print(f"wrote {out / 'index.html'} (send this page to the annotators) and {out / 'key.json'} (keep it)")
     return 0
 
