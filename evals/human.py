@@ -76,7 +76,8 @@ def export_packets(run: Path, out: Path, *, items: int | None = None, advisors: 
     complete) from the evaluation run in ``run``: ``items`` test items (all by default), each
     with every advisor's answer (or those of ``advisors``)."""
     settings = read_json(run / "run.json", error=StudyError, missing="not an evaluation run (no run.json)")
-    assert isinstance(settings, dict)
+    if not isinstance(settings, dict) or "dataset" not in settings:
+        raise StudyError(f"{run / 'run.json'}: not written by faderwise eval run")
     chosen_items = read_items(Path(settings["dataset"]), split=settings["split"], limit=settings["limit"])[:items]
     names = list(advisors) if advisors else sorted(p.name for p in (run / "answers").iterdir() if p.is_dir())
     entries, key = [], {}
@@ -346,7 +347,8 @@ def ingest(study_dir: Path, files: Sequence[Path], *, run: Path | None = None) -
     """Unblinded ratings per advisor, κ between each pair of annotators, and the correlation of
     the run's judge scores with the mean human rating of each entry."""
     key = read_json(study_dir / "key.json", error=StudyError, missing="not a study folder (no key.json)")
-    assert isinstance(key, dict)
+    if not isinstance(key, dict) or key.get("format") != STUDY_FORMAT:
+        raise StudyError(f"{study_dir / 'key.json'}: not a {STUDY_FORMAT} key written by faderwise eval packets")
     answers = [read_answers(path, study=key) for path in files]
     entries: Mapping[str, Mapping[str, Any]] = key["entries"]
     per_advisor: dict[str, dict[str, list[int]]] = {}

@@ -5,6 +5,7 @@ and the human study: the page in headless Chromium, answers ingested, κ and cor
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 import shutil
@@ -368,3 +369,17 @@ def test_ingest_unblinds_and_computes_kappa_and_judge_correlation(study: Path, r
         ingest(study, [write_answers(tmp_path / "c.json", key, "ann-c", bad, codes_1)])
     with pytest.raises(StudyError, match=rf"^{tmp_path}/d.json: answers to study 'another', not '{key['id']}'$"):
         ingest(study, [write_answers(tmp_path / "d.json", {"id": "another"}, "ann-d", ratings, codes_1)])
+
+
+def test_answers_from_worker_processes_equal_answers_from_one(run: tuple[Path, dict[str, Any], float],
+                                                              workspace: Path, tmp_path: Path) -> None:
+    """Two spawned processes answer the same as the run's single process did."""
+    from evals.run import collect_answers
+
+    config = read_config(workspace / "eval.yaml")
+    items = read_items(workspace / "data", split="test")
+    parallel = dataclasses.replace(config, advisors=("measured", "single-mix"), workers=2)
+    answers = collect_answers(parallel, items, tmp_path)
+    for name in ("measured", "single-mix"):
+        assert answers[name] == {item.id: json.loads((run[0] / "answers" / name / f"{item.id}.json").read_text())[
+            "answer"] for item in items}
