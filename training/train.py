@@ -30,7 +30,15 @@ from tools.errors import FaderwiseError
 from tools.json_files import read_json, read_yaml, write_json
 from tools.outputs import atomic_file, new_output_folder
 from training.alm import build_processor, build_tokenizer, encode, small_model
-from training.distributed import Processes, mean_over_processes, wait_for_all
+from training.distributed import (
+    Processes,
+    device_for,
+    end_group,
+    mean_over_processes,
+    processes_from_env,
+    start_group,
+    wait_for_all,
+)
 
 LANGUAGE_MODEL_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 VARIANTS = ("differential", "single-mix")
@@ -298,8 +306,6 @@ def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None =
     call resumes there. Returns the final model's folder, or the checkpoint when stopped early.
     """
     require_alm()
-    from training.distributed import device_for, end_group, processes_from_env, start_group
-
     processes = processes_from_env()
     device = device_for(processes)
     start_group(processes, device)
