@@ -87,7 +87,8 @@ def export_packets(run: Path, out: Path, *, items: int | None = None, advisors: 
             if not path.is_file():
                 raise StudyError(f"{path}: no answer of {advisor} for {item.id}; finish the run first")
             answer = read_json(path, error=StudyError)
-            entries.append((item, advisor, str(answer["answer"])))  # type: ignore[index]
+            # the name as the run gave it (a folder name is only its file-safe form)
+            entries.append((item, str(answer["advisor"]), str(answer["answer"])))  # type: ignore[index]
     random.Random(seed).shuffle(entries)
     fingerprint = json.dumps([str(run.resolve()), seed, [(item.id, advisor) for item, advisor, _ in entries]])
     study_id = "study-" + hashlib.sha1(fingerprint.encode()).hexdigest()[:8]
@@ -324,10 +325,14 @@ def read_answers(path: Path, *, study: Mapping[str, Any]) -> AnnotatorAnswers:
         raise StudyError(f"{path}: answers to study {payload.get('study')!r}, not {study['id']!r}")
     ratings: dict[str, dict[str, int | None]] = {}
     codes: dict[str, dict[str, bool]] = {}
+    if not isinstance(payload.get("answers"), list):
+        raise StudyError(f"{path}: no list of answers")
     for answer in payload["answers"]:
-        entry = answer.get("entry")
+        entry = answer.get("entry") if isinstance(answer, dict) else None
         if entry not in entries:
             raise StudyError(f"{path}: entry {entry!r} is not in the study")
+        if not isinstance(answer.get("ratings"), dict) or not isinstance(answer.get("codes"), dict):
+            raise StudyError(f"{path}: entry {entry} has no ratings or codes")
         for question, value in answer["ratings"].items():
             if value is not None and (isinstance(value, bool) or value not in (1, 2, 3, 4, 5)):
                 raise StudyError(f"{path}: entry {entry} {question} = {value!r}; ratings are 1 to 5")
