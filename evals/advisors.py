@@ -24,6 +24,8 @@ from tools.bundle import ABBundle, read_bundle
 from tools.errors import FaderwiseError
 
 DSP_ADVISORS = ("measured", "single-mix", "equal-loudness")
+# the kinds of advisor that hear Version B, and the kind of their twin that hears only A
+SINGLE_MIX_TWINS = {"measured": "single-mix", "alm": "alm-single-mix", "llm": "llm-single-mix"}
 
 
 class EvalConfigError(FaderwiseError):
@@ -191,4 +193,12 @@ def make_advisor(name: str, *, chat_model: ChatModelFactory = default_chat_model
 
 def hears_reference(name: str) -> bool:
     """Whether the advisor called ``name`` hears Version B (without building it)."""
-    return name == "measured" or name.partition(":")[0] in ("alm", "llm")
+    return name.partition(":")[0] in SINGLE_MIX_TWINS
+
+
+def single_mix_twin(name: str) -> str | None:
+    """The name of the advisor that differs from ``name`` only in hearing A alone
+    (``alm:PATH`` → ``alm-single-mix:PATH``), or None for an advisor that hears A alone."""
+    kind, colon, argument = name.partition(":")
+    twin = SINGLE_MIX_TWINS.get(kind)
+    return None if twin is None else twin + colon + argument

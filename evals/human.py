@@ -31,12 +31,12 @@ import numpy as np
 
 from evals.advisors import read_items
 from evals.judge import Verdict
-from evals.run import answer_path, slug
+from evals.run import answer_path
 from evals.stats import cohen_kappa, rank_correlation
 from tools.bundle import CLIP_NAMES
 from tools.errors import FaderwiseError
 from tools.json_files import read_json, write_json
-from tools.outputs import atomic_file, new_output_folder
+from tools.outputs import atomic_file, new_output_folder, slug
 
 STUDY_FORMAT = "faderwise.study/1"
 ANSWERS_FORMAT = "faderwise.study-answers/1"

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from evals.advisors import EvalConfigError, EvalItem, make_advisor, read_items
+from evals.advisors import EvalConfigError, EvalItem, make_advisor, read_items, single_mix_twin
 from evals.judge import Judge, JudgeCase, Ranking, Verdict, make_judge
 from tools.json_files import read_json, read_yaml, write_json
+from tools.outputs import slug
 
 RUN_FORMAT = "faderwise.eval-run/1"
 DEFAULT_ADVISORS = ("measured", "single-mix", "equal-loudness", "alm", "alm-single-mix")
@@ -61,15 +61,8 @@ class EvalConfig:
     def pairs(self) -> list[tuple[str, str]]:
         if self.compare:
             return [tuple(pair) for pair in self.compare]  # type: ignore[misc]
-        found = []
-        for name in self.advisors:
-            kind, _, argument = name.partition(":")
-            twin = {"measured": "single-mix", "alm": "alm-single-mix", "llm": "llm-single-mix"}.get(kind)
-            if twin is not None:
-                twin = twin + (f":{argument}" if argument else "")
-                if twin in self.advisors:
-                    found.append((name, twin))
-        return found
+        return [(name, twin) for name in self.advisors
+                if (twin := single_mix_twin(name)) is not None and twin in self.advisors]
 
 
 def read_config(path: str | os.PathLike[str]) -> EvalConfig:
@@ -114,11 +107,6 @@ def read_config(path: str | os.PathLike[str]) -> EvalConfig:
             raise EvalConfigError(f"{path}: 'compare' names {', '.join(missing)}, which 'advisors' does not list")
         values["compare"] = tuple(tuple(p) for p in pairs)
     return EvalConfig(**values, source=path)
-
-
-def slug(name: str) -> str:
-    """A file name for an advisor or judge name (``alm:/models/x`` → ``alm-models-x``)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "advisor"
 
 
 # -- answers --------------------------------------------------------------------------------------
@@ -329,11 +317,11 @@ def replay_script(path: Path, out: Path) -> dict[str, Any]:
 
     from agent.script import read_script, run_script
 
-    transcript = out / "scripts" / f"{slug(path.stem)}.jsonl"
+    transcript = out / "scripts" / f"{path.stem}.jsonl"
     if transcript.is_file():
         records = [json.loads(line) for line in transcript.read_text(encoding="utf-8").splitlines() if line.strip()]
     else:
-        records = run_script(read_script(path), llm=None, output_dir=out / "scripts" / slug(path.stem),
+        records = run_script(read_script(path), llm=None, output_dir=out / "scripts" / path.stem,
                              transcript=transcript)
     return {"script": str(path), "turns": len(records), "passed": sum(r["passed"] for r in records),
             "seconds": [r["seconds"] for r in records],

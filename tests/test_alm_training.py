@@ -42,15 +42,21 @@ TINY = SmallModelSize(audio_width=64, audio_layers=1, audio_heads=2, text_width=
 TINY_SIZE = dataclasses.asdict(TINY)
 
 
+def synthesized(folder: Path, *, songs: int, bars: int, first_seed: int = 0, **options: object) -> Path:
+    """A dataset of procedural songs written by ``faderwise synth`` from a config in ``folder``."""
+    config = folder / "synth.yaml"
+    config.write_text(json.dumps({"out": "data", "datasets": [{"kind": "procedural", "songs": songs, "bars": bars,
+                                                               "first_seed": first_seed}],
+                                  "targets": "perturbed", **options}))
+    synth_config = read_synth_config(config)
+    synthesize(synth_config)
+    return synth_config.out
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("alm-data")
-    config = folder / "synth.yaml"
-    config.write_text(json.dumps({"out": "data", "seed": 1, "datasets": [{"kind": "procedural", "songs": 6,
-                                                                          "bars": 1}],
-                                  "pairs_per_song": 1, "val": 0.2, "test": 0.2, "targets": "perturbed"}))
-    synthesize(read_synth_config(config))
-    return folder / "data"
+    return synthesized(tmp_path_factory.mktemp("alm-data"), songs=6, bars=1, seed=1, pairs_per_song=1, val=0.2,
+                       test=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -355,21 +361,9 @@ def test_held_out_evaluation_and_model_card(dataset: Path, tiny_base: Path, tmp_
 @pytest.fixture(scope="module")
 def unseen_songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Held-out items from procedural songs the shipped models never saw (seeds past the recipe's 60)."""
-    folder = tmp_path_factory.mktemp("unseen")
-    config = folder / "synth.yaml"
-    config.write_text(json.dumps({"out": "data", "seed": 99, "datasets": [{"kind": "procedural", "songs": 64,
-                                                                           "bars": 4}],
-                                  "pairs_per_song": 1, "val": 0.0, "test": 0.0, "targets": "perturbed",
-                                  "window_s": 10}))
-    from training.synth import collect_songs, synth_song
-
-    synth_config = read_synth_config(config)
-    songs = collect_songs(synth_config)[60:64]  # procedural seeds 60–63: not in the recipe's 0–59
-    records = [r for song in songs for r in synth_song(song, synth_config)]
-    from training.synth import write_manifest
-
-    write_manifest(synth_config.out, records)
-    return synth_config.out
+    # procedural seeds 60–63: not in the recipe's 0–59
+    return synthesized(tmp_path_factory.mktemp("unseen"), songs=4, bars=4, first_seed=60, seed=99, pairs_per_song=1,
+                       val=0.0, test=0.0, window_s=10)
 
 
 def test_the_shipped_differential_model_beats_no_change_on_unseen_songs(unseen_songs: Path) -> None:
@@ -391,12 +385,7 @@ def test_the_recipe_at_a_reduced_budget_learns_to_beat_no_change(tmp_path: Path)
     written: held-out MAE 3.3 dB against 6.9 dB for no change, direction right on 100 %."""
     from training.evaluate import evaluate_model
 
-    synth = tmp_path / "synth.yaml"
-    synth.write_text(json.dumps({"out": "data", "seed": 13, "datasets": [{"kind": "procedural", "songs": 30,
-                                                                           "bars": 1}],
-                                 "pairs_per_song": 4, "val": 0.1, "test": 0.2, "targets": "perturbed",
-                                 "window_s": 2}))
-    synthesize(read_synth_config(synth))
+    synthesized(tmp_path, songs=30, bars=1, seed=13, pairs_per_song=4, val=0.1, test=0.2, window_s=2)
     size = dataclasses.asdict(dataclasses.replace(TINY, clip_seconds=2))
     config = TrainConfig(dataset=tmp_path / "data", out=tmp_path / "run", steps=2000, eval_every=500, save_every=2000,
                          eval_examples=8, learning_rate=1e-3, warmup_steps=20, vocab_size=320, answer="short",

@@ -17,6 +17,13 @@ from pathlib import Path
 from tools.errors import OutputExistsError
 
 
+def slug(text: str) -> str:
+    """``text`` as a file name: lower-case letters and digits, runs of anything else as one
+    ``-`` (``procedural/0007`` → ``procedural-0007``, ``alm:/models/x`` → ``alm-models-x``)."""
+    cleaned = "".join(ch if ch.isalnum() else "-" for ch in text.casefold())
+    return "-".join(part for part in cleaned.split("-") if part)
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix); on a clean exit it is renamed to

@@ -48,7 +48,7 @@ from tools.demo_song import synthesize_demo_song
 from tools.errors import FaderwiseError, MissingDependencyError
 from tools.json_files import read_json, read_yaml, write_json
 from tools.loudness import integrated_loudness
-from tools.outputs import atomic_file, new_output_folder
+from tools.outputs import atomic_file, new_output_folder, slug
 from tools.stems import StemSet, apply_gain
 from training.datasets import Song, assign_splits, list_songs
 from training.perturb import random_perturbation
@@ -188,11 +188,6 @@ def collect_songs(config: SynthConfig) -> list[Song]:
 def stable_seed(*parts: object) -> int:
     """A 64-bit seed from ``parts`` (the same on every machine and Python run)."""
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
-
-
-def slug(text: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() else "-" for ch in text.casefold())
-    return "-".join(part for part in cleaned.split("-") if part)
 
 
 @dataclass(frozen=True)
