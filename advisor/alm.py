@@ -26,6 +26,7 @@ from advisor.parse import parse_moves
 from advisor.stem_names import require_stems
 from tools.bundle import ALM_RATE, CLIP_NAMES, MAX_CLIP_S, alm_clip, make_bundle
 from tools.errors import FaderwiseError, MissingDependencyError
+from tools.outputs import note_input
 from tools.stems import StemSet
 
 SYSTEM_PROMPT = ("You are faderwise, a mixing assistant. You advise gain changes only: which stem faders to move, "
@@ -150,6 +151,7 @@ def load_model(folder: str | os.PathLike[str], *, four_bit: bool = False) -> tup
     from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
     folder = Path(folder)
+    note_input(folder)  # no output may replace the model being read
     if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
         raise ModelLoadError(f"{folder}: no Qwen2-Audio model here (no config.json or adapter_config.json)")
     options: dict[str, Any] = {"quantization_config": nf4_config()} if four_bit else {}
@@ -158,6 +160,7 @@ def load_model(folder: str | os.PathLike[str], *, four_bit: bool = False) -> tup
         from peft import PeftConfig, PeftModel
 
         base_path = PeftConfig.from_pretrained(folder).base_model_name_or_path
+        note_input(base_path)
         base = Qwen2AudioForConditionalGeneration.from_pretrained(base_path, **options)
         return PeftModel.from_pretrained(base, folder), processor
     return freeze_fixed_positions(Qwen2AudioForConditionalGeneration.from_pretrained(folder, **options)), processor

@@ -38,7 +38,8 @@ def extreme_moments(stem: StemMeasurement) -> dict[str, object]:
     """Where, in short-term loudness (3 s windows), the stem sits lowest and highest against its
     backing while it plays: ``{"most_buried_s": [start, end], "most_buried_lu": …, "most_exposed_s": …}``."""
     stem_curve, backing_curve = stem.stem.short_term, stem.backing.short_term
-    ratio = stem_curve.lufs - backing_curve.lufs
+    with np.errstate(invalid="ignore"):  # silent in both (−inf − −inf): no ratio, filtered below
+        ratio = stem_curve.lufs - backing_curve.lufs
     centres = stem_curve.times_s
     playing = np.isfinite(ratio) & stem.stem.active_at(centres)
     if not np.any(playing):

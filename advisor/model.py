@@ -16,6 +16,7 @@ from typing import Any
 
 from tools.errors import FaderwiseError
 from tools.json_files import read_json
+from tools.outputs import note_input
 
 ADVICE_FORMAT = "faderwise.advice/1"
 
@@ -127,7 +128,8 @@ def _is_number(value: object) -> bool:
 
 
 def read_advice(path: str | os.PathLike[str]) -> Advice:
-    """Load an advice JSON file."""
+    """Load an advice JSON file (an input: no output of the command may replace it)."""
+    note_input(path)
     return Advice.from_json(read_json(path, error=AdviceFormatError), source=str(path))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import platformdirs
 
 from advisor import ADVISOR_NAMES
+from agent.keys import check_keymap
 from agent.llm import parse_llm_spec
 from tools.errors import FaderwiseError
 
@@ -83,8 +84,11 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         raise ConfigError(f"{path if not env.get(ADVISOR_ENV) else '$' + ADVISOR_ENV}: advisor {advisor!r} is not one "
                           f"of {', '.join(ADVISOR_NAMES)}, alm")
     keys = values.get("keys", {})
-    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+    if not isinstance(keys, dict):
         raise ConfigError(f"{path}: [keys] must map binding ids to key names, e.g. cancel = \"escape\"")
+    problem = check_keymap(keys)
+    if problem:
+        raise ConfigError(f"{path}: [keys] {problem}")
     alm_model = env.get(ALM_MODEL_ENV) or values.get("alm_model")
     if alm_model is not None and not isinstance(alm_model, str):
         raise ConfigError(f"{path}: alm_model must be a folder path")

@@ -19,7 +19,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
-from agent.llm import mask_secrets
+from agent.secrets import mask_secrets
 from agent.workspace import Workspace
 from tools.errors import FaderwiseError
 
@@ -38,8 +38,8 @@ def tool_error_message(error: Exception) -> str:
     """What the model (and the producer) reads when a tool fails: faderwise's own message, or
     the exception's type and message for anything unexpected."""
     if isinstance(error, FaderwiseError):
-        return f"Error: {error}"
-    return f"Error: {type(error).__name__}: {error}"
+        return mask_secrets(f"Error: {error}")
+    return mask_secrets(f"Error: {type(error).__name__}: {error}")
 
 
 def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Workspace, *,

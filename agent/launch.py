@@ -52,6 +52,8 @@ class OpenChat:
     store: SessionStore
     info: SessionInfo
     problems: list[str]
+    """What the user should be told before the chat starts (a damaged database replaced, audio
+    that could not be reloaded)."""
     greeting: str | None
 
 
@@ -65,17 +67,23 @@ def open_chat(*, stems: str | os.PathLike[str] | None, reference: str | os.PathL
         FaderwiseError: bad stems or reference, unknown session, bad model spec.
     """
     store = store or SessionStore(sessions_database())
+    notices = list(store.notices)
     if resume is not False:
         info = store.get(None if resume is True else str(resume))
-        spec = parse_llm_spec(llm or info.llm)
-        workspace = Workspace(output_dir=session_output_dir(info.id), advisor_name=config.advisor,
-                              alm_model=config.alm_model)
-        session = AgentSession(workspace=workspace, llm=spec, checkpointer=store.saver, thread_id=info.id)
-        problems = session.restore_workspace()
-        if workspace.version_a is None and info.stems and not problems:  # closed before the first turn
-            workspace.restore({"stems": info.stems, "reference": info.reference, "advisor": config.advisor})
-        store.touch(info.id, llm=str(spec))
-        return OpenChat(session, store, info, problems, None)
+        store.lock(info.id)  # one chat per session: a second window is refused, not confused
+        try:
+            spec = parse_llm_spec(llm or info.llm)
+            workspace = Workspace(output_dir=session_output_dir(info.id), advisor_name=config.advisor,
+                                  alm_model=config.alm_model)
+            session = AgentSession(workspace=workspace, llm=spec, checkpointer=store.saver, thread_id=info.id)
+            problems = session.restore_workspace()
+            if workspace.version_a is None and info.stems and not problems:  # closed before the first turn
+                workspace.restore({"stems": info.stems, "reference": info.reference, "advisor": config.advisor})
+            store.touch(info.id, llm=str(spec))
+        except BaseException:
+            store.unlock(info.id)
+            raise
+        return OpenChat(session, store, info, notices + problems, None)
     spec: LLMSpec = parse_llm_spec(llm or config.llm)
     greeting = None
     if stems is None:
@@ -90,10 +98,11 @@ def open_chat(*, stems: str | os.PathLike[str] | None, reference: str | os.PathL
         probe.load_stems(stems_path)
     info = store.create(name=name, stems=str(stems_path), reference=str(reference_path) if reference_path else None,
                         llm=str(spec))
+    store.lock(info.id)
     probe.output_dir = session_output_dir(info.id)
     session = AgentSession(workspace=probe, llm=spec, checkpointer=store.saver, thread_id=info.id)
     if greeting is None:
         loaded = f"{len(probe.require_a().stems.names)} stems from {stems_path}"
         against = f" and the reference {reference_path}" if reference_path else " (no reference: advice will judge your mix alone)"
         greeting = f"Loaded {loaded}{against}. Ask for an **overview**, or `/help`."
-    return OpenChat(session, store, info, [], greeting)
+    return OpenChat(session, store, info, notices, greeting)

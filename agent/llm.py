@@ -16,6 +16,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from agent.secrets import mask_secrets
 from tools.errors import FaderwiseError, MissingDependencyError
 
 PROVIDERS = ("ollama", "openai", "anthropic")
@@ -89,7 +90,3 @@ def make_chat_model(spec: LLMSpec, *, context: Callable[[], dict[str, Any]]) -> 
     except Exception as exc:  # a provider that refuses at construction (no key) says why
         raise LLMSpecError(f"--llm {spec}: {mask_secrets(str(exc))}") from exc
 
-
-def mask_secrets(message: str) -> str:
-    """Provider messages sometimes echo a key; mask anything shaped like one (``sk-…``, ``key-…``)."""
-    return re.sub(r"\b(sk|key|api)[-_][A-Za-z0-9_\-]{8,}", "***", message)

@@ -58,7 +58,7 @@ class Intent:
     calls: tuple[tuple[str, dict[str, Any]], ...] = field(default=())
 
 
-PATH = r"""["']([^"']+)["']|(\S*[/\\]\S*|\S+\.(?:mp4|wav|flac))"""
+PATH = r"""["']([^"']+)["']|(\S*[/\\]\S*|\S+\.(?:mp4|wav|flac)|\.\.?(?=[\s,;]|$))"""
 
 
 def _path_after(text: str, words: str) -> str | None:
@@ -66,7 +66,10 @@ def _path_after(text: str, words: str) -> str | None:
                       re.IGNORECASE)
     if not match:
         return None
-    return (match.group(1) or match.group(2)).rstrip(".,;")
+    path = (match.group(1) or match.group(2)).rstrip(",;")
+    if not re.search(r"(?:^|[/\\])\.+$", path):  # a full stop ends the sentence, not a ".." component
+        path = path.rstrip(".")
+    return path
 
 
 def mentioned_stems(text: str, stem_names: Sequence[str]) -> list[str]:

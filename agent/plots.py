@@ -7,12 +7,13 @@ transcript and in a snapshot test alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from tools.outputs import output_folder
 from tools.plot import plot_short_term, plot_stem_levels
 
 if TYPE_CHECKING:
@@ -64,16 +65,24 @@ def sparkline(values: np.ndarray, *, low: float, high: float, width: int = SPARK
     return "".join(cells)
 
 
+def _write_png(workspace: Workspace, kind: PlotKind, draw: Callable[[Path], Path]) -> Path:
+    """``draw(png)`` into ``<kind>.png`` of a new folder ``plot-<kind>-NN`` of the session."""
+    def write(folder: Path) -> Path:
+        with output_folder(folder, kind="plot") as staging:
+            draw(staging / f"{kind}.png")
+        return folder / f"{kind}.png"
+    return workspace.write_new(f"plot-{kind}", write)
+
+
 def write_plot(workspace: Workspace, kind: PlotKind) -> tuple[Path, str]:
     """Write the plot as a PNG in the session's output folder; return its path and the terminal chart."""
     analysis_a = workspace.analysis_a()
     analysis_b = workspace.analysis_b() if workspace.version_b is not None else None
-    folder = workspace.free_folder(f"plot-{kind}")
-    folder.mkdir(parents=True)
     if kind == "levels":
         before = workspace.original_a
         original = workspace.analysis_of(before.stems, (before.fingerprint,)) if before and workspace.applied else None
-        path = plot_stem_levels(folder / "levels.png", original or analysis_a, analysis_a, analysis_b)
+        path = _write_png(workspace, kind, lambda png: plot_stem_levels(png, original or analysis_a, analysis_a,
+                                                                        analysis_b))
         labels = ["A"] + (["B"] if analysis_b else [])
         levels = {}
         for name, stem in analysis_a.stems.items():
@@ -84,7 +93,7 @@ def write_plot(workspace: Workspace, kind: PlotKind) -> tuple[Path, str]:
             levels[name] = row
         return path, level_bars(levels, labels)
     subject = workspace.comparison() if analysis_b is not None else analysis_a
-    path = plot_short_term(folder / "loudness.png", subject)
+    path = _write_png(workspace, kind, lambda png: plot_short_term(png, subject))
     curves = {f"{name} A": stem.stem.short_term.lufs for name, stem in analysis_a.stems.items()}
     if analysis_b is not None:
         for name, paired in workspace.prepared().pairs.items():

@@ -37,15 +37,17 @@ from langgraph.checkpoint.memory import InMemorySaver
 from advisor.parse import parse_moves
 from agent.launch import DEMO_PREFIX, resolve_input
 from agent.llm import LLMSpec, parse_llm_spec
+from agent.secrets import mask_secrets
 from agent.session import AgentSession, Confirm, Event, Reply, ToolEnd, ToolStart, TurnError
 from agent.workspace import Workspace
 from tools.errors import FaderwiseError
 from tools.json_files import read_yaml
-from tools.outputs import atomic_file
+from tools.outputs import check_target, note_input, write_text
 
 EXPECT_KEYS = frozenset({"mentions", "moves", "no_tool_error"})
 TURN_KEYS = frozenset({"user", "expect", "confirm"})
 SCRIPT_KEYS = frozenset({"stems", "reference", "llm", "turns"})
+TRANSCRIPT_FORMAT = "faderwise.transcript/1"
 
 
 class ScriptError(FaderwiseError):
@@ -183,9 +185,13 @@ def collect(events: Sequence[Event] | Any) -> tuple[str, list[dict[str, Any]], C
 
 
 def run_script(script: Script, *, llm: LLMSpec | None, output_dir: Path,
-               transcript: Path | None = None) -> list[dict[str, Any]]:
-    """Play ``script``; return one record per turn (also written to ``transcript`` as JSONL,
-    atomically, when given). ``llm`` overrides the script's model."""
+               transcript: Path | None = None, force: bool = False) -> list[dict[str, Any]]:
+    """Play ``script``; return one record per turn (also written to ``transcript`` as JSONL when
+    given: owner-only, keys masked, through the guarded writer, replaced only with ``force``).
+    ``llm`` overrides the script's model."""
+    if transcript is not None:
+        note_input(script.stems, *([script.reference] if script.reference is not None else []))
+        check_target(transcript, folder=False, force=force)  # refuse before playing, not after
     spec = llm or parse_llm_spec(script.llm or "offline")
     workspace = Workspace(output_dir=output_dir)
     workspace.load_stems(script.stems)
@@ -203,13 +209,12 @@ def run_script(script: Script, *, llm: LLMSpec | None, output_dir: Path,
         if error:
             failures.append(f"the turn failed: {error}")
         records.append({
-            "turn": number, "user": turn.user, "assistant": reply,
+            "format": TRANSCRIPT_FORMAT, "turn": number, "user": turn.user, "assistant": reply,
             "tool_calls": [{"name": c["name"], "args": c["args"], "result": c.get("result")} for c in calls],
             "seconds": round(time.perf_counter() - started, 3), "expect": dict(turn.expect),
             "passed": not failures, "failures": failures,
         })
     if transcript is not None:
-        transcript.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(transcript) as tmp:
-            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        write_text(transcript, mask_secrets(text), force=force, private=True)
     return records

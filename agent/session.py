@@ -18,15 +18,19 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
+from langgraph.types import Command, Interrupt
 
 from agent.graph import ModelError, build_graph
 from agent.llm import LLMSpec, make_chat_model
 from agent.prompts import SYSTEM_PROMPT
+from agent.secrets import mask_secrets
 from agent.tools import is_yes, make_tools
 from agent.workspace import Workspace
+from tools.errors import FaderwiseError
 
 NO_WORDS = frozenset({"n", "no", "nope", "cancel", "don't", "do not", "stop"})
+INTERRUPTED = "Interrupted: faderwise stopped before this finished, and nothing from it was kept."
+CANCELLED = "Cancelled by the producer."
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,14 @@ class ToolEnd:
 
 @dataclass(frozen=True)
 class Confirm:
-    """A tool waits for a yes or no: answer with ``send("yes")``/``send("no")`` or ``confirm``."""
+    """A tool waits for a yes or no: answer with ``send("yes")``/``send("no")`` or ``confirm``.
+
+    ``details["id"]`` names the exact plan asked about and ``interrupt_id`` the pause waiting for
+    the answer: the answer is delivered to that pause only, bound to that plan."""
 
     question: str
     details: dict[str, Any] = field(default_factory=dict)
+    interrupt_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,11 @@ class Cancelled:
 
 
 Event = Token | ToolStart | ToolEnd | Confirm | Panel | Reply | TurnError | Cancelled
+
+
+def _confirm_of(interrupt: Interrupt) -> Confirm:
+    value = interrupt.value if isinstance(interrupt.value, dict) else {"question": str(interrupt.value)}
+    return Confirm(question=str(value.get("question", "")), details=dict(value), interrupt_id=interrupt.id)
 
 
 def message_text(content: object) -> str:
@@ -116,6 +129,10 @@ class AgentSession:
         self.llm = llm
         self._graph = self._build(llm, model)
         self.pending: Confirm | None = self._pending_from_state()
+        if self.pending is None:
+            # a tool call cut off by a kill (not one waiting for an answer) gets its answer now,
+            # so the conversation the model reads next is well-formed
+            self._answer_unanswered(INTERRUPTED)
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -141,8 +158,7 @@ class AgentSession:
     def _pending_from_state(self) -> Confirm | None:
         state = self._graph.get_state(self.config)
         for interrupt in state.interrupts:
-            value = interrupt.value if isinstance(interrupt.value, dict) else {"question": str(interrupt.value)}
-            return Confirm(question=str(value.get("question", "")), details=dict(value))
+            return _confirm_of(interrupt)
         return None
 
     def restore_workspace(self) -> list[str]:
@@ -166,12 +182,15 @@ class AgentSession:
         yield from self._run({"messages": [HumanMessage(text)], "workspace": self.workspace.snapshot()})
 
     def confirm(self, yes: bool) -> Iterator[Event]:
-        """Answer the pending confirmation."""
+        """Answer the pending confirmation: the answer goes to the pause that asked, bound to the
+        plan it showed (a "no", or an answer to another plan, renders nothing)."""
         if self.pending is None:
             yield TurnError("nothing is waiting for a confirmation")
             return
-        self.pending = None
-        yield from self._run(Command(resume="yes" if yes else "no"))
+        pending, self.pending = self.pending, None
+        answer = {"id": pending.details.get("id"), "answer": "yes" if yes else "no"}
+        resume = {pending.interrupt_id: answer} if pending.interrupt_id else answer
+        yield from self._run(Command(resume=resume))
 
     def retry(self) -> Iterator[Event]:
         """Run the step that failed again (the conversation before it is untouched)."""
@@ -205,9 +224,7 @@ class AgentSession:
                 for node, update in payload.items():
                     if node == "__interrupt__":
                         for interrupt in update:
-                            value = interrupt.value if isinstance(interrupt.value, dict) else {}
-                            self.pending = Confirm(question=str(value.get("question", interrupt.value)),
-                                                   details=dict(value))
+                            self.pending = _confirm_of(interrupt)
                             yield self.pending
                     elif node == "agent":
                         for message in update["messages"]:
@@ -218,17 +235,21 @@ class AgentSession:
                     elif node == "tools":
                         for message in update["messages"]:
                             if isinstance(message, ToolMessage):
-                                yield ToolEnd(message.tool_call_id, message.name or "", message_text(message.content),
+                                yield ToolEnd(message.tool_call_id, message.name or "",
+                                              mask_secrets(message_text(message.content)),
                                               message.artifact if isinstance(message.artifact, dict) else None,
                                               message.status == "error")
                         yield Panel(self.workspace.panel())
         except ModelError as exc:
-            yield TurnError(f"the model ({self.llm}) failed: {exc}. Nothing earlier is lost: /retry runs the turn "
-                            "again, /model offline switches to the built-in planner.")
+            yield TurnError(mask_secrets(f"the model ({self.llm}) failed: {exc}. Nothing earlier is lost: /retry "
+                                         "runs the turn again, /model offline switches to the built-in planner."))
+            return
+        except FaderwiseError as exc:  # the sessions database failed, …
+            yield TurnError(mask_secrets(f"{exc}. Nothing earlier is lost: /retry runs the turn again."))
             return
         except Exception as exc:  # a fault of faderwise's own: say so, keep the session usable
-            yield TurnError(f"this turn failed inside faderwise: {type(exc).__name__}: {exc}. Nothing earlier "
-                            "is lost: /retry runs it again.")
+            yield TurnError(mask_secrets(f"this turn failed inside faderwise: {type(exc).__name__}: {exc}. Nothing "
+                                         "earlier is lost: /retry runs it again."))
             return
         if answer is not None:
             yield Reply(answer)
@@ -236,19 +257,23 @@ class AgentSession:
     def _settle_cancelled(self) -> None:
         """After a cancel, answer tool calls left without results, so the next turn's model
         sees a well-formed conversation."""
+        self._answer_unanswered(CANCELLED)
+        self.pending = None
+
+    def _answer_unanswered(self, text: str) -> None:
+        """Answer, with ``text``, the latest step's tool calls that have no result."""
         state = self._graph.get_state(self.config)
         messages: list[BaseMessage] = state.values.get("messages", []) if state.values else []
         if not messages or not isinstance(messages[-1], AIMessage) or not messages[-1].tool_calls:
             return
         answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
-        missing = [ToolMessage(content="Cancelled by the producer.", tool_call_id=call["id"], name=call["name"],
-                               status="error") for call in messages[-1].tool_calls if call["id"] not in answered]
+        missing = [ToolMessage(content=text, tool_call_id=call["id"], name=call["name"], status="error")
+                   for call in messages[-1].tool_calls if call["id"] not in answered]
         if missing:
             # The model's message may be a write of the step the cancel cut short (shown by
             # get_state, not yet checkpointed): write it again with its results. add_messages
             # replaces a message of the same id, so a checkpointed one is not doubled.
             self._graph.update_state(self.config, {"messages": [messages[-1], *missing]}, as_node="tools")
-        self.pending = None
 
     # -- history --------------------------------------------------------------------------------
 

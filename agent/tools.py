@@ -10,10 +10,14 @@ messages that reach the producer as they are.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
-from langchain_core.tools import BaseTool, tool
+from langchain_core.messages import AIMessage
+from langchain_core.tools import BaseTool, InjectedToolCallId, tool
+from langgraph.prebuilt import InjectedState
 from langgraph.types import interrupt
 
 from advisor.explain import (
@@ -29,6 +33,7 @@ from agent.plots import write_plot
 from agent.workspace import LoadedStems, Workspace
 from tools.analysis import json_number
 from tools.bundle import make_bundle, write_bundle
+from tools.errors import FaderwiseError
 from tools.json_files import plain_json
 from tools.report import format_difference, format_level
 
@@ -36,6 +41,26 @@ StemArg = Annotated[str | None, "a stem name or the words for it ('vox', 'the ki
                     "conversation is about"]
 Result = tuple[str, dict[str, Any]]
 YES_WORDS = frozenset({"y", "yes", "yeah", "yep", "ok", "okay", "sure", "apply", "do it", "go", "go ahead", "confirm"})
+
+
+class ApplyRefusedError(FaderwiseError):
+    """An apply the agent may not run: several in one step (each would need its own answer)."""
+
+
+def confirmation_id(tool_call_id: str, gains_db: Mapping[str, float], source_fingerprint: str) -> str:
+    """The id of one confirmation question: the tool call that asks it and exactly what it would
+    render (the moves and the audio they apply to). An answer is taken only for the same id, so a
+    "yes" can never apply another plan than the one shown."""
+    plan = json.dumps([sorted((stem, round(gain, 3)) for stem, gain in gains_db.items()), source_fingerprint])
+    return f"{tool_call_id}:{hashlib.sha1(plan.encode()).hexdigest()[:12]}"
+
+
+def _last_tool_calls(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The tool calls of the model's latest message (the step being run)."""
+    for message in reversed(state.get("messages", [])):
+        if isinstance(message, AIMessage):
+            return list(message.tool_calls)
+    return []
 
 
 def is_yes(answer: object) -> bool:
@@ -245,7 +270,7 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         name = workspace.resolve(stem)
         a, b = workspace.require_a(), workspace.require_b()
         bundle = make_bundle(a.stems, b.stems, name)
-        out = write_bundle(bundle, workspace.free_folder(f"bundle-{name}"))
+        out = workspace.write_new(f"bundle-{name}", lambda folder: write_bundle(bundle, folder))
         return (f"Wrote the {name} bundle to {out}: {name} and its backing in A and B, "
                 f"{bundle.window_a_s[0]:.1f}–{bundle.window_a_s[1]:.1f} s of A."), {
             "kind": "bundle", "stem": name, "folder": str(out), "window_a_s": list(bundle.window_a_s)}
@@ -265,16 +290,28 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
     @tool(response_format="content_and_artifact")
     @serialized
     def apply_moves(
+        tool_call_id: Annotated[str, InjectedToolCallId],
+        state: Annotated[dict[str, Any], InjectedState],
         stems: Annotated[list[str] | None, "apply only these stems' moves; omit for every pending move"] = None,
     ) -> Result:
         """Apply the pending moves: render the adjusted stems and mix to a new folder, which becomes Version A.
-        Asks the producer to confirm first. The original audio is never changed."""
+        Asks the producer to confirm first. The original audio is never changed. Call it once per step, with
+        every stem to move."""
+        calls = [call for call in _last_tool_calls(state) if call.get("name") == "apply_moves"]
+        if len(calls) > 1:
+            raise ApplyRefusedError(f"refused: this step asked to apply moves {len(calls)} times at once; nothing "
+                                    "was applied. Call apply_moves once, listing every stem to move")
         names = [workspace.resolve(stem) for stem in stems] if stems else None
         gains = workspace.planned_gains(names)
         listed = ", ".join(f"{stem} {gain:+.1f} dB" for stem, gain in gains.items())
-        answer = interrupt({"kind": "confirm-apply", "gains_db": gains,
+        plan_id = confirmation_id(tool_call_id, gains, workspace.require_a().fingerprint)
+        answer = interrupt({"kind": "confirm-apply", "id": plan_id, "gains_db": gains,
                             "question": f"Apply {listed} and render to a new folder? (yes/no)"})
-        if not is_yes(answer):
+        answered_id = answer.get("id") if isinstance(answer, dict) else None
+        if answered_id != plan_id:
+            return (f"Not applied: the answer was not to this question ({listed}); ask the producer again."), {
+                "kind": "apply", "applied": False, "gains_db": gains}
+        if not is_yes(answer.get("answer")):
             return f"Not applied: the producer declined ({listed}).", {"kind": "apply", "applied": False,
                                                                         "gains_db": gains}
         rendered, out = workspace.apply(gains)

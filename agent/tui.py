@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Collapsible, DataTable, Footer, Header, Markdown, RichLog, Static, TextArea
 
+from agent.keys import BINDINGS as KEY_BINDINGS
 from agent.llm import parse_llm_spec
 from agent.planner import HELP_TEXT
 from agent.session import AgentSession, Confirm, Event, Panel, Reply, Token, ToolEnd, ToolStart, TurnError
@@ -34,7 +35,7 @@ SLASH_COMMANDS: dict[str, str] = {
     "/advise": "/advise [measured|single-mix|equal-loudness]: propose fader moves",
     "/apply": "/apply [STEM ...]: render the pending moves to a new folder (asks first)",
     "/plot": "/plot [levels|loudness]: draw the stems' levels or loudness over time",
-    "/export": "/export FILE.md: save this conversation as Markdown",
+    "/export": "/export FILE.md [--force]: save this conversation as Markdown",
     "/sessions": "/sessions: list saved sessions",
     "/model": "/model SPEC: switch model (offline, ollama:MODEL[@HOST], openai:MODEL, anthropic:MODEL)",
     "/retry": "/retry: run a failed turn again",
@@ -147,10 +148,7 @@ class ChatApp(App[None]):
     .tool.failed { color: $error; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel turn", id="cancel"),
-        Binding("ctrl+o", "copy_reply", "Copy reply", id="copy_reply"),
-        Binding("ctrl+l", "toggle_log", "Log", id="toggle_log"),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding(b.keys, b.action, b.description, id=b.id, priority=b.priority) for b in KEY_BINDINGS
     ]
 
     def __init__(self, session: AgentSession, *, store: SessionStore | None = None, info: SessionInfo | None = None,
@@ -299,11 +297,13 @@ class ChatApp(App[None]):
         self.add_assistant("Saved sessions (resume with `faderwise chat --resume ID`):\n\n" + "\n".join(lines))
 
     def export(self, args: list[str]) -> None:
-        if self.store is None or self.info is None or len(args) != 1:
-            self.add_note("usage: /export FILE.md (in a saved session)", "error")
+        force = "--force" in args
+        paths = [arg for arg in args if arg != "--force"]
+        if self.store is None or self.info is None or len(paths) != 1:
+            self.add_note(f"usage: {SLASH_COMMANDS['/export']} (in a saved session)", "error")
             return
         try:
-            out = self.store.export_markdown(self.info.id, args[0])
+            out = self.store.export_markdown(self.info.id, paths[0], force=force)
         except FaderwiseError as exc:
             self.add_note(str(exc), "error")
             return

@@ -16,18 +16,18 @@ import difflib
 import hashlib
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from advisor import ADVISOR_NAMES, Advice, EqualLoudnessAdvisor, SingleMixAdvisor
 from advisor.measured import MeasuredAdvisor, PreparedPair
 from advisor.stem_names import resolve_stem
 from tools.analysis import StemSetAnalysis, analyze_stem_set, level_difference
 from tools.compare import Comparison, compare_analyses
-from tools.errors import FaderwiseError, StemSetError
+from tools.errors import FaderwiseError, OutputExistsError, StemSetError
 from tools.json_files import plain_json
 from tools.levels import true_peak_dbtp
 from tools.render import RenderedMix, render_mix, write_render
@@ -36,6 +36,8 @@ from tools.stems import StemSet, load_stem_set
 SNAPSHOT_FORMAT = "faderwise.workspace/1"
 # difflib ratio above which a misspelt stem name ("vocls") is taken to mean the closest stem
 FUZZY_CUTOFF = 0.75
+MAX_FOLDER_TRIES = 100
+T = TypeVar("T")
 
 
 class NothingLoadedError(FaderwiseError):
@@ -335,19 +337,31 @@ class Workspace:
             raise NothingLoadedError("the advice moves no fader: there is nothing to apply")
         return gains
 
-    def free_folder(self, stem: str) -> Path:
-        """``output_dir/<stem>-NN``, with the first number not taken yet."""
+    def free_folder(self, prefix: str) -> Path:
+        """``output_dir/<prefix>-NN``, with the first number not taken yet."""
         number = 1
-        while (self.output_dir / f"{stem}-{number:02d}").exists():
+        while (self.output_dir / f"{prefix}-{number:02d}").exists():
             number += 1
-        return self.output_dir / f"{stem}-{number:02d}"
+        return self.output_dir / f"{prefix}-{number:02d}"
+
+    def write_new(self, prefix: str, write: Callable[[Path], T]) -> T:
+        """``write(folder)`` into :meth:`free_folder` ``(prefix)``; when another writer takes that
+        number first (the guarded writer refuses to replace it), the next free one."""
+        for _ in range(MAX_FOLDER_TRIES):
+            folder = self.free_folder(prefix)
+            try:
+                return write(folder)
+            except OutputExistsError:
+                if not folder.exists():
+                    raise
+        raise OutputExistsError(f"{self.output_dir}: every {prefix}-NN folder tried was taken while writing")
 
     def apply(self, gains_db: Mapping[str, float]) -> tuple[RenderedMix, Path]:
         """Render the current A with ``gains_db`` into a new folder ``output_dir/apply-NN``; the
         render becomes Version A. The input audio is never touched."""
         source = self.require_a()
         rendered = render_mix(source.stems, gains_db=gains_db)
-        out = write_render(rendered, self.free_folder("apply"))
+        out = self.write_new("apply", lambda folder: write_render(rendered, folder))
         self.applied.append(AppliedRender(gains_db=dict(gains_db), folder=out, source=source.path,
                                           advice=self.advice))
         self.version_a = load(out / "stems")

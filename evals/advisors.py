@@ -22,6 +22,7 @@ import numpy as np
 from tools.audio_io import read_audio
 from tools.bundle import ABBundle, read_bundle
 from tools.errors import FaderwiseError
+from tools.outputs import note_input
 
 DSP_ADVISORS = ("measured", "single-mix", "equal-loudness")
 # the kinds of advisor that hear Version B, and the kind of their twin that hears only A
@@ -76,6 +77,7 @@ class EvalItem:
 
 def read_items(dataset: Path, *, split: str, limit: int | None = None) -> list[EvalItem]:
     """The manifest's items of ``split`` (first ``limit``), in manifest order."""
+    note_input(dataset)
     manifest = dataset / "manifest.jsonl"
     if not manifest.is_file():
         raise EvalConfigError(f"{manifest}: no manifest; make the test set with faderwise synth")

@@ -36,7 +36,7 @@ from evals.stats import cohen_kappa, rank_correlation
 from tools.bundle import CLIP_NAMES
 from tools.errors import FaderwiseError
 from tools.json_files import read_json, write_json
-from tools.outputs import atomic_file, new_output_folder, slug
+from tools.outputs import check_target, note_input, output_folder, slug, write_text
 
 STUDY_FORMAT = "faderwise.study/1"
 ANSWERS_FORMAT = "faderwise.study-answers/1"
@@ -75,9 +75,12 @@ def export_packets(run: Path, out: Path, *, items: int | None = None, advisors: 
     """Write the study folder ``out`` (new, unless ``force`` replaces it once the new one is
     complete) from the evaluation run in ``run``: ``items`` test items (all by default), each
     with every advisor's answer (or those of ``advisors``)."""
+    note_input(run)
     settings = read_json(run / "run.json", error=StudyError, missing="not an evaluation run (no run.json)")
     if not isinstance(settings, dict) or "dataset" not in settings:
         raise StudyError(f"{run / 'run.json'}: not written by faderwise eval run")
+    note_input(settings["dataset"])
+    check_target(out, folder=True, force=force)  # before the clips are encoded
     chosen_items = read_items(Path(settings["dataset"]), split=settings["split"], limit=settings["limit"])[:items]
     names = list(advisors) if advisors else sorted(p.name for p in (run / "answers").iterdir() if p.is_dir())
     entries, key = [], {}
@@ -98,14 +101,14 @@ def export_packets(run: Path, out: Path, *, items: int | None = None, advisors: 
         key[entry_id] = {"item": item.id, "advisor": advisor, "target": item.target,
                          "true_move_db": item.true_move_db}
         page_entries.append({"id": entry_id, "item": item.id, "target": item.target, "explanation": text})
-    with new_output_folder(out, force=force) as staging:
+    with output_folder(out, kind="study", force=force, inputs=[run]) as staging:
         audio = {item.id: {name: _flac_data_uri(clip, item.bundle.rate) for name, clip in item.bundle.clips().items()}
                  for item in chosen_items}
         study = {"format": STUDY_FORMAT, "id": study_id, "entries": page_entries, "audio": audio,
                  "clip_order": list(CLIP_NAMES), "clip_labels": CLIP_LABELS,
                  "questions": [{"id": q, "text": t} for q, t in QUESTIONS],
                  "codes": [{"id": c, "text": t} for c, t in CODES]}
-        (staging / "index.html").write_text(study_page(study), encoding="utf-8")
+        write_text(staging / "index.html", study_page(study))
         write_json(staging / "key.json", {"format": STUDY_FORMAT, "id": study_id, "run": str(run.resolve()),
                                           "entries": key})
     return out
@@ -351,6 +354,7 @@ def _csv_rating(cell: str) -> int | str | None:
 def ingest(study_dir: Path, files: Sequence[Path], *, run: Path | None = None) -> dict[str, Any]:
     """Unblinded ratings per advisor, κ between each pair of annotators, and the correlation of
     the run's judge scores with the mean human rating of each entry."""
+    note_input(study_dir / "key.json", *files, *([run] if run is not None else []))
     key = read_json(study_dir / "key.json", error=StudyError, missing="not a study folder (no key.json)")
     if not isinstance(key, dict) or key.get("format") != STUDY_FORMAT:
         raise StudyError(f"{study_dir / 'key.json'}: not a {STUDY_FORMAT} key written by faderwise eval packets")
@@ -420,10 +424,9 @@ def judge_correlation(run: Path, entries: Mapping[str, Mapping[str, Any]],
     return found
 
 
-def write_ingest(result: Mapping[str, Any], out: Path) -> None:
-    """``human.json`` and a short ``human.md`` in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "human.json", result)
+def write_ingest(result: Mapping[str, Any], out: Path, *, force: bool = False) -> Path:
+    """``human.json`` and a short ``human.md`` in a new folder ``out`` (an earlier ingest's
+    results are replaced only with ``force``)."""
     lines = [f"# Human evaluation: {result['study']}", "",
              f"{len(result['annotators'])} annotators ({', '.join(result['annotators'])}), {result['entries']} entries.",
              "", "| advisor | " + " | ".join(q for q, _ in QUESTIONS) + " | " + " | ".join(c for c, _ in CODES) + " |",
@@ -438,6 +441,8 @@ def write_ingest(result: Mapping[str, Any], out: Path) -> None:
     for judge, pairs in result["judge_correlation"].items():
         lines += ["", f"Judge {judge} against the mean human rating: " + ", ".join(
             f"{name} ρ={v['spearman']} τ={v['kendall']} (n={v['items']})" for name, v in pairs.items())]
-    with atomic_file(out / "human.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with output_folder(out, kind="human-results", force=force) as staging:
+        write_json(staging / "human.json", result)
+        write_text(staging / "human.md", "\n".join(lines) + "\n")
+    return out
 

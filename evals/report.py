@@ -20,7 +20,7 @@ from evals.gain_error import StemError, Summary, calibration, magnitude_bin, sum
 from evals.judge import CRITERIA, Ranking, Verdict, rank_summaries
 from evals.stats import bootstrap_ci, cohen_kappa, paired_difference_ci, rank_correlation
 from tools.json_files import write_json
-from tools.outputs import atomic_file
+from tools.outputs import write_text
 
 REPORT_FORMAT = "faderwise.eval-report/1"
 
@@ -161,11 +161,11 @@ def judge_agreement(verdicts: Mapping[str, Mapping[str, Mapping[str, Verdict]]])
 
 
 def write_report(report: Mapping[str, Any], out: Path) -> None:
-    """``report.json``, ``report.md`` and the plots, each written atomically."""
-    write_json(out / "report.json", report)
+    """``report.json``, ``report.md`` and the plots, each written whole, replacing those of an
+    earlier pass over the same run folder."""
+    write_json(out / "report.json", report, force=True)
     plots = write_plots(report, out)
-    with atomic_file(out / "report.md") as tmp:
-        tmp.write_text(markdown(report, plots), encoding="utf-8")
+    write_text(out / "report.md", markdown(report, plots), force=True)
 
 
 def _fmt(value: float | None, digits: int = 2, *, percent: bool = False) -> str:
@@ -270,7 +270,7 @@ def write_plots(report: Mapping[str, Any], out: Path) -> list[str]:
     axes.set_ylabel("MAE (dB)")
     axes.set_title("Gain error per stem")
     axes.legend(fontsize="small")
-    save_figure(figure, out / "mae_per_stem.png")
+    save_figure(figure, out / "mae_per_stem.png", force=True)
     written.append("mae_per_stem.png")
 
     figure, panels = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
@@ -284,7 +284,7 @@ def write_plots(report: Mapping[str, Any], out: Path) -> list[str]:
         panel.set_ylabel("MAE (dB)")
     panels[0].legend(fontsize="small")
     figure.suptitle("Calibration")
-    save_figure(figure, out / "calibration.png")
+    save_figure(figure, out / "calibration.png", force=True)
     written.append("calibration.png")
 
     judges = sorted({j for a in advisors.values() for j in a["judges"]})
@@ -299,7 +299,7 @@ def write_plots(report: Mapping[str, Any], out: Path) -> list[str]:
         axes.set_ylabel("mean score (1–5)")
         axes.set_title(f"Judge scores ({judge})")
         axes.legend(fontsize="small")
-        save_figure(figure, out / "judge_scores.png")
+        save_figure(figure, out / "judge_scores.png", force=True)
         written.append("judge_scores.png")
 
     metrics = sorted({m for a in advisors.values() for m in a["text_metrics"]})
@@ -309,6 +309,6 @@ def write_plots(report: Mapping[str, Any], out: Path) -> list[str]:
         cells = [[_fmt((advisors[n]["text_metrics"].get(m) or {}).get("max")) for m in metrics] for n in names]
         axes.table(cellText=cells, rowLabels=names, colLabels=metrics, loc="center")
         axes.set_title("Text metrics (max over references)")
-        save_figure(figure, out / "text_metrics.png")
+        save_figure(figure, out / "text_metrics.png", force=True)
         written.append("text_metrics.png")
     return written

@@ -20,7 +20,7 @@ from typing import Any
 from evals.advisors import EvalConfigError, EvalItem, make_advisor, read_items, single_mix_twin
 from evals.judge import Judge, JudgeCase, Ranking, Verdict, make_judge
 from tools.json_files import read_json, read_yaml, write_json
-from tools.outputs import slug
+from tools.outputs import claim_run_folder, slug
 
 RUN_FORMAT = "faderwise.eval-run/1"
 DEFAULT_ADVISORS = ("measured", "single-mix", "equal-loudness", "alm", "alm-single-mix")
@@ -247,14 +247,15 @@ def run_evaluation(config: EvalConfig, out: Path, *, on_progress: Callable[[str,
     report. ``make_advisor_for`` / ``make_judge_for`` let tests put stand-ins in."""
     from evals.report import build_report, write_report
 
-    out.mkdir(parents=True, exist_ok=True)
+    claim_run_folder(out, kind="eval-run", legacy="run.json", inputs=[config.dataset])
     marker = out / "run.json"
     settings = {"format": RUN_FORMAT, "dataset": str(config.dataset), "split": config.split, "limit": config.limit}
     if marker.is_file() and read_json(marker, error=EvalConfigError) != settings:
         raise EvalConfigError(f"{out}: holds a run of another test set; choose a new --out folder")
     ensure_dataset(config)
     items = read_items(config.dataset, split=config.split, limit=config.limit)
-    write_json(marker, settings)
+    if not marker.is_file():
+        write_json(marker, settings)
     answers = collect_answers(config, items, out, on_progress=on_progress, make=make_advisor_for)
     facts = {item.id: bundle_facts(item) for item in items}
     judges = [make_judge_for(spec) for spec in config.judges]
@@ -304,7 +305,7 @@ def text_scores(config: EvalConfig, items: Sequence[EvalItem], answers: Mapping[
         result[advisor] = {item.id: {metric: {"max": s.best, "mean": s.mean} for metric, s in row.items()
                                      if metric in config.text_metrics or metric.startswith(("meteor", "bertscore"))}
                            for item, row in zip(items, scores)}
-        write_json(path, result[advisor])
+        write_json(path, result[advisor], force=True)  # recomputed: the cached table was for other items
         if on_progress:
             on_progress("text metrics", index, len(answers))
     return result

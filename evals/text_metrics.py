@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.errors import FaderwiseError, MissingDependencyError
-from tools.outputs import atomic_file
+from tools.outputs import output_folder, write_text
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 # Debian's wordnet-base ships the database without the lexicographer file list that nltk's reader
@@ -89,17 +89,13 @@ def wordnet(*, folder: Path = DEBIAN_WORDNET, cache_dir: Path | None = None) -> 
     from faderwise.paths import data_dir
 
     target = (cache_dir or data_dir()) / "wordnet"
-    target.mkdir(parents=True, exist_ok=True)
-    for source in folder.iterdir():
-        copy = target / source.name
-        if source.is_file() and not copy.exists():
-            with atomic_file(copy) as staging:
-                shutil.copyfile(source, staging)
-    lexnames = target / "lexnames"
-    if not lexnames.exists():
-        with atomic_file(lexnames) as staging:
-            staging.write_text("".join(f"{i:02d}\t{name.replace(' ', chr(9))}\n" for i, name in enumerate(LEXNAMES)),
-                               encoding="utf-8")
+    if not (target / "lexnames").is_file():  # the copy is made whole, lexnames last
+        with output_folder(target, kind="wordnet", force=True) as staging:
+            for source in folder.iterdir():
+                if source.is_file():
+                    shutil.copyfile(source, staging / source.name)
+            write_text(staging / "lexnames", "".join(f"{i:02d}\t{name.replace(' ', chr(9))}\n"
+                                                     for i, name in enumerate(LEXNAMES)))
     if str(target) not in nltk.data.path:
         nltk.data.path.append(str(target))  # nltk reads corpora only under its data paths
     from nltk.corpus.reader.wordnet import WordNetCorpusReader

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from faderwise import __version__
 from faderwise.paths import data_dir
 from tools.errors import FaderwiseError
+from tools.outputs import check_target, command_inputs
 
 if TYPE_CHECKING:  # the advisor package loads only for the commands that need it
     from advisor.model import Advice
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--reference", type=Path, help="the balanced reference (Version B), same layouts")
     analyze.add_argument("--json", action="store_true", help="print the numbers as JSON instead of a table")
     analyze.add_argument("--plot", type=Path, metavar="FILE.png", help="write short-term loudness over time")
+    analyze.add_argument("--force", action="store_true", help="replace FILE.png if faderwise wrote it before")
     analyze.set_defaults(handler=run_analyze)
 
     advise = commands.add_parser("advise", help="say which faders to move, by how much, and why")
@@ -85,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("stems", type=Path, help="the stems the advice is for (Version A)")
     apply.add_argument("--advice", type=Path, required=True, help="advice JSON from faderwise advise --json")
     apply.add_argument("--out", type=Path, required=True, help="new folder for the adjusted stems and mix")
-    apply.add_argument("--force", action="store_true", help="replace OUT if it exists (never the input)")
+    apply.add_argument("--force", action="store_true", help="replace OUT (and FILE.png) if faderwise wrote them "
+                       "before (never an input, never anything else)")
     apply.add_argument("--master", action="store_true", help="also apply the advice's master (global) offset")
     apply.add_argument("--peak-safe", action="store_true", help="trim all stems so the mix peaks at -1 dBTP")
     apply.add_argument("--plot", type=Path, metavar="FILE.png", help="stem loudness before, after (and B)")
@@ -112,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     script.add_argument("script", type=Path, help="SCRIPT.yaml (see evals/scripts/)")
     script.add_argument("--llm", metavar="SPEC", help="overrides the script's llm")
     script.add_argument("--out", type=Path, metavar="TRANSCRIPT.jsonl", help="write one JSON object per turn")
+    script.add_argument("--force", action="store_true", help="replace TRANSCRIPT.jsonl if faderwise wrote it before")
     script.set_defaults(handler=run_script_command)
     synth = commands.add_parser("synth", help="synthesise a training dataset: A/B bundles with explanations")
     synth.add_argument("config", type=Path, help="CONFIG.yaml (see training/configs/)")
@@ -149,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("answers", type=Path, nargs="+", help="answers files saved by the page (JSON or CSV)")
     ingest.add_argument("--run", type=Path, help="the evaluation run, to correlate its judge scores with people's")
     ingest.add_argument("--out", type=Path, help="write human.json and human.md here (default: STUDY/results)")
+    ingest.add_argument("--force", action="store_true", help="replace the results folder of an earlier ingest")
     ingest.set_defaults(handler=run_ingest)
     return parser
 
@@ -166,13 +172,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = getattr(args, "handler", run_default)
     try:
-        return handler(args)
+        with command_inputs():
+            return handler(args)
     except FaderwiseError as exc:
-        print(f"faderwise: error: {exc}", file=sys.stderr)
+        print(f"faderwise: error: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError:
+        print("faderwise: error: out of memory: the stems are too long or too many for the memory this machine "
+              "has free; close other programs or pass fewer or shorter stems", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("faderwise: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters shown as escapes, so an error
+    stays one line whatever a file name holds."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -185,7 +205,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    analyze_paths(args.stems, args.reference, plot=args.plot, as_json=args.json)
+    analyze_paths(args.stems, args.reference, plot=args.plot, as_json=args.json, force=args.force)
     return 0
 
 
@@ -196,6 +216,7 @@ def run_bundle(args: argparse.Namespace) -> int:
 
     version_a, version_b = load_stem_set(args.stems), load_stem_set(args.reference)
     (target,) = require_stems([args.stem], version_a.names, label=version_a.label)
+    check_target(args.out, folder=True, force=args.force)
     bundle = make_bundle(version_a, version_b, target, max_s=args.seconds)
     out = write_bundle(bundle, args.out, force=args.force)
     print(f"wrote {out}: {target} and its backing in A and B, {bundle.window_a_s[0]:.1f}–{bundle.window_a_s[1]:.1f} s "
@@ -270,6 +291,10 @@ def run_apply(args: argparse.Namespace) -> int:
     advice = read_advice(args.advice)
     version_a = load_stem_set(args.stems)
     reference = load_stem_set(args.reference) if args.reference is not None else None
+    # every input is read (and registered) now: refuse a bad --out or --plot before rendering
+    check_target(args.out, folder=True, force=args.force)
+    if args.plot is not None:
+        check_target(args.plot, folder=False, force=args.force)
     gains = advice.gains_db()
     if args.master and advice.global_offset_db:
         gains = {name: gains.get(name, 0.0) + advice.global_offset_db for name in version_a.names}
@@ -281,7 +306,7 @@ def run_apply(args: argparse.Namespace) -> int:
         err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
     if args.plot is not None:
         plot_stem_levels(args.plot, analyze_stem_set(version_a), analyze_stem_set(rendered.stems),
-                         analyze_stem_set(reference) if reference is not None else None)
+                         analyze_stem_set(reference) if reference is not None else None, force=args.force)
         err.print(f"wrote {args.plot}", highlight=False, soft_wrap=True)
     return 0
 
@@ -299,7 +324,7 @@ def run_chat(args: argparse.Namespace) -> int:
     opened = open_chat(stems=args.stems, reference=args.reference, llm=args.llm, resume=args.resume,
                        name=args.name, config=config)
     for problem in opened.problems:
-        print(f"faderwise: warning: {problem}", file=sys.stderr)
+        print(f"faderwise: warning: {one_line(problem)}", file=sys.stderr)
     try:
         ChatApp(opened.session, store=opened.store, info=opened.info, greeting=opened.greeting,
                 keymap=config.keys).run()
@@ -314,6 +339,8 @@ def run_sessions(args: argparse.Namespace) -> int:
     from agent.store import SessionStore
 
     store = SessionStore(sessions_database())
+    for notice in store.notices:
+        print(f"faderwise: warning: {one_line(notice)}", file=sys.stderr)
     try:
         if args.action == "list":
             listed = store.list()
@@ -353,7 +380,7 @@ def run_script_command(args: argparse.Namespace) -> int:
     script = read_script(args.script)
     llm = parse_llm_spec(args.llm) if args.llm else None
     records = run_script(script, llm=llm, output_dir=session_output_dir(f"run-{uuid.uuid4().hex[:8]}"),
-                         transcript=args.out)
+                         transcript=args.out, force=args.force)
     console = Console()
     for record in records:
         mark = "[green]pass[/green]" if record["passed"] else "[red]FAIL[/red]"
@@ -447,9 +474,9 @@ def run_packets(args: argparse.Namespace) -> int:
 def run_ingest(args: argparse.Namespace) -> int:
     from evals.human import ingest, write_ingest
 
-    result = ingest(args.study, args.answers, run=args.run)
     out = args.out or args.study / "results"
-    write_ingest(result, out)
+    result = ingest(args.study, args.answers, run=args.run)
+    write_ingest(result, out, force=args.force)
     print((out / "human.md").read_text(encoding="utf-8"), end="")
     return 0
 
@@ -479,8 +506,10 @@ def print_demo_analysis() -> int:
     return 0
 
 
-def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_json: bool) -> None:
-    """Load, measure, print; the plot is written last, so bad input writes nothing."""
+def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_json: bool,
+                  force: bool = False) -> None:
+    """Load, measure, print; the plot is written last, so bad input writes nothing (and a plot
+    target that may not be written is refused before measuring)."""
     from tools.analysis import analyze_stem_set
     from tools.compare import compare_stem_sets
     from tools.plot import plot_short_term
@@ -490,6 +519,8 @@ def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_
     out, err = Console(), Console(stderr=True)
     version_a = load_stem_set(stems)
     version_b = load_stem_set(reference) if reference is not None else None
+    if plot is not None:
+        check_target(plot, folder=False, force=force)
     total_s = version_a.duration_s + (version_b.duration_s if version_b else 0.0)
     with _ProgressBar(err, enabled=total_s > PROGRESS_THRESHOLD_S and err.is_terminal) as on_progress:
         if version_b is None:
@@ -504,7 +535,7 @@ def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_
     else:
         out.print(comparison_table(subject) if version_b is not None else analysis_table(subject))
     if plot is not None:
-        plot_short_term(plot, subject)
+        plot_short_term(plot, subject, force=force)
         err.print(f"wrote {plot}", highlight=False, soft_wrap=True)
 
 

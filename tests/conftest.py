@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from tools.demo_song import write_demo
+from tools.outputs import command_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 MUSDB_SAMPLE = REPO.parent / "shared" / "data" / "musdb18-sample" / "Music Delta - 80s Rock.stem.mp4"
@@ -43,6 +44,13 @@ def noise_stems(seed: int = 0, *, seconds: float = 4.0, rate: int = 44_100) -> d
         "drums": (0.08 * rng.standard_normal((2, n))).astype(np.float32),
         "bass": (0.03 * rng.standard_normal((2, n))).astype(np.float32),
     }
+
+
+@pytest.fixture(autouse=True)
+def fresh_inputs() -> Iterator[None]:
+    """Each test is one command: what earlier tests read is not its input."""
+    with command_inputs():
+        yield
 
 
 @pytest.fixture(scope="session")

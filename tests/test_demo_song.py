@@ -33,7 +33,7 @@ def test_same_seed_same_song_other_seed_other_song() -> None:
 
 
 def test_folder_and_manifest(demo_dir: Path) -> None:
-    assert sorted(p.name for p in demo_dir.iterdir()) == ["manifest.json", "version_a", "version_b"]
+    assert sorted(p.name for p in demo_dir.iterdir()) == [".faderwise-output.json", "manifest.json", "version_a", "version_b"]
     manifest = json.loads((demo_dir / "manifest.json").read_text())
     assert manifest["perturbation_db"] == {
         "meaning": "gain applied to the balanced Version B stems to make Version A", "vocals": 4.0, "drums": -3.0,

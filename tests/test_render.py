@@ -10,8 +10,9 @@ import pytest
 
 import tools.render
 from conftest import noise_stems, write_stems
-from tools.errors import OutputExistsError
+from tools.errors import InputOverlapError, OutputError, OutputExistsError
 from tools.levels import true_peak_dbtp
+from tools.outputs import command_inputs
 from tools.render import render_mix, write_render
 from tools.stems import StemSet, load_stem_set
 
@@ -64,9 +65,10 @@ def test_write_render_creates_a_new_folder_and_refuses_to_overwrite(tmp_path: Pa
     before = {p.name: p.read_bytes() for p in source.iterdir()}
     rendered = render_mix(load_stem_set(source), gains_db={"drums": -2.0})
     out = write_render(rendered, tmp_path / "out")
-    assert sorted(p.name for p in out.iterdir()) == ["mix.wav", "render.json", "stems"]
+    assert sorted(p.name for p in out.iterdir()) == [".faderwise-output.json", "mix.wav", "render.json", "stems"]
     assert json.loads((out / "render.json").read_text())["gains_db"] == {"bass": 0.0, "drums": -2.0, "vocals": 0.0}
-    assert load_stem_set(out / "stems").stems["drums"] == pytest.approx(rendered.stems.stems["drums"], abs=1e-7)
+    with command_inputs():  # another command reads the render back
+        assert load_stem_set(out / "stems").stems["drums"] == pytest.approx(rendered.stems.stems["drums"], abs=1e-7)
     with pytest.raises(OutputExistsError) as raised:
         write_render(rendered, tmp_path / "out")
     assert str(raised.value) == f"{tmp_path / 'out'}: already exists; choose a new folder or pass --force to replace it"
@@ -77,9 +79,12 @@ def test_write_render_creates_a_new_folder_and_refuses_to_overwrite(tmp_path: Pa
 def test_never_writes_into_the_input_folder(tmp_path: Path) -> None:
     source = write_stems(tmp_path / "in", noise_stems(seconds=1.0), RATE)
     rendered = render_mix(load_stem_set(source))
-    for target in (source, tmp_path):
-        with pytest.raises(OutputExistsError, match=r"holds the input audio"):
+    refusals = {source: f"{source}: is an input of this command", tmp_path: f"{tmp_path}: holds the input {source}",
+                source / "out": f"{source / 'out'}: lies inside the input {source}"}
+    for target, problem in refusals.items():
+        with pytest.raises(InputOverlapError) as raised:
             write_render(rendered, target, force=True)
+        assert str(raised.value) == f"{problem}; faderwise never writes over its input: choose another place"
     assert sorted(p.name for p in source.iterdir()) == ["bass.wav", "drums.wav", "vocals.wav"]
 
 
@@ -95,6 +100,7 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytes
 
     original = tools.render.write_audio
     monkeypatch.setattr(tools.render, "write_audio", fail_on_third)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError) as raised:
         write_render(rendered, tmp_path / "out")
+    assert str(raised.value) == f"{tmp_path / 'out'}: cannot write it: No space left on device"
     assert list(tmp_path.iterdir()) == []

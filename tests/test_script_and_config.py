@@ -34,7 +34,8 @@ def test_shipped_scripts_pass(script: Path, tmp_path: Path, capsys: pytest.Captu
     assert len(records) == len(read_script(script).turns)
     assert all(record["passed"] for record in records)
     first = records[0]
-    assert set(first) == {"turn", "user", "assistant", "tool_calls", "seconds", "expect", "passed", "failures"}
+    assert set(first) == {"format", "turn", "user", "assistant", "tool_calls", "seconds", "expect", "passed", "failures"}
+    assert first["format"] == "faderwise.transcript/1"
     assert all(set(call) == {"name", "args", "result"} for call in first["tool_calls"])
     assert capsys.readouterr().out.splitlines()[-2:] == [f"{len(records)} passed, 0 failed", f"wrote {out}"]
 
@@ -166,7 +167,7 @@ def test_sessions_command(demo_dir: Path, tmp_path: Path, capsys: pytest.Capture
     session_id = opened.info.id
     assert main(["sessions", "rename", session_id, "take one"]) == 0
     assert main(["sessions", "export", "take one", str(tmp_path / "t.md")]) == 0
-    assert (tmp_path / "t.md").read_text().startswith("# take one\n")
+    assert (tmp_path / "t.md").read_text().startswith("<!-- written by faderwise: session export -->\n# take one\n")
     assert main(["sessions", "delete", session_id[:5]]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"deleted session {session_id} (take one)"
     assert main(["sessions", "delete", "nope"]) == 2

@@ -82,7 +82,7 @@ def test_list_rename_delete_export(demo_dir: Path, data: Path, tmp_path: Path) -
 
     out = store.export_markdown("renamed", tmp_path / "chat.md")
     text = out.read_text()
-    assert text.startswith("# renamed\n")
+    assert text.startswith("<!-- written by faderwise: session export -->\n# renamed\n")
     assert "## You\n\nwhich stem is furthest off?" in text
     assert "<details><summary>tool: advise()</summary>" in text
     assert "## faderwise\n\nThe **vocals** are furthest off." in text

@@ -182,6 +182,33 @@ async def test_a_session_survives_an_app_restart(demo_dir: Path, tmp_path: Path,
     store.close()
 
 
+@pytest.mark.anyio
+async def test_export_errors_are_a_note_and_the_chat_goes_on(demo_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FADERWISE_DATA_DIR", str(tmp_path / "data"))
+    store = SessionStore(tmp_path / "data" / "sessions.sqlite")
+    opened = open_chat(stems=demo_dir / "version_a", reference=demo_dir / "version_b", llm=None, resume=False,
+                       name="export", config=Config(), store=store)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    app = ChatApp(opened.session, store=store, info=opened.info)
+    async with app.run_test(size=SIZE) as pilot:
+        await say(pilot, app, f"/export {blocker}/chat.md")
+        assert str(app.query(".error").last().render()) == (f"{blocker}/chat.md: cannot be created: {blocker} is a "
+                                                            "file, not a folder")
+        await say(pilot, app, f"/export {tmp_path}/chat.md")
+        assert str(app.query(".confirm").last().render()) == f"wrote {tmp_path}/chat.md"
+        await say(pilot, app, f"/export {tmp_path}/chat.md")
+        assert str(app.query(".error").last().render()) == (f"{tmp_path}/chat.md: already exists; choose a new file "
+                                                            "or pass --force to replace it")
+        await say(pilot, app, f"/export {tmp_path}/chat.md --force")
+        assert str(app.query(".confirm").last().render()) == f"wrote {tmp_path}/chat.md"
+        await say(pilot, app, "overview")  # the chat goes on
+        assert "vocals" in app.last_reply
+    store.close()
+    assert blocker.read_text() == "a file, not a folder"
+
+
 def test_complete_slash() -> None:
     assert complete_slash("/ex") == ("/export ", ["/export"])
     assert complete_slash("/") [1][0] == "/load"

@@ -19,7 +19,8 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from tools.errors import AudioReadError, MissingDependencyError
-from tools.outputs import atomic_file
+from tools.memory import memory_of_stem_files
+from tools.outputs import note_input, output_file
 from tools.validate import LOUDNESS_BLOCK_S, validate_audio
 
 # Formats libsndfile decodes (mp3 since libsndfile 1.1, which the soundfile wheels bundle).
@@ -43,6 +44,7 @@ def read_audio(
         InvalidAudioError: NaN/Inf samples, more than 8 channels, shorter than ``min_duration_s``.
     """
     path = Path(path)
+    note_input(path)
     if not path.is_file():
         raise AudioReadError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -54,21 +56,73 @@ def read_audio(
         raise AudioReadError(f"{path}: not a readable audio file ({detail})") from exc
     if data.shape[0] == 0:
         raise AudioReadError(f"{path}: contains no audio samples")
+    missing = truncated_fraction(path)
+    if missing is not None:
+        held_s = data.shape[0] / rate
+        raise AudioReadError(f"{path}: truncated: the header promises {held_s / (1.0 - missing):.2f} s of audio but "
+                             f"the file ends after {held_s:.2f} s (an interrupted copy or export?)")
     # soundfile returns (frames, channels); transposing here is the one place the axis order is known.
     return validate_audio(data.T, int(rate), source=path, min_duration_s=min_duration_s), int(rate)
 
 
+def audio_header(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
+    """``(frames, sample rate, channels)`` from a file's header without decoding it; None when
+    the header cannot be read (:func:`read_audio` then says why)."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, OSError):
+        return None
+    return int(info.frames), int(info.samplerate), int(info.channels)
+
+
+def truncated_fraction(path: str | os.PathLike[str]) -> float | None:
+    """For a WAV or AIFF file whose data chunk is shorter than its header declares (a copy cut
+    off, an export interrupted), the fraction of the declared audio that is missing; else None.
+
+    libsndfile reads such a file without complaint and returns only what is there, which would be
+    measured as a stem that falls silent. Streaming writers that leave the size at 0 or 0xFFFFFFFF
+    are not judged.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(12)
+            size = path.stat().st_size
+            if header[:4] == b"RIFF" and header[8:12] == b"WAVE":
+                order, wanted = "<", b"data"
+            elif header[:4] == b"FORM" and header[8:12] in (b"AIFF", b"AIFC"):
+                order, wanted = ">", b"SSND"
+            else:
+                return None
+            position = 12
+            while position + 8 <= size:
+                handle.seek(position)
+                chunk = handle.read(8)
+                declared = int.from_bytes(chunk[4:8], "little" if order == "<" else "big")
+                if chunk[:4] == wanted:
+                    available = size - position - 8
+                    if declared in (0, 0xFFFFFFFF) or available >= declared:
+                        return None
+                    return 1.0 - available / declared
+                position += 8 + declared + (declared & 1)
+    except OSError:
+        return None
+    return None
+
+
 def write_audio(
-    path: str | os.PathLike[str], audio: np.ndarray, rate: int, *, subtype: str = "FLOAT"
+    path: str | os.PathLike[str], audio: np.ndarray, rate: int, *, subtype: str = "FLOAT", force: bool = False
 ) -> Path:
-    """Write ``(channels, samples)`` audio to ``path`` atomically (temporary name, then rename).
+    """Write ``(channels, samples)`` audio to ``path`` through the guarded writer
+    (:func:`tools.outputs.output_file`: never over an input, replaced only with ``force``, whole or
+    not at all).
 
     ``subtype`` is a libsndfile subtype; the default 32-bit float keeps levels above full scale
     intact, so a render never clips on disk.
     """
     audio = validate_audio(audio, rate, source=path, min_duration_s=0.0)
-    with atomic_file(path) as tmp:
-        sf.write(tmp, audio.T, rate, subtype=subtype)
+    with output_file(path, force=force) as staging:
+        sf.write(staging, audio.T, rate, subtype=subtype)
     return Path(path)
 
 
@@ -120,10 +174,17 @@ def decode_audio_streams(path: Path) -> list[tuple[np.ndarray, int]]:
     # ffmpeg with an input and no output lists the streams on stderr and exits 1: that is the probe.
     listing = subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
                              capture_output=True, text=True, errors="replace", check=False).stderr
-    count = len(_AUDIO_STREAM_LINE.findall(listing))
+    streams = _AUDIO_STREAM_LINE.findall(listing)
+    count = len(streams)
     if count == 0:
         last = listing.strip().splitlines()[-1].removeprefix(f"{path}: ") if listing.strip() else "no output"
         raise AudioReadError(f"{path}: no audio streams found ({last})")
+    duration = _DURATION.search(listing)
+    if duration is not None:
+        hours, minutes, seconds = duration.groups()
+        length_s = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        memory_of_stem_files(path, {f"stream {index}": (int(length_s * rate), rate, channels)
+                                    for index, (rate, channels) in enumerate(_stream_shape(s) for s in streams)})
     with tempfile.TemporaryDirectory(prefix="faderwise-decode-") as scratch:
         command = [ffmpeg, "-v", "error", "-nostdin", "-i", str(path)]
         for index in range(count):
@@ -139,4 +200,15 @@ def decode_audio_streams(path: Path) -> list[tuple[np.ndarray, int]]:
     return decoded
 
 
-_AUDIO_STREAM_LINE = re.compile(r"^\s*Stream #0:\d+\S*: Audio:", re.MULTILINE)
+_AUDIO_STREAM_LINE = re.compile(r"^\s*Stream #0:\d+\S*: Audio:.*$", re.MULTILINE)
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+
+
+def _stream_shape(line: str) -> tuple[int, int]:
+    """``(sample rate, channels)`` of an ffmpeg stream line ("… Audio: aac, 44100 Hz, stereo, …")."""
+    rate = re.search(r"(\d+) Hz", line)
+    layout = re.search(r"Hz, ([^,]+)", line)
+    channels = re.match(r"(\d+) channels", layout.group(1)) if layout else None
+    count = int(channels.group(1)) if channels else _CHANNEL_LAYOUTS.get(layout.group(1).split("(")[0], 2) if layout else 2
+    return (int(rate.group(1)) if rate else 44_100), count

@@ -26,7 +26,7 @@ from tools.audio_io import read_audio, resample, to_mono, write_audio
 from tools.errors import InvalidAudioError
 from tools.json_files import read_json, write_json
 from tools.loudness import HOP_S, LoudnessBlocks
-from tools.outputs import new_output_folder
+from tools.outputs import note_input, output_folder
 from tools.stems import StemSet
 
 BUNDLE_FORMAT = "faderwise.bundle/1"
@@ -153,7 +153,8 @@ def alm_clip(audio: np.ndarray, rate: int) -> np.ndarray:
 
 
 def write_bundle(bundle: ABBundle, out: str | os.PathLike[str], *, force: bool = False, compact: bool = False) -> Path:
-    """Write the four clips, their 16 kHz mono copies under ``alm/`` and ``bundle.json``, atomically.
+    """Write the four clips, their 16 kHz mono copies under ``alm/`` and ``bundle.json``, through
+    the guarded writer (never over A or B; replaced only with ``force``; whole or not at all).
 
     ``compact`` (training datasets) writes only the 16 kHz copies, as 16-bit FLAC: a tenth of the
     size. 16-bit cannot hold levels above full scale, so a compact clip that peaks above it is
@@ -168,7 +169,7 @@ def write_bundle(bundle: ABBundle, out: str | os.PathLike[str], *, force: bool =
         if over:
             raise InvalidAudioError(f"{out}: {', '.join(over)} peak above full scale; 16-bit clips would clip")
     suffix = ".flac" if compact else ".wav"
-    with new_output_folder(out, force=force) as folder:
+    with output_folder(out, kind="bundle", force=force, inputs=bundle.sources.values()) as folder:
         (folder / "alm").mkdir()
         for name, audio in alm.items():
             write_audio(folder / "alm" / f"{name}{suffix}", audio, ALM_RATE, subtype="PCM_16" if compact else "FLOAT")
@@ -211,6 +212,7 @@ def read_bundle(folder: str | os.PathLike[str], *, alm: bool = False) -> ABBundl
         AudioReadError: a clip is missing or unreadable.
     """
     folder = Path(folder)
+    note_input(folder)
     manifest_path = folder / "bundle.json"
     manifest = read_json(manifest_path, error=InvalidAudioError, missing="no such file; not a faderwise bundle")
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:

@@ -30,7 +30,7 @@ from scipy.signal import butter, iirpeak, lfilter, sosfilt
 from tools.audio_io import write_audio
 from tools.json_files import write_json
 from tools.loudness import integrated_loudness
-from tools.outputs import new_output_folder
+from tools.outputs import output_folder
 from tools.stems import StemSet, apply_gain
 
 DEMO_RATE = 44_100
@@ -105,7 +105,7 @@ def write_demo(
     """
     balanced = synthesize_demo_song(seed=seed)
     unbalanced = balanced.with_gains(perturbation_db)
-    with new_output_folder(out, force=force) as folder:
+    with output_folder(out, kind="demo", force=force) as folder:
         for version, stem_set in (("version_a", unbalanced), ("version_b", balanced)):
             (folder / version).mkdir()
             for name, audio in stem_set.stems.items():

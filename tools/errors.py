@@ -7,7 +7,10 @@ print it as it is (``faderwise: error: <message>``) and exit with status 2.
     ├── InvalidAudioError        samples that cannot be measured (NaN/Inf, too short, too many channels)
     │   └── AudioReadError       a file that cannot be decoded (empty, corrupt, not audio)
     ├── StemSetError             a folder or stem set that does not make sense (empty, duplicates, missing stem)
-    ├── OutputExistsError        refusing to overwrite an existing output
+    ├── OutputError              an output that cannot or may not be written (the path named)
+    │   ├── OutputExistsError    it exists and may not be replaced (no --force, or not faderwise's own)
+    │   └── InputOverlapError    it is, holds or lies inside an input of the command
+    ├── ResourceLimitError       the input needs more memory than the machine has free
     └── MissingDependencyError   an external program or optional extra is not installed
 """
 
@@ -30,8 +33,21 @@ class StemSetError(FaderwiseError, ValueError):
     """A stem set that does not make sense: empty folder, duplicate names, missing stem, mixed layouts."""
 
 
-class OutputExistsError(FaderwiseError, FileExistsError):
-    """An output folder or file exists and overwriting was not asked for."""
+class OutputError(FaderwiseError):
+    """An output that cannot be written: its parent is a file, no permission, a full disk."""
+
+
+class OutputExistsError(OutputError, FileExistsError):
+    """An output exists and may not be replaced: no ``--force``, or not a faderwise output, or
+    it appeared while faderwise was writing."""
+
+
+class InputOverlapError(OutputError):
+    """An output that is, holds or lies inside an input of the command."""
+
+
+class ResourceLimitError(FaderwiseError, MemoryError):
+    """A command that would need more memory than is free (said before decoding, not mid-run)."""
 
 
 class MissingDependencyError(FaderwiseError, RuntimeError):

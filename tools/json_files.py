@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from tools.errors import FaderwiseError
-from tools.outputs import atomic_file
+from tools.outputs import note_input, write_text
 
 
 def plain_json(payload: object) -> object:
@@ -16,13 +16,11 @@ def plain_json(payload: object) -> object:
     return json.loads(json.dumps(payload, default=lambda value: value.item() if hasattr(value, "item") else str(value)))
 
 
-def write_json(path: str | os.PathLike[str], payload: object) -> Path:
-    """Write ``payload`` as indented JSON, atomically, creating the folder it goes in (NaN and
-    infinities are refused: use null)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return Path(path)
+def write_json(path: str | os.PathLike[str], payload: object, *, force: bool = False, private: bool = False) -> Path:
+    """Write ``payload`` as indented JSON through the guarded writer (:func:`tools.outputs.write_text`;
+    replaced only with ``force``), creating the folder it goes in. NaN and infinities are
+    refused: use null."""
+    return write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n", force=force, private=private)
 
 
 def read_json(path: str | os.PathLike[str], *, error: type[FaderwiseError], missing: str = "no such file") -> object:
@@ -48,6 +46,7 @@ def read_yaml(path: str | os.PathLike[str], *, error: type[FaderwiseError], miss
     import yaml  # only the commands that read YAML pay for the import
 
     path = Path(path)
+    note_input(path)  # configs and scripts are inputs: no output may replace them
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

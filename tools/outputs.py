@@ -1,20 +1,70 @@
-"""New output folders, written whole or not at all.
+"""The one guarded way faderwise writes anything.
 
-Outputs are built in a hidden temporary folder beside the destination and renamed into place when
-complete, so an interrupted run leaves no half-written folder. An existing destination is replaced
-only when asked, and never when it holds (or is) the input audio.
+Every output — renders, bundles, plots, exports, transcripts, session exports, synthesis,
+training and evaluation outputs — is written through :func:`output_file` or
+:func:`output_folder`, or, for a long run that fills one folder over time (synthesis, training,
+evaluation), inside a folder claimed with :func:`claim_run_folder`. The rules, in the order they
+are checked:
+
+1. **Inputs are never touched.** A target that is, contains or lies inside an input of the
+   running command is refused. The readers of audio, stem sets, advice, scripts, configs,
+   bundles, datasets and models register what they read (:func:`note_input`); callers may name
+   more (``inputs=``).
+2. **Nothing is replaced without force**, and with force only an earlier faderwise output
+   (:func:`is_faderwise_output`): a folder holding the marker :data:`MARKER`, or a file that
+   carries faderwise's signature or lies in such a folder. An existing *empty* folder counts as
+   free: nothing in it can be lost.
+3. **Written whole or not at all.** Everything is built under a hidden staging name beside the
+   target and renamed into place with no-replace semantics (Linux ``renameat2(RENAME_NOREPLACE)``,
+   macOS ``renamex_np(RENAME_EXCL)``), so a target that appeared while the output was being built
+   is never replaced: the existence check and the rename are one step.
+4. **Nothing is deleted that faderwise did not create**: its own staging, and, with force, the
+   earlier faderwise output being replaced (moved aside first, checked to be the very file or
+   folder that was recognised, then removed once the new one is in place).
+5. **Leftovers of a killed run are cleaned.** Staging names are locked (``flock``) while in use; the
+   first write in a folder removes unlocked leftovers there, and puts back an earlier output that
+   a killed replacement had moved aside.
+
+Filesystem failures (a parent that is a file, no permission, a full disk) become one
+:class:`~tools.errors.OutputError` naming the path.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import json
 import os
 import shutil
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tools.errors import OutputExistsError
+from tools.errors import InputOverlapError, OutputError, OutputExistsError
+
+try:  # POSIX; elsewhere staging leftovers are not cleaned (they cannot be told from live ones)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+MARKER = ".faderwise-output.json"
+"""The file that marks a folder as written by faderwise (its manifest: kind, version, time)."""
+MARKER_FORMAT = "faderwise.output/1"
+STAGING_TAG = ".faderwise-partial-"
+RETIRED_TAG = ".faderwise-old-"
+LEFTOVER_MIN_AGE_S = 10.0
+"""A staging leftover younger than this is left alone even when unlocked: it may be a writer
+between creating its staging name and locking it."""
+PNG_SOFTWARE = "faderwise"
+"""The PNG ``Software`` text chunk every plot carries (:func:`png_metadata`)."""
+TEXT_SIGNATURE = "<!-- written by faderwise"
+"""The first line of every Markdown or HTML file faderwise writes on its own."""
+_SIGNATURE_BYTES = 4096
 
 
 def slug(text: str) -> str:
@@ -24,56 +74,584 @@ def slug(text: str) -> str:
     return "-".join(part for part in cleaned.split("-") if part)
 
 
+# -- inputs --------------------------------------------------------------------------------------
+
+
+class _Inputs:
+    """What the running command reads: resolved paths, their ancestors (to find a target that
+    holds one) and their (device, inode) pairs (to find one reached by another name)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.paths: set[Path] = set()
+        self.ancestors: set[Path] = set()
+        self.inodes: set[tuple[int, int]] = set()
+
+    def add(self, path: str | os.PathLike[str]) -> None:
+        resolved = _resolve(path)
+        with self.lock:
+            if resolved in self.paths:
+                return
+            self.paths.add(resolved)
+            self.ancestors.update(resolved.parents)
+            with contextlib.suppress(OSError):
+                stat = resolved.stat()
+                self.inodes.add((stat.st_dev, stat.st_ino))
+
+
+_inputs = _Inputs()
+
+
+def note_input(*paths: str | os.PathLike[str]) -> None:
+    """Register files or folders the running command reads: no output may be, hold or lie
+    inside them. Every reader of user-supplied material calls this."""
+    for path in paths:
+        _inputs.add(path)
+
+
+def noted_inputs() -> frozenset[Path]:
+    """The resolved paths registered so far by the running command."""
+    with _inputs.lock:
+        return frozenset(_inputs.paths)
+
+
 @contextmanager
-def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); on a clean exit it is renamed to
-    ``path``, otherwise deleted. Readers never see a half-written file."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+def command_inputs() -> Iterator[None]:
+    """A fresh register of inputs for one command (the CLI opens one per command; tests per test)."""
+    global _inputs
+    saved, _inputs = _inputs, _Inputs()
     try:
-        yield Path(tmp_name)
-        os.replace(tmp_name, path)
+        yield
     finally:
-        Path(tmp_name).unlink(missing_ok=True)
+        _inputs = saved
 
 
-@contextmanager
-def new_output_folder(
-    path: str | os.PathLike[str], *, force: bool = False, inputs: Iterable[str | os.PathLike[str]] = ()
-) -> Iterator[Path]:
-    """Yield an empty temporary folder; on a clean exit it becomes ``path``.
+def _resolve(path: str | os.PathLike[str]) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser())).resolve()
 
-    Args:
-        path: the folder to create. Its parent is created if missing.
-        force: replace an existing ``path`` (only once the new folder is complete).
-        inputs: files or folders the outputs are made from; ``path`` may not be one of them or
-            contain one, so input audio is never overwritten or deleted.
+
+def check_not_input(path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str]] = ()) -> None:
+    """Refuse ``path`` as an output when it is, holds or lies inside an input.
 
     Raises:
-        OutputExistsError: ``path`` exists and ``force`` is false, or ``path`` holds an input.
+        InputOverlapError: naming the input.
+    """
+    target = _resolve(path)
+    registered = _Inputs()
+    for extra in inputs:
+        registered.add(extra)
+    for register in (_inputs, registered):
+        with register.lock:
+            hit = _overlap(target, register)
+        if hit is not None:
+            raise InputOverlapError(f"{path}: {hit}; faderwise never writes over its input: choose another place")
+
+
+def _overlap(target: Path, register: _Inputs) -> str | None:
+    if target in register.paths:
+        return "is an input of this command"
+    for parent in target.parents:
+        if parent in register.paths:
+            return f"lies inside the input {parent}"
+    if target in register.ancestors:
+        inside = next(p for p in sorted(register.paths) if target in p.parents)
+        return f"holds the input {inside}"
+    with contextlib.suppress(OSError):
+        stat = target.stat()
+        if (stat.st_dev, stat.st_ino) in register.inodes:
+            return "is an input of this command (by another name)"
+    return None
+
+
+# -- recognising faderwise's own outputs ---------------------------------------------------------
+
+
+def png_metadata() -> dict[str, str]:
+    """The metadata a PNG plot is saved with (matplotlib's ``savefig(metadata=…)``): its
+    ``Software`` chunk is how a later ``--force`` recognises it."""
+    return {"Software": f"{PNG_SOFTWARE} {_version()}"}
+
+
+def text_signature(what: str) -> str:
+    """The first line of a Markdown/HTML file faderwise writes: an HTML comment (invisible when
+    rendered) by which a later ``--force`` recognises it."""
+    return f"{TEXT_SIGNATURE}: {what} -->"
+
+
+def is_faderwise_output(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is something faderwise wrote, so ``--force`` may replace it.
+
+    A folder: it (or a folder it lies in) holds :data:`MARKER`. A file: it lies in such a folder,
+    or carries a signature of its kind: a PNG's ``Software`` chunk, a JSON object's (or a JSON
+    Lines file's first record's) ``"format": "faderwise.…"``, the first line of Markdown or HTML.
     """
     path = Path(path)
-    target = path.resolve()
-    for source in inputs:
-        source = Path(source).resolve()
-        if source == target or target in source.parents:
-            raise OutputExistsError(f"{path}: holds the input audio ({source}); choose a new output folder")
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path}: already exists; choose a new folder or pass --force to replace it")
-    if path.exists() and not path.is_dir():
-        raise OutputExistsError(f"{path}: exists and is not a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    if path.is_symlink() or not (path.is_dir() or path.is_file()):
+        return False
+    if _marked(path):
+        return True
+    if path.is_dir():
+        return False
     try:
-        yield staging
-        if path.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.replace(path, retired / path.name)
-            os.replace(staging, path)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, path)
+        with path.open("rb") as handle:
+            head = handle.read(_SIGNATURE_BYTES)
+    except OSError:
+        return False
+    suffix = path.suffix.casefold()
+    if suffix == ".png":
+        return head.startswith(b"\x89PNG") and b"Software\x00" + PNG_SOFTWARE.encode() in head
+    if suffix in (".md", ".html", ".htm"):
+        return head.startswith(TEXT_SIGNATURE.encode())
+    if suffix in (".json", ".jsonl"):
+        try:
+            text = path.read_text(encoding="utf-8")
+            first = json.loads(text.splitlines()[0] if suffix == ".jsonl" and text else text)
+        except (OSError, UnicodeDecodeError, ValueError, IndexError):
+            return False
+        return isinstance(first, dict) and str(first.get("format", "")).startswith("faderwise.")
+    return False
+
+
+def _marked(path: Path) -> bool:
+    """Whether ``path`` is a marked folder or lies inside one."""
+    resolved = _resolve(path)
+    return any(_marker_kind(folder) is not None for folder in (resolved, *resolved.parents))
+
+
+def _marker_kind(folder: Path) -> str | None:
+    """The kind written in ``folder``'s marker, or None when it has none (or a foreign one)."""
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT:
+        return str(marker.get("kind", ""))
+    return None
+
+
+def _write_marker(folder: Path, kind: str, *, private: bool) -> None:
+    """Write ``folder``'s marker whole (a reader never sees half of it).
+
+    Raises:
+        FileExistsError: the folder has a marker already.
+    """
+    payload = {"format": MARKER_FORMAT, "kind": kind, "faderwise_version": _version(),
+               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    fd, name = tempfile.mkstemp(prefix=f"{MARKER}{STAGING_TAG}", dir=folder)
+    try:
+        os.fchmod(fd, 0o600 if private else 0o666 & ~_UMASK)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2)
+            handle.write("\n")
+        rename_noreplace(name, folder / MARKER)
     finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("faderwise")
+    except PackageNotFoundError:
+        return "source"
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def check_target(
+    path: str | os.PathLike[str], *, folder: bool, force: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
+    """Everything that can be known before the work starts: refuse now rather than after a long
+    render. (The final rename checks again.)
+
+    Args:
+        path: the file or folder to write.
+        folder: whether the output is a folder.
+        force: whether an earlier faderwise output there may be replaced.
+        inputs: more inputs than the command registered.
+
+    Raises:
+        InputOverlapError: ``path`` is, holds or lies inside an input.
+        OutputExistsError: ``path`` exists and may not be replaced.
+        OutputError: ``path`` cannot be created (its parent is a file, …).
+    """
+    path = Path(path)
+    check_not_input(path, inputs=inputs)
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise OutputError(f"{path}: cannot be created: {parent} is a file, not a folder")
+            break
+    if not (path.exists() or path.is_symlink()):
+        return path
+    if path.is_dir() != folder and not path.is_symlink():
+        kind = "a folder" if path.is_dir() else "a file"
+        raise OutputExistsError(f"{path}: is {kind}; name a new {'folder' if folder else 'file'}")
+    if folder and _is_empty_folder(path):
+        return path
+    if not force:
+        raise OutputExistsError(f"{path}: already exists; choose a new {'folder' if folder else 'file'} "
+                                "or pass --force to replace it")
+    if not is_faderwise_output(path):
+        what = f"holds no {MARKER}" if folder else "carries no faderwise signature"
+        raise OutputExistsError(f"{path}: not something faderwise wrote ({what}), so --force will not replace it; "
+                                "move it away yourself or choose another place")
+    return path
+
+
+@contextmanager
+def output_file(
+    path: str | os.PathLike[str], *, force: bool = False, inputs: Iterable[str | os.PathLike[str]] = (),
+    private: bool = False,
+) -> Iterator[Path]:
+    """Yield a staging file beside ``path`` (same suffix); when the block ends cleanly it
+    becomes ``path``.
+
+    Args:
+        path: the file to write.
+        force: replace an earlier faderwise output at ``path`` (:func:`is_faderwise_output`).
+        inputs: more inputs than the command registered.
+        private: create it readable by the owner only (0600): conversations, transcripts.
+
+    Raises:
+        InputOverlapError, OutputExistsError, OutputError: see :func:`check_target`; also when
+        ``path`` appeared while the file was written.
+    """
+    path = Path(path)
+    inputs = tuple(inputs)
+    check_target(path, folder=False, force=force, inputs=inputs)
+    parent = _make_parent(path)
+    clean_leftovers(parent)
+    try:
+        # the staging name keeps the suffix: writers that infer the format from it (soundfile) see the right one
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}{STAGING_TAG}", suffix=path.suffix, dir=parent)
+    except OSError as exc:
+        raise _os_error(path, exc) from exc
+    staging = Path(name)
+    try:
+        _lock(fd)
+        os.fchmod(fd, 0o600 if private else 0o666 & ~_UMASK)
+        yield staging
+        _commit(staging, path, folder=False, force=force, inputs=inputs)
+    except OSError as exc:
+        raise _os_error(path, exc) from exc
+    finally:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            staging.unlink()
+
+
+@contextmanager
+def output_folder(
+    path: str | os.PathLike[str], *, kind: str, force: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (), private: bool = False,
+) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``path``; when the block ends cleanly it gets the
+    marker (``kind``; unless a folder it lies in has one) and becomes ``path``.
+
+    Args:
+        path: the folder to write.
+        kind: what the folder is ("render", "bundle", …), written in its marker.
+        force: replace an earlier faderwise output at ``path``.
+        inputs: more inputs than the command registered.
+        private: owner-only permissions (0700).
+
+    Raises:
+        InputOverlapError, OutputExistsError, OutputError: see :func:`check_target`; also when
+        ``path`` appeared while the folder was written.
+    """
+    path = Path(path)
+    inputs = tuple(inputs)
+    check_target(path, folder=True, force=force, inputs=inputs)
+    parent = _make_parent(path)
+    clean_leftovers(parent)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}{STAGING_TAG}", dir=parent))
+        fd = os.open(staging, os.O_RDONLY)
+    except OSError as exc:
+        raise _os_error(path, exc) from exc
+    try:
+        _lock(fd)
+        os.chmod(staging, 0o700 if private else 0o777 & ~_UMASK)
+        yield staging
+        if not _marked(parent):  # inside a marked folder (a run's), the folder above says it already
+            _write_marker(staging, kind, private=private)
+        _commit(staging, path, folder=True, force=force, inputs=inputs)
+    except OSError as exc:
+        raise _os_error(path, exc) from exc
+    finally:
+        os.close(fd)
         if staging.exists():
-            shutil.rmtree(staging)
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def claim_run_folder(
+    path: str | os.PathLike[str], *, kind: str, inputs: Iterable[str | os.PathLike[str]] = (),
+    legacy: str | None = None,
+) -> Path:
+    """Make ``path`` the folder of a run that fills it over time and resumes in it (synthesis,
+    training, evaluation): a new folder, an empty one, or one a run of the same ``kind`` made
+    (its marker; ``legacy``: a file or folder that marks such a folder written before markers existed).
+    Files inside are then written with :func:`output_file` / :func:`output_folder`; replacing
+    them needs ``force=True``, which the marker allows.
+
+    Raises:
+        InputOverlapError: ``path`` is, holds or lies inside an input.
+        OutputExistsError: ``path`` holds something else.
+        OutputError: ``path`` cannot be created.
+    """
+    path = Path(path)
+    check_not_input(path, inputs=inputs)
+    try:
+        if path.exists() and not path.is_dir():
+            raise OutputExistsError(f"{path}: is a file; name a folder")
+        found = _marker_kind(path) if path.is_dir() else None
+        if found is not None and found != kind:
+            raise OutputExistsError(f"{path}: holds a faderwise {found} output, not a {kind} run; choose another folder")
+        if found is None:
+            ours = legacy is not None and (path / legacy).exists()
+            if path.is_dir() and not _is_empty_folder(path) and not ours:
+                raise OutputExistsError(f"{path}: already exists and is not a faderwise {kind} folder; "
+                                        "choose a new folder")
+            _make_parent(path)
+            path.mkdir(exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                _write_marker(path, kind, private=False)
+        clean_leftovers(path)
+    except OSError as exc:
+        raise _os_error(path, exc) from exc
+    return path
+
+
+def write_text(
+    path: str | os.PathLike[str], text: str, *, force: bool = False, private: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`output_file`."""
+    with output_file(path, force=force, private=private, inputs=inputs) as staging:
+        staging.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def _make_parent(path: Path) -> Path:
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise OutputError(f"{path}: cannot be created: a file stands where a folder should be") from exc
+    except OSError as exc:
+        raise _os_error(path, exc) from exc
+    return parent
+
+
+def _commit(staging: Path, path: Path, *, folder: bool, force: bool, inputs: tuple[object, ...]) -> None:
+    """Rename ``staging`` to ``path`` without replacing anything that is not allowed to go."""
+    check_not_input(path, inputs=inputs)  # type: ignore[arg-type]
+    if folder and _is_empty_folder(path):
+        with contextlib.suppress(OSError):
+            path.rmdir()  # an empty folder holds nothing to lose; if it filled meanwhile, it stays
+    try:
+        rename_noreplace(staging, path)
+        return
+    except FileExistsError:
+        if not force:
+            raise OutputExistsError(f"{path}: appeared while faderwise was writing it (another run?); "
+                                    "nothing was replaced") from None
+    # --force: move the earlier output aside, make sure it is what was recognised, then replace.
+    before = os.lstat(path)
+    if not is_faderwise_output(path):
+        raise OutputExistsError(f"{path}: not something faderwise wrote, so --force will not replace it")
+    trash = Path(tempfile.mkdtemp(prefix=f".{path.name}{RETIRED_TAG}", dir=path.parent))
+    trash_fd = os.open(trash, os.O_RDONLY)
+    try:
+        _lock(trash_fd)
+        retired = trash / path.name
+        os.rename(path, retired)
+        moved = os.lstat(retired)
+        if (moved.st_dev, moved.st_ino) != (before.st_dev, before.st_ino):
+            with contextlib.suppress(OSError):
+                rename_noreplace(retired, path)
+            raise OutputExistsError(f"{path}: changed while faderwise was replacing it; nothing was replaced")
+        try:
+            rename_noreplace(staging, path)
+        except FileExistsError:
+            raise OutputExistsError(f"{path}: appeared while faderwise was writing it (another run?)") from None
+        _remove(retired)
+    finally:
+        os.close(trash_fd)
+        if not any(trash.iterdir()):
+            trash.rmdir()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _is_empty_folder(path: Path) -> bool:
+    try:
+        return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+    except OSError:
+        return False
+
+
+def _os_error(path: Path, exc: OSError) -> OutputError:
+    if isinstance(exc, OutputError):
+        return exc
+    reason = exc.strerror or type(exc).__name__
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) and STAGING_TAG not in str(
+        exc.filename) else ""
+    return OutputError(f"{path}: cannot write it: {reason}{where}")
+
+
+# -- atomic no-replace rename ----------------------------------------------------------------------
+
+
+def rename_noreplace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Rename ``source`` to ``target`` unless ``target`` exists, as one step.
+
+    Raises:
+        FileExistsError: ``target`` exists (nothing was renamed).
+    """
+    source, target = os.fsencode(source), os.fsencode(target)
+    result = _native_noreplace(source, target)
+    if result == 0:
+        return
+    code = -result if result is not None else errno.ENOSYS
+    if code == errno.EEXIST:
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(target))
+    if code not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        raise OSError(code, os.strerror(code), os.fsdecode(target))
+    # A filesystem without a no-replace rename: a hard link is atomic for files; a folder is
+    # renamed after a check (rename(2) refuses a non-empty target anyway).
+    if not os.path.isdir(source):
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            raise
+        except OSError:
+            pass
+        else:
+            os.unlink(source)
+            return
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(target))
+    os.rename(source, target)
+
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1  # linux/fs.h
+_RENAME_EXCL = 4  # macOS sys/stdio.h
+
+
+def _native_noreplace(source: bytes, target: bytes) -> int | None:
+    """0 on success, ``-errno`` on failure, None when the system has no such call."""
+    libc = _libc()
+    if libc is None:
+        return None
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        status = libc.renameat2(_AT_FDCWD, source, _AT_FDCWD, target, _RENAME_NOREPLACE)
+    elif sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        status = libc.renamex_np(source, target, _RENAME_EXCL)
+    else:
+        return None
+    return 0 if status == 0 else -ctypes.get_errno()
+
+
+_LIBC: list[ctypes.CDLL | None] = []
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL(None, use_errno=True))
+        except OSError:  # pragma: no cover
+            _LIBC.append(None)
+    return _LIBC[0]
+
+
+# -- staging locks and leftovers -------------------------------------------------------------------
+
+
+def _lock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+_swept: set[Path] = set()
+_swept_lock = threading.Lock()
+
+
+def clean_leftovers(folder: str | os.PathLike[str], *, again: bool = False) -> list[Path]:
+    """Remove what killed faderwise runs left in ``folder``: unlocked staging files and folders,
+    and put back an earlier output that a killed ``--force`` had moved aside (or remove it when
+    a newer one took its place). Runs once per folder and process unless ``again``.
+
+    Returns:
+        The leftovers handled.
+    """
+    folder = Path(folder)
+    key = _resolve(folder)
+    with _swept_lock:
+        if key in _swept and not again:
+            return []
+        _swept.add(key)
+    if fcntl is None:
+        return []
+    handled = []
+    try:
+        entries = [entry for entry in os.scandir(folder) if STAGING_TAG in entry.name or RETIRED_TAG in entry.name]
+    except OSError:
+        return []
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime < LEFTOVER_MIN_AGE_S:
+                continue
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live writer holds it
+            if RETIRED_TAG in entry.name:
+                for retired in list(path.iterdir()):
+                    original = folder / retired.name
+                    try:
+                        rename_noreplace(retired, original)  # the replacement never landed: put it back
+                    except FileExistsError:
+                        _remove(retired)
+                path.rmdir()
+            else:
+                _remove(path)
+            handled.append(path)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return handled
+
+
+def _current_umask() -> int:
+    """The process umask (read once: setting it to read it is not thread-safe later)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()

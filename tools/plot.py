@@ -10,20 +10,20 @@ import numpy as np
 from tools.analysis import StemSetAnalysis
 from tools.compare import Comparison
 from tools.loudness import LoudnessCurve
-from tools.outputs import atomic_file
+from tools.outputs import output_file, png_metadata
 
 PLOT_FLOOR_LUFS = -60.0  # silence (−inf) is drawn at the floor
 
 
-def save_figure(figure: object, out: str | os.PathLike[str]) -> Path:
-    """Write a matplotlib figure as PNG atomically and close it."""
+def save_figure(figure: object, out: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Write a matplotlib figure as PNG through the guarded writer (never over an input; an
+    existing file is replaced only with ``force`` and only if it is a faderwise plot) and close it."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with atomic_file(out) as tmp:
-            figure.savefig(tmp, format="png")  # type: ignore[attr-defined]
+        with output_file(out, force=force) as staging:
+            figure.savefig(staging, format="png", metadata=png_metadata())  # type: ignore[attr-defined]
     finally:
         plt.close(figure)  # type: ignore[arg-type]
     return out
@@ -41,7 +41,7 @@ def pyplot():  # type: ignore[no-untyped-def]
 
 def plot_stem_levels(
     out: str | os.PathLike[str], before: StemSetAnalysis, after: StemSetAnalysis,
-    reference: StemSetAnalysis | None = None,
+    reference: StemSetAnalysis | None = None, *, force: bool = False,
 ) -> Path:
     """Bars of each stem's integrated loudness: A before, A after the moves, and B if given."""
     plt = pyplot()
@@ -60,10 +60,11 @@ def plot_stem_levels(
     axes.legend(fontsize=8)
     axes.set_title(f"stem loudness: {before.label}", fontsize=9)
     figure.tight_layout()
-    return save_figure(figure, out)
+    return save_figure(figure, out, force=force)
 
 
-def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comparison) -> Path:
+def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comparison, *,
+                    force: bool = False) -> Path:
     """Write short-term loudness (3 s windows) of every stem and the mix over time to ``out``.
 
     For a :class:`Comparison`, Version B is drawn dashed over Version A in the same colour.
@@ -97,4 +98,4 @@ def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comp
     axes.set_title(title, fontsize=9)
     axes.legend(loc="lower right", fontsize=8, ncol=2)
     figure.tight_layout()
-    return save_figure(figure, out)
+    return save_figure(figure, out, force=force)

@@ -17,7 +17,7 @@ import numpy as np
 from tools.audio_io import write_audio
 from tools.json_files import write_json
 from tools.levels import sample_peak_dbfs, true_peak_dbtp
-from tools.outputs import new_output_folder
+from tools.outputs import output_folder
 from tools.stems import StemSet, apply_gain
 
 DEFAULT_CEILING_DBTP = -1.0  # EBU R128 / streaming delivery ceiling
@@ -111,10 +111,11 @@ def render_mix(
 def write_render(
     rendered: RenderedMix, out: str | os.PathLike[str], *, force: bool = False
 ) -> Path:
-    """Write ``out/stems/<stem>.wav``, ``out/mix.wav`` (32-bit float) and ``out/render.json``,
-    atomically; ``out`` may not be or contain the input audio."""
+    """Write ``out/stems/<stem>.wav``, ``out/mix.wav`` (32-bit float) and ``out/render.json``
+    through the guarded writer: ``out`` may not be, hold or lie inside any input (the stems, the
+    reference, the advice…), is replaced only with ``force``, and appears whole or not at all."""
     stem_set = rendered.stems
-    with new_output_folder(out, force=force, inputs=stem_set.sources.values()) as folder:
+    with output_folder(out, kind="render", force=force, inputs=stem_set.sources.values()) as folder:
         (folder / "stems").mkdir()
         for name, audio in stem_set.stems.items():
             write_audio(folder / "stems" / f"{name}.wav", audio, stem_set.rate)

@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.audio_io import AUDIO_EXTENSIONS, decode_audio_streams, read_audio, resample
+from tools.audio_io import AUDIO_EXTENSIONS, audio_header, decode_audio_streams, read_audio, resample
 from tools.errors import StemSetError
 from tools.family import sum_signals
+from tools.memory import memory_of_stem_files
+from tools.outputs import note_input
 from tools.validate import validate_audio
 
 MIXTURE_NAME = "mixture"
@@ -146,6 +148,7 @@ def load_stem_set(path: str | os.PathLike[str], *, rate: int | None = None) -> S
         AudioReadError, InvalidAudioError: a stem file that cannot be read or measured.
     """
     path = Path(path)
+    note_input(path)  # no output may be, hold or lie inside a stem set being read
     if not path.exists():
         raise StemSetError(f"{path}: no such file or folder")
     if path.is_file():
@@ -172,6 +175,10 @@ def find_stem_files(folder: Path) -> dict[str, Path]:
         raise StemSetError(
             f"{folder}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})"
         )
+    for file in files:
+        if not file.stem.isprintable():
+            raise StemSetError(f"{folder}: the file name {file.name!r} holds a line break or another control "
+                               "character, which would garble every table and message; rename the file")
     by_name: dict[str, list[Path]] = {}
     for file in files:
         by_name.setdefault(file.stem.casefold(), []).append(file)
@@ -190,6 +197,9 @@ def _load_folder(folder: Path, *, rate: int | None) -> StemSet:
     stem_files = {name: f for name, f in files.items() if f is not mixture_file}
     if not stem_files:
         raise StemSetError(f"{folder}: holds only {mixture_file.name if mixture_file else 'a mix'}, no stems")
+    headers = {name: audio_header(file) for name, file in files.items()}
+    memory_of_stem_files(folder, {file.name: header for file, header in zip(files.values(), headers.values())
+                                  if header is not None})
     decoded = {name: read_audio(file) for name, file in stem_files.items()}
     mixture = read_audio(mixture_file) if mixture_file is not None else None
     return _assemble(folder, decoded, stem_files, mixture=mixture, rate=rate)

@@ -14,6 +14,9 @@ import numpy as np
 from tools.errors import InvalidAudioError
 
 MAX_CHANNELS = 8
+MAX_PEAK_DBFS = 24.0
+"""Float audio peaking above this (15.8 × full scale) is refused: no real stem is that hot, and a
+file scaled wrongly (samples near 3e38) would overflow the measurements and read as silence."""
 # ITU-R BS.1770-4 gates loudness in 400 ms blocks: anything shorter has no loudness at all.
 LOUDNESS_BLOCK_S = 0.4
 
@@ -43,7 +46,7 @@ def validate_audio(
 
     Raises:
         InvalidAudioError: wrong type, dtype or shape; too many channels; shorter than
-            ``min_duration_s``; NaN or infinite samples.
+            ``min_duration_s``; NaN or infinite samples; a peak above :data:`MAX_PEAK_DBFS`.
     """
     where = describe_source(source)
     if not isinstance(audio, np.ndarray):
@@ -83,5 +86,11 @@ def validate_audio(
         raise InvalidAudioError(
             f"{where}: contains {count} NaN or infinite sample{'s' if count != 1 else ''} "
             f"(first at {bad_sample / rate:.3f} s, channel {bad_channel})"
+        )
+    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
+    if peak > 10.0 ** (MAX_PEAK_DBFS / 20.0):
+        raise InvalidAudioError(
+            f"{where}: peaks at {20.0 * np.log10(peak):+.1f} dBFS ({peak:.3g} × full scale), beyond the "
+            f"{MAX_PEAK_DBFS:+.0f} dBFS faderwise measures: is it float audio with the wrong scale?"
         )
     return audio

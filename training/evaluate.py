@@ -20,7 +20,10 @@ from advisor.measured import MeasuredAdvisor
 from advisor.parse import parse_moves
 from evals.gain_error import StemError, summarise
 from tools.bundle import read_bundle
+from tools.outputs import check_target, note_input
 from training.train import load_examples
+
+EVALUATION_FORMAT = "faderwise.model-evaluation/1"
 
 
 def _summary(errors: list[StemError]) -> dict[str, Any]:
@@ -62,7 +65,7 @@ def evaluate_model(model_folder: str | Path, dataset: str | Path, *, variant: st
         if on_item:
             on_item(index + 1, len(examples))
     return {
-        "model": str(model_folder), "variant": variant, "split": split, "items": len(examples),
+        "format": EVALUATION_FORMAT, "model": str(model_folder), "variant": variant, "split": split, "items": len(examples),
         "no_move_share": round(unparsed / len(examples), 3) if examples else math.nan,
         "model_scores": _summary(model_errors),
         "no_change": _summary(none_errors),
@@ -82,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--out", type=Path, help="write the result (with every answer) as JSON")
+    parser.add_argument("--force", action="store_true", help="replace OUT if an earlier evaluation wrote it")
     args = parser.parse_args(argv)
+    if args.out is not None:
+        note_input(args.model, args.dataset)
+        check_target(args.out, folder=False, force=args.force)  # refuse before evaluating, not after
     result = evaluate_model(args.model, args.dataset, variant=args.variant, split=args.split, limit=args.limit)
     for name in ("model_scores", "no_change", "measured_on_bundle_clips"):
         scores = result[name]
@@ -91,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         from tools.json_files import write_json
 
-        write_json(args.out, result)
+        write_json(args.out, result, force=args.force)
     return 0
 
 

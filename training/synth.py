@@ -31,7 +31,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from tools.demo_song import synthesize_demo_song
 from tools.errors import FaderwiseError, MissingDependencyError
 from tools.json_files import read_json, read_yaml, write_json
 from tools.loudness import integrated_loudness
-from tools.outputs import atomic_file, new_output_folder, slug
+from tools.outputs import claim_run_folder, clean_leftovers, output_folder, slug, write_text
 from tools.stems import StemSet, apply_gain
 from training.datasets import Song, assign_splits, list_songs
 from training.perturb import random_perturbation
@@ -287,19 +286,12 @@ def synth_song(song: Song, config: SynthConfig) -> list[dict[str, Any]]:
             mix_a = alm_clip(bundle.target_a + bundle.backing_a, bundle.rate)
             trim_db = headroom_trim_db([mix_a, *(alm_clip(a, bundle.rate) for a in bundle.clips().values())])
             record["trim_db"] = trim_db
-            with new_output_folder(folder) as staging:
+            with output_folder(folder, kind="synth-item") as staging:
                 write_bundle(trimmed(bundle, trim_db), staging / "bundle", compact=True)
                 write_audio(staging / "mix_a.flac", apply_gain(mix_a, trim_db), ALM_RATE, subtype="PCM_16")
                 write_json(staging / "item.json", record)
             records.append(record)
     return records
-
-
-def _remove_partial_items(items: Path) -> None:
-    """Staging folders a killed run left behind (``.<id>.partial-…``)."""
-    if items.is_dir():
-        for leftover in items.glob(".*.partial-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _run_local(songs: Sequence[Song], config: SynthConfig,
@@ -342,11 +334,8 @@ def _run_ray(songs: Sequence[Song], config: SynthConfig,
 
 def write_manifest(out: Path, records: Iterable[Mapping[str, Any]]) -> Path:
     """``out/manifest.jsonl``, one record per line sorted by id, atomically."""
-    path = out / "manifest.jsonl"
-    with atomic_file(path) as tmp:
-        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in sorted(records, key=lambda r: r["id"])),
-                       encoding="utf-8")
-    return path
+    return write_text(out / "manifest.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n"
+                                                       for r in sorted(records, key=lambda r: r["id"])), force=True)
 
 
 def synthesize(config: SynthConfig, *, on_song: Callable[[Song, int], None] | None = None,
@@ -358,9 +347,11 @@ def synthesize(config: SynthConfig, *, on_song: Callable[[Song, int], None] | No
         limit_songs: only the first N songs (a partial run; a later full run completes it).
     """
     songs = collect_songs(config)[:limit_songs]
+    claim_run_folder(config.out, kind="synth", legacy="items",
+                     inputs=[entry["root"] for entry in config.datasets if "root" in entry])
     items = config.out / "items"
-    items.mkdir(parents=True, exist_ok=True)
-    _remove_partial_items(items)
+    items.mkdir(exist_ok=True)
+    clean_leftovers(items)  # staging of items a killed run was writing
     run = _run_ray if config.executor == "ray" else _run_local
     records = [record for song_records in run(songs, config, on_song) for record in song_records]
     write_manifest(config.out, records)

@@ -28,7 +28,7 @@ from tools.audio_io import read_audio
 from tools.bundle import CLIP_NAMES
 from tools.errors import FaderwiseError
 from tools.json_files import read_json, read_yaml, write_json
-from tools.outputs import atomic_file, new_output_folder
+from tools.outputs import claim_run_folder, note_input, output_folder, write_text
 from training.alm import build_processor, build_tokenizer, encode, small_model
 from training.distributed import (
     Processes,
@@ -136,6 +136,7 @@ def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None 
                   answer: str = "full") -> list[Example]:
     """The manifest's items of ``split`` for ``variant`` (clips read from the compact bundles);
     ``answer`` picks the full explanation or the move alone."""
+    note_input(dataset)
     manifest = dataset / "manifest.jsonl"
     if not manifest.is_file():
         raise TrainConfigError(f"{manifest}: no manifest; run faderwise synth first")
@@ -240,7 +241,7 @@ def save_checkpoint(folder: Path, model: Any, processor: Any, optimizer: Any, *,
     """Model (or adapter), processor, optimizer and position, written whole to ``folder``."""
     import torch
 
-    with new_output_folder(folder, force=True) as staging:
+    with output_folder(folder, kind="checkpoint", force=True) as staging:
         model.save_pretrained(staging / "model")
         processor.save_pretrained(staging / "model")
         torch.save(optimizer.state_dict(), staging / "optimizer.pt")
@@ -325,8 +326,9 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
                                  answer=config.answer)
     if not train_examples:
         raise TrainConfigError(f"{config.dataset}: the manifest has no train items")
+    claim_run_folder(config.out, kind="train", legacy="log.jsonl",
+                     inputs=[config.dataset] + ([config.model] if config.model != "small" else []))
     writer = open_tensorboard(config) if processes.main else None
-    config.out.mkdir(parents=True, exist_ok=True)
     checkpoint = latest_checkpoint(config.out)
     if checkpoint is not None:
         model, processor = resume_model(checkpoint, config, device)
@@ -403,7 +405,7 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
             writer.close()
     final = config.out / "final"
     if processes.main:
-        with new_output_folder(final, force=True) as staging:
+        with output_folder(final, kind="model", force=True) as staging:
             model.save_pretrained(staging)
             processor.save_pretrained(staging)
     wait_for_all(processes)
@@ -444,8 +446,7 @@ def _truncate_log(path: Path, step: int) -> None:
         return
     kept = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line)["step"] <= step]
-    with atomic_file(path) as tmp:
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    write_text(path, "".join(line + "\n" for line in kept), force=True)
 
 
 def resume_model(checkpoint: Path, config: TrainConfig, device: Any = None) -> tuple[Any, Any]:
