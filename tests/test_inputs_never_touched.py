@@ -182,3 +182,38 @@ def test_the_same_commands_write_a_fresh_output(world: dict[str, Path], name: st
     assert "already exists" in capsys.readouterr().err
     assert main(command.argv(target, True, Path())) == 0  # --force replaces faderwise's own output
     assert snapshot(command.inputs) == before
+
+
+def test_the_overwrites_the_issue_reported_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11, items 1 and 2, as they were reported: a plot onto an input stem, a bundle and a
+    render with --force onto the folders they read."""
+    song = tmp_path / "song"
+    assert main(["demo", "--out", str(song)]) == 0
+    a, b = song / "version_a", song / "version_b"
+    advice = tmp_path / "advice.json"
+    advice.write_text(json.dumps({"advisor": "measured", "moves": [{"stem": "vocals", "delta_db": -4.0}]}))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    capsys.readouterr()
+    before = snapshot((song, advice, notes))
+    cases = [
+        (["apply", str(a), "--advice", str(advice), "--out", str(tmp_path / "o1"), "--plot", str(a / "vocals.wav")],
+         f"{a / 'vocals.wav'}: is an input of this command"),
+        (["analyze", str(b), "--plot", str(b / "bass.wav")], f"{b / 'bass.wav'}: is an input of this command"),
+        (["analyze", str(a), "--plot", str(advice), "--force"], f"{advice}: not something faderwise wrote"),
+        (["apply", str(a), "--advice", str(advice), "--out", str(tmp_path / "o2"), "--plot", str(advice)],
+         f"{advice}: is an input of this command"),
+        (["analyze", str(a), "--plot", str(notes)], f"{notes}: already exists; choose a new file or pass --force"),
+        (["analyze", str(a), "--plot", str(notes), "--force"], f"{notes}: not something faderwise wrote (carries no "
+                                                               "faderwise signature)"),
+        (["bundle", str(a), "--reference", str(b), "--stem", "vocals", "--out", str(a), "--force"],
+         f"{a}: is an input of this command"),
+        (["apply", str(a), "--advice", str(advice), "--reference", str(b), "--out", str(b), "--force"],
+         f"{b}: is an input of this command"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"faderwise: error: {message}") and err.count("\n") == 1, (argv, err)
+    assert snapshot((song, advice, notes)) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["advice.json", "notes.txt", "song"]  # no render either

@@ -303,11 +303,10 @@ def check_target(
     return path
 
 
-@contextmanager
 def output_file(
     path: str | os.PathLike[str], *, force: bool = False, inputs: Iterable[str | os.PathLike[str]] = (),
     private: bool = False,
-) -> Iterator[Path]:
+) -> contextlib.AbstractContextManager[Path]:
     """Yield a staging file beside ``path`` (same suffix); when the block ends cleanly it
     becomes ``path``.
 
@@ -321,35 +320,13 @@ def output_file(
         InputOverlapError, OutputExistsError, OutputError: see :func:`check_target`; also when
         ``path`` appeared while the file was written.
     """
-    path = Path(path)
-    inputs = tuple(inputs)
-    check_target(path, folder=False, force=force, inputs=inputs)
-    parent = _make_parent(path)
-    clean_leftovers(parent)
-    try:
-        # the staging name keeps the suffix: writers that infer the format from it (soundfile) see the right one
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}{STAGING_TAG}", suffix=path.suffix, dir=parent)
-    except OSError as exc:
-        raise _os_error(path, exc) from exc
-    staging = Path(name)
-    try:
-        _lock(fd)
-        os.fchmod(fd, 0o600 if private else 0o666 & ~_UMASK)
-        yield staging
-        _commit(staging, path, folder=False, force=force, inputs=inputs)
-    except OSError as exc:
-        raise _os_error(path, exc) from exc
-    finally:
-        os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            staging.unlink()
+    return _staged(Path(path), kind=None, force=force, inputs=tuple(inputs), private=private)
 
 
-@contextmanager
 def output_folder(
     path: str | os.PathLike[str], *, kind: str, force: bool = False,
     inputs: Iterable[str | os.PathLike[str]] = (), private: bool = False,
-) -> Iterator[Path]:
+) -> contextlib.AbstractContextManager[Path]:
     """Yield an empty staging folder beside ``path``; when the block ends cleanly it gets the
     marker (``kind``; unless a folder it lies in has one) and becomes ``path``.
 
@@ -364,29 +341,43 @@ def output_folder(
         InputOverlapError, OutputExistsError, OutputError: see :func:`check_target`; also when
         ``path`` appeared while the folder was written.
     """
-    path = Path(path)
-    inputs = tuple(inputs)
-    check_target(path, folder=True, force=force, inputs=inputs)
+    return _staged(Path(path), kind=kind, force=force, inputs=tuple(inputs), private=private)
+
+
+@contextmanager
+def _staged(path: Path, *, kind: str | None, force: bool, inputs: tuple[str | os.PathLike[str], ...],
+            private: bool) -> Iterator[Path]:
+    """The staging of :func:`output_file` (``kind`` None) or :func:`output_folder`: checked,
+    created locked beside ``path``, committed by :func:`_commit`, removed if anything fails."""
+    folder = kind is not None
+    check_target(path, folder=folder, force=force, inputs=inputs)
     parent = _make_parent(path)
     clean_leftovers(parent)
+    prefix = f".{path.name}{STAGING_TAG}"
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}{STAGING_TAG}", dir=parent))
-        fd = os.open(staging, os.O_RDONLY)
+        if folder:
+            staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+            fd = os.open(staging, os.O_RDONLY)
+        else:
+            # the staging name keeps the suffix: writers that infer the format from it (soundfile) see the right one
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=parent)
+            staging = Path(name)
     except OSError as exc:
         raise _os_error(path, exc) from exc
     try:
         _lock(fd)
-        os.chmod(staging, 0o700 if private else 0o777 & ~_UMASK)
+        os.fchmod(fd, (0o700 if folder else 0o600) if private else (0o777 if folder else 0o666) & ~_UMASK)
         yield staging
-        if not _marked(parent):  # inside a marked folder (a run's), the folder above says it already
-            _write_marker(staging, kind, private=private)
-        _commit(staging, path, folder=True, force=force, inputs=inputs)
+        if folder and not _marked(parent):  # inside a marked folder (a run's), the folder above says it already
+            _write_marker(staging, kind, private=private)  # type: ignore[arg-type]
+        _commit(staging, path, folder=folder, force=force, inputs=inputs)
     except OSError as exc:
         raise _os_error(path, exc) from exc
     finally:
         os.close(fd)
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        if os.path.lexists(staging):
+            with contextlib.suppress(OSError):  # never hide the error that got us here
+                _remove(staging)
 
 
 def claim_run_folder(
