@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from advisor.baselines import EqualLoudnessAdvisor, SingleMixAdvisor
-from advisor.measured import MeasuredAdvisor
-from advisor.model import ADVICE_SCHEMA, Advice, AdviceFormatError, GainMove, read_advice
-from advisor.parse import parse_moves
-from tools.stems import StemSet
+from faderwise.advisor.baselines import EqualLoudnessAdvisor, SingleMixAdvisor
+from faderwise.advisor.measured import MeasuredAdvisor
+from faderwise.advisor.model import ADVICE_SCHEMA, Advice, AdviceFormatError, GainMove, read_advice
+from faderwise.advisor.parse import parse_moves
+from faderwise.tools.stems import StemSet
 
 
 class Advisor(Protocol):

@@ -1,5 +1,5 @@
 """The audio-language model advisor: a Qwen2-Audio (base + LoRA adapter, or a full model) that
-hears the A/B bundle of each stem and writes the advice; :func:`advisor.parse.parse_moves` turns
+hears the A/B bundle of each stem and writes the advice; :func:`faderwise.advisor.parse.parse_moves` turns
 its words into moves.
 
 The differential model hears the bundle's four clips in a fixed order — target A, backing A,
@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from advisor.explain import join
-from advisor.model import Advice, GainMove
-from advisor.parse import parse_moves
-from advisor.stem_names import require_stems
-from tools.bundle import ALM_RATE, CLIP_NAMES, MAX_CLIP_S, alm_clip, make_bundle
-from tools.errors import FaderwiseError, MissingDependencyError
-from tools.outputs import note_input
-from tools.stems import StemSet
+from faderwise.advisor.explain import join
+from faderwise.advisor.model import Advice, GainMove
+from faderwise.advisor.parse import parse_moves
+from faderwise.advisor.stem_names import require_stems
+from faderwise.tools.bundle import ALM_RATE, CLIP_NAMES, MAX_CLIP_S, alm_clip, make_bundle
+from faderwise.tools.errors import FaderwiseError, MissingDependencyError
+from faderwise.tools.outputs import note_input
+from faderwise.tools.stems import StemSet
 
 SYSTEM_PROMPT = ("You are faderwise, a mixing assistant. You advise gain changes only: which stem faders to move, "
                  "by how many dB, and why.")
@@ -56,7 +56,7 @@ def shipped_model(*, differential: bool) -> Path:
     """
     from importlib import resources
 
-    folder = Path(str(resources.files("advisor") / "models" / SHIPPED_MODELS[differential]))
+    folder = Path(str(resources.files("faderwise.advisor") / "models" / SHIPPED_MODELS[differential]))
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder}: the shipped {SHIPPED_MODELS[differential]} model is missing from this "
                              "install; name a model with alm:FOLDER")

@@ -15,15 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from advisor.balance import moves_toward
-from advisor.evidence import stem_evidence
-from advisor.explain import instruction, is_leave, join, leave_sentence
-from advisor.model import Advice, GainMove
-from advisor.stem_names import require_stems, stem_class
-from tools.analysis import StemSetAnalysis, analyze_stem_set, json_number
-from tools.bundle import ABBundle
-from tools.loudness import integrated_loudness
-from tools.stems import StemSet
+from faderwise.advisor.balance import moves_toward
+from faderwise.advisor.evidence import stem_evidence
+from faderwise.advisor.explain import instruction, is_leave, join, leave_sentence
+from faderwise.advisor.model import Advice, GainMove
+from faderwise.advisor.stem_names import require_stems, stem_class
+from faderwise.tools.analysis import StemSetAnalysis, analyze_stem_set, json_number
+from faderwise.tools.bundle import ABBundle
+from faderwise.tools.loudness import integrated_loudness
+from faderwise.tools.stems import StemSet
 
 # Without a reference, a move is a guess about taste: the range says so.
 BASELINE_HALF_WIDTH_DB = 3.0
@@ -38,7 +38,7 @@ class Prior:
 
     @classmethod
     def bundled(cls) -> Prior:
-        payload = json.loads(resources.files("advisor").joinpath("prior.json").read_text(encoding="utf-8"))
+        payload = json.loads(resources.files("faderwise.advisor").joinpath("prior.json").read_text(encoding="utf-8"))
         return cls(stem_to_mix_lu=payload["stem_to_mix_lu"], provenance=payload["provenance"])
 
 

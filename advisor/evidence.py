@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tools.analysis import StemMeasurement, json_number
+from faderwise.tools.analysis import StemMeasurement, json_number
 
 IMPORTANT_BAND_RANGE_DB = 15.0  # bands within this of a stem's strongest band carry it
 MASKING_MARGIN_DB = 0.0  # the backing at or above the stem in a band covers it there

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from advisor.evidence import format_time
+from faderwise.advisor.evidence import format_time
 
 ROUNDING_DB = 0.5
 

@@ -20,9 +20,9 @@ from typing import Literal
 
 import numpy as np
 
-from advisor.balance import moves_toward
-from advisor.evidence import stem_evidence
-from advisor.explain import (
+from faderwise.advisor.balance import moves_toward
+from faderwise.advisor.evidence import stem_evidence
+from faderwise.advisor.explain import (
     backing_sentence,
     confidence_label,
     confidence_sentence,
@@ -35,14 +35,14 @@ from advisor.explain import (
     master_sentence,
     moment_sentence,
 )
-from advisor.model import Advice, GainMove
-from advisor.stem_names import require_stems, stem_class
-from tools.align import Alignment, align_to, estimate_alignment
-from tools.analysis import Measurement, StemSetAnalysis, analyze_stem_set, json_number, measure
-from tools.bundle import ABBundle
-from tools.compare import match_reference
-from tools.errors import StemSetError
-from tools.stems import StemSet
+from faderwise.advisor.model import Advice, GainMove
+from faderwise.advisor.stem_names import require_stems, stem_class
+from faderwise.tools.align import Alignment, align_to, estimate_alignment
+from faderwise.tools.analysis import Measurement, StemSetAnalysis, analyze_stem_set, json_number, measure
+from faderwise.tools.bundle import ABBundle
+from faderwise.tools.compare import match_reference
+from faderwise.tools.errors import StemSetError
+from faderwise.tools.stems import StemSet
 
 Material = Literal["auto", "same", "different"]
 # Bands trusted for level ratios: below 50 Hz frames are too short to resolve, above 12.5 kHz

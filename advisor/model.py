@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.errors import FaderwiseError
-from tools.json_files import read_json
-from tools.outputs import note_input
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.json_files import read_json
+from faderwise.tools.outputs import note_input
 
 ADVICE_FORMAT = "faderwise.advice/1"
 

@@ -8,7 +8,7 @@ frequency (that is EQ, not a fader), a negated instruction, conflicting statemen
 
 How a sentence is read:
 
-1. Stem mentions become markers (aliases resolved by :mod:`advisor.stem_names`); "it"/"them"
+1. Stem mentions become markers (aliases resolved by :mod:`faderwise.advisor.stem_names`); "it"/"them"
    refer to the stems of the previous clause; lists ("the vocals and the guitars") stay together.
 2. The text is cut into clauses at sentence ends, semicolons and conjunctions between moves.
 3. Each clause needs one group of stems and either one amount with one direction, or a
@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from advisor.model import GainMove
-from advisor.stem_names import mention_table
+from faderwise.advisor.model import GainMove
+from faderwise.advisor.stem_names import mention_table
 
 MAX_PLAUSIBLE_DB = 24.0  # a fader move beyond this is not advice anyone means
 AGREEMENT_DB = 0.5  # statements about one stem this close are the same move

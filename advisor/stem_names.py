@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from tools.errors import StemSetError
+from faderwise.tools.errors import StemSetError
 
 # Class → words that name it. Multi-word phrases are matched before single words.
 CLASS_ALIASES: dict[str, tuple[str, ...]] = {

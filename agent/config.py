@@ -25,10 +25,10 @@ from pathlib import Path
 
 import platformdirs
 
-from advisor import ADVISOR_NAMES
-from agent.keys import check_keymap
-from agent.llm import parse_llm_spec
-from tools.errors import FaderwiseError
+from faderwise.advisor import ADVISOR_NAMES
+from faderwise.agent.keys import check_keymap
+from faderwise.agent.llm import parse_llm_spec
+from faderwise.tools.errors import FaderwiseError
 
 CONFIG_ENV = "FADERWISE_CONFIG"
 LLM_ENV = "FADERWISE_LLM"

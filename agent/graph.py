@@ -19,9 +19,9 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
-from agent.secrets import mask_secrets
-from agent.workspace import Workspace
-from tools.errors import FaderwiseError
+from faderwise.agent.secrets import mask_secrets
+from faderwise.agent.workspace import Workspace
+from faderwise.tools.errors import FaderwiseError
 
 
 class ModelError(FaderwiseError):

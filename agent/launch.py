@@ -6,13 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import Config
-from agent.llm import LLMSpec, parse_llm_spec
-from agent.session import AgentSession
-from agent.store import SessionInfo, SessionStore
-from agent.workspace import Workspace
-from faderwise.paths import data_dir
-from tools.demo_song import describe_perturbation, ensure_demo
+from faderwise.agent.config import Config
+from faderwise.agent.llm import LLMSpec, parse_llm_spec
+from faderwise.agent.session import AgentSession
+from faderwise.agent.store import SessionInfo, SessionStore
+from faderwise.agent.workspace import Workspace
+from faderwise.tools.demo_song import describe_perturbation, ensure_demo
+from faderwise.tools.paths import data_dir
 
 DEMO_PREFIX = "@demo"
 

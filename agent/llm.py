@@ -16,8 +16,8 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from agent.secrets import mask_secrets
-from tools.errors import FaderwiseError, MissingDependencyError
+from faderwise.agent.secrets import mask_secrets
+from faderwise.tools.errors import FaderwiseError, MissingDependencyError
 
 PROVIDERS = ("ollama", "openai", "anthropic")
 SPEC_HELP = "offline, ollama:MODEL[@HOST], openai:MODEL or anthropic:MODEL"
@@ -72,7 +72,7 @@ def make_chat_model(spec: LLMSpec, *, context: Callable[[], dict[str, Any]]) -> 
         MissingDependencyError: the provider's LangChain package is not installed.
     """
     if spec.provider == "offline":
-        from agent.planner import OfflinePlanner
+        from faderwise.agent.planner import OfflinePlanner
 
         return OfflinePlanner(context=context)
     module, class_name = {"ollama": ("langchain_ollama", "ChatOllama"), "openai": ("langchain_openai", "ChatOpenAI"),

@@ -1,7 +1,7 @@
 """The offline planner: a chat model that needs no language model.
 
 It reads the producer's last message, picks the tools that answer it (rules over the words, with
-stem names matched the way :mod:`advisor.stem_names` does), and once the tools have run writes
+stem names matched the way :mod:`faderwise.advisor.stem_names` does), and once the tools have run writes
 the answer from their results. Its repertoire (:data:`HELP_TEXT`) is small and exact: what it
 does not understand gets a reply saying what it does understand, never a guess.
 
@@ -25,11 +25,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
-from advisor.explain import is_leave, is_plural, leave_sentence, master_sentence, rounded_db
-from advisor.model import GainMove
-from advisor.stem_names import CLASS_ALIASES, mention_table
-from agent.tools import is_yes, move_headline
-from tools.report import format_difference
+from faderwise.advisor.explain import is_leave, is_plural, leave_sentence, master_sentence, rounded_db
+from faderwise.advisor.model import GainMove
+from faderwise.advisor.stem_names import CLASS_ALIASES, mention_table
+from faderwise.agent.tools import is_yes, move_headline
+from faderwise.tools.report import format_difference
 
 HELP_TEXT = """I can measure your stems, compare them with a reference and say which faders to move. Try:
 

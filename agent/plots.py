@@ -1,4 +1,4 @@
-"""Plots for the chat: a PNG (matplotlib, via tools.plot) and a text chart for the terminal.
+"""Plots for the chat: a PNG (matplotlib, via faderwise.tools.plot) and a text chart for the terminal.
 
 The terminal charts are plain Unicode (bars and sparklines), so they show in any terminal, in a
 transcript and in a snapshot test alike.
@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from tools.outputs import output_folder
-from tools.plot import plot_short_term, plot_stem_levels
+from faderwise.tools.outputs import output_folder
+from faderwise.tools.plot import plot_short_term, plot_stem_levels
 
 if TYPE_CHECKING:
-    from agent.workspace import Workspace
+    from faderwise.agent.workspace import Workspace
 
 PlotKind = Literal["levels", "loudness"]
 BAR_WIDTH = 36

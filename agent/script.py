@@ -1,5 +1,5 @@
 """Scripted conversations: ``faderwise run SCRIPT.yaml`` plays a list of turns through the same
-:class:`~agent.session.AgentSession` the chat uses, checks what each reply must say, and writes a
+:class:`~faderwise.agent.session.AgentSession` the chat uses, checks what each reply must say, and writes a
 JSONL transcript (one object per turn).
 
 Script format (relative paths are relative to the script file; ``@demo/version_a`` and
@@ -34,15 +34,15 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from advisor.parse import parse_moves
-from agent.launch import DEMO_PREFIX, resolve_input
-from agent.llm import LLMSpec, parse_llm_spec
-from agent.secrets import mask_secrets
-from agent.session import AgentSession, Confirm, Event, Reply, ToolEnd, ToolStart, TurnError
-from agent.workspace import Workspace
-from tools.errors import FaderwiseError
-from tools.json_files import read_yaml
-from tools.outputs import check_target, note_input, write_text
+from faderwise.advisor.parse import parse_moves
+from faderwise.agent.launch import DEMO_PREFIX, resolve_input
+from faderwise.agent.llm import LLMSpec, parse_llm_spec
+from faderwise.agent.secrets import mask_secrets
+from faderwise.agent.session import AgentSession, Confirm, Event, Reply, ToolEnd, ToolStart, TurnError
+from faderwise.agent.workspace import Workspace
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.json_files import read_yaml
+from faderwise.tools.outputs import check_target, note_input, write_text
 
 EXPECT_KEYS = frozenset({"mentions", "moves", "no_tool_error"})
 TURN_KEYS = frozenset({"user", "expect", "confirm"})

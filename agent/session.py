@@ -20,13 +20,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Interrupt
 
-from agent.graph import ModelError, build_graph
-from agent.llm import LLMSpec, make_chat_model
-from agent.prompts import SYSTEM_PROMPT
-from agent.secrets import mask_secrets
-from agent.tools import is_yes, make_tools
-from agent.workspace import Workspace
-from tools.errors import FaderwiseError
+from faderwise.agent.graph import ModelError, build_graph
+from faderwise.agent.llm import LLMSpec, make_chat_model
+from faderwise.agent.prompts import SYSTEM_PROMPT
+from faderwise.agent.secrets import mask_secrets
+from faderwise.agent.tools import is_yes, make_tools
+from faderwise.agent.workspace import Workspace
+from faderwise.tools.errors import FaderwiseError
 
 NO_WORDS = frozenset({"n", "no", "nope", "cancel", "don't", "do not", "stop"})
 INTERRUPTED = "Interrupted: faderwise stopped before this finished, and nothing from it was kept."

@@ -6,7 +6,7 @@ step, so killing the process mid-turn loses no earlier turn). Beside it, the tab
 spec (never a key), and when it was created and last used.
 
 The file is created readable by its owner only (0600; SQLite gives its WAL and shared-memory
-files the same mode), and everything stored passes :class:`~agent.secrets.MaskingSerializer`. A
+files the same mode), and everything stored passes :class:`~faderwise.agent.secrets.MaskingSerializer`. A
 damaged file is found when it is opened (``PRAGMA quick_check``), moved aside under a dated name
 and replaced by a new one, with one line saying so (:attr:`SessionStore.notices`). A session is
 locked while a chat has it open, so a second window cannot answer the first one's questions.
@@ -26,9 +26,9 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agent.secrets import MaskingSerializer, mask_secrets
-from tools.errors import FaderwiseError
-from tools.outputs import note_input, text_signature, write_text
+from faderwise.agent.secrets import MaskingSerializer, mask_secrets
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.outputs import note_input, text_signature, write_text
 
 try:
     import fcntl

@@ -3,7 +3,7 @@
 ``content`` is a short text the chat model reads (and may quote): every number it needs to cite,
 nothing more. ``artifact`` is JSON-ready data for the interface (the stems panel, tool blocks,
 transcripts), with a ``kind`` key saying what it holds. Tools act on one session's
-:class:`~agent.workspace.Workspace`; their errors are :class:`~tools.errors.FaderwiseError`
+:class:`~faderwise.agent.workspace.Workspace`; their errors are :class:`~faderwise.tools.errors.FaderwiseError`
 messages that reach the producer as they are.
 """
 
@@ -20,7 +20,7 @@ from langchain_core.tools import BaseTool, InjectedToolCallId, tool
 from langgraph.prebuilt import InjectedState
 from langgraph.types import interrupt
 
-from advisor.explain import (
+from faderwise.advisor.explain import (
     backing_sentence,
     confidence_sentence,
     instruction,
@@ -28,14 +28,14 @@ from advisor.explain import (
     masking_sentence,
     moment_sentence,
 )
-from advisor.model import Advice, GainMove
-from agent.plots import write_plot
-from agent.workspace import LoadedStems, Workspace
-from tools.analysis import json_number
-from tools.bundle import make_bundle, write_bundle
-from tools.errors import FaderwiseError
-from tools.json_files import plain_json
-from tools.report import format_difference, format_level
+from faderwise.advisor.model import Advice, GainMove
+from faderwise.agent.plots import write_plot
+from faderwise.agent.workspace import LoadedStems, Workspace
+from faderwise.tools.analysis import json_number
+from faderwise.tools.bundle import make_bundle, write_bundle
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.json_files import plain_json
+from faderwise.tools.report import format_difference, format_level
 
 StemArg = Annotated[str | None, "a stem name or the words for it ('vox', 'the kick'); omit for the stem the "
                     "conversation is about"]

@@ -1,4 +1,4 @@
-"""The chat in the terminal (Textual): a thin shell over :class:`~agent.session.AgentSession`.
+"""The chat in the terminal (Textual): a thin shell over :class:`~faderwise.agent.session.AgentSession`.
 
 Layout: the conversation (streamed Markdown replies, each tool call as a collapsible block), a
 stems panel (levels of A and B and the pending moves, updated as the agent measures), a log
@@ -22,12 +22,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Collapsible, DataTable, Footer, Header, Markdown, RichLog, Static, TextArea
 
-from agent.keys import BINDINGS as KEY_BINDINGS
-from agent.llm import parse_llm_spec
-from agent.planner import HELP_TEXT
-from agent.session import AgentSession, Confirm, Event, Panel, Reply, Token, ToolEnd, ToolStart, TurnError
-from agent.store import SessionInfo, SessionStore
-from tools.errors import FaderwiseError
+from faderwise.agent.keys import BINDINGS as KEY_BINDINGS
+from faderwise.agent.llm import parse_llm_spec
+from faderwise.agent.planner import HELP_TEXT
+from faderwise.agent.session import AgentSession, Confirm, Event, Panel, Reply, Token, ToolEnd, ToolStart, TurnError
+from faderwise.agent.store import SessionInfo, SessionStore
+from faderwise.tools.errors import FaderwiseError
 
 SLASH_COMMANDS: dict[str, str] = {
     "/load": "/load FOLDER: load your stems (Version A)",

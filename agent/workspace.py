@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from advisor import ADVISOR_NAMES, Advice, EqualLoudnessAdvisor, SingleMixAdvisor
-from advisor.measured import MeasuredAdvisor, PreparedPair
-from advisor.stem_names import resolve_stem
-from tools.analysis import StemSetAnalysis, analyze_stem_set, level_difference
-from tools.compare import Comparison, compare_analyses
-from tools.errors import FaderwiseError, OutputExistsError, StemSetError
-from tools.json_files import plain_json
-from tools.levels import true_peak_dbtp
-from tools.render import RenderedMix, render_mix, write_render
-from tools.stems import StemSet, load_stem_set
+from faderwise.advisor import ADVISOR_NAMES, Advice, EqualLoudnessAdvisor, SingleMixAdvisor
+from faderwise.advisor.measured import MeasuredAdvisor, PreparedPair
+from faderwise.advisor.stem_names import resolve_stem
+from faderwise.tools.analysis import StemSetAnalysis, analyze_stem_set, level_difference
+from faderwise.tools.compare import Comparison, compare_analyses
+from faderwise.tools.errors import FaderwiseError, OutputExistsError, StemSetError
+from faderwise.tools.json_files import plain_json
+from faderwise.tools.levels import true_peak_dbtp
+from faderwise.tools.render import RenderedMix, render_mix, write_render
+from faderwise.tools.stems import StemSet, load_stem_set
 
 SNAPSHOT_FORMAT = "faderwise.workspace/1"
 # difflib ratio above which a misspelt stem name ("vocls") is taken to mean the closest stem
@@ -295,13 +295,13 @@ class Workspace:
 
     def _alm_advice(self, name: str) -> Advice:
         """Advice from the audio-language model (loaded once per folder; answers cached per A and B)."""
-        from advisor.alm import shipped_model
+        from faderwise.advisor.alm import shipped_model
 
         folder = Path(name.partition(":")[2]) if ":" in name else self.alm_model or shipped_model(differential=True)
         a, b = self.require_a(), self.require_b()
         key = (str(folder), a.fingerprint, b.fingerprint)
         if key not in self._alm_answers:
-            from advisor.alm import AudioLanguageAdvisor  # torch loads only when the model is asked for
+            from faderwise.advisor.alm import AudioLanguageAdvisor  # torch loads only when the model is asked for
 
             if str(folder) not in self._alm_advisors:
                 self._alm_advisors[str(folder)] = AudioLanguageAdvisor(folder)

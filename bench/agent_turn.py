@@ -25,13 +25,13 @@ from pathlib import Path
 import soundfile as sf
 from langgraph.checkpoint.memory import InMemorySaver
 
-from advisor.measured import MeasuredAdvisor
-from agent.llm import LLMSpec
-from agent.session import AgentSession
-from agent.workspace import Workspace
-from tools.analysis import analyze_stem_set
-from tools.demo_song import BAR_S, DEMO_PERTURBATION_DB, synthesize_demo_song, write_demo
-from tools.stems import load_stem_set
+from faderwise.advisor.measured import MeasuredAdvisor
+from faderwise.agent.llm import LLMSpec
+from faderwise.agent.session import AgentSession
+from faderwise.agent.workspace import Workspace
+from faderwise.tools.analysis import analyze_stem_set
+from faderwise.tools.demo_song import BAR_S, DEMO_PERTURBATION_DB, synthesize_demo_song, write_demo
+from faderwise.tools.stems import load_stem_set
 
 SONG_S = 180.0
 FOLLOW_UPS = ("which stem is furthest off?", "what about the bass?", "why?", "how much exactly?", "compare")

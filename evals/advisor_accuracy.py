@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor import EqualLoudnessAdvisor, MeasuredAdvisor, SingleMixAdvisor
-from advisor.model import Advice
-from evals.gain_error import StemError, Summary, stem_errors, summarise
-from tools.loudness import integrated_loudness
-from tools.stems import StemSet
-from training.perturb import cropped, delayed, lossy_copy, random_perturbation
+from faderwise.advisor import EqualLoudnessAdvisor, MeasuredAdvisor, SingleMixAdvisor
+from faderwise.advisor.model import Advice
+from faderwise.evals.gain_error import StemError, Summary, stem_errors, summarise
+from faderwise.tools.loudness import integrated_loudness
+from faderwise.tools.stems import StemSet
+from faderwise.training.perturb import cropped, delayed, lossy_copy, random_perturbation
 
 DEGRADATIONS = ("clean", "master +2.5 dB", "mp3 128k", "aac 128k", "delay 80 ms", "ends 1.5 s early", "silent stem")
 MASTER_DB = 2.5

@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from tools.audio_io import read_audio
-from tools.bundle import ABBundle, read_bundle
-from tools.errors import FaderwiseError
-from tools.outputs import note_input
+from faderwise.tools.audio_io import read_audio
+from faderwise.tools.bundle import ABBundle, read_bundle
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.outputs import note_input
 
 DSP_ADVISORS = ("measured", "single-mix", "equal-loudness")
 # the kinds of advisor that hear Version B, and the kind of their twin that hears only A
@@ -106,7 +106,7 @@ class DSPAdvisor:
         return self.name == "measured"
 
     def answer(self, item: EvalItem) -> str:
-        from advisor import EqualLoudnessAdvisor, MeasuredAdvisor, SingleMixAdvisor
+        from faderwise.advisor import EqualLoudnessAdvisor, MeasuredAdvisor, SingleMixAdvisor
 
         advisor = {"measured": MeasuredAdvisor, "single-mix": SingleMixAdvisor,
                    "equal-loudness": EqualLoudnessAdvisor}[self.name]()
@@ -117,7 +117,7 @@ class ALMAdvisor:
     """An audio-language model: the differential one hears the four clips, the single-mix one A's mix."""
 
     def __init__(self, name: str, folder: Path, *, differential: bool) -> None:
-        from advisor.alm import AudioLanguageAdvisor
+        from faderwise.advisor.alm import AudioLanguageAdvisor
 
         self.name, self.hears_reference = name, differential
         self.model = AudioLanguageAdvisor(folder, differential=differential)
@@ -140,7 +140,7 @@ class LLMAdvisor:
 
     def facts(self, item: EvalItem) -> str:
         """The integrated loudness (BS.1770) of the target and of everything else, in A (and B)."""
-        from tools.loudness import integrated_loudness
+        from faderwise.tools.loudness import integrated_loudness
 
         bundle = item.bundle
 
@@ -167,7 +167,7 @@ ChatModelFactory = Callable[[str], Any]
 
 
 def default_chat_model(spec: str) -> Any:
-    from agent.llm import make_chat_model, parse_llm_spec
+    from faderwise.agent.llm import make_chat_model, parse_llm_spec
 
     return make_chat_model(parse_llm_spec(spec), context=dict)
 
@@ -182,7 +182,7 @@ def make_advisor(name: str, *, chat_model: ChatModelFactory = default_chat_model
         return DSPAdvisor(name)
     kind, _, argument = name.partition(":")
     if kind in ("alm", "alm-single-mix"):
-        from advisor.alm import shipped_model
+        from faderwise.advisor.alm import shipped_model
 
         differential = kind == "alm"
         folder = Path(argument) if argument else shipped_model(differential=differential)

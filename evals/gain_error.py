@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from advisor.model import Advice
+from faderwise.advisor.model import Advice
 
 DIRECTION_THRESHOLD_DB = 1.0  # direction is scored where the true move is at least this big
 

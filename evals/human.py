@@ -29,14 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from evals.advisors import read_items
-from evals.judge import Verdict
-from evals.run import answer_path
-from evals.stats import cohen_kappa, rank_correlation
-from tools.bundle import CLIP_NAMES
-from tools.errors import FaderwiseError
-from tools.json_files import read_json, write_json
-from tools.outputs import check_target, note_input, output_folder, slug, write_text
+from faderwise.evals.advisors import read_items
+from faderwise.evals.judge import Verdict
+from faderwise.evals.run import answer_path
+from faderwise.evals.stats import cohen_kappa, rank_correlation
+from faderwise.tools.bundle import CLIP_NAMES
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.json_files import read_json, write_json
+from faderwise.tools.outputs import check_target, note_input, output_folder, slug, write_text
 
 STUDY_FORMAT = "faderwise.study/1"
 ANSWERS_FORMAT = "faderwise.study-answers/1"

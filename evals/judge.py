@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from advisor.explain import is_leave
-from advisor.parse import parse_moves
-from tools.errors import FaderwiseError
+from faderwise.advisor.explain import is_leave
+from faderwise.advisor.parse import parse_moves
+from faderwise.tools.errors import FaderwiseError
 
 CRITERIA = ("correctness", "specificity", "safety")
 
@@ -340,7 +340,7 @@ def make_judge(spec: str) -> Judge:
     """``rubric`` (the embedded default) or an LLM spec (``openai:MODEL``, ``ollama:MODEL`` …)."""
     if spec == "rubric":
         return RubricJudge()
-    from agent.llm import LLMSpecError, make_chat_model, parse_llm_spec
+    from faderwise.agent.llm import LLMSpecError, make_chat_model, parse_llm_spec
 
     parsed = parse_llm_spec(spec)
     if parsed.provider == "offline":

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from advisor.parse import parse_moves
-from evals.advisors import EvalItem, hears_reference
-from evals.gain_error import StemError, Summary, calibration, magnitude_bin, summarise
-from evals.judge import CRITERIA, Ranking, Verdict, rank_summaries
-from evals.stats import bootstrap_ci, cohen_kappa, paired_difference_ci, rank_correlation
-from tools.json_files import write_json
-from tools.outputs import write_text
+from faderwise.advisor.parse import parse_moves
+from faderwise.evals.advisors import EvalItem, hears_reference
+from faderwise.evals.gain_error import StemError, Summary, calibration, magnitude_bin, summarise
+from faderwise.evals.judge import CRITERIA, Ranking, Verdict, rank_summaries
+from faderwise.evals.stats import bootstrap_ci, cohen_kappa, paired_difference_ci, rank_correlation
+from faderwise.tools.json_files import write_json
+from faderwise.tools.outputs import write_text
 
 REPORT_FORMAT = "faderwise.eval-report/1"
 
@@ -253,7 +253,7 @@ def markdown(report: Mapping[str, Any], plots: Sequence[str]) -> str:
 def write_plots(report: Mapping[str, Any], out: Path) -> list[str]:
     """MAE per stem and advisor, calibration curves, judge scores and text metrics as PNGs;
     returns their names."""
-    from tools.plot import pyplot, save_figure
+    from faderwise.tools.plot import pyplot, save_figure
 
     plt = pyplot()
     advisors = report["advisors"]

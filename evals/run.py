@@ -1,6 +1,6 @@
 """``faderwise eval run CONFIG --out DIR``: every advisor of the config answers every test item,
 the answers are judged (scores and listwise ranks) and compared with the reference explanations,
-scripted agent runs are replayed, and :mod:`evals.report` writes the report.
+scripted agent runs are replayed, and :mod:`faderwise.evals.report` writes the report.
 
 Resumable and parallel like synthesis: each answer, verdict and ranking is written whole to its
 own file under ``DIR`` as soon as it exists and is skipped when present, so a killed run goes on
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from evals.advisors import EvalConfigError, EvalItem, make_advisor, read_items, single_mix_twin
-from evals.judge import Judge, JudgeCase, Ranking, Verdict, make_judge
-from tools.json_files import read_json, read_yaml, write_json
-from tools.outputs import claim_run_folder, slug
+from faderwise.evals.advisors import EvalConfigError, EvalItem, make_advisor, read_items, single_mix_twin
+from faderwise.evals.judge import Judge, JudgeCase, Ranking, Verdict, make_judge
+from faderwise.tools.json_files import read_json, read_yaml, write_json
+from faderwise.tools.outputs import claim_run_folder, slug
 
 RUN_FORMAT = "faderwise.eval-run/1"
 DEFAULT_ADVISORS = ("measured", "single-mix", "equal-loudness", "alm", "alm-single-mix")
@@ -180,7 +180,7 @@ def judge_case(item: EvalItem, answer: str, facts: Mapping[str, Any]) -> JudgeCa
 
 def bundle_facts(item: EvalItem) -> dict[str, Any]:
     """The measured facts a judge is given: the measured advisor's evidence on the bundle."""
-    from advisor.measured import MeasuredAdvisor
+    from faderwise.advisor.measured import MeasuredAdvisor
 
     return dict(MeasuredAdvisor().advise_bundle(item.bundle).evidence["target"])  # type: ignore[arg-type]
 
@@ -230,8 +230,8 @@ def ensure_dataset(config: EvalConfig) -> None:
     """Make the test set from ``config.synth`` when the dataset has no manifest yet."""
     if (config.dataset / "manifest.jsonl").is_file() or config.synth is None:
         return
-    from training.synth import read_config as read_synth_config
-    from training.synth import synthesize
+    from faderwise.training.synth import read_config as read_synth_config
+    from faderwise.training.synth import synthesize
 
     synth = read_synth_config(config.synth)
     if synth.out != config.dataset:
@@ -245,7 +245,7 @@ def run_evaluation(config: EvalConfig, out: Path, *, on_progress: Callable[[str,
     """Evaluate and write ``report.json``, ``report.md`` and the plots into ``out`` (created;
     files already there from an interrupted run of the same config are reused). Returns the
     report. ``make_advisor_for`` / ``make_judge_for`` let tests put stand-ins in."""
-    from evals.report import build_report, write_report
+    from faderwise.evals.report import build_report, write_report
 
     claim_run_folder(out, kind="eval-run", legacy="run.json", inputs=[config.dataset])
     marker = out / "run.json"
@@ -274,7 +274,7 @@ def run_evaluation(config: EvalConfig, out: Path, *, on_progress: Callable[[str,
 def reference_explanations(item: EvalItem) -> list[str]:
     """Every differential paraphrase of the item's true move with its evidence (the templates
     the explanations were synthesized from)."""
-    from training.templates import explanation, template_count
+    from faderwise.training.templates import explanation, template_count
 
     count = template_count(differential=True, leave=abs(item.true_move_db) < 0.5)
     return [explanation(item.target, item.true_move_db, item.record["evidence"], differential=True, template=i)
@@ -286,7 +286,7 @@ def text_scores(config: EvalConfig, items: Sequence[EvalItem], answers: Mapping[
     """advisor → item id → metric → {"max", "mean"} (cached per advisor)."""
     if not config.text_metrics:
         return {}
-    from evals.text_metrics import BertScore, Meteor, score_texts
+    from faderwise.evals.text_metrics import BertScore, Meteor, score_texts
 
     bert = None
     meteor = Meteor.best_available() if "meteor" in config.text_metrics else None
@@ -316,7 +316,7 @@ def replay_script(path: Path, out: Path) -> dict[str, Any]:
     transcript already in ``out`` (an earlier run of the same folder) is read instead."""
     import json
 
-    from agent.script import read_script, run_script
+    from faderwise.agent.script import read_script, run_script
 
     transcript = out / "scripts" / f"{path.stem}.jsonl"
     if transcript.is_file():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.errors import FaderwiseError
+from faderwise.tools.errors import FaderwiseError
 
 
 class StatisticsError(FaderwiseError, ValueError):

@@ -21,8 +21,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tools.errors import FaderwiseError, MissingDependencyError
-from tools.outputs import output_folder, write_text
+from faderwise.tools.errors import FaderwiseError, MissingDependencyError
+from faderwise.tools.outputs import output_folder, write_text
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 # Debian's wordnet-base ships the database without the lexicographer file list that nltk's reader
@@ -86,7 +86,7 @@ def wordnet(*, folder: Path = DEBIAN_WORDNET, cache_dir: Path | None = None) -> 
         return None
     import nltk
 
-    from faderwise.paths import data_dir
+    from faderwise.tools.paths import data_dir
 
     target = (cache_dir or data_dir()) / "wordnet"
     if not (target / "lexnames").is_file():  # the copy is made whole, lexnames last

@@ -1,5 +1,8 @@
-"""faderwise: a terminal mixing assistant. This package holds the command line; the work is done
-in ``tools/``, ``advisor/``, ``agent/``, ``training/`` and ``evals/``."""
+"""faderwise: a terminal mixing assistant. This folder holds the command line (``faderwise.cli``);
+the work is done in ``faderwise.tools``, ``faderwise.advisor``, ``faderwise.agent``,
+``faderwise.training`` and ``faderwise.evals`` (the top-level folders ``tools/``, ``advisor/``…
+of the source tree, mapped into this namespace by the install). Nothing below those imports the
+command line."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -1,6 +1,6 @@
 """The ``faderwise`` command. Subcommands parse arguments, call a library function and print.
 
-Errors that faderwise raises on purpose (:class:`tools.errors.FaderwiseError`) become one line on
+Errors that faderwise raises on purpose (:class:`faderwise.tools.errors.FaderwiseError`) become one line on
 stderr and exit status 2; nothing half-written is left behind.
 """
 
@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from faderwise import __version__
-from faderwise.paths import data_dir
-from tools.errors import FaderwiseError
-from tools.outputs import check_target, command_inputs
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.outputs import check_target, command_inputs
+from faderwise.tools.paths import data_dir
 
 if TYPE_CHECKING:  # the advisor package loads only for the commands that need it
-    from advisor.model import Advice
+    from faderwise.advisor.model import Advice
 
 
 class FaderwiseUsageError(FaderwiseError):
@@ -156,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--out", type=Path, help="write human.json and human.md here (default: STUDY/results)")
     ingest.add_argument("--force", action="store_true", help="replace the results folder of an earlier ingest")
     ingest.set_defaults(handler=run_ingest)
+    held_out = steps.add_parser("model", help="score a trained audio-language model on a dataset's held-out songs, "
+                                "next to no change and the measured advisor")
+    held_out.add_argument("model", type=Path, help="a faderwise train output (or a Qwen2-Audio base + adapter)")
+    held_out.add_argument("dataset", type=Path, help="a faderwise synth folder")
+    held_out.add_argument("--variant", choices=("differential", "single-mix"), default="differential")
+    held_out.add_argument("--split", default="test", help="the split to score (default test)")
+    held_out.add_argument("--limit", type=int, metavar="N", help="only the first N items")
+    held_out.add_argument("--out", type=Path, metavar="FILE.json", help="write the result with every answer")
+    held_out.add_argument("--force", action="store_true", help="replace FILE.json if faderwise wrote it before")
+    held_out.set_defaults(handler=run_held_out)
     return parser
 
 
@@ -196,7 +206,7 @@ def one_line(text: str) -> str:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from tools.demo_song import describe_perturbation, write_demo
+    from faderwise.tools.demo_song import describe_perturbation, write_demo
 
     out = write_demo(args.out, seed=args.seed, force=args.force)
     print(f"wrote {out}/version_a (your mix: {describe_perturbation()} against B), {out}/version_b (balanced) "
@@ -210,9 +220,9 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 
 def run_bundle(args: argparse.Namespace) -> int:
-    from advisor.stem_names import require_stems
-    from tools.bundle import make_bundle, write_bundle
-    from tools.stems import load_stem_set
+    from faderwise.advisor.stem_names import require_stems
+    from faderwise.tools.bundle import make_bundle, write_bundle
+    from faderwise.tools.stems import load_stem_set
 
     version_a, version_b = load_stem_set(args.stems), load_stem_set(args.reference)
     (target,) = require_stems([args.stem], version_a.names, label=version_a.label)
@@ -225,10 +235,10 @@ def run_bundle(args: argparse.Namespace) -> int:
 
 
 def run_advise(args: argparse.Namespace) -> int:
-    from advisor import make_advisor
-    from advisor.measured import MeasuredAdvisor
-    from tools.bundle import is_bundle, read_bundle
-    from tools.stems import load_stem_set
+    from faderwise.advisor import make_advisor
+    from faderwise.advisor.measured import MeasuredAdvisor
+    from faderwise.tools.bundle import is_bundle, read_bundle
+    from faderwise.tools.stems import load_stem_set
 
     if is_bundle(args.stems):
         if args.reference is not None or args.stem or args.advisor not in (None, "measured"):
@@ -250,7 +260,7 @@ def run_advise(args: argparse.Namespace) -> int:
         err.print(f"the {name.partition(':')[0]} advisor judges your mix alone: the reference is not used",
                   highlight=False, soft_wrap=True)
     if name.startswith("alm"):
-        from advisor.alm import AudioLanguageAdvisor, shipped_model
+        from faderwise.advisor.alm import AudioLanguageAdvisor, shipped_model
 
         kind, _, folder = name.partition(":")
         differential = kind == "alm"
@@ -281,11 +291,11 @@ def render_advice(advice: Advice) -> str:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from advisor.model import read_advice
-    from tools.analysis import analyze_stem_set
-    from tools.plot import plot_stem_levels
-    from tools.render import render_mix, write_render
-    from tools.stems import load_stem_set
+    from faderwise.advisor.model import read_advice
+    from faderwise.tools.analysis import analyze_stem_set
+    from faderwise.tools.plot import plot_stem_levels
+    from faderwise.tools.render import render_mix, write_render
+    from faderwise.tools.stems import load_stem_set
 
     err = Console(stderr=True)
     advice = read_advice(args.advice)
@@ -312,9 +322,9 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from agent.config import load_config
-    from agent.launch import open_chat
-    from agent.tui import ChatApp
+    from faderwise.agent.config import load_config
+    from faderwise.agent.launch import open_chat
+    from faderwise.agent.tui import ChatApp
 
     if args.resume is not False and (args.stems or args.reference):
         raise FaderwiseUsageError("--resume reopens a saved session with its own stems; drop STEMS and --reference")
@@ -335,8 +345,8 @@ def run_chat(args: argparse.Namespace) -> int:
 
 
 def run_sessions(args: argparse.Namespace) -> int:
-    from agent.launch import sessions_database
-    from agent.store import SessionStore
+    from faderwise.agent.launch import sessions_database
+    from faderwise.agent.store import SessionStore
 
     store = SessionStore(sessions_database())
     for notice in store.notices:
@@ -373,9 +383,9 @@ EXIT_EXPECTATION_FAILED = 1
 def run_script_command(args: argparse.Namespace) -> int:
     import uuid
 
-    from agent.launch import session_output_dir
-    from agent.llm import parse_llm_spec
-    from agent.script import read_script, run_script
+    from faderwise.agent.launch import session_output_dir
+    from faderwise.agent.llm import parse_llm_spec
+    from faderwise.agent.script import read_script, run_script
 
     script = read_script(args.script)
     llm = parse_llm_spec(args.llm) if args.llm else None
@@ -398,7 +408,7 @@ def run_script_command(args: argparse.Namespace) -> int:
 def run_synth(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from training.synth import collect_songs, read_config, synthesize
+    from faderwise.training.synth import collect_songs, read_config, synthesize
 
     config = read_config(args.config)
     overrides = {key: value for key, value in (("workers", args.workers), ("executor", args.executor))
@@ -418,8 +428,8 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from training.distributed import processes_from_env
-    from training.train import read_config, train
+    from faderwise.training.distributed import processes_from_env
+    from faderwise.training.train import read_config, train
 
     config = read_config(args.config)
     main_process = processes_from_env().main  # under torchrun, only rank 0 reports
@@ -438,7 +448,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from evals.run import read_config, run_evaluation
+    from faderwise.evals.run import read_config, run_evaluation
 
     config = read_config(args.config)
     overrides: dict[str, object] = {}
@@ -463,7 +473,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_packets(args: argparse.Namespace) -> int:
-    from evals.human import export_packets
+    from faderwise.evals.human import export_packets
 
     out = export_packets(args.run, args.out, items=args.items, advisors=args.advisor, seed=args.seed,
                          force=args.force)
@@ -472,12 +482,31 @@ def run_packets(args: argparse.Namespace) -> int:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from evals.human import ingest, write_ingest
+    from faderwise.evals.human import ingest, write_ingest
 
     out = args.out or args.study / "results"
     result = ingest(args.study, args.answers, run=args.run)
     write_ingest(result, out, force=args.force)
     print((out / "human.md").read_text(encoding="utf-8"), end="")
+    return 0
+
+
+def run_held_out(args: argparse.Namespace) -> int:
+    from faderwise.evals.held_out import evaluate_model
+    from faderwise.tools.json_files import write_json
+    from faderwise.tools.outputs import note_input
+
+    if args.out is not None:
+        note_input(args.model, args.dataset)
+        check_target(args.out, folder=False, force=args.force)  # refuse before evaluating, not after
+    result = evaluate_model(args.model, args.dataset, variant=args.variant, split=args.split, limit=args.limit)
+    for name in ("model_scores", "no_change", "measured_on_bundle_clips"):
+        scores = result[name]
+        print(f"{name:26} MAE {scores['mae_db']:6.2f} dB   direction {100 * scores['direction_accuracy']:5.1f} %")
+    print(f"answers with no move for the target: {100 * result['no_move_share']:.0f} %")
+    if args.out is not None:
+        write_json(args.out, result, force=args.force)
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -491,7 +520,7 @@ def run_default(args: argparse.Namespace) -> int:
 
 def print_demo_analysis() -> int:
     """Analyse the demo song (written to the data folder on first run) and print it."""
-    from tools.demo_song import describe_perturbation, ensure_demo
+    from faderwise.tools.demo_song import describe_perturbation, ensure_demo
 
     demo = ensure_demo(data_dir() / "demo")
     console = Console()
@@ -510,11 +539,11 @@ def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_
                   force: bool = False) -> None:
     """Load, measure, print; the plot is written last, so bad input writes nothing (and a plot
     target that may not be written is refused before measuring)."""
-    from tools.analysis import analyze_stem_set
-    from tools.compare import compare_stem_sets
-    from tools.plot import plot_short_term
-    from tools.report import analysis_table, comparison_table
-    from tools.stems import load_stem_set
+    from faderwise.tools.analysis import analyze_stem_set
+    from faderwise.tools.compare import compare_stem_sets
+    from faderwise.tools.plot import plot_short_term
+    from faderwise.tools.report import analysis_table, comparison_table
+    from faderwise.tools.stems import load_stem_set
 
     out, err = Console(), Console(stderr=True)
     version_a = load_stem_set(stems)

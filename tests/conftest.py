@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tools.demo_song import write_demo
-from tools.outputs import command_inputs
+from faderwise.tools.demo_song import write_demo
+from faderwise.tools.outputs import command_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 MUSDB_SAMPLE = REPO.parent / "shared" / "data" / "musdb18-sample" / "Music Delta - 80s Rock.stem.mp4"

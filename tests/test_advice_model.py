@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor.model import ADVICE_SCHEMA, Advice, AdviceFormatError, GainMove, read_advice
+from faderwise.advisor.model import ADVICE_SCHEMA, Advice, AdviceFormatError, GainMove, read_advice
 
 
 def sample() -> Advice:

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advisor import EqualLoudnessAdvisor, MeasuredAdvisor, SingleMixAdvisor
-from advisor.balance import moves_toward
-from advisor.baselines import Prior
-from advisor.measured import master_offset
-from advisor.parse import parse_moves
-from evals.advisor_accuracy import DEGRADATIONS, evaluate, make_case, summaries
-from tools.bundle import make_bundle
-from tools.errors import StemSetError
-from tools.stems import StemSet, load_stem_set
+from faderwise.advisor import EqualLoudnessAdvisor, MeasuredAdvisor, SingleMixAdvisor
+from faderwise.advisor.balance import moves_toward
+from faderwise.advisor.baselines import Prior
+from faderwise.advisor.measured import master_offset
+from faderwise.advisor.parse import parse_moves
+from faderwise.evals.advisor_accuracy import DEGRADATIONS, evaluate, make_case, summaries
+from faderwise.tools.bundle import make_bundle
+from faderwise.tools.errors import StemSetError
+from faderwise.tools.stems import StemSet, load_stem_set
 
 # Advice stays inside gain: no EQ, compression or effects, even when masking is the evidence.
 OUTSIDE_GAIN = re.compile(r"\b(?:eq|equali[sz]\w*|compress\w*|limit\w*|reverb|delay|saturat\w*|sidechain|"

@@ -9,11 +9,11 @@ import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent.llm import LLMSpec
-from agent.session import AgentSession, Cancelled, Confirm, Panel, Reply, ToolEnd, ToolStart, TurnError
-from agent.workspace import Workspace
 from agent_fakes import ScriptedChatModel, call
-from tools.levels import true_peak_dbtp
+from faderwise.agent.llm import LLMSpec
+from faderwise.agent.session import AgentSession, Cancelled, Confirm, Panel, Reply, ToolEnd, ToolStart, TurnError
+from faderwise.agent.workspace import Workspace
+from faderwise.tools.levels import true_peak_dbtp
 
 
 def make_session(demo_dir: Path, tmp_path: Path, responses: list, *, reference: bool = True) -> AgentSession:

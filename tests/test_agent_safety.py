@@ -19,16 +19,16 @@ import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent.config import Config
-from agent.launch import open_chat
-from agent.llm import LLMSpec, parse_llm_spec
-from agent.script import collect, read_script, run_script
-from agent.secrets import mask_bytes, mask_secrets
-from agent.session import INTERRUPTED, AgentSession, Confirm, ToolEnd, TurnError
-from agent.store import SessionBusyError, SessionStore
-from agent.workspace import Workspace
 from agent_fakes import ScriptedChatModel, call
 from conftest import REPO
+from faderwise.agent.config import Config
+from faderwise.agent.launch import open_chat
+from faderwise.agent.llm import LLMSpec, parse_llm_spec
+from faderwise.agent.script import collect, read_script, run_script
+from faderwise.agent.secrets import mask_bytes, mask_secrets
+from faderwise.agent.session import INTERRUPTED, AgentSession, Confirm, ToolEnd, TurnError
+from faderwise.agent.store import SessionBusyError, SessionStore
+from faderwise.agent.workspace import Workspace
 from faderwise.cli import main
 
 
@@ -245,10 +245,10 @@ def test_a_tool_call_killed_mid_run_is_answered_when_the_session_resumes(demo_di
         import os, signal, sys, time
         sys.path.insert(0, {str(REPO / 'tests')!r})
         from langchain_core.messages import AIMessage
-        from agent.llm import LLMSpec
-        from agent.session import AgentSession
-        from agent.store import SessionStore
-        from agent.workspace import Workspace
+        from faderwise.agent.llm import LLMSpec
+        from faderwise.agent.session import AgentSession
+        from faderwise.agent.store import SessionStore
+        from faderwise.agent.workspace import Workspace
         from agent_fakes import ScriptedChatModel, call
 
         store = SessionStore({str(data / 'sessions.sqlite')!r})

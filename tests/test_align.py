@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from advisor import MeasuredAdvisor
-from tools.align import SAME_MATERIAL_CORRELATION, estimate_alignment, shift
-from tools.demo_song import synthesize_demo_song
-from tools.stems import StemSet, load_stem_set
-from training.perturb import delayed
+from faderwise.advisor import MeasuredAdvisor
+from faderwise.tools.align import SAME_MATERIAL_CORRELATION, estimate_alignment, shift
+from faderwise.tools.demo_song import synthesize_demo_song
+from faderwise.tools.stems import StemSet, load_stem_set
+from faderwise.training.perturb import delayed
 
 RATE = 44_100
 

@@ -17,8 +17,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="the [alm] extra: .ci/run installs the CPU build of torch")
 pytest.importorskip("transformers")
 
-from advisor.alm import load_model  # noqa: E402
-from training.alm import (  # noqa: E402
+from faderwise.advisor.alm import load_model  # noqa: E402
+from faderwise.training.alm import (  # noqa: E402
     IGNORE_INDEX,
     SmallModelSize,
     build_processor,
@@ -26,9 +26,9 @@ from training.alm import (  # noqa: E402
     encode,
     small_model,
 )
-from training.synth import read_config as read_synth_config  # noqa: E402
-from training.synth import synthesize  # noqa: E402
-from training.train import (  # noqa: E402
+from faderwise.training.synth import read_config as read_synth_config  # noqa: E402
+from faderwise.training.synth import synthesize  # noqa: E402
+from faderwise.training.train import (  # noqa: E402
     LANGUAGE_MODEL_TARGETS,
     TrainConfig,
     TrainConfigError,
@@ -169,7 +169,7 @@ def test_two_processes_learn_what_one_learns_with_twice_the_accumulation(dataset
 
 
 def test_the_launchers_environment_is_read_or_refused() -> None:
-    from training.distributed import LaunchError, Processes, processes_from_env
+    from faderwise.training.distributed import LaunchError, Processes, processes_from_env
 
     assert processes_from_env({}) == Processes(rank=0, world_size=1, local_rank=0)
     assert processes_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == Processes(3, 4, 1)
@@ -203,7 +203,7 @@ def test_qlora_trains_a_4_bit_base_on_cpu(dataset: Path, tiny_base: Path, tmp_pa
     pytest.importorskip("bitsandbytes")
     config = TrainConfig(dataset=dataset, out=tmp_path / "qlora", model=str(tiny_base), method="qlora", steps=2,
                          eval_every=2, save_every=2, eval_examples=1, lora_rank=8, warmup_steps=1)
-    from training.train import prepare_model
+    from faderwise.training.train import prepare_model
 
     model, _ = prepare_model(config, texts=[])
     import bitsandbytes as bnb
@@ -227,8 +227,8 @@ def test_train_config_paths_start_at_the_file(tmp_path: Path) -> None:
 
 
 def test_short_answers_state_the_move_alone(dataset: Path) -> None:
-    from advisor.parse import parse_moves
-    from training.train import short_answer
+    from faderwise.advisor.parse import parse_moves
+    from faderwise.training.train import short_answer
 
     assert short_answer("keys", 6.3) == "Raise the keys by about 6.5 dB."
     assert short_answer("vocals", -0.2) == "Leave the vocals as they are."
@@ -252,8 +252,8 @@ def test_bad_train_configs(tmp_path: Path) -> None:
 def test_the_alm_advisor_turns_generated_words_into_moves(demo_dir: Path, tiny_base: Path) -> None:
     """The advisor prompts with the stem's bundle and parses what the model says (``generate`` is
     replaced by one that says a fixed answer; real generation is tested with the LoRA model)."""
-    from advisor.alm import AudioLanguageAdvisor
-    from tools.stems import load_stem_set
+    from faderwise.advisor.alm import AudioLanguageAdvisor
+    from faderwise.tools.stems import load_stem_set
 
     version_a, version_b = load_stem_set(demo_dir / "version_a"), load_stem_set(demo_dir / "version_b")
     advisor = AudioLanguageAdvisor(tiny_base, max_new_tokens=40)
@@ -301,7 +301,7 @@ def test_faderwise_advise_with_an_alm(demo_dir: Path, tiny_base: Path, capsys: p
 
 def test_the_gpu_check_runs_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
     """The GPU check's code path, at the tiny size on CPU (LoRA: bitsandbytes' 4-bit path is a GPU one)."""
-    from training.gpu_check import main as gpu_check
+    from faderwise.training.gpu_check import main as gpu_check
 
     assert gpu_check(["--size", "tiny", "--steps", "2", "--device", "cpu", "--seconds", "3"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -312,10 +312,10 @@ def test_the_gpu_check_runs_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
 def test_the_chat_offers_the_alm_advisor(demo_dir: Path, tiny_base: Path, tmp_path: Path) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from agent.llm import LLMSpec
-    from agent.script import collect
-    from agent.session import AgentSession
-    from agent.workspace import Workspace
+    from faderwise.agent.llm import LLMSpec
+    from faderwise.agent.script import collect
+    from faderwise.agent.session import AgentSession
+    from faderwise.agent.workspace import Workspace
 
     workspace = Workspace(output_dir=tmp_path, alm_model=tiny_base)
     workspace.load_pair(demo_dir / "version_a", demo_dir / "version_b")
@@ -334,8 +334,8 @@ def test_the_chat_offers_the_alm_advisor(demo_dir: Path, tiny_base: Path, tmp_pa
 
 
 def test_held_out_evaluation_and_model_card(dataset: Path, tiny_base: Path, tmp_path: Path) -> None:
-    from training.evaluate import evaluate_model
-    from training.model_card import dataset_counts, model_card, moved_share, plot_losses
+    from faderwise.evals.held_out import evaluate_model
+    from faderwise.training.model_card import dataset_counts, model_card, moved_share, plot_losses
 
     result = evaluate_model(tiny_base, dataset, variant="differential", split="train", limit=4)
     truths = [a["true_db"] for a in result["answers"]]
@@ -367,8 +367,8 @@ def unseen_songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_shipped_differential_model_beats_no_change_on_unseen_songs(unseen_songs: Path) -> None:
-    from advisor.alm import shipped_model
-    from training.evaluate import evaluate_model
+    from faderwise.advisor.alm import shipped_model
+    from faderwise.evals.held_out import evaluate_model
 
     result = evaluate_model(shipped_model(differential=True), unseen_songs, variant="differential", split="train")
     assert result["items"] >= 6
@@ -383,7 +383,7 @@ def test_the_recipe_at_a_reduced_budget_learns_to_beat_no_change(tmp_path: Path)
     """The small-model recipe (from scratch, full training) shrunk to fit CI: 2 s songs, a 64-wide
     model hearing 2 s clips, short answers, 2000 steps (about 2 minutes on 2 cores). Measured when
     written: held-out MAE 3.3 dB against 6.9 dB for no change, direction right on 100 %."""
-    from training.evaluate import evaluate_model
+    from faderwise.evals.held_out import evaluate_model
 
     synthesized(tmp_path, songs=30, bars=1, seed=13, pairs_per_song=4, val=0.1, test=0.2, window_s=2)
     size = dataclasses.asdict(dataclasses.replace(TINY, clip_seconds=2))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import noise_stems
-from tools.analysis import analyze_stem_set, measure
-from tools.stems import StemSet
+from faderwise.tools.analysis import analyze_stem_set, measure
+from faderwise.tools.stems import StemSet
 
 RATE = 44_100
 
@@ -58,7 +58,7 @@ def test_one_stem_set_has_a_silent_backing_and_valid_json() -> None:
 
 
 def test_comparison_progress_runs_over_both_versions() -> None:
-    from tools.compare import compare_stem_sets
+    from faderwise.tools.compare import compare_stem_sets
 
     stems = noise_stems(seconds=1.0)
     calls: list[tuple[int, int, str]] = []

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import sine
-from tools.bands import band_levels, band_levels_of_family
-from tools.family import mix_backings_stems
+from faderwise.tools.bands import band_levels, band_levels_of_family
+from faderwise.tools.family import mix_backings_stems
 
 RATE = 44_100
 

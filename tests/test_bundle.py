@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.audio_io import resample
-from tools.bundle import ALM_RATE, CLIP_NAMES, make_bundle, read_bundle, select_window, write_bundle
-from tools.demo_song import DEMO_PERTURBATION_DB
-from tools.errors import InvalidAudioError, StemSetError
-from tools.stems import load_stem_set
+from faderwise.tools.audio_io import resample
+from faderwise.tools.bundle import ALM_RATE, CLIP_NAMES, make_bundle, read_bundle, select_window, write_bundle
+from faderwise.tools.demo_song import DEMO_PERTURBATION_DB
+from faderwise.tools.errors import InvalidAudioError, StemSetError
+from faderwise.tools.stems import load_stem_set
 
 
 def test_window_is_where_the_target_plays_longest() -> None:

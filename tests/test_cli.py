@@ -144,15 +144,39 @@ def test_progress_bar_shows_the_step_being_measured() -> None:
 
 def test_the_wheel_holds_the_package_data(tmp_path: Path) -> None:
     """`pip install .` (not editable) must ship the files the code reads at run time."""
-    import subprocess
-    import sys
+    import shutil
     import zipfile
 
     from conftest import REPO
 
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+    # from a copy of the source: an in-tree build/ left by an older layout would leak into the wheel
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "data", "runs",
+                                                                 "*.egg-info", "__pycache__", ".pytest_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("faderwise-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"advisor/prior.json", "tools/py.typed", "advisor/models/small-differential/model.safetensors",
-            "advisor/models/small-single-mix/MODEL_CARD.md"} <= names
+    assert {"faderwise/advisor/prior.json", "faderwise/tools/py.typed",
+            "faderwise/advisor/models/small-differential/model.safetensors",
+            "faderwise/advisor/models/small-single-mix/MODEL_CARD.md", "faderwise/tools/outputs.py",
+            "faderwise/agent/tui.py", "faderwise/training/train.py", "faderwise/evals/run.py"} <= names
+    # one namespace: nothing but faderwise (and its metadata) at the top of the wheel
+    assert {name.split("/")[0] for name in names} == {"faderwise", "faderwise-0.1.0.dist-info"}
+    assert not any("/tests/" in name or name.startswith("bench/") for name in names)
+
+
+def test_python_m_faderwise_ignores_the_users_own_packages(tmp_path: Path) -> None:
+    """Run from a folder holding its own tools/ and training/ (a producer's project, say): faderwise
+    imports its own modules, never those."""
+    for name in ("tools", "training", "advisor", "agent", "evals"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"raise SystemExit('imported the user\\'s {name}')\n")
+    result = subprocess.run([sys.executable, "-m", "faderwise", "--help"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: faderwise")
+    result = subprocess.run([sys.executable, "-m", "faderwise", "demo", "--out", "song"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "song" / "version_a" / "vocals.wav").is_file()

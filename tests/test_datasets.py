@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import noise_stems, write_stems
-from evals.gain_error import distance_to_range
-from training.datasets import (
+from faderwise.evals.gain_error import distance_to_range
+from faderwise.training.datasets import (
     DatasetError,
     assign_splits,
     consensus_references,
@@ -76,7 +76,7 @@ def test_song_split_is_stable_and_proportional() -> None:
 
 
 def test_dataset_test_songs_stay_test(tmp_path: Path) -> None:
-    from training.datasets import Song
+    from faderwise.training.datasets import Song
 
     songs = [Song(f"d/{i}", f"song {i}", tmp_path, split="train") for i in range(200)]
     songs.append(Song("d/t", "held out", tmp_path, split="test"))

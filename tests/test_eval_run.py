@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from langchain_core.messages import AIMessage
 
-from advisor.parse import parse_moves
 from agent_fakes import ScriptedChatModel
-from evals.advisors import EvalConfigError, LLMAdvisor, make_advisor, read_items
-from evals.judge import JudgeCase, RubricJudge, Verdict, make_judge
-from evals.run import read_config, run_evaluation
-from training.synth import read_config as read_synth_config
+from faderwise.advisor.parse import parse_moves
+from faderwise.evals.advisors import EvalConfigError, LLMAdvisor, make_advisor, read_items
+from faderwise.evals.judge import JudgeCase, RubricJudge, Verdict, make_judge
+from faderwise.evals.run import read_config, run_evaluation
+from faderwise.training.synth import read_config as read_synth_config
 
 pytest.importorskip("torch", reason="the shipped audio-language models need the [alm] extra")
 
@@ -241,14 +241,14 @@ def test_the_llm_advisor_hears_only_what_its_variant_may(run: tuple[Path, dict[s
 
 @pytest.fixture(scope="module")
 def study(run: tuple[Path, dict[str, Any], float], workspace: Path) -> Path:
-    from evals.human import export_packets
+    from faderwise.evals.human import export_packets
 
     return export_packets(run[0], workspace / "study", items=3, advisors=["measured", "single-mix", "alm"], seed=1)
 
 
 def test_the_study_page_is_blinded_and_shuffled(study: Path) -> None:
-    from evals.human import export_packets
-    from tools.errors import OutputExistsError
+    from faderwise.evals.human import export_packets
+    from faderwise.tools.errors import OutputExistsError
 
     page = (study / "index.html").read_text()
     key = json.loads((study / "key.json").read_text())
@@ -322,7 +322,7 @@ def test_the_page_plays_the_clips_and_saves_the_answers_in_headless_chromium(stu
     rows = list(csv.DictReader(next(tmp_path.glob("*-ann_1.csv")).read_text().splitlines()))
     assert rows[2]["comment"] == 'too "vague", really' and rows[0]["gain_only"] == "1" and rows[1]["specificity"] == "2"
 
-    from evals.human import ingest, read_answers
+    from faderwise.evals.human import ingest, read_answers
 
     assert read_answers(next(tmp_path.glob("*-ann_1.csv")), study=key).ratings == read_answers(
         next(tmp_path.glob("*-ann_1.json")), study=key).ratings
@@ -340,7 +340,7 @@ def write_answers(path: Path, study: dict[str, Any], annotator: str, ratings: di
 def test_ingest_unblinds_and_computes_kappa_and_judge_correlation(study: Path, run: tuple[Path, dict[str, Any], float],
                                                                   tmp_path: Path) -> None:
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
-    from evals.human import QUESTIONS, StudyError, ingest, write_ingest
+    from faderwise.evals.human import QUESTIONS, StudyError, ingest, write_ingest
 
     key = json.loads((study / "key.json").read_text())
     entries = sorted(key["entries"])
@@ -374,7 +374,7 @@ def test_ingest_unblinds_and_computes_kappa_and_judge_correlation(study: Path, r
 def test_answers_from_worker_processes_equal_answers_from_one(run: tuple[Path, dict[str, Any], float],
                                                               workspace: Path, tmp_path: Path) -> None:
     """Two spawned processes answer the same as the run's single process did."""
-    from evals.run import collect_answers
+    from faderwise.evals.run import collect_answers
 
     config = read_config(workspace / "eval.yaml")
     items = read_items(workspace / "data", split="test")
@@ -412,8 +412,8 @@ def test_the_eval_commands(workspace: Path, run: tuple[Path, dict[str, Any], flo
 
 
 def test_an_item_with_a_consensus_range_is_scored_by_the_distance_to_it(workspace: Path) -> None:
-    from evals.advisors import EvalItem
-    from evals.report import stem_error
+    from faderwise.evals.advisors import EvalItem
+    from faderwise.evals.report import stem_error
 
     item = read_items(workspace / "data", split="test")[0]
     low, high = item.true_move_db - 1.0, item.true_move_db + 2.0

@@ -15,18 +15,18 @@ import pytest
 import soundfile as sf
 from langgraph.checkpoint.memory import InMemorySaver
 
-import tools.memory
-from agent.config import ConfigError, load_config
-from agent.llm import LLMSpec
-from agent.planner import classify
-from agent.script import collect
-from agent.session import AgentSession
-from agent.workspace import Workspace
+import faderwise.tools.memory
 from conftest import REPO, noise_stems, write_stems
+from faderwise.agent.config import ConfigError, load_config
+from faderwise.agent.llm import LLMSpec
+from faderwise.agent.planner import classify
+from faderwise.agent.script import collect
+from faderwise.agent.session import AgentSession
+from faderwise.agent.workspace import Workspace
 from faderwise.cli import main
-from tools.audio_io import read_audio
-from tools.errors import FaderwiseError
-from tools.outputs import command_inputs
+from faderwise.tools.audio_io import read_audio
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.outputs import command_inputs
 
 RATE = 44_100
 
@@ -132,16 +132,16 @@ def test_a_set_too_large_for_memory_is_refused_before_decoding(tmp_path: Path, m
     folder = write_stems(tmp_path / "a", {**noise_stems(seconds=2.0), "keys": np.zeros((2, 2 * RATE), np.float32),
                                           "fx": np.zeros((2, 2 * RATE), np.float32)}, RATE)
     sparse_wav(folder / "room.wav", seconds=3600.0)  # six stems, one of them an hour long
-    monkeypatch.setattr(tools.memory, "available_bytes", lambda: 8_000_000_000)
+    monkeypatch.setattr(faderwise.tools.memory, "available_bytes", lambda: 8_000_000_000)
     decoded = []
-    monkeypatch.setattr("tools.stems.read_audio", lambda *a, **k: decoded.append(a) or read_audio(*a, **k))
+    monkeypatch.setattr("faderwise.tools.stems.read_audio", lambda *a, **k: decoded.append(a) or read_audio(*a, **k))
     assert main(["analyze", str(folder)]) == 2
     assert error_line(capsys) == (
         f"{folder}: measuring 6 stems of 1:00:00 at 44100 Hz, 2 ch, needs about 19.1 GB of memory, and 8.0 GB is "
         "free; room.wav is 1:00:00 long against 0:02 for the others, and every stem is padded to the longest: "
         "trim it, or use shorter or fewer stems, or close other programs")
     assert decoded == []  # refused from the headers alone
-    monkeypatch.setattr(tools.memory, "available_bytes", lambda: 100_000_000_000)
+    monkeypatch.setattr(faderwise.tools.memory, "available_bytes", lambda: 100_000_000_000)
     (folder / "room.wav").unlink()
     assert main(["analyze", str(folder), "--json"]) == 0
 

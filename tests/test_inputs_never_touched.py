@@ -33,7 +33,6 @@ class Command:
 
     inputs: tuple[Path, ...]
     argv: Callable[[Path, bool, Path], list[str]]
-    entry: Callable[[list[str]], int] = main
     config: dict[str, object] | None = None
 
 
@@ -50,8 +49,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
         (root / "script.yaml").write_text(json.dumps({"stems": "song/a", "reference": "song/b",
                                                       "turns": [{"user": "overview"}]}))
         assert main(["sessions"]) == 0  # creates the sessions database
-        from agent.config import Config
-        from agent.launch import open_chat
+        from faderwise.agent.config import Config
+        from faderwise.agent.launch import open_chat
 
         opened = open_chat(stems=a, reference=b, llm=None, resume=False, name="take", config=Config())
         opened.store.close()
@@ -60,21 +59,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
             "datasets": [{"kind": "procedural", "songs": 3, "bars": 1, "first_seed": 300}],
             "pairs_per_song": 1, "val": 0.0, "test": 0.34, "targets": "perturbed"}))
         assert main(["synth", str(root / "synth.yaml")]) == 0
-        from evals.run import read_config, run_evaluation
+        from faderwise.evals.run import read_config, run_evaluation
 
         (root / "eval.yaml").write_text(json.dumps({"dataset": "dataset", "advisors": ["measured"],
                                                     "judges": ["rubric"], "text_metrics": [], "bootstrap": 10,
                                                     "workers": 1, "scripts": []}))
         run_evaluation(read_config(root / "eval.yaml"), root / "run")
         assert main(["eval", "packets", str(root / "run"), "--out", str(root / "study")]) == 0
-        from evals.human import ANSWERS_FORMAT, CODES, QUESTIONS
+        from faderwise.evals.human import ANSWERS_FORMAT, CODES, QUESTIONS
 
         key = json.loads((root / "study" / "key.json").read_text())
         (root / "answers.json").write_text(json.dumps({
             "format": ANSWERS_FORMAT, "study": key["id"], "annotator": "ann",
             "answers": [{"entry": entry, "ratings": {q: 4 for q, _ in QUESTIONS}, "codes": {c: True for c, _ in CODES}}
                         for entry in key["entries"]]}))
-        from advisor.alm import shipped_model
+        from faderwise.advisor.alm import shipped_model
 
         shutil.copytree(shipped_model(differential=True), root / "model")
         yield {"root": root, "a": a, "b": b, "advice": root / "advice.json", "script": root / "script.yaml",
@@ -90,8 +89,6 @@ def flag(force: bool) -> list[str]:
 
 def commands(world: dict[str, Path]) -> dict[str, Command]:
     w = {name: str(path) for name, path in world.items()}
-    from training.evaluate import main as evaluate_main
-
     return {
         "analyze --plot": Command((world["a"], world["b"]), lambda t, f, c: [
             "analyze", w["a"], "--reference", w["b"], "--plot", str(t), *flag(f)]),
@@ -116,8 +113,8 @@ def commands(world: dict[str, Path]) -> dict[str, Command]:
             "eval", "packets", w["run"], "--out", str(t), *flag(f)]),
         "eval ingest": Command((world["study"] / "key.json", world["answers"], world["run"]), lambda t, f, c: [
             "eval", "ingest", w["study"], w["answers"], "--run", w["run"], "--out", str(t), *flag(f)]),
-        "training.evaluate": Command((world["model"], world["dataset"]), lambda t, f, c: [
-            w["model"], w["dataset"], "--out", str(t), *flag(f)], entry=evaluate_main),
+        "eval model": Command((world["model"], world["dataset"]), lambda t, f, c: [
+            "eval", "model", w["model"], w["dataset"], "--out", str(t), *flag(f)]),
     }
 
 
@@ -133,7 +130,7 @@ def snapshot(paths: tuple[Path, ...]) -> dict[str, str]:
 CASES = [(name, index, relation, force)
          for name, count in {"analyze --plot": 2, "apply --out": 3, "apply --plot": 3, "bundle": 2, "run --out": 3,
                              "sessions export": 1, "synth": 1, "train": 2, "eval run": 2, "eval packets": 2,
-                             "eval ingest": 3, "training.evaluate": 2}.items()
+                             "eval ingest": 3, "eval model": 2}.items()
          for index in range(count) for relation in ("itself", "parent", "child") for force in (False, True)]
 
 
@@ -142,8 +139,6 @@ CASES = [(name, index, relation, force)
 def test_an_output_over_an_input_is_refused_and_the_input_is_unchanged(
         world: dict[str, Path], name: str, index: int, relation: str, force: bool,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from tools.errors import FaderwiseError
-
     command = commands(world)[name]
     case = "-".join(map(str, (name.replace(" ", "_"), index, relation, force)))
     config = world["root"] / "configs" / case / "config.yaml"
@@ -154,16 +149,11 @@ def test_an_output_over_an_input_is_refused_and_the_input_is_unchanged(
         config.write_text(json.dumps({**command.config, "out": str(target)}))
     argv = command.argv(target, force, config)
     before = snapshot(watched)
-    if command.entry is main:
-        assert main(argv) == 2
-        err = capsys.readouterr().err
-        assert err.startswith("faderwise: error: ") and err.count("\n") == 1, err
-        assert any(reason in err for reason in ("is an input of this command", "holds the input",
-                                                "lies inside the input", "is a file, not a folder")), err
-    else:
-        with pytest.raises(FaderwiseError) as raised:
-            command.entry(argv)
-        assert "input" in str(raised.value) or "is a file, not a folder" in str(raised.value)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("faderwise: error: ") and err.count("\n") == 1, err
+    assert any(reason in err for reason in ("is an input of this command", "holds the input",
+                                            "lies inside the input", "is a file, not a folder")), err
     assert snapshot(watched) == before
 
 

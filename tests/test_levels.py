@@ -7,8 +7,8 @@ import pytest
 from scipy.signal import oaconvolve
 
 from conftest import sine
-from tools.family import mix_backings_stems
-from tools.levels import (
+from faderwise.tools.family import mix_backings_stems
+from faderwise.tools.levels import (
     amplitude_to_db,
     crest_factor_db,
     interpolation_filter,

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent.llm import parse_llm_spec
-from agent.prompts import SYSTEM_PROMPT
-from agent.script import collect
-from agent.session import AgentSession, Reply, ToolEnd, TurnError
-from agent.workspace import Workspace
+from faderwise.agent.llm import parse_llm_spec
+from faderwise.agent.prompts import SYSTEM_PROMPT
+from faderwise.agent.script import collect
+from faderwise.agent.session import AgentSession, Reply, ToolEnd, TurnError
+from faderwise.agent.workspace import Workspace
 
 pytest.importorskip("langchain_openai", reason="the [llm] extra is part of [dev]")
 

@@ -9,7 +9,7 @@ import pyloudnorm
 import pytest
 
 from conftest import sine
-from tools.loudness import LoudnessBlocks, integrated_loudness
+from faderwise.tools.loudness import LoudnessBlocks, integrated_loudness
 
 RATE = 48_000
 

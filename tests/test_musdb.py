@@ -8,9 +8,9 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from tools.analysis import analyze_stem_set
-from tools.loudness import K_WEIGHTING_CLASS, integrated_loudness
-from tools.stems import load_stem_set
+from faderwise.tools.analysis import analyze_stem_set
+from faderwise.tools.loudness import K_WEIGHTING_CLASS, integrated_loudness
+from faderwise.tools.stems import load_stem_set
 
 
 def residual_db(mixture: np.ndarray, stems_sum: np.ndarray) -> float:

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tools.outputs
+import faderwise.tools.outputs
 from conftest import REPO, noise_stems, write_stems
-from tools.errors import InputOverlapError, OutputError, OutputExistsError
-from tools.outputs import (
+from faderwise.tools.errors import InputOverlapError, OutputError, OutputExistsError
+from faderwise.tools.outputs import (
     LEFTOVER_MIN_AGE_S,
     MARKER,
     check_target,
@@ -30,7 +30,7 @@ from tools.outputs import (
     rename_noreplace,
     write_text,
 )
-from tools.plot import pyplot, save_figure
+from faderwise.tools.plot import pyplot, save_figure
 
 NEVER = "faderwise never writes over its input: choose another place"
 
@@ -166,7 +166,7 @@ def test_the_rename_never_replaces_what_appeared_meanwhile(tmp_path: Path) -> No
 def test_rename_noreplace_with_and_without_the_system_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for native in (True, False):
         if not native:
-            monkeypatch.setattr(tools.outputs, "_native_noreplace", lambda source, target: None)
+            monkeypatch.setattr(faderwise.tools.outputs, "_native_noreplace", lambda source, target: None)
         folder = tmp_path / f"native-{native}"
         folder.mkdir()
         (folder / "a").write_text("a")
@@ -186,7 +186,7 @@ def test_rename_noreplace_with_and_without_the_system_call(tmp_path: Path, monke
 WRITER = """
 import sys, time
 from pathlib import Path
-from tools.outputs import output_folder
+from faderwise.tools.outputs import output_folder
 with output_folder(Path(sys.argv[1]), kind="render") as staging:
     (staging / "mix.wav").write_bytes(sys.argv[2].encode())
     time.sleep(float(sys.argv[3]))
@@ -201,7 +201,7 @@ def test_two_concurrent_writers_exactly_one_wins(tmp_path: Path) -> None:
     results = [(run.wait(timeout=60), run.stdout.read(), run.stderr.read()) for run in runs]  # type: ignore[union-attr]
     assert sorted(code for code, _, _ in results) == [0, 1]
     loser = next(stderr for code, _, stderr in results if code)
-    assert loser.strip().splitlines()[-1] == (f"tools.errors.OutputExistsError: {out}: appeared while faderwise was "
+    assert loser.strip().splitlines()[-1] == (f"faderwise.tools.errors.OutputExistsError: {out}: appeared while faderwise was "
                                               "writing it (another run?); nothing was replaced")
     winner = next(index for index, (code, _, _) in enumerate(results) if code == 0)
     assert (out / "mix.wav").read_bytes() == ("first", "second")[winner].encode()
@@ -211,7 +211,7 @@ def test_two_concurrent_writers_exactly_one_wins(tmp_path: Path) -> None:
 HOLD = """
 import sys, time
 from pathlib import Path
-from tools.outputs import output_folder
+from faderwise.tools.outputs import output_folder
 with output_folder(Path(sys.argv[1]), kind="render") as staging:
     print(staging, flush=True)
     time.sleep(30)
@@ -252,7 +252,7 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_live_ones_kept(tmp_path: Path
 def test_outputs_follow_the_umask_and_private_ones_are_the_owners_only(tmp_path: Path) -> None:
     public = write_text(tmp_path / "report.md", "x")
     private = write_text(tmp_path / "chat.md", "x", private=True)
-    umask = tools.outputs._UMASK
+    umask = faderwise.tools.outputs._UMASK
     assert public.stat().st_mode & 0o777 == 0o666 & ~umask
     assert private.stat().st_mode & 0o777 == 0o600
     with output_folder(tmp_path / "render", kind="render") as staging:

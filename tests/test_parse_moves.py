@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.model import GainMove
-from advisor.parse import parse_moves
-from advisor.stem_names import resolve_stem, stem_class
+from faderwise.advisor.model import GainMove
+from faderwise.advisor.parse import parse_moves
+from faderwise.advisor.stem_names import resolve_stem, stem_class
 
 STEMS = ["vocals", "drums", "bass", "guitars", "keys"]
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from advisor.parse import parse_moves
-from agent.llm import LLMSpec
-from agent.planner import FALLBACK_TEXT, HELP_TEXT, classify, mentioned_stems
-from agent.script import collect
-from agent.session import AgentSession, Reply
-from agent.workspace import Workspace
+from faderwise.advisor.parse import parse_moves
+from faderwise.agent.llm import LLMSpec
+from faderwise.agent.planner import FALLBACK_TEXT, HELP_TEXT, classify, mentioned_stems
+from faderwise.agent.script import collect
+from faderwise.agent.session import AgentSession, Reply
+from faderwise.agent.workspace import Workspace
 
 DEMO_STEMS = ["bass", "drums", "guitar", "keys", "vocals"]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tools.render
+import faderwise.tools.render
 from conftest import noise_stems, write_stems
-from tools.errors import InputOverlapError, OutputError, OutputExistsError
-from tools.levels import true_peak_dbtp
-from tools.outputs import command_inputs
-from tools.render import render_mix, write_render
-from tools.stems import StemSet, load_stem_set
+from faderwise.tools.errors import InputOverlapError, OutputError, OutputExistsError
+from faderwise.tools.levels import true_peak_dbtp
+from faderwise.tools.outputs import command_inputs
+from faderwise.tools.render import render_mix, write_render
+from faderwise.tools.stems import StemSet, load_stem_set
 
 RATE = 44_100
 
@@ -98,8 +98,8 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytes
             raise OSError(28, "No space left on device")
         return original(*args, **kwargs)
 
-    original = tools.render.write_audio
-    monkeypatch.setattr(tools.render, "write_audio", fail_on_third)
+    original = faderwise.tools.render.write_audio
+    monkeypatch.setattr(faderwise.tools.render, "write_audio", fail_on_third)
     with pytest.raises(OutputError) as raised:
         write_render(rendered, tmp_path / "out")
     assert str(raised.value) == f"{tmp_path / 'out'}: cannot write it: No space left on device"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import ConfigError, load_config
-from agent.llm import LLMSpec, LLMSpecError, make_chat_model, parse_llm_spec
-from agent.script import ScriptError, check_expectations, read_script
 from conftest import REPO
+from faderwise.agent.config import ConfigError, load_config
+from faderwise.agent.llm import LLMSpec, LLMSpecError, make_chat_model, parse_llm_spec
+from faderwise.agent.script import ScriptError, check_expectations, read_script
 from faderwise.cli import main
-from tools.errors import MissingDependencyError
+from faderwise.tools.errors import MissingDependencyError
 
 SCRIPTS = REPO / "evals" / "scripts"
 
@@ -154,9 +154,9 @@ def test_config_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_sessions_command(demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from agent.config import Config
-    from agent.launch import open_chat, sessions_database
-    from agent.store import SessionStore
+    from faderwise.agent.config import Config
+    from faderwise.agent.launch import open_chat, sessions_database
+    from faderwise.agent.store import SessionStore
 
     assert main(["sessions"]) == 0
     assert capsys.readouterr().out == "no saved sessions yet: faderwise chat starts one\n"

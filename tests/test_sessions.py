@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Config
-from agent.launch import open_chat
-from agent.script import collect
-from agent.store import SessionNotFoundError, SessionStore
 from conftest import REPO
+from faderwise.agent.config import Config
+from faderwise.agent.launch import open_chat
+from faderwise.agent.script import collect
+from faderwise.agent.store import SessionNotFoundError, SessionStore
 
 
 @pytest.fixture
@@ -103,10 +103,10 @@ def test_a_kill_mid_turn_loses_no_earlier_turn(demo_dir: Path, data: Path) -> No
         import os, signal, sys
         sys.path.insert(0, {str(REPO / 'tests')!r})
         from langchain_core.messages import AIMessage
-        from agent.llm import LLMSpec
-        from agent.session import AgentSession
-        from agent.store import SessionStore
-        from agent.workspace import Workspace
+        from faderwise.agent.llm import LLMSpec
+        from faderwise.agent.session import AgentSession
+        from faderwise.agent.store import SessionStore
+        from faderwise.agent.workspace import Workspace
         from agent_fakes import ScriptedChatModel
 
         class Killer(ScriptedChatModel):

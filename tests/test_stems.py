@@ -12,10 +12,10 @@ import pytest
 import soundfile as sf
 
 from conftest import noise_stems, sine, write_stems
-from tools.audio_io import ffmpeg_executable
-from tools.errors import MissingDependencyError, StemSetError
-from tools.family import sum_signals
-from tools.stems import StemSet, find_stem_files, load_stem_set
+from faderwise.tools.audio_io import ffmpeg_executable
+from faderwise.tools.errors import MissingDependencyError, StemSetError
+from faderwise.tools.family import sum_signals
+from faderwise.tools.stems import StemSet, find_stem_files, load_stem_set
 
 RATE = 44_100
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advisor.explain import rounded_db
-from advisor.parse import parse_moves
 from conftest import REPO
+from faderwise.advisor.explain import rounded_db
+from faderwise.advisor.parse import parse_moves
 from faderwise.cli import main
-from tools.audio_io import read_audio
-from tools.bundle import read_bundle
-from training.synth import SynthConfigError, read_config, synthesize
+from faderwise.tools.audio_io import read_audio
+from faderwise.tools.bundle import read_bundle
+from faderwise.training.synth import SynthConfigError, read_config, synthesize
 
 SONGS = 8  # procedural, 2 bars (5 s) each
 PLAYING = 3  # drums, bass and keys: the vocals and the guitar come in after bar 2
@@ -89,7 +89,7 @@ def test_splits_are_by_song(dataset: Path) -> None:
 def test_a_killed_run_resumes_without_duplicates(dataset: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path, workers=2)  # another worker count: the same items
     child = textwrap.dedent(f"""
-        from training.synth import read_config, synthesize
+        from faderwise.training.synth import read_config, synthesize
         synthesize(read_config({str(config)!r}))
     """)
     process = subprocess.Popen([sys.executable, "-c", child], env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -168,8 +168,8 @@ def test_bad_configs(text: str, message: str, tmp_path: Path) -> None:
 
 
 def test_procedural_songs_each_have_their_own_balance() -> None:
-    from tools.analysis import measure
-    from training.synth import PROCEDURAL_BALANCE_DB, ProceduralSong
+    from faderwise.tools.analysis import measure
+    from faderwise.training.synth import PROCEDURAL_BALANCE_DB, ProceduralSong
 
     levels = []
     for seed in (0, 1):

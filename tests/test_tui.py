@@ -12,14 +12,14 @@ from langgraph.checkpoint.memory import InMemorySaver
 from textual.pilot import Pilot
 from textual.widgets import Markdown, Static
 
-from agent.config import Config
-from agent.launch import demo_greeting, open_chat
-from agent.llm import LLMSpec
-from agent.session import AgentSession
-from agent.store import SessionStore
-from agent.tui import ChatApp, ChatInput, StemsPanel, ToolBlock, complete_slash
-from agent.workspace import Workspace
 from agent_fakes import ScriptedChatModel, call
+from faderwise.agent.config import Config
+from faderwise.agent.launch import demo_greeting, open_chat
+from faderwise.agent.llm import LLMSpec
+from faderwise.agent.session import AgentSession
+from faderwise.agent.store import SessionStore
+from faderwise.agent.tui import ChatApp, ChatInput, StemsPanel, ToolBlock, complete_slash
+from faderwise.agent.workspace import Workspace
 
 SIZE = (130, 40)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tools.errors import FaderwiseError, InvalidAudioError
-from tools.validate import validate_audio
+from faderwise.tools.errors import FaderwiseError, InvalidAudioError
+from faderwise.tools.validate import validate_audio
 
 
 def test_mono_vector_becomes_one_channel_float32() -> None:

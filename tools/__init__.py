@@ -4,7 +4,7 @@ Pure functions on ``(channels, samples)`` float32 arrays and stem sets. No LangC
 no torch.
 """
 
-from tools.errors import (
+from faderwise.tools.errors import (
     AudioReadError,
     FaderwiseError,
     InvalidAudioError,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tools.loudness import ABSOLUTE_GATE_LUFS, HOP_S, LoudnessBlocks
+from faderwise.tools.loudness import ABSOLUTE_GATE_LUFS, HOP_S, LoudnessBlocks
 
 ACTIVE_RANGE_LU = 20.0
 MIN_GAP_S = 0.5  # shorter pauses are bridged: a stem resting for a beat is still playing

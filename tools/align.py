@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate
 
-from tools.stems import StemSet
+from faderwise.tools.stems import StemSet
 
 MAX_OFFSET_S = 5.0  # a bounce with a bar of pre-roll at slow tempi
 FINE_SEARCH_S = 0.25  # sample-exact search, around 0 and around each coarse candidate

@@ -13,12 +13,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.activity import active_hops, regions_from_hops
-from tools.bands import BandLevels, band_levels, band_levels_of_family
-from tools.family import family_index, mix_backings_stems
-from tools.levels import crest_factor_db, intersample_peaks_of_family, rms_dbfs, sample_peak_dbfs, true_peak_dbtp
-from tools.loudness import HOP_S, LoudnessBlocks, LoudnessCurve, k_weight
-from tools.stems import StemSet
+from faderwise.tools.activity import active_hops, regions_from_hops
+from faderwise.tools.bands import BandLevels, band_levels, band_levels_of_family
+from faderwise.tools.family import family_index, mix_backings_stems
+from faderwise.tools.levels import (
+    crest_factor_db,
+    intersample_peaks_of_family,
+    rms_dbfs,
+    sample_peak_dbfs,
+    true_peak_dbtp,
+)
+from faderwise.tools.loudness import HOP_S, LoudnessBlocks, LoudnessCurve, k_weight
+from faderwise.tools.stems import StemSet
 
 ProgressCallback = Callable[[int, int, str], None]
 """Called as ``(done, total, next step)`` while a stem set is measured."""
@@ -178,7 +184,7 @@ def analyze_stem_set(
     """Measure every stem, every backing and the mix of ``stem_set``.
 
     Linear transforms run once per stem and are combined into the mix and the backings
-    (:mod:`tools.family`); backings are formed one at a time, so memory stays at about two copies
+    (:mod:`faderwise.tools.family`); backings are formed one at a time, so memory stays at about two copies
     of the stems.
 
     Args:

@@ -18,10 +18,10 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from tools.errors import AudioReadError, MissingDependencyError
-from tools.memory import memory_of_stem_files
-from tools.outputs import note_input, output_file
-from tools.validate import LOUDNESS_BLOCK_S, validate_audio
+from faderwise.tools.errors import AudioReadError, MissingDependencyError
+from faderwise.tools.memory import memory_of_stem_files
+from faderwise.tools.outputs import note_input, output_file
+from faderwise.tools.validate import LOUDNESS_BLOCK_S, validate_audio
 
 # Formats libsndfile decodes (mp3 since libsndfile 1.1, which the soundfile wheels bundle).
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga", ".mp3")
@@ -114,7 +114,7 @@ def write_audio(
     path: str | os.PathLike[str], audio: np.ndarray, rate: int, *, subtype: str = "FLOAT", force: bool = False
 ) -> Path:
     """Write ``(channels, samples)`` audio to ``path`` through the guarded writer
-    (:func:`tools.outputs.output_file`: never over an input, replaced only with ``force``, whole or
+    (:func:`faderwise.tools.outputs.output_file`: never over an input, replaced only with ``force``, whole or
     not at all).
 
     ``subtype`` is a libsndfile subtype; the default 32-bit float keeps levels above full scale

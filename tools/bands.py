@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.fft import rfft
 
-from tools.family import Family, each
+from faderwise.tools.family import Family, each
 
 NOMINAL_CENTRES_HZ = (
     25, 31.5, 40, 50, 63, 80, 100, 125, 160, 200, 250, 315, 400, 500, 630, 800, 1000, 1250, 1600,
@@ -93,7 +93,7 @@ def band_levels_of_family(parts: Sequence[np.ndarray], rate: int, *, family: Fam
     Args:
         parts: equally shaped float32 ``(channels, samples)`` arrays, e.g. the stems of a set.
         rate: sample rate in Hz.
-        family: combines the parts' spectra into the signals' spectra (see :mod:`tools.family`);
+        family: combines the parts' spectra into the signals' spectra (see :mod:`faderwise.tools.family`);
             the FFT is linear, so the combined spectra are the signals' spectra exactly.
     """
     n_fft = frame_length(rate)

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.activity import active_hops
-from tools.audio_io import read_audio, resample, to_mono, write_audio
-from tools.errors import InvalidAudioError
-from tools.json_files import read_json, write_json
-from tools.loudness import HOP_S, LoudnessBlocks
-from tools.outputs import note_input, output_folder
-from tools.stems import StemSet
+from faderwise.tools.activity import active_hops
+from faderwise.tools.audio_io import read_audio, resample, to_mono, write_audio
+from faderwise.tools.errors import InvalidAudioError
+from faderwise.tools.json_files import read_json, write_json
+from faderwise.tools.loudness import HOP_S, LoudnessBlocks
+from faderwise.tools.outputs import note_input, output_folder
+from faderwise.tools.stems import StemSet
 
 BUNDLE_FORMAT = "faderwise.bundle/1"
 CLIP_NAMES = ("target_a", "backing_a", "target_b", "backing_b")
@@ -70,7 +70,7 @@ def select_window(active: np.ndarray, *, duration_s: float, max_s: float = MAX_C
     """The window of at most ``max_s`` seconds in which the target is active longest.
 
     Args:
-        active: activity per 100 ms hop (see :func:`tools.activity.active_hops`).
+        active: activity per 100 ms hop (see :func:`faderwise.tools.activity.active_hops`).
         duration_s: length of the audio in seconds.
         max_s: longest window in seconds.
 

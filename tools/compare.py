@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tools.analysis import (
+from faderwise.tools.analysis import (
     ProgressCallback,
     StemMeasurement,
     StemSetAnalysis,
@@ -18,8 +18,8 @@ from tools.analysis import (
     json_number,
     level_difference,
 )
-from tools.errors import StemSetError
-from tools.stems import StemSet
+from faderwise.tools.errors import StemSetError
+from faderwise.tools.stems import StemSet
 
 
 def match_reference(version_a: StemSet, version_b: StemSet) -> tuple[dict[str, str], tuple[str, ...]]:

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import butter, iirpeak, lfilter, sosfilt
 
-from tools.audio_io import write_audio
-from tools.json_files import write_json
-from tools.loudness import integrated_loudness
-from tools.outputs import output_folder
-from tools.stems import StemSet, apply_gain
+from faderwise.tools.audio_io import write_audio
+from faderwise.tools.json_files import write_json
+from faderwise.tools.loudness import integrated_loudness
+from faderwise.tools.outputs import output_folder
+from faderwise.tools.stems import StemSet, apply_gain
 
 DEMO_RATE = 44_100
 TEMPO_BPM = 96.0

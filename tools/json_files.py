@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from tools.errors import FaderwiseError
-from tools.outputs import note_input, write_text
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.outputs import note_input, write_text
 
 
 def plain_json(payload: object) -> object:
@@ -17,7 +17,7 @@ def plain_json(payload: object) -> object:
 
 
 def write_json(path: str | os.PathLike[str], payload: object, *, force: bool = False, private: bool = False) -> Path:
-    """Write ``payload`` as indented JSON through the guarded writer (:func:`tools.outputs.write_text`;
+    """Write ``payload`` as indented JSON through the guarded writer (:func:`faderwise.tools.outputs.write_text`;
     replaced only with ``force``), creating the folder it goes in. NaN and infinities are
     refused: use null."""
     return write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n", force=force, private=private)

@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.signal import firwin
 
-from tools.family import Family, each
+from faderwise.tools.family import Family, each
 
 # Interpolation filter for true peak: 24 taps per phase, Kaiser-windowed sinc with its cutoff at
 # 0.9 × the original Nyquist: flat within 0.001 dB up to 0.6 × Nyquist (13 kHz at 44.1 kHz),
@@ -96,7 +96,7 @@ def true_peak_dbtp(audio: np.ndarray, rate: int) -> float:
 
 def intersample_peaks_of_family(parts: Sequence[np.ndarray], rate: int, *, family: Family) -> list[float]:
     """Peak in dB of the values between samples (oversampled 4× below 96 kHz, 2× below 192 kHz)
-    of every signal ``family`` builds from ``parts`` (see :mod:`tools.family`). A signal's true
+    of every signal ``family`` builds from ``parts`` (see :mod:`faderwise.tools.family`). A signal's true
     peak is the larger of this and its sample peak.
 
     Each part is oversampled once — oversampling is linear, so the signals' values are combined

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tools.errors import ResourceLimitError
+from faderwise.tools.errors import ResourceLimitError
 
 MEASURE_FACTOR = 2.5
 FLOAT_BYTES = 4

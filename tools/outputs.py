@@ -26,7 +26,7 @@ are checked:
    a killed replacement had moved aside.
 
 Filesystem failures (a parent that is a file, no permission, a full disk) become one
-:class:`~tools.errors.OutputError` naming the path.
+:class:`~faderwise.tools.errors.OutputError` naming the path.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tools.errors import InputOverlapError, OutputError, OutputExistsError
+from faderwise.tools.errors import InputOverlapError, OutputError, OutputExistsError
 
 try:  # POSIX; elsewhere staging leftovers are not cleaned (they cannot be told from live ones)
     import fcntl

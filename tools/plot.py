@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.analysis import StemSetAnalysis
-from tools.compare import Comparison
-from tools.loudness import LoudnessCurve
-from tools.outputs import output_file, png_metadata
+from faderwise.tools.analysis import StemSetAnalysis
+from faderwise.tools.compare import Comparison
+from faderwise.tools.loudness import LoudnessCurve
+from faderwise.tools.outputs import output_file, png_metadata
 
 PLOT_FLOOR_LUFS = -60.0  # silence (−inf) is drawn at the floor
 

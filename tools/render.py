@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.audio_io import write_audio
-from tools.json_files import write_json
-from tools.levels import sample_peak_dbfs, true_peak_dbtp
-from tools.outputs import output_folder
-from tools.stems import StemSet, apply_gain
+from faderwise.tools.audio_io import write_audio
+from faderwise.tools.json_files import write_json
+from faderwise.tools.levels import sample_peak_dbfs, true_peak_dbtp
+from faderwise.tools.outputs import output_folder
+from faderwise.tools.stems import StemSet, apply_gain
 
 DEFAULT_CEILING_DBTP = -1.0  # EBU R128 / streaming delivery ceiling
 

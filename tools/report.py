@@ -6,8 +6,8 @@ import math
 
 from rich.table import Table
 
-from tools.analysis import Measurement, StemSetAnalysis
-from tools.compare import Comparison
+from faderwise.tools.analysis import Measurement, StemSetAnalysis
+from faderwise.tools.compare import Comparison
 
 DASH = "—"
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.audio_io import AUDIO_EXTENSIONS, audio_header, decode_audio_streams, read_audio, resample
-from tools.errors import StemSetError
-from tools.family import sum_signals
-from tools.memory import memory_of_stem_files
-from tools.outputs import note_input
-from tools.validate import validate_audio
+from faderwise.tools.audio_io import AUDIO_EXTENSIONS, audio_header, decode_audio_streams, read_audio, resample
+from faderwise.tools.errors import StemSetError
+from faderwise.tools.family import sum_signals
+from faderwise.tools.memory import memory_of_stem_files
+from faderwise.tools.outputs import note_input
+from faderwise.tools.validate import validate_audio
 
 MIXTURE_NAME = "mixture"
 STEM_MP4_SUFFIX = ".stem.mp4"

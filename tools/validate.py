@@ -11,7 +11,7 @@ from os import PathLike
 
 import numpy as np
 
-from tools.errors import InvalidAudioError
+from faderwise.tools.errors import InvalidAudioError
 
 MAX_CHANNELS = 8
 MAX_PEAK_DBFS = 24.0

@@ -1,6 +1,6 @@
 """Training-side pieces for Qwen2-Audio: a tokenizer built in code, the small model's
 configuration, and training examples whose loss is on the answer only. The prompt, the clip
-checks and model loading are the advisor's (:mod:`advisor.alm`), so a model hears at inference
+checks and model loading are the advisor's (:mod:`faderwise.advisor.alm`), so a model hears at inference
 exactly what it was trained on.
 
 Needs the ``[alm]`` extra (torch, transformers); nothing else in faderwise imports this module.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from advisor.alm import model_inputs, require_alm
-from tools.bundle import ALM_RATE
+from faderwise.advisor.alm import model_inputs, require_alm
+from faderwise.tools.bundle import ALM_RATE
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")
 MEL_BINS = 128  # Qwen2-Audio's Whisper-large-v3 features

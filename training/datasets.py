@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.audio_io import AUDIO_EXTENSIONS
-from tools.errors import FaderwiseError
-from tools.stems import StemSet, load_stem_set
+from faderwise.tools.audio_io import AUDIO_EXTENSIONS
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.stems import StemSet, load_stem_set
 
 SPLITS = ("train", "val", "test")
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tools.errors import FaderwiseError
+from faderwise.tools.errors import FaderwiseError
 
 
 class LaunchError(FaderwiseError):

@@ -5,7 +5,7 @@ Builds a Qwen2-Audio of a chosen size in code (no download), saves it as a base,
 adapters on 4-clip bundles made of arrays in memory (no audio files are read, so the audio
 libraries are needed only for imports). Prints one JSON line.
 
-    python -m training.gpu_check [--size small|medium] [--steps N] [--device cuda]
+    python -m faderwise.training.gpu_check [--size small|medium] [--steps N] [--device cuda]
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from advisor.alm import nf4_config, require_alm
-from tools.bundle import ALM_RATE
-from training.alm import SmallModelSize, build_processor, build_tokenizer, encode, small_model
+from faderwise.advisor.alm import nf4_config, require_alm
+from faderwise.tools.bundle import ALM_RATE
+from faderwise.training.alm import SmallModelSize, build_processor, build_tokenizer, encode, small_model
 
 SIZES = {
     "tiny": SmallModelSize(audio_width=64, audio_layers=1, audio_heads=2, text_width=64, text_layers=2, text_heads=2,

@@ -14,5 +14,5 @@ if [ -d .wheels ]; then
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 for size in small medium; do
-    python -m training.gpu_check --size "$size" --steps "${STEPS:-20}" --device cuda
+    python -m faderwise.training.gpu_check --size "$size" --steps "${STEPS:-20}" --device cuda
 done

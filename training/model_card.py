@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from training.train import TrainConfig
+from faderwise.training.train import TrainConfig
 
 
 def read_log(run: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
@@ -28,7 +28,7 @@ def plot_losses(runs: Mapping[str, Path], out: Path) -> Path:
     """Training loss (smoothed over 50 steps) and validation loss of each run, one PNG."""
     import numpy as np
 
-    from tools.plot import pyplot, save_figure
+    from faderwise.tools.plot import pyplot, save_figure
 
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(8, 4), dpi=110)

@@ -19,10 +19,10 @@ from typing import Literal
 import numpy as np
 import soundfile as sf
 
-from tools.align import shift
-from tools.audio_io import ffmpeg_executable
-from tools.errors import AudioReadError
-from tools.stems import StemSet
+from faderwise.tools.align import shift
+from faderwise.tools.audio_io import ffmpeg_executable
+from faderwise.tools.errors import AudioReadError
+from faderwise.tools.stems import StemSet
 
 Codec = Literal["mp3", "aac"]
 _ENCODERS = {"mp3": ("libmp3lame", ".mp3"), "aac": ("aac", ".m4a")}

@@ -39,19 +39,19 @@ from typing import Any
 
 import numpy as np
 
-from advisor.measured import level_difference
-from tools.analysis import json_number, measure
-from tools.audio_io import write_audio
-from tools.bundle import ALM_RATE, MAX_CLIP_S, ABBundle, alm_clip, make_bundle, write_bundle
-from tools.demo_song import synthesize_demo_song
-from tools.errors import FaderwiseError, MissingDependencyError
-from tools.json_files import read_json, read_yaml, write_json
-from tools.loudness import integrated_loudness
-from tools.outputs import claim_run_folder, clean_leftovers, output_folder, slug, write_text
-from tools.stems import StemSet, apply_gain
-from training.datasets import Song, assign_splits, list_songs
-from training.perturb import random_perturbation
-from training.templates import explanation, template_count
+from faderwise.advisor.measured import level_difference
+from faderwise.tools.analysis import json_number, measure
+from faderwise.tools.audio_io import write_audio
+from faderwise.tools.bundle import ALM_RATE, MAX_CLIP_S, ABBundle, alm_clip, make_bundle, write_bundle
+from faderwise.tools.demo_song import synthesize_demo_song
+from faderwise.tools.errors import FaderwiseError, MissingDependencyError
+from faderwise.tools.json_files import read_json, read_yaml, write_json
+from faderwise.tools.loudness import integrated_loudness
+from faderwise.tools.outputs import claim_run_folder, clean_leftovers, output_folder, slug, write_text
+from faderwise.tools.stems import StemSet, apply_gain
+from faderwise.training.datasets import Song, assign_splits, list_songs
+from faderwise.training.perturb import random_perturbation
+from faderwise.training.templates import explanation, template_count
 
 MANIFEST_FORMAT = "faderwise.synth-item/1"
 EXECUTORS = ("local", "ray")

@@ -1,9 +1,9 @@
 """Target explanations for training: several paraphrases of one statement — direction and size
 of the move that turns Version A's stem into Version B's — plus measured evidence.
 
-The wording keeps to the measured advisor's vocabulary (:mod:`advisor.explain`): "raise/lower
+The wording keeps to the measured advisor's vocabulary (:mod:`faderwise.advisor.explain`): "raise/lower
 the <stem> by about N dB", amounts rounded to 0.5 dB, under 0.5 dB "leave it". So
-:func:`advisor.parse.parse_moves` reads every template back to the move it states (tested), and a
+:func:`faderwise.advisor.parse.parse_moves` reads every template back to the move it states (tested), and a
 model trained on these texts says what the measured advisor says.
 
 The differential variant cites B ("in the reference"); the single-mix variant, for a model that
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from advisor.explain import is_leave, is_plural, rounded_db
+from faderwise.advisor.explain import is_leave, is_plural, rounded_db
 
 DIFFERENTIAL_TEMPLATES = (
     "The {stem} stem in Version A is {amount} dB {louder} than in the balanced Version B. To match the "

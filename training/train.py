@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from advisor.alm import freeze_fixed_positions, nf4_config, require_alm
-from advisor.explain import instruction, is_leave, is_plural
-from tools.audio_io import read_audio
-from tools.bundle import CLIP_NAMES
-from tools.errors import FaderwiseError
-from tools.json_files import read_json, read_yaml, write_json
-from tools.outputs import claim_run_folder, note_input, output_folder, write_text
-from training.alm import build_processor, build_tokenizer, encode, small_model
-from training.distributed import (
+from faderwise.advisor.alm import freeze_fixed_positions, nf4_config, require_alm
+from faderwise.advisor.explain import instruction, is_leave, is_plural
+from faderwise.tools.audio_io import read_audio
+from faderwise.tools.bundle import CLIP_NAMES
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.json_files import read_json, read_yaml, write_json
+from faderwise.tools.outputs import claim_run_folder, note_input, output_folder, write_text
+from faderwise.training.alm import build_processor, build_tokenizer, encode, small_model
+from faderwise.training.distributed import (
     Processes,
     device_for,
     end_group,
@@ -180,7 +180,7 @@ def prepare_model(config: TrainConfig, *, texts: list[str], device: Any = None) 
     or a local base with LoRA / QLoRA adapters."""
     require_alm()
     if config.model == "small":
-        from training.alm import SmallModelSize
+        from faderwise.training.alm import SmallModelSize
 
         size = SmallModelSize(**config.size)
         tokenizer = build_tokenizer(texts, vocab_size=config.vocab_size)

@@ -1,7 +1,8 @@
-"""Held-out accuracy of a trained audio-language model on a synthesized dataset's test split.
+"""Held-out accuracy of a trained audio-language model on a synthesized dataset's test split
+(``faderwise eval model MODEL DATASET``).
 
 For every test item the model hears the item's clips (the 4-clip bundle, or A's mix for the
-single-mix model) and answers; :func:`advisor.parse.parse_moves` reads the move it states for
+single-mix model) and answers; :func:`faderwise.advisor.parse.parse_moves` reads the move it states for
 the target stem. An answer with no move for the target counts as "no change" (0 dB) in the
 error, and is counted apart. Baselines in the same run: "no change" (every move 0) and the
 measured advisor on the same 16 kHz bundle clips.
@@ -15,13 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from advisor.alm import AudioLanguageAdvisor
-from advisor.measured import MeasuredAdvisor
-from advisor.parse import parse_moves
-from evals.gain_error import StemError, summarise
-from tools.bundle import read_bundle
-from tools.outputs import check_target, note_input
-from training.train import load_examples
+from faderwise.advisor.alm import AudioLanguageAdvisor
+from faderwise.advisor.measured import MeasuredAdvisor
+from faderwise.advisor.parse import parse_moves
+from faderwise.evals.gain_error import StemError, summarise
+from faderwise.tools.bundle import read_bundle
+from faderwise.training.train import load_examples
 
 EVALUATION_FORMAT = "faderwise.model-evaluation/1"
 
@@ -72,35 +72,3 @@ def evaluate_model(model_folder: str | Path, dataset: str | Path, *, variant: st
         "measured_on_bundle_clips": _summary(measured_errors),
         "answers": answers,
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m training.evaluate MODEL DATASET --variant differential [--out eval.json]``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path)
-    parser.add_argument("dataset", type=Path)
-    parser.add_argument("--variant", choices=("differential", "single-mix"), default="differential")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--limit", type=int)
-    parser.add_argument("--out", type=Path, help="write the result (with every answer) as JSON")
-    parser.add_argument("--force", action="store_true", help="replace OUT if an earlier evaluation wrote it")
-    args = parser.parse_args(argv)
-    if args.out is not None:
-        note_input(args.model, args.dataset)
-        check_target(args.out, folder=False, force=args.force)  # refuse before evaluating, not after
-    result = evaluate_model(args.model, args.dataset, variant=args.variant, split=args.split, limit=args.limit)
-    for name in ("model_scores", "no_change", "measured_on_bundle_clips"):
-        scores = result[name]
-        print(f"{name:26} MAE {scores['mae_db']:6.2f} dB   direction {100 * scores['direction_accuracy']:5.1f} %")
-    print(f"answers with no move for the target: {100 * result['no_move_share']:.0f} %")
-    if args.out is not None:
-        from tools.json_files import write_json
-
-        write_json(args.out, result, force=args.force)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""Where faderwise keeps its own files: ``$FADERWISE_DATA_DIR``, else the platform's user data dir."""
+"""Where faderwise keeps its own files: ``$FADERWISE_DATA_DIR``, else the platform's user data
+folder (the demo song, sessions, caches). The library and the command line both ask here."""
 
 from __future__ import annotations
 
