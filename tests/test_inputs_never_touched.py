@@ -17,8 +17,6 @@ import pytest
 from conftest import noise_stems, write_stems
 from faderwise.cli import main
 
-pytest.importorskip("torch", reason="train, eval and the model evaluation need the [alm] extra")
-
 RATE = 44_100
 
 

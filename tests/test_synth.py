@@ -86,6 +86,7 @@ def test_splits_are_by_song(dataset: Path) -> None:
     assert {next(iter(s)) for s in split_of.values()} == {"train", "val", "test"}
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_duplicates(dataset: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path, workers=2)  # another worker count: the same items
     child = textwrap.dedent(f"""

@@ -380,6 +380,34 @@ def _staged(path: Path, *, kind: str | None, force: bool, inputs: tuple[str | os
                 _remove(staging)
 
 
+def check_run_folder(
+    path: str | os.PathLike[str], *, kind: str, inputs: Iterable[str | os.PathLike[str]] = (),
+    legacy: str | None = None,
+) -> bool:
+    """What :func:`claim_run_folder` checks, without writing anything (to refuse a run before it
+    loads its models). Returns whether ``path`` is already a run folder of ``kind``.
+
+    Raises:
+        InputOverlapError, OutputExistsError, OutputError: as :func:`claim_run_folder`.
+    """
+    path = Path(path)
+    check_not_input(path, inputs=inputs)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{path}: cannot be created: {parent} is a file, not a folder")
+            break
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"{path}: is a file; name a folder")
+    found = _marker_kind(path) if path.is_dir() else None
+    if found is not None and found != kind:
+        raise OutputExistsError(f"{path}: holds a faderwise {found} output, not a {kind} run; choose another folder")
+    ours = found is not None or (legacy is not None and (path / legacy).exists())
+    if path.is_dir() and not ours and not _is_empty_folder(path):
+        raise OutputExistsError(f"{path}: already exists and is not a faderwise {kind} folder; choose a new folder")
+    return found is not None
+
+
 def claim_run_folder(
     path: str | os.PathLike[str], *, kind: str, inputs: Iterable[str | os.PathLike[str]] = (),
     legacy: str | None = None,
@@ -396,21 +424,12 @@ def claim_run_folder(
         OutputError: ``path`` cannot be created.
     """
     path = Path(path)
-    check_not_input(path, inputs=inputs)
+    marked = check_run_folder(path, kind=kind, inputs=inputs, legacy=legacy)
     try:
-        if path.exists() and not path.is_dir():
-            raise OutputExistsError(f"{path}: is a file; name a folder")
-        found = _marker_kind(path) if path.is_dir() else None
-        if found is not None and found != kind:
-            raise OutputExistsError(f"{path}: holds a faderwise {found} output, not a {kind} run; choose another folder")
-        if found is None:
-            ours = legacy is not None and (path / legacy).exists()
-            if path.is_dir() and not _is_empty_folder(path) and not ours:
-                raise OutputExistsError(f"{path}: already exists and is not a faderwise {kind} folder; "
-                                        "choose a new folder")
+        if not marked:
             _make_parent(path)
             path.mkdir(exist_ok=True)
-            with contextlib.suppress(FileExistsError):
+            with contextlib.suppress(FileExistsError):  # another process of the same run marked it first
                 _write_marker(path, kind, private=False)
         clean_leftovers(path)
     except OSError as exc:

@@ -28,7 +28,7 @@ from faderwise.tools.audio_io import read_audio
 from faderwise.tools.bundle import CLIP_NAMES
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.json_files import read_json, read_yaml, write_json
-from faderwise.tools.outputs import claim_run_folder, note_input, output_folder, write_text
+from faderwise.tools.outputs import check_run_folder, claim_run_folder, note_input, output_folder, write_text
 from faderwise.training.alm import build_processor, build_tokenizer, encode, small_model
 from faderwise.training.distributed import (
     Processes,
@@ -292,6 +292,11 @@ class ExampleOrder:
         return self.left.pop()
 
 
+def run_inputs(config: TrainConfig) -> list[Path]:
+    """What a training run reads, which its run folder may not be, hold or lie inside."""
+    return [config.dataset] + ([Path(config.model)] if config.model != "small" else [])
+
+
 def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None = None,
           stop_after: int | None = None) -> Path:
     """Train (resuming from the run folder's last checkpoint) and save the final model to
@@ -306,6 +311,7 @@ def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None =
     ``stop_after`` ends this run at that step with a checkpoint (a time-boxed session); a later
     call resumes there. Returns the final model's folder, or the checkpoint when stopped early.
     """
+    check_run_folder(config.out, kind="train", legacy="log.jsonl", inputs=run_inputs(config))  # before any model loads
     require_alm()
     processes = processes_from_env()
     device = device_for(processes)
@@ -326,8 +332,7 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
                                  answer=config.answer)
     if not train_examples:
         raise TrainConfigError(f"{config.dataset}: the manifest has no train items")
-    claim_run_folder(config.out, kind="train", legacy="log.jsonl",
-                     inputs=[config.dataset] + ([config.model] if config.model != "small" else []))
+    claim_run_folder(config.out, kind="train", legacy="log.jsonl", inputs=run_inputs(config))
     writer = open_tensorboard(config) if processes.main else None
     checkpoint = latest_checkpoint(config.out)
     if checkpoint is not None:
