@@ -7,6 +7,7 @@ Ambiguous words (two guitar stems and the word "guitar") name nothing: callers m
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Sequence
 
@@ -77,15 +78,33 @@ def resolve_stem(word: str, stem_names: Iterable[str]) -> str | None:
     return mention_table(stem_names).get(" ".join(words))
 
 
+FUZZY_CUTOFF = 0.75
+"""difflib ratio above which a misspelt stem name ("vocls") means the closest stem, when only one is that close."""
+
+
+def find_stem(word: str, stem_names: Sequence[str]) -> str | None:
+    """The stem ``word`` names: the name itself, an alias (:func:`resolve_stem`), or the one stem
+    whose name is within :data:`FUZZY_CUTOFF` of it ("vocls" → vocals); else ``None``. The command
+    line and the chat read stem names the same way."""
+    if word in stem_names:
+        return word
+    found = resolve_stem(word, stem_names)
+    if found is not None:
+        return found
+    folded = {name.casefold(): name for name in stem_names}
+    close = difflib.get_close_matches(word.strip().casefold(), list(folded), n=2, cutoff=FUZZY_CUTOFF)
+    return folded[close[0]] if len(close) == 1 else None
+
+
 def require_stems(words: Sequence[str], stem_names: Sequence[str], *, label: str) -> list[str]:
-    """The stems ``words`` name ("vox", "the kick", "Vocals"), in order.
+    """The stems ``words`` name ("vox", "the kick", "Vocals", "vocls"), in order (:func:`find_stem`).
 
     Raises:
         StemSetError: a word names no stem of ``label``'s set (the message lists the stems).
     """
     found = []
     for word in words:
-        name = word if word in stem_names else resolve_stem(word, stem_names)
+        name = find_stem(word, stem_names)
         if name is None:
             raise StemSetError(f"{label}: has no stem {word!r} (it has: {', '.join(stem_names)})")
         found.append(name)

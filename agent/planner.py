@@ -25,7 +25,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
+from faderwise.advisor.evidence import format_time
 from faderwise.advisor.explain import is_leave, is_plural, leave_sentence, master_sentence, rounded_db
+from faderwise.advisor.headroom import headroom_sentence
 from faderwise.advisor.model import GainMove
 from faderwise.advisor.stem_names import CLASS_ALIASES, mention_table
 from faderwise.agent.tools import is_yes, move_headline
@@ -100,7 +102,15 @@ def mentioned_stems(text: str, stem_names: Sequence[str]) -> list[str]:
     return ordered
 
 
+SCOPE_TEXT = ("faderwise advises gain only (how loud each stem sits in the mix): not EQ, compression, reverb or "
+              "other effects, panning or arrangement.")
+
 RULES: list[tuple[str, str]] = [
+    # asked for something beyond gain: said out loud first, then the gain view of the stem named
+    ("scope", r"\b(eq|eqs|eq'?d|equali[sz]\w*|compress\w*|limit(er|ing)\w*|reverb\w*|delay|echo|chorus|flanger|"
+              r"phaser|saturat\w*|distort\w*|overdrive|effects?|fx|plug-?ins?|pan|panned|panning|stereo width|widen\w*|"
+              r"side-?chain\w*|gat(e|ing)|de-?ess\w*|auto-?tune|pitch|arrang\w*|high[- ]pass|low[- ]pass|filter\w*|"
+              r"(boost|cut) the (highs|lows|mids|treble|bass frequencies))\b"),
     ("help", r"^\s*(\?|help|what can you do|commands)\b|\bhelp\b"),
     ("undo", r"\b(undo|revert|roll ?back|go back|take (it|that|them) back)\b"),
     ("why", r"\bwhy\b|\bexplain\b|\breasons?\b|\bevidence\b|how do you know"),
@@ -140,6 +150,8 @@ def classify(text: str, stem_names: Sequence[str], *, has_reference: bool) -> In
     one = {"stem": first} if first else {}
     if kind == "help":
         return Intent("help")
+    if kind == "scope":
+        return Intent("scope", stems, calls=(("explain_stem", one),) if first else (("advise", {}),))
     if kind == "undo":
         return Intent("undo", calls=(("undo_apply", {}),))
     if kind in ("why", "how_much"):
@@ -215,8 +227,9 @@ def _left_alone(advice: dict[str, Any], moves: Sequence[GainMove]) -> str:
                           "it is within 0.5 dB of where it should be") if alone else ""
 
 
-def write_answer(intent: Intent, results: Sequence[ToolResult]) -> str:
-    """The reply to ``intent`` from its tools' results."""
+def write_answer(intent: Intent, results: Sequence[ToolResult], said: str = "", previous: str = "") -> str:
+    """The reply to ``intent`` (the producer ``said`` it; ``previous`` is the last reply) from its
+    tools' results."""
     failures = [r for r in results if r.failed]
     done = [r for r in results if not r.failed]
     if not done:
@@ -226,9 +239,10 @@ def write_answer(intent: Intent, results: Sequence[ToolResult]) -> str:
         text = _advice_answer(intent, by_name["advise"].artifact, by_name.get("compare_to_reference"))
     elif intent.kind == "stem":
         text = "\n\n".join(r.content for r in done)
+    elif intent.kind == "scope":
+        text = _scope_answer(intent, done[0], said)
     elif intent.kind == "why":
-        result = done[0]
-        text = f"Here is the evidence for the {result.artifact.get('stem')}: {result.content}"
+        text = _why_answer(done[0], previous)
     elif intent.kind == "how_much":
         text = _amount_answer(done[0])
     elif intent.kind == "compare":
@@ -244,6 +258,60 @@ def write_answer(intent: Intent, results: Sequence[ToolResult]) -> str:
     if failures:
         text += "\n\n" + "\n".join(f"(That part failed: {r.content.removeprefix('Error: ')})" for r in failures)
     return text
+
+
+def _why_answer(result: ToolResult, previous: str) -> str:
+    """Every measurement behind one stem's move, as a list: what the headline sentence leaves out
+    (level against the mix, both extreme moments, every band the backing covers, how many windows
+    agree). Asked again right after, it says so instead of repeating itself."""
+    stem, facts, move = str(result.artifact.get("stem")), result.artifact.get("facts") or {}, result.artifact.get("move")
+    if facts.get("status") != "measured":
+        return f"Here is the evidence for the {stem}: {result.content}"
+    header = (f"How I know the {stem} should move {move['delta_db']:+.1f} dB:" if move else
+              f"Why the {stem} can stay where {'they are' if is_plural(stem) else 'it is'}:")
+    if previous.startswith(header):
+        return (f"That is everything I measured about the {stem} (above). Ask about another stem, or **compare** "
+                "to see every stem of your mix against the reference.")
+    lines = [header]
+    a, b = facts.get("level_a_lufs"), facts.get("level_b_lufs")
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        lines.append(f"- loudness (ITU-R BS.1770, whole song): {a:.1f} LUFS in your mix, {b:.1f} in the reference, "
+                     f"{format_difference(a - b)} LU apart")
+    for key, what in (("stem_to_backing", "against everything else (its backing)"), ("stem_to_mix", "against the mix")):
+        in_a, in_b = facts.get(f"{key}_a_lu"), facts.get(f"{key}_b_lu")
+        if isinstance(in_a, (int, float)) and isinstance(in_b, (int, float)):
+            lines.append(f"- {what}: {format_difference(in_a)} LU in your mix, {format_difference(in_b)} LU in the "
+                         "reference")
+    for key, what in (("most_buried", "most buried"), ("most_exposed", "most exposed")):
+        window, ratio = facts.get(f"{key}_s"), facts.get(f"{key}_lu")
+        if isinstance(window, list) and isinstance(ratio, (int, float)):
+            lines.append(f"- {what} in your mix: {format_time(window[0])}–{format_time(window[1])}, "
+                         f"{format_difference(ratio)} LU against its backing")
+    for masked in facts.get("masking") or []:
+        in_b = masked.get("backing_over_stem_b_db")
+        lines.append(f"- the backing covers it at {masked['bands']}: {masked['backing_over_stem_a_db']:.1f} dB above it "
+                     "in your mix" + (f", {in_b:.1f} dB in the reference" if isinstance(in_b, (int, float)) else ""))
+    low_high = facts.get("range_db")
+    if isinstance(low_high, list) and facts.get("frames"):
+        lines.append(f"- how sure ({facts.get('confidence')}): {facts['frames']} three-second windows put the move "
+                     f"between {low_high[0]:+.1f} and {low_high[1]:+.1f} dB")
+    return "\n".join(lines)
+
+
+def _scope_answer(intent: Intent, result: ToolResult, said: str) -> str:
+    """:data:`SCOPE_TEXT`, then the gain view: of the stem named (saying which stem a part like
+    "the snare" belongs to), or the overview's moves."""
+    if result.name == "advise":
+        moves = _answered_moves(Intent("overview"), result.artifact)
+        view = " ".join(_headline(result.artifact, m) for m in moves) or "No fader needs to move."
+        return f"{SCOPE_TEXT} What I can say is the balance: {view}"
+    stem = str(result.artifact.get("stem"))
+    lowered = said.casefold()
+    part = next((phrase for phrase, name in sorted(mention_table([stem]).items(), key=lambda kv: -len(kv[0]))
+                 if name == stem and phrase not in (stem.casefold(), stem.casefold().rstrip("s"))
+                 and re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", lowered)), None)
+    lead = f"The {part} is part of the {stem}: " if part else ""
+    return f"{SCOPE_TEXT} {lead}{result.content}"
 
 
 def _answered_moves(intent: Intent, advice: dict[str, Any]) -> list[GainMove]:
@@ -304,6 +372,10 @@ def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResul
     offset = advice.get("global_offset_db") or 0.0
     if not is_leave(offset):
         paragraphs.append(master_sentence(offset))
+    paragraphs.append(headroom_sentence(advice.get("evidence", {}).get("headroom", {})))
+    clipping = [line for line in (comparison.artifact.get("warnings", []) if comparison else []) if "peak" in line]
+    if clipping:
+        paragraphs.append("Watch the level: " + "; ".join(clipping) + ".")
     paragraphs.append("Ask **why?** about a stem, or say **apply** to render these moves.")
     return "\n\n".join(p for p in paragraphs if p)
 
@@ -366,7 +438,10 @@ class OfflinePlanner(BaseChatModel):
                           has_reference=bool(context.get("has_reference")))
         after = messages[last_human + 1:]
         if any(isinstance(m, ToolMessage) for m in after):
-            return AIMessage(content=write_answer(intent, _results(after)))
+            previous = next((str(m.content) for m in reversed(messages[:last_human])
+                             if isinstance(m, AIMessage) and not m.tool_calls), "")
+            return AIMessage(content=write_answer(intent, _results(after), str(messages[last_human].content),
+                                                  previous))
         if intent.kind in ("why", "how_much") and not intent.stems:
             led = lead_stem(messages, last_human, context.get("stems", []),
                             has_reference=bool(context.get("has_reference")))

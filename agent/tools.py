@@ -31,7 +31,7 @@ from faderwise.advisor.explain import (
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.agent.plots import write_plot
 from faderwise.agent.workspace import LoadedStems, Workspace
-from faderwise.tools.analysis import json_number
+from faderwise.tools.analysis import json_number, peak_warning
 from faderwise.tools.bundle import make_bundle, write_bundle
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.json_files import plain_json
@@ -220,11 +220,16 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
                          f"{format_level(pair.b.stem.integrated_lufs)} in B ({format_difference(pair.loudness_diff_lu)} LU)")
         mix_line = (f"mix: {format_level(comparison.a.mix.integrated_lufs)} LUFS in A against "
                     f"{format_level(comparison.b.mix.integrated_lufs)} in B ({format_difference(comparison.mix_diff_lu)} LU)")
+        # the chat's analyses leave true peaks out (a third of the time); the mix's is measured here
+        mix_peak = peak_warning(comparison.a.label, "the mix", comparison.a.mix.sample_peak_dbfs,
+                                workspace.true_peaks([])["mix"])
+        warnings = [*comparison.all_warnings(), *([mix_peak] if mix_peak else [])]
+        warnings = list(dict.fromkeys(warnings))
         content = "A − B per stem: " + "; ".join(lines) + f"; {mix_line}."
-        content += "".join(f" Warning: {line}" for line in comparison.all_warnings())
+        content += "".join(f" Warning: {line}" for line in warnings)
         return content, {"kind": "comparison", "stems": rows,
                          "mix_a_minus_b_lu": json_number(comparison.mix_diff_lu, 1),
-                         "applied": workspace.total_gains(), "warnings": list(comparison.all_warnings())}
+                         "applied": workspace.total_gains(), "warnings": warnings}
 
     @tool(response_format="content_and_artifact")
     @serialized

@@ -12,7 +12,6 @@ and measurements are reloaded from the files when a session is resumed.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import threading
@@ -23,8 +22,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from faderwise.advisor import ADVISOR_NAMES, Advice, EqualLoudnessAdvisor, SingleMixAdvisor
+from faderwise.advisor.headroom import check_headroom
 from faderwise.advisor.measured import MeasuredAdvisor, PreparedPair
-from faderwise.advisor.stem_names import resolve_stem
+from faderwise.advisor.stem_names import find_stem
 from faderwise.tools.analysis import StemSetAnalysis, analyze_stem_set, level_difference
 from faderwise.tools.compare import Comparison, compare_analyses
 from faderwise.tools.errors import FaderwiseError, OutputExistsError, StemSetError
@@ -34,8 +34,6 @@ from faderwise.tools.render import RenderedMix, render_mix, write_render
 from faderwise.tools.stems import StemSet, load_stem_set
 
 SNAPSHOT_FORMAT = "faderwise.workspace/1"
-# difflib ratio above which a misspelt stem name ("vocls") is taken to mean the closest stem
-FUZZY_CUTOFF = 0.75
 MAX_FOLDER_TRIES = 100
 T = TypeVar("T")
 
@@ -176,12 +174,7 @@ class Workspace:
             if self.focus is None:
                 raise NothingLoadedError(f"which stem? This session has: {', '.join(names)}")
             return self.focus
-        found = word if word in names else resolve_stem(word, names)
-        if found is None:
-            folded = {name.casefold(): name for name in names}
-            close = difflib.get_close_matches(word.strip().casefold(), list(folded), n=2, cutoff=FUZZY_CUTOFF)
-            if len(close) == 1:
-                found = folded[close[0]]
+        found = find_stem(word, names)
         if found is None:
             raise StemSetError(f"no stem called {word!r} in {self.require_a().path} (it has: {', '.join(names)})")
         self.focus = found
@@ -290,8 +283,8 @@ class Workspace:
         else:
             raise UnknownAdvisorError(f"unknown advisor {name!r}; choose from {', '.join(ADVISOR_NAMES)}, "
                                       "alm or alm:MODEL_FOLDER")
-        self.advice = advice
-        return advice
+        self.advice = check_headroom(advice, self.require_a().stems)
+        return self.advice
 
     def _alm_advice(self, name: str) -> Advice:
         """Advice from the audio-language model (loaded once per folder; answers cached per A and B)."""

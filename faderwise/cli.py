@@ -236,6 +236,7 @@ def run_bundle(args: argparse.Namespace) -> int:
 
 def run_advise(args: argparse.Namespace) -> int:
     from faderwise.advisor import make_advisor
+    from faderwise.advisor.headroom import check_headroom
     from faderwise.advisor.measured import MeasuredAdvisor
     from faderwise.tools.bundle import is_bundle, read_bundle
     from faderwise.tools.stems import load_stem_set
@@ -267,7 +268,8 @@ def run_advise(args: argparse.Namespace) -> int:
         advisor = AudioLanguageAdvisor(folder or shipped_model(differential=differential), differential=differential)
     else:
         advisor = MeasuredAdvisor(material=args.material) if name == "measured" else make_advisor(name)
-    return _print_advice(advisor.advise(version_a, version_b, stems=args.stem), as_json=args.json)
+    advice = check_headroom(advisor.advise(version_a, version_b, stems=args.stem), version_a)
+    return _print_advice(advice, as_json=args.json)
 
 
 def _print_advice(advice: Advice, *, as_json: bool) -> int:
@@ -285,7 +287,7 @@ def render_advice(advice: Advice) -> str:
         lines.append(f"  {move.stem:<12} {move.delta_db:+6.1f} dB   (likely {move.low_db:+.1f} to {move.high_db:+.1f})")
     if not advice.moves:
         lines.append("  no fader moves")
-    if advice.global_offset_db:
+    if round(advice.global_offset_db, 1):  # not "-0.0"
         lines.append(f"  {'master':<12} {advice.global_offset_db:+6.1f} dB")
     return "\n".join(lines)
 

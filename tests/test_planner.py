@@ -158,7 +158,16 @@ def test_why_after_which_asks_about_the_stem_the_answer_named(session: AgentSess
     assert quiet.startswith("The **drums** are too quiet.")
     why, calls = reply_of(session, "why?")
     assert calls[0]["args"] == {"stem": "drums"}
-    assert why.startswith("Here is the evidence for the drums: Raise the drums by about 3 dB")
+    lines = why.splitlines()
+    assert lines[:2] == ["How I know the drums should move +3.0 dB:",
+                         "- loudness (ITU-R BS.1770, whole song): -24.5 LUFS in your mix, -21.5 in the reference, "
+                         "-3.0 LU apart"]
+    assert lines[-1].startswith("- how sure (high): ") and lines[-1].endswith("put the move between +2.9 and +3.1 dB")
+    assert sum(line.startswith("- ") for line in lines) >= 5  # more than the headline said
+    assert quiet.split("\n")[0] not in why
+    again, _ = reply_of(session, "why?")
+    assert again == ("That is everything I measured about the drums (above). Ask about another stem, or "
+                     "**compare** to see every stem of your mix against the reference.")
     loud, _ = reply_of(session, "what's too loud?")
     assert loud.startswith("The **vocals** are too loud.")
     how_much, _ = reply_of(session, "how much exactly?")

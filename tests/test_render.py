@@ -42,7 +42,8 @@ def test_clipping_is_reported_not_hidden() -> None:
     assert np.max(np.abs(rendered.mix)) > 1.0  # float: nothing clipped inside faderwise
     assert rendered.warnings == (
         f"the mix peaks at {rendered.sample_peak_dbfs:+.2f} dBFS: {over} samples above full scale would clip "
-        "in a fixed-point export (the float WAV keeps them); use the peak-safe trim to avoid it",
+        "in a fixed-point export (the float WAV keeps them); apply --peak-safe trims every stem by the same "
+        f"{rendered.true_peak_dbtp + 1.0:.2f} dB to peak at -1 dBTP and keeps the balance",
     )
 
 

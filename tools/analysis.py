@@ -26,6 +26,11 @@ from faderwise.tools.levels import (
 from faderwise.tools.loudness import HOP_S, LoudnessBlocks, LoudnessCurve, k_weight
 from faderwise.tools.stems import StemSet
 
+CLIP_DBFS = 0.0
+"""A sample peak at or above full scale clips in any fixed-point export."""
+TRUE_PEAK_CEILING_DBTP = -1.0
+"""EBU R128 / streaming delivery ceiling: a true peak above it may clip after lossy encoding."""
+
 ProgressCallback = Callable[[int, int, str], None]
 """Called as ``(done, total, next step)`` while a stem set is measured."""
 
@@ -125,8 +130,9 @@ class StemSetAnalysis:
     warnings: tuple[str, ...] = ()
 
     def all_warnings(self) -> tuple[str, ...]:
-        """What loading changed that the user should know."""
-        return self.warnings
+        """What loading changed that the user should know, then every stem or mix that clips or
+        passes the true-peak ceiling (:func:`headroom_warnings`)."""
+        return (*self.warnings, *headroom_warnings(self))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -134,10 +140,31 @@ class StemSetAnalysis:
             "sample_rate": self.rate,
             "channels": self.channels,
             "duration_s": round(self.duration_s, 3),
-            "warnings": list(self.warnings),
+            "warnings": list(self.all_warnings()),
             "mix": self.mix.to_json(),
             "stems": {name: stem.to_json() for name, stem in self.stems.items()},
         }
+
+
+def headroom_warnings(analysis: StemSetAnalysis) -> tuple[str, ...]:
+    """One line (:func:`peak_warning`) for the mix and each stem that clips or passes the
+    true-peak ceiling."""
+    found = [peak_warning(analysis.label, what, measured.sample_peak_dbfs, measured.true_peak_dbtp)
+             for what, measured in (("the mix", analysis.mix),
+                                    *((f"the {name} stem", stem.stem) for name, stem in analysis.stems.items()))]
+    return tuple(line for line in found if line)
+
+
+def peak_warning(label: str, what: str, sample_peak_dbfs: float, true_peak_dbtp: float) -> str | None:
+    """A line when the sample peak reaches :data:`CLIP_DBFS` (it clips) or, short of that, the true
+    peak (``nan`` when not measured) passes :data:`TRUE_PEAK_CEILING_DBTP`; else None."""
+    if sample_peak_dbfs >= CLIP_DBFS:
+        return (f"{label}: {what} peaks at {sample_peak_dbfs:+.2f} dBFS, at or over full scale: it clips in any "
+                "fixed-point export")
+    if true_peak_dbtp > TRUE_PEAK_CEILING_DBTP:
+        return (f"{label}: {what} has a true peak of {true_peak_dbtp:+.2f} dBTP, over the "
+                f"{TRUE_PEAK_CEILING_DBTP:.0f} dBTP delivery ceiling: it may clip once encoded")
+    return None
 
 
 def json_number(value: float, digits: int = 3) -> float | None:

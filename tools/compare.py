@@ -91,8 +91,8 @@ class Comparison:
     warnings: tuple[str, ...] = ()
 
     def all_warnings(self) -> tuple[str, ...]:
-        """Loading warnings of A and B, then what pairing the stems found."""
-        return (*self.a.warnings, *self.b.warnings, *self.warnings)
+        """Warnings of A and B (loading, clipping), then what pairing the stems found."""
+        return (*self.a.all_warnings(), *self.b.all_warnings(), *self.warnings)
 
     @property
     def mix_diff_lu(self) -> float:
@@ -104,7 +104,7 @@ class Comparison:
             "version_a": {k: v for k, v in self.a.to_json().items() if k != "stems"},
             "version_b": {k: v for k, v in self.b.to_json().items() if k != "stems"},
             "mix_a_minus_b_lu": json_number(self.mix_diff_lu),
-            "warnings": list(self.warnings),
+            "warnings": list(self.all_warnings()),
             "stems": {name: stem.to_json() for name, stem in self.stems.items()},
         }
 

@@ -101,7 +101,8 @@ def render_mix(
     if clipped:
         warnings.append(
             f"the mix peaks at {sample_peak:+.2f} dBFS: {clipped} samples above full scale would clip "
-            f"in a fixed-point export (the float WAV keeps them); use the peak-safe trim to avoid it"
+            f"in a fixed-point export (the float WAV keeps them); apply --peak-safe trims every stem by the same "
+            f"{true_peak - ceiling_dbtp:.2f} dB to peak at {ceiling_dbtp:.0f} dBTP and keeps the balance"
         )
     return RenderedMix(stems=adjusted, mix=mix, gains_db=gains, trim_db=trim_db,
                        sample_peak_dbfs=sample_peak, true_peak_dbtp=true_peak,

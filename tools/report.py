@@ -68,8 +68,9 @@ def comparison_table(comparison: Comparison) -> Table:
         caption_justify="left",
     )
     table.add_column("stem", style="bold")
-    for header in ("LUFS\nA", "LUFS\nB", "A − B\nLU", "vs backing\nA", "vs backing\nB", "A − B\nLU",
-                   "true peak\nA dBTP", "true peak\nB dBTP"):
+    # two groups, each headed by what it measures: loudness, then level against the backing
+    for header in ("LUFS\nA", "LUFS\nB", "LUFS\nA − B", "vs backing\nA, LU", "vs backing\nB, LU",
+                   "vs backing\nA − B", "true peak\nA dBTP", "true peak\nB dBTP"):
         table.add_column(header, justify="right")
     for name, stem in comparison.stems.items():
         table.add_row(

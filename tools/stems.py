@@ -5,7 +5,8 @@ Sources it reads:
 
 * a folder of audio files, one per stem (the file name without extension is the stem name);
 * a MUSDB18-HQ-style folder: the same, where ``mixture.*`` is the finished mix, not a stem;
-* a Native Instruments ``.stem.mp4`` (MUSDB18): stream 0 is the mix, then drums, bass, other, vocals.
+* a Native Instruments ``.stem.mp4`` (MUSDB18): stream 0 is the mix, then drums, bass, other, vocals;
+* a folder ``faderwise apply`` wrote: the stems in ``stems/``, ``mix.wav`` their finished mix.
 
 Stems at other sample rates are resampled to one rate; shorter stems are padded with silence (a
 mismatch over :data:`LENGTH_WARNING_S` is reported in :attr:`StemSet.warnings`); mono stems in a
@@ -30,6 +31,7 @@ from faderwise.tools.outputs import note_input
 from faderwise.tools.validate import validate_audio
 
 MIXTURE_NAME = "mixture"
+RENDER_MANIFEST = "render.json"  # what faderwise apply writes beside stems/ and mix.wav
 STEM_MP4_SUFFIX = ".stem.mp4"
 # MUSDB18 / Native Instruments stem order after the mixture stream.
 NI_STEM_NAMES = ("drums", "bass", "other", "vocals")
@@ -157,6 +159,8 @@ def load_stem_set(path: str | os.PathLike[str], *, rate: int | None = None) -> S
         raise StemSetError(
             f"{path}: a stem set is a folder of audio files or a {STEM_MP4_SUFFIX} file"
         )
+    if (path / RENDER_MANIFEST).is_file() and (path / "stems").is_dir():
+        return _load_folder(path / "stems", rate=rate, mixture_file=path / "mix.wav", origin=path)
     return _load_folder(path, rate=rate)
 
 
@@ -191,18 +195,24 @@ def find_stem_files(folder: Path) -> dict[str, Path]:
     return {group[0].stem: group[0] for group in by_name.values()}
 
 
-def _load_folder(folder: Path, *, rate: int | None) -> StemSet:
+def _load_folder(folder: Path, *, rate: int | None, mixture_file: Path | None = None,
+                 origin: Path | None = None) -> StemSet:
+    """The stems of ``folder``; the finished mix is ``mixture.*`` there, or ``mixture_file`` (a
+    render's ``mix.wav``) when given. ``origin`` is the folder the set is named by."""
     files = find_stem_files(folder)
-    mixture_file = next((f for name, f in files.items() if name.casefold() == MIXTURE_NAME), None)
-    stem_files = {name: f for name, f in files.items() if f is not mixture_file}
+    if mixture_file is None:
+        mixture_file = next((f for name, f in files.items() if name.casefold() == MIXTURE_NAME), None)
+    elif not mixture_file.is_file():
+        mixture_file = None
+    stem_files = {name: f for name, f in files.items() if f != mixture_file and name.casefold() != MIXTURE_NAME}
     if not stem_files:
         raise StemSetError(f"{folder}: holds only {mixture_file.name if mixture_file else 'a mix'}, no stems")
-    headers = {name: audio_header(file) for name, file in files.items()}
-    memory_of_stem_files(folder, {file.name: header for file, header in zip(files.values(), headers.values())
-                                  if header is not None})
+    held = [*stem_files.values(), *([mixture_file] if mixture_file is not None else [])]
+    headers = {file.name: audio_header(file) for file in held}
+    memory_of_stem_files(origin or folder, {name: header for name, header in headers.items() if header is not None})
     decoded = {name: read_audio(file) for name, file in stem_files.items()}
     mixture = read_audio(mixture_file) if mixture_file is not None else None
-    return _assemble(folder, decoded, stem_files, mixture=mixture, rate=rate)
+    return _assemble(origin or folder, decoded, stem_files, mixture=mixture, rate=rate)
 
 
 def _load_stem_mp4(path: Path, *, rate: int | None) -> StemSet:
