@@ -32,11 +32,11 @@ def demo_folder() -> Path:
 
 
 def resolve_input(path: str | os.PathLike[str]) -> Path:
-    """``@demo/version_a`` names the demo song's folders; anything else is a path."""
+    """``@demo/version_a`` names the demo song's folders; anything else is a path, made absolute."""
     text = str(path)
     if text == DEMO_PREFIX or text.startswith(DEMO_PREFIX + "/"):
         return demo_folder() / text[len(DEMO_PREFIX) + 1:]
-    return Path(path).expanduser()
+    return Path(os.path.abspath(Path(path).expanduser()))  # a session resumed elsewhere finds the same files
 
 
 def demo_greeting() -> str:
@@ -75,7 +75,8 @@ def open_chat(*, stems: str | os.PathLike[str] | None, reference: str | os.PathL
             spec = parse_llm_spec(llm or info.llm)
             workspace = Workspace(output_dir=session_output_dir(info.id), advisor_name=config.advisor,
                                   alm_model=config.alm_model)
-            session = AgentSession(workspace=workspace, llm=spec, checkpointer=store.saver, thread_id=info.id)
+            session = AgentSession(workspace=workspace, llm=spec, checkpointer=store.saver, thread_id=info.id,
+                                   archive=store.archive(info.id))
             problems = session.restore_workspace()
             if workspace.version_a is None and info.stems and not problems:  # closed before the first turn
                 workspace.restore({"stems": info.stems, "reference": info.reference, "advisor": config.advisor})
@@ -100,7 +101,8 @@ def open_chat(*, stems: str | os.PathLike[str] | None, reference: str | os.PathL
                         llm=str(spec))
     store.lock(info.id)
     probe.output_dir = session_output_dir(info.id)
-    session = AgentSession(workspace=probe, llm=spec, checkpointer=store.saver, thread_id=info.id)
+    session = AgentSession(workspace=probe, llm=spec, checkpointer=store.saver, thread_id=info.id,
+                           archive=store.archive(info.id))
     if greeting is None:
         loaded = f"{len(probe.require_a().stems.names)} stems from {stems_path}"
         against = f" and the reference {reference_path}" if reference_path else " (no reference: advice will judge your mix alone)"

@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
-
 from faderwise.advisor.parse import parse_moves
+from faderwise.agent.history import PruningMemorySaver
 from faderwise.agent.launch import DEMO_PREFIX, resolve_input
 from faderwise.agent.llm import LLMSpec, parse_llm_spec
 from faderwise.agent.secrets import mask_secrets
@@ -197,7 +196,7 @@ def run_script(script: Script, *, llm: LLMSpec | None, output_dir: Path,
     workspace.load_stems(script.stems)
     if script.reference is not None:
         workspace.set_reference(script.reference)
-    session = AgentSession(workspace=workspace, llm=spec, checkpointer=InMemorySaver(), thread_id="script")
+    session = AgentSession(workspace=workspace, llm=spec, checkpointer=PruningMemorySaver(), thread_id="script")
     records = []
     for number, turn in enumerate(script.turns, start=1):
         started = time.perf_counter()

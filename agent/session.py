@@ -9,18 +9,20 @@ reply. A failed turn loses nothing: the conversation up to it stays in the check
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, RemoveMessage, ToolMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Interrupt
 
 from faderwise.agent.graph import ModelError, build_graph
+from faderwise.agent.history import MemoryArchive, MessageArchive, settled_split
 from faderwise.agent.llm import LLMSpec, make_chat_model
 from faderwise.agent.prompts import SYSTEM_PROMPT
 from faderwise.agent.secrets import mask_secrets
@@ -116,13 +118,17 @@ class AgentSession:
         thread_id: the conversation's id in the checkpointer.
         system_prompt: for real models; the offline planner ignores it.
         model: a chat model to use instead of the one ``llm`` names (tests pass a fake one).
+        archive: where turns older than the model's window go (:mod:`faderwise.agent.history`);
+            in memory by default, the sessions database for a saved chat.
     """
 
     def __init__(self, *, workspace: Workspace, llm: LLMSpec, checkpointer: BaseCheckpointSaver,
-                 thread_id: str, system_prompt: str = SYSTEM_PROMPT, model: BaseChatModel | None = None) -> None:
+                 thread_id: str, system_prompt: str = SYSTEM_PROMPT, model: BaseChatModel | None = None,
+                 archive: MessageArchive | None = None) -> None:
         self.workspace = workspace
         self.thread_id = thread_id
         self.checkpointer = checkpointer
+        self.archive: MessageArchive = archive if archive is not None else MemoryArchive()
         self.system_prompt = system_prompt
         self._tools = make_tools(workspace)
         self._cancel = threading.Event()
@@ -252,7 +258,21 @@ class AgentSession:
                                          "earlier is lost: /retry runs it again."))
             return
         if answer is not None:
+            self._archive_old_turns()
             yield Reply(answer)
+
+    def _archive_old_turns(self) -> None:
+        """Move turns older than the model's window from the graph state to the archive, once, then
+        drop the checkpoints they made superseded: state and storage grow linearly with turns and
+        a model is sent a bounded context."""
+        values = self._graph.get_state(self.config).values
+        older, _ = settled_split(values.get("messages", []) if values else [])
+        if older:
+            self.archive.append(older)
+            self._graph.update_state(self.config, {"messages": [RemoveMessage(id=m.id) for m in older]},
+                                     as_node="agent")
+        with contextlib.suppress(NotImplementedError):  # a checkpointer that cannot prune keeps its history
+            self.checkpointer.prune([self.thread_id])
 
     def _settle_cancelled(self) -> None:
         """After a cancel, answer tool calls left without results, so the next turn's model
@@ -278,5 +298,6 @@ class AgentSession:
     # -- history --------------------------------------------------------------------------------
 
     def messages(self) -> list[BaseMessage]:
+        """The whole conversation: archived turns, then the recent ones the model sees."""
         values = self._graph.get_state(self.config).values
-        return list(values.get("messages", [])) if values else []
+        return self.archive.messages() + (list(values.get("messages", [])) if values else [])

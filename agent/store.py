@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.checkpoint.sqlite import SqliteSaver
 
+from faderwise.agent.history import HISTORY_TABLE, PruningSqliteSaver, SqliteArchive
 from faderwise.agent.secrets import MaskingSerializer, mask_secrets
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.outputs import note_input, text_signature, write_text
@@ -98,10 +98,11 @@ class SessionStore:
             _create_private(self.path)
         try:
             self._connection = sqlite3.connect(self.path, check_same_thread=False)
-            self.saver = SqliteSaver(self._connection)
+            self.saver = PruningSqliteSaver(self._connection)
             self.saver.serde = MaskingSerializer(self.saver.serde)
             with self.saver.cursor() as cursor:  # the saver's set-up also switches the file to WAL
                 cursor.execute(SESSIONS_TABLE)
+                cursor.execute(HISTORY_TABLE)
         except sqlite3.DatabaseError as exc:
             raise SessionDatabaseError(f"{self.path}: cannot open the sessions database: {exc}") from exc
 
@@ -221,6 +222,7 @@ class SessionStore:
         try:
             try:  # the conversation first: if it cannot go, the session stays listed and can be deleted again
                 self.saver.delete_thread(info.id)
+                self.archive(info.id).delete()
             except sqlite3.DatabaseError as exc:
                 raise SessionDatabaseError(f"{self.path}: the sessions database failed: {exc}") from exc
             with self._database() as cursor:
@@ -230,14 +232,19 @@ class SessionStore:
                 self.unlock(info.id)
         return info
 
+    def archive(self, session_id: str) -> SqliteArchive:
+        """Where the session's older turns are kept (:mod:`faderwise.agent.history`)."""
+        return SqliteArchive(self._connection, self.saver.lock, self.saver.serde, session_id)
+
     def messages(self, session_id: str) -> list[BaseMessage]:
+        """The whole conversation: the archived turns, then those in the latest checkpoint."""
         try:
             checkpoint = self.saver.get_tuple({"configurable": {"thread_id": session_id}})
+            archived = self.archive(session_id).messages()
         except sqlite3.DatabaseError as exc:
             raise SessionDatabaseError(f"{self.path}: the sessions database failed: {exc}") from exc
-        if checkpoint is None:
-            return []
-        return list(checkpoint.checkpoint["channel_values"].get("messages", []))
+        recent = list(checkpoint.checkpoint["channel_values"].get("messages", [])) if checkpoint else []
+        return archived + recent
 
     def export_markdown(self, key: str, out: str | os.PathLike[str], *, force: bool = False) -> Path:
         """Write the conversation as Markdown through the guarded writer: owner-only (0600), keys

@@ -86,8 +86,9 @@ def fingerprint(stem_set: StemSet, path: Path) -> str:
 
 
 def load(path: str | os.PathLike[str]) -> LoadedStems:
-    """Load a stem set from a folder, a MUSDB18-HQ song folder or a ``.stem.mp4``."""
-    path = Path(path).expanduser()
+    """Load a stem set from a folder, a MUSDB18-HQ song folder or a ``.stem.mp4``; the path is kept
+    absolute, so a session resumed from another folder finds the same files."""
+    path = Path(os.path.abspath(Path(path).expanduser()))
     stems = load_stem_set(path)
     return LoadedStems(path=path, stems=stems, fingerprint=fingerprint(stems, path))
 
@@ -382,44 +383,63 @@ class Workspace:
     # -- persistence ----------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, object]:
-        """What a resumed session needs, as JSON: paths, focus, applied moves and pending advice."""
+        """What a resumed session needs, as JSON: absolute paths and fingerprints of what was
+        loaded and rendered, focus, applied moves and pending advice."""
         return plain_json({  # type: ignore[return-value]
             "format": SNAPSHOT_FORMAT,
             "stems": str(self.original_a.path) if self.original_a else None,
+            "stems_fingerprint": self.original_a.fingerprint if self.original_a else None,
             "reference": str(self.version_b.path) if self.version_b else None,
+            "reference_fingerprint": self.version_b.fingerprint if self.version_b else None,
             "advisor": self.advisor_name,
             "focus": self.focus,
             "advice": self.advice.to_json() if self.advice else None,
             "applied": [{"gains_db": dict(step.gains_db), "folder": str(step.folder), "source": str(step.source),
                          "advice": step.advice.to_json() if step.advice else None} for step in self.applied],
+            "version_a_fingerprint": self.version_a.fingerprint if self.version_a else None,
         })
 
     def restore(self, snapshot: Mapping[str, object]) -> list[str]:
-        """Reload what :meth:`snapshot` recorded. Returns one line per thing that could not be
-        restored (a folder moved or deleted since), so the session goes on without it."""
+        """Reload what :meth:`snapshot` recorded: the reference, the original stems, and as Version A
+        the last applied render (or the original stems when nothing was applied). Returns one line
+        per thing that could not be restored or changed on disk since, each saying what to do; an
+        applied render that cannot be reloaded leaves Version A unloaded, never silently the stems
+        from before the apply."""
         problems: list[str] = []
         self.advisor_name = str(snapshot.get("advisor") or "measured")
-        for key, setter in (("stems", self.load_stems), ("reference", self.set_reference)):
-            path = snapshot.get(key)
-            if path:
-                try:
-                    setter(str(path))
-                except FaderwiseError as exc:
-                    problems.append(f"could not reload the {'stems' if key == 'stems' else 'reference'}: {exc}")
-        if self.version_a is None:
-            return problems
-        for step in snapshot.get("applied") or []:  # type: ignore[union-attr]
-            folder = Path(step["folder"])
-            try:
-                self.version_a = load(folder / "stems")
-            except FaderwiseError as exc:
-                problems.append(f"could not reload the applied mix in {folder}: {exc}")
-                break
-            advice = Advice.from_json(step["advice"]) if step.get("advice") else None
-            self.applied.append(AppliedRender(gains_db=step["gains_db"], folder=folder, source=Path(step["source"]),
-                                              advice=advice))
+        self.version_b = self._reload(snapshot.get("reference"), snapshot.get("reference_fingerprint"),
+                                      "the reference", "point at it with /reference FOLDER", problems)
+        self.original_a = self._reload(snapshot.get("stems"), snapshot.get("stems_fingerprint"), "your stems",
+                                       "point at them with /load FOLDER", problems)
+        steps = list(snapshot.get("applied") or [])  # type: ignore[call-overload]
+        self.applied = [AppliedRender(gains_db=step["gains_db"], folder=Path(step["folder"]), source=Path(step["source"]),
+                                      advice=Advice.from_json(step["advice"]) if step.get("advice") else None)
+                        for step in steps]
+        if self.applied:
+            last = self.applied[-1].folder
+            moves = ", ".join(f"{stem} {gain:+.1f} dB" for stem, gain in self.total_gains().items())
+            self.version_a = self._reload(
+                last / "stems", snapshot.get("version_a_fingerprint"), f"the mix rendered with your moves ({moves})",
+                f"point at it with /load {last / 'stems'}, or /load your original stems to start again; until then "
+                "Version A is not loaded, so nothing is compared with the stems from before the apply", problems)
+        else:
+            self.version_a = self.original_a
         if snapshot.get("advice"):
             self.advice = Advice.from_json(snapshot["advice"])
         focus = snapshot.get("focus")
-        self.focus = str(focus) if focus in self.version_a.stems.names else None
+        self.focus = str(focus) if self.version_a is not None and focus in self.version_a.stems.names else None
         return problems
+
+    def _reload(self, path: object, recorded: object, what: str, remedy: str, problems: list[str]) -> LoadedStems | None:
+        """Load ``path`` again; a line in ``problems`` when it cannot be, or when its files changed since."""
+        if not path:
+            return None
+        try:
+            loaded = load(str(path))
+        except FaderwiseError as exc:
+            problems.append(f"could not reload {what}: {exc}; {remedy}")
+            return None
+        if recorded and loaded.fingerprint != recorded:
+            problems.append(f"{what} in {path} changed on disk since this session last used them (files rewritten "
+                            "or replaced): measured again from the files as they are now")
+        return loaded

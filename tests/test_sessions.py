@@ -64,7 +64,8 @@ def test_resume_reports_audio_that_moved(demo_dir: Path, data: Path, tmp_path: P
         path.unlink()
     copy.rmdir()
     resumed = open_chat(stems=None, reference=None, llm=None, resume=True, name=None, config=Config(), store=store)
-    assert resumed.problems == [f"could not reload the stems: {copy}: no such file or folder"]
+    assert resumed.problems == [f"could not reload your stems: {copy}: no such file or folder; point at them with "
+                                "/load FOLDER"]
     assert [m.content for m in resumed.session.messages()][0] == "overview"  # the conversation is still there
     store.close()
 
