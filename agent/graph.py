@@ -47,9 +47,10 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
     bound = model.bind_tools(list(tools))
 
     def call_model(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
-        messages = list(state["messages"])
+        messages = list(state["messages"])  # the recent turns only (faderwise.agent.history)
         if system_prompt:
-            messages = [SystemMessage(system_prompt), *messages]
+            summary = f"What this session holds now (older turns are not shown): {workspace.summary()}"
+            messages = [SystemMessage(f"{system_prompt}\n\n{summary}"), *messages]
         try:
             return {"messages": [bound.invoke(messages, config)]}
         except Exception as exc:  # unreachable service, refused request, malformed reply

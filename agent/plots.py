@@ -23,6 +23,7 @@ PlotKind = Literal["levels", "loudness"]
 BAR_WIDTH = 36
 SPARK_WIDTH = 48
 SPARKS = "▁▂▃▄▅▆▇█"
+MIN_SPARK_RANGE_DB = 6.0
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
@@ -94,17 +95,24 @@ def write_plot(workspace: Workspace, kind: PlotKind) -> tuple[Path, str]:
         return path, level_bars(levels, labels)
     subject = workspace.comparison() if analysis_b is not None else analysis_a
     path = _write_png(workspace, kind, lambda png: plot_short_term(png, subject))
-    curves = {f"{name} A": stem.stem.short_term.lufs for name, stem in analysis_a.stems.items()}
+    curves = {name: [stem.stem.short_term.lufs] for name, stem in analysis_a.stems.items()}
     if analysis_b is not None:
         for name, paired in workspace.prepared().pairs.items():
-            curves[f"{name} B"] = analysis_b.stems[paired].stem.short_term.lufs
-    finite = np.concatenate([c[np.isfinite(c)] for c in curves.values()] + [np.array([])])
-    if finite.size == 0:
-        return path, "(every stem is silent)"
-    low, high = float(np.min(finite)), float(np.max(finite))
-    ordered = sorted(curves, key=lambda label: (label[:-2], label[-1]))
-    width = max(len(label) for label in ordered)
-    lines = [f"{'':{width}}  short-term loudness, {low:.0f} to {high:.0f} LUFS, "
-             f"0–{analysis_a.duration_s:.0f} s"]
-    lines += [f"{label:{width}}  {sparkline(curves[label], low=low, high=high)}" for label in ordered]
+            curves[name].append(analysis_b.stems[paired].stem.short_term.lufs)
+    labels = ["A", "B"] if analysis_b is not None else ["A"]
+    width = max(len(name) for name in curves) + 2
+    lines = [f"{'':{width}}  short-term loudness over 0–{analysis_a.duration_s:.0f} s; each stem on its own scale, "
+             "shared by A and B"]
+    for name, rows in curves.items():
+        finite = np.concatenate([row[np.isfinite(row)] for row in rows])
+        if finite.size == 0:
+            lines.append(f"{name + ' A':{width}}  (silent)")
+            continue
+        # per stem, from its 10th percentile (fades and tails would stretch the scale) to its loudest, and
+        # at least MIN_SPARK_RANGE_DB wide: a 3 dB difference between A and B is a visible step
+        high = float(np.max(finite))
+        low = min(float(np.percentile(finite, 10)), high - MIN_SPARK_RANGE_DB)
+        for label, row in zip(labels, rows):
+            scale = f"  {low:.1f} to {high:.1f} LUFS" if label == "A" else ""
+            lines.append(f"{name + ' ' + label:{width}}  {sparkline(row, low=low, high=high)}{scale}")
     return path, "\n".join(lines)

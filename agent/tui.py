@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -68,15 +69,18 @@ class StemsPanel(DataTable):
 
     def on_mount(self) -> None:
         self.cursor_type = "none"
-        self.add_columns("stem", "A LUFS", "B LUFS", "A−B", "move")
+        # one space between columns instead of Textual's two: the panel fits beside the chat at 80 columns
+        self.cell_padding = 0
+        for label in ("stem", "A LUFS", "B LUFS", "A−B", "move"):
+            self.add_column(Text(f" {label}", justify="right") if label != "stem" else label)
 
     def show(self, rows: list[Mapping[str, object]]) -> None:
         self.clear()
         for row in rows:
             name = f"▸ {row['stem']}" if row.get("focus") else f"  {row['stem']}"
-            self.add_row(name, format_cell(row.get("a_lufs")), format_cell(row.get("b_lufs")),
-                         format_cell(row.get("a_minus_b_lu"), signed=True),
-                         format_cell(row.get("move_db"), signed=True), key=str(row["stem"]))
+            cells = (format_cell(row.get("a_lufs")), format_cell(row.get("b_lufs")),
+                     format_cell(row.get("a_minus_b_lu"), signed=True), format_cell(row.get("move_db"), signed=True))
+            self.add_row(name, *(Text(f" {cell}", justify="right") for cell in cells), key=str(row["stem"]))
 
 
 class ChatInput(TextArea):
@@ -118,9 +122,11 @@ class ToolBlock(Collapsible):
         shown = ", ".join(f"{key}={value!r}" for key, value in args.items())
         self.call_title = f"{name}({shown})"
         self.result = Static("running…", classes="tool-result")
+        self.running = True
         super().__init__(self.result, title=f"⚙ {self.call_title}", collapsed=True, classes="tool")
 
     def finish(self, content: str, *, failed: bool) -> None:
+        self.running = False
         self.title = f"{'✗' if failed else '✓'} {self.call_title}"
         self.result.update(content)
         if failed:
@@ -134,7 +140,7 @@ class ChatApp(App[None]):
     CSS = """
     #main { height: 1fr; }
     #chat { width: 2fr; padding: 0 1; }
-    #side { width: 1fr; min-width: 44; border-left: solid $primary; }
+    #side { width: 1fr; min-width: 36; max-width: 48; border-left: solid $primary; }
     #stems { height: auto; max-height: 60%; }
     #log { height: 1fr; display: none; }
     #log.shown { display: block; }
@@ -349,7 +355,7 @@ class ChatApp(App[None]):
         elif isinstance(event, ToolEnd):
             for block in self.query(f"#tool-{event.call_id}").results(ToolBlock):
                 block.finish(event.content, failed=event.failed)
-            self.log_line(f"{'failed' if event.failed else 'done'} {event.name}: {event.content[:200]}")
+            self.log_line(f"{'failed' if event.failed else 'done'} {event.name}: {event.content}")
         elif isinstance(event, Panel):
             self.query_one(StemsPanel).show(event.rows)
         elif isinstance(event, Confirm):
@@ -370,6 +376,10 @@ class ChatApp(App[None]):
     def end_turn(self) -> None:
         self.busy = False
         self._streaming = None  # a cancelled or failed turn keeps what it streamed, as plain text
+        if self._cancelled:  # a tool the cancel cut short is not left "running" forever
+            for block in self.query(ToolBlock):
+                if block.running:
+                    block.finish("Cancelled by the producer.", failed=True)
         self.query_one("#hint", Static).update("")
 
     # -- actions --------------------------------------------------------------------------------

@@ -273,19 +273,20 @@ class Workspace:
         judge A alone.
         """
         name = advisor or (self.advisor_name if self.version_b is not None else "single-mix")
-        self.require_a()
+        a = self.require_a()
         if name == "measured":
             self._measure_pair()
-            advice = MeasuredAdvisor().advise_analyses(self.prepared(), self.analysis_a(), self.analysis_b())
+            advice = check_headroom(MeasuredAdvisor().advise_analyses(self.prepared(), self.analysis_a(),
+                                                                      self.analysis_b()), a.stems)
         elif name in BASELINES:
-            advice = BASELINES[name]().advise_analysis(self.analysis_a())
+            advice = check_headroom(BASELINES[name]().advise_analysis(self.analysis_a()), a.stems)
         elif name == "alm" or name.startswith("alm:"):
-            advice = self._alm_advice(name)
+            advice = self._alm_advice(name)  # checked once, with the answer it caches
         else:
             raise UnknownAdvisorError(f"unknown advisor {name!r}; choose from {', '.join(ADVISOR_NAMES)}, "
                                       "alm or alm:MODEL_FOLDER")
-        self.advice = check_headroom(advice, self.require_a().stems)
-        return self.advice
+        self.advice = advice
+        return advice
 
     def _alm_advice(self, name: str) -> Advice:
         """Advice from the audio-language model (loaded once per folder; answers cached per A and B)."""
@@ -299,7 +300,7 @@ class Workspace:
 
             if str(folder) not in self._alm_advisors:
                 self._alm_advisors[str(folder)] = AudioLanguageAdvisor(folder)
-            self._alm_answers[key] = self._alm_advisors[str(folder)].advise(a.stems, b.stems)
+            self._alm_answers[key] = check_headroom(self._alm_advisors[str(folder)].advise(a.stems, b.stems), a.stems)
         return self._alm_answers[key]
 
     def current_advice(self) -> Advice:
@@ -379,6 +380,23 @@ class Workspace:
             for stem, gain in step.gains_db.items():
                 total[stem] = total.get(stem, 0.0) + gain
         return total
+
+    def summary(self) -> str:
+        """The session in a few lines, for a model that sees only the recent turns: what is
+        loaded, what was applied, what is pending, which stem is being discussed."""
+        a = self.version_a
+        lines = [f"Version A: {a.path} ({len(a.stems.names)} stems: {', '.join(a.stems.names)}; "
+                 f"{a.stems.duration_s:.1f} s)." if a else "No stems loaded (Version A)."]
+        lines.append(f"Reference (Version B): {self.version_b.path}." if self.version_b else "No reference loaded.")
+        if self.applied:
+            lines.append("Applied so far: " + ", ".join(f"{stem} {gain:+.1f} dB"
+                                                        for stem, gain in self.total_gains().items()) + ".")
+        if self.advice is not None:
+            pending = ", ".join(f"{m.stem} {m.delta_db:+.1f} dB" for m in self.advice.moves) or "none"
+            lines.append(f"Pending moves ({self.advice.advisor}): {pending}.")
+        if self.focus:
+            lines.append(f"Talking about: {self.focus}.")
+        return " ".join(lines)
 
     # -- persistence ----------------------------------------------------------------------------
 

@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="faderwise",
         description="A terminal mixing assistant: measures your stems, compares your mix with a "
-        "balanced reference and explains which faders to move. With no command it "
-        "analyses the built-in demo song.",
+        "balanced reference and explains which faders to move. With no command it opens the chat on the "
+        "built-in demo song (outside a terminal it prints the demo's analysis instead).",
     )
     parser.add_argument("--version", action="version", version=f"faderwise {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -87,3 +87,24 @@ def test_the_comparison_table_heads_each_difference_by_what_it_measures(demo_dir
     assert headers == ["stem", "LUFS\nA", "LUFS\nB", "LUFS\nA − B", "vs backing\nA, LU", "vs backing\nB, LU",
                        "vs backing\nA − B", "true peak\nA dBTP", "true peak\nB dBTP"]
     assert len(set(headers)) == len(headers)
+
+
+def test_loudness_sparklines_show_a_few_db_between_a_and_b(demo_dir: Path, tmp_path: Path) -> None:
+    from faderwise.agent.plots import SPARKS, write_plot
+
+    workspace = Workspace(output_dir=tmp_path)
+    workspace.load_pair(demo_dir / "version_a", demo_dir / "version_b")
+    png, chart = write_plot(workspace, "loudness")
+    assert png.is_file()
+    rows = {line.split("  ")[0].strip(): line for line in chart.splitlines()[1:]}
+
+    def mean_height(label: str) -> float:
+        cells = [SPARKS.index(ch) for ch in rows[label] if ch in SPARKS]
+        return sum(cells) / len(cells)
+
+    # vocals +4 dB and drums -3 dB in A: steps of at least two of the eight heights, each way round
+    assert mean_height("vocals A") - mean_height("vocals B") >= 2
+    assert mean_height("drums B") - mean_height("drums A") >= 2
+    assert abs(mean_height("bass A") - mean_height("bass B")) < 0.1  # the same level looks the same
+    assert rows["vocals A"].endswith(" LUFS") and rows["drums A"].endswith(" LUFS")  # each stem its own scale
+    assert rows["vocals A"].split("  ")[-1] != rows["drums A"].split("  ")[-1]

@@ -97,7 +97,10 @@ def test_an_openai_compatible_server_drives_the_tools(openai_server: str, demo_d
     assert sum(type(e).__name__ == "Token" for e in events) > 5  # streamed
     first = FakeOpenAI.requests[0]
     assert first["model"] == "local-model" and first["stream"] is True
-    assert first["messages"][0] == {"role": "system", "content": SYSTEM_PROMPT}
+    a, b = demo_dir / "version_a", demo_dir / "version_b"
+    assert first["messages"][0] == {"role": "system", "content": (
+        f"{SYSTEM_PROMPT}\n\nWhat this session holds now (older turns are not shown): Version A: {a} (5 stems: bass, "
+        f"drums, guitar, keys, vocals; 30.0 s). Reference (Version B): {b}.")}
     assert {tool["function"]["name"] for tool in first["tools"]} >= {"advise", "measure", "apply_moves", "explain_stem"}
     assert FakeOpenAI.headers_seen[0]["authorization"] == "Bearer sk-local-test-key-0123456789"
 

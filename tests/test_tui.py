@@ -10,7 +10,7 @@ import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from textual.pilot import Pilot
-from textual.widgets import Markdown, Static
+from textual.widgets import Markdown, RichLog, Static
 
 from agent_fakes import ScriptedChatModel, call
 from faderwise.agent.config import Config
@@ -53,7 +53,7 @@ async def say(pilot: Pilot, app: ChatApp, text: str) -> None:
 
 def panel_rows(app: ChatApp) -> dict[str, list[str]]:
     table = app.query_one(StemsPanel)
-    return {str(row[0]).strip(" ▸"): [str(cell) for cell in row[1:]] for row in
+    return {str(row[0]).strip(" ▸"): [str(cell).strip() for cell in row[1:]] for row in
             (table.get_row_at(i) for i in range(table.row_count))}
 
 
@@ -152,6 +152,51 @@ async def test_escape_cancels_a_running_turn(demo_dir: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.anyio
+async def test_a_tool_cut_short_by_escape_is_not_left_running(demo_dir: Path, tmp_path: Path) -> None:
+    gate = threading.Event()
+    model = ScriptedChatModel(responses=[AIMessage("", tool_calls=[call("advise", "c1")]), AIMessage("unused")])
+    session = demo_session(demo_dir, tmp_path, model=model)
+    advise = session.workspace.advise
+    session.workspace.advise = lambda **kwargs: (gate.wait(10), advise(**kwargs))[1]  # a slow tool
+    app = ChatApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(ChatInput).text = "what should move?"
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.query(ToolBlock):
+                break
+        (block,) = app.query(ToolBlock)
+        assert block.title == "⚙ advise()" and block.running
+        await pilot.press("escape")
+        gate.set()
+        await settle(pilot, app)
+        assert block.title == "✗ advise()" and not block.running
+        assert str(block.result.render()) == "Cancelled by the producer."
+
+
+@pytest.mark.anyio
+async def test_the_log_keeps_long_lines_whole(demo_dir: Path, tmp_path: Path) -> None:
+    app = ChatApp(demo_session(demo_dir, tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await say(pilot, app, "overview")
+        await pilot.press("ctrl+l")  # show the log: it renders what it holds at its width
+        await pilot.pause(0.2)
+        log = app.query_one("#log", RichLog)
+        text = " ".join(strip.text for strip in log.lines)
+        advice = next(b for b in app.query(ToolBlock) if b.call_title == "advise()")
+        tail = str(advice.result.render())[-60:]  # the end of a result of several hundred characters
+        assert len(str(advice.result.render())) > 300 and " ".join(tail.split()) in " ".join(text.split())
+
+
+def test_help_says_what_no_command_does(capsys: pytest.CaptureFixture[str]) -> None:
+    from faderwise.cli import build_parser
+
+    assert "With no command it opens the chat on the built-in demo song" in " ".join(
+        build_parser().format_help().split())
+
+
+@pytest.mark.anyio
 async def test_a_session_survives_an_app_restart(demo_dir: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FADERWISE_DATA_DIR", str(tmp_path / "data"))
@@ -215,15 +260,19 @@ def test_complete_slash() -> None:
     assert complete_slash("hello") == ("hello", [])
 
 
-def test_main_screen_snapshot(demo_dir: Path, tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", [SIZE, (80, 24)], ids=["130x40", "80x24"])
+def test_main_screen_snapshot(demo_dir: Path, tmp_path: Path, snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     app = ChatApp(demo_session(demo_dir, tmp_path), greeting=demo_greeting())
 
     async def overview(pilot: Pilot) -> None:
         app.query_one(ChatInput).cursor_blink = False  # a blinking cursor would make the picture time-dependent
         await say(pilot, app, "overview")
         await pilot.pause(0.3)
+        side, table = app.query_one("#side"), app.query_one(StemsPanel)
+        assert side.size.width < size[0] / 2  # the chat keeps the larger part, even at 80 columns
+        assert table.virtual_size.width <= side.size.width - 1  # and the stems table fits its panel
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=overview)
+    assert snap_compare(app, terminal_size=size, run_before=overview)
 
 
 @pytest.mark.anyio
