@@ -119,13 +119,18 @@ class SessionStore:
         return aside
 
     @contextlib.contextmanager
-    def _database(self) -> Iterator[sqlite3.Cursor]:
-        """A cursor whose failures are one :class:`SessionDatabaseError` naming the file."""
+    def _failures(self) -> Iterator[None]:
+        """Turn the database's failures into one :class:`SessionDatabaseError` naming the file."""
         try:
-            with self.saver.cursor() as cursor:
-                yield cursor
+            yield
         except sqlite3.DatabaseError as exc:
             raise SessionDatabaseError(f"{self.path}: the sessions database failed: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _database(self) -> Iterator[sqlite3.Cursor]:
+        """A cursor whose failures are one :class:`SessionDatabaseError` naming the file."""
+        with self._failures(), self.saver.cursor() as cursor:
+            yield cursor
 
     def close(self) -> None:
         for session_id in list(self._locks):
@@ -220,11 +225,9 @@ class SessionStore:
         held = info.id in self._locks
         self.lock(info.id)
         try:
-            try:  # the conversation first: if it cannot go, the session stays listed and can be deleted again
+            with self._failures():  # the conversation first: if it cannot go, the session stays listed
                 self.saver.delete_thread(info.id)
                 self.archive(info.id).delete()
-            except sqlite3.DatabaseError as exc:
-                raise SessionDatabaseError(f"{self.path}: the sessions database failed: {exc}") from exc
             with self._database() as cursor:
                 cursor.execute("DELETE FROM faderwise_sessions WHERE id = ?", (info.id,))
         finally:
@@ -238,11 +241,9 @@ class SessionStore:
 
     def messages(self, session_id: str) -> list[BaseMessage]:
         """The whole conversation: the archived turns, then those in the latest checkpoint."""
-        try:
+        with self._failures():
             checkpoint = self.saver.get_tuple({"configurable": {"thread_id": session_id}})
             archived = self.archive(session_id).messages()
-        except sqlite3.DatabaseError as exc:
-            raise SessionDatabaseError(f"{self.path}: the sessions database failed: {exc}") from exc
         recent = list(checkpoint.checkpoint["channel_values"].get("messages", [])) if checkpoint else []
         return archived + recent
 

@@ -281,11 +281,7 @@ def check_target(
     """
     path = Path(path)
     check_not_input(path, inputs=inputs)
-    for parent in path.parents:
-        if parent.exists() or parent.is_symlink():
-            if not parent.is_dir():
-                raise OutputError(f"{path}: cannot be created: {parent} is a file, not a folder")
-            break
+    _check_parents(path)
     if not (path.exists() or path.is_symlink()):
         return path
     if path.is_dir() != folder and not path.is_symlink():
@@ -392,11 +388,7 @@ def check_run_folder(
     """
     path = Path(path)
     check_not_input(path, inputs=inputs)
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise OutputError(f"{path}: cannot be created: {parent} is a file, not a folder")
-            break
+    _check_parents(path)
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"{path}: is a file; name a folder")
     found = _marker_kind(path) if path.is_dir() else None
@@ -445,6 +437,15 @@ def write_text(
     with output_file(path, force=force, private=private, inputs=inputs) as staging:
         staging.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def _check_parents(path: Path) -> None:
+    """Refuse ``path`` when the nearest existing folder above it is a file."""
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise OutputError(f"{path}: cannot be created: {parent} is a file, not a folder")
+            return
 
 
 def _make_parent(path: Path) -> Path:
