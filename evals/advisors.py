@@ -24,7 +24,7 @@ from faderwise.tools.bundle import ABBundle, read_bundle
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.outputs import note_input
 
-DSP_ADVISORS = ("measured", "single-mix", "equal-loudness")
+DSP_ADVISORS = ("measured", "single-mix", "equal-loudness", "no-change")
 # the kinds of advisor that hear Version B, and the kind of their twin that hears only A
 SINGLE_MIX_TWINS = {"measured": "single-mix", "alm": "alm-single-mix", "llm": "llm-single-mix"}
 
@@ -55,6 +55,18 @@ class EvalItem:
     @property
     def true_move_db(self) -> float:
         return float(self.record["target_move_db"])
+
+    @property
+    def material(self) -> str:
+        """What kind of music the item comes from (``procedural``, ``musdb18``, ``rendered``…), for
+        the per-material figures; derived from the source for datasets written before it was recorded."""
+        found = self.record.get("material")
+        if found:
+            return str(found)
+        source = str(self.record.get("source", ""))
+        if source.startswith("procedural:"):
+            return "procedural"
+        return "musdb18" if ".stem.mp4" in source or "musdb" in source.casefold() else "multitrack"
 
     @property
     def perturbed_stems(self) -> int:
@@ -97,7 +109,8 @@ class EvalAdvisor(Protocol):
 
 @dataclass
 class DSPAdvisor:
-    """The measured, single-mix or equal-loudness advisor on the bundle's 16 kHz clips."""
+    """The measured, single-mix or equal-loudness advisor on the bundle's 16 kHz clips, or
+    ``no-change``, the floor every advisor must beat: it leaves every stem as it is."""
 
     name: str
 
@@ -107,6 +120,10 @@ class DSPAdvisor:
 
     def answer(self, item: EvalItem) -> str:
         from faderwise.advisor import EqualLoudnessAdvisor, MeasuredAdvisor, SingleMixAdvisor
+        from faderwise.advisor.explain import is_plural
+
+        if self.name == "no-change":
+            return f"Leave the {item.target} as {'they are' if is_plural(item.target) else 'it is'}."
 
         advisor = {"measured": MeasuredAdvisor, "single-mix": SingleMixAdvisor,
                    "equal-loudness": EqualLoudnessAdvisor}[self.name]()

@@ -1,8 +1,9 @@
-"""The evaluation report: per advisor, gain error (MAE with a bootstrap interval, direction
-accuracy, answers without a move, per stem, calibration by offset size and by the number of
-perturbed stems), judge scores, listwise ranks and text metrics; the research question
-(differential against single-mix, paired bootstrap over the same items); judge agreement;
-scripted agent runs. Written as ``report.json``, ``report.md`` and PNG plots.
+"""The evaluation report: per advisor, gain error over every stem (MAE over all stems and over
+the moved ones, leave accuracy, false-move rate, direction accuracy, each with a bootstrap
+interval; per material, per stem, calibration by offset size and by the number of perturbed
+stems), judge scores, listwise ranks and text metrics; the research question (differential
+against single-mix, paired bootstrap over the same items, overall and per material); judge
+agreement; scripted agent runs. Written as ``report.json``, ``report.md`` and PNG plots.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from faderwise.advisor.parse import parse_moves
+from faderwise.advisor.stem_names import STEM_CLASSES, stem_class
 from faderwise.evals.advisors import EvalItem, hears_reference
 from faderwise.evals.gain_error import StemError, Summary, calibration, magnitude_bin, summarise
 from faderwise.evals.judge import CRITERIA, Ranking, Verdict, rank_summaries
@@ -26,10 +28,19 @@ REPORT_FORMAT = "faderwise.eval-report/1"
 
 
 def stem_error(item: EvalItem, answer: str) -> StemError:
-    """The target's stated move (parsed from the answer) against the truth."""
+    """The target's stated move (parsed from the answer) against the truth. An answer that states
+    no move for the target but one for a stem the song does not have (a class it lacks: "raise the
+    piano" in a song without keys) is scored as that move of the target, and counted, not dropped."""
     stated = [m.delta_db for m in parse_moves(answer, item.stems) if m.stem == item.target]
-    return StemError(item.target, item.true_move_db, stated[0] if stated else 0.0, stated=bool(stated),
-                     range_db=item.consensus_range_db)
+    if stated:
+        return StemError(item.target, item.true_move_db, stated[0], range_db=item.consensus_range_db)
+    present = {stem_class(stem) for stem in item.stems}
+    absent = [name for name in STEM_CLASSES if name not in present and name not in item.stems]
+    unknown = [m.delta_db for m in parse_moves(answer, [*item.stems, *absent]) if m.stem in absent]
+    if unknown:
+        return StemError(item.target, item.true_move_db, unknown[0], range_db=item.consensus_range_db,
+                         named_unknown=True)
+    return StemError(item.target, item.true_move_db, 0.0, stated=False, range_db=item.consensus_range_db)
 
 
 def _number(value: float, digits: int = 3) -> float | None:
@@ -37,8 +48,24 @@ def _number(value: float, digits: int = 3) -> float | None:
 
 
 def _summary_json(summary: Summary) -> dict[str, Any]:
-    return {"mae_db": _number(summary.mae_db), "direction_accuracy": _number(summary.direction_accuracy),
-            "no_move_share": _number(summary.no_move_share), "items": summary.stems}
+    return {"mae_db": _number(summary.mae_db), "mae_moved_db": _number(summary.mae_moved_db),
+            "leave_accuracy": _number(summary.leave_accuracy), "false_move_rate": _number(summary.false_move_rate),
+            "direction_accuracy": _number(summary.direction_accuracy), "no_move_share": _number(summary.no_move_share),
+            "unknown_stem_share": _number(summary.unknown_stem_share), "items": summary.stems,
+            "moved": summary.moved}
+
+
+def gain_figures(errors: Sequence[StemError], *, resamples: int, seed: int) -> dict[str, Any]:
+    """Every gain-error figure of ``errors`` with its 95 % bootstrap interval over items."""
+    errors = list(errors)
+    summary = summarise(errors)
+    samples = {"mae_ci_db": [e.error_db for e in errors],
+               "mae_moved_ci_db": [e.error_db for e in errors if e.moved],
+               "leave_ci": [float(not e.predicted_move) for e in errors if not e.moved],
+               "false_move_ci": [float(not e.moved) for e in errors if e.predicted_move],
+               "direction_ci": [float(e.direction_right) for e in errors if e.direction_counts]}
+    return {**_summary_json(summary),
+            **{key: bootstrap_ci(values, resamples=resamples, seed=seed).to_json() for key, values in samples.items()}}
 
 
 def build_report(config: Any, items: Sequence[EvalItem], answers: Mapping[str, Mapping[str, str]],
@@ -47,17 +74,17 @@ def build_report(config: Any, items: Sequence[EvalItem], answers: Mapping[str, M
     """The report as JSON-ready data (see the module's doc)."""
     errors = {advisor: [stem_error(item, by_item[item.id]) for item in items] for advisor, by_item in answers.items()}
     advisors: dict[str, Any] = {}
+    materials = sorted({item.material for item in items})
     for advisor, errs in errors.items():
-        summary = summarise(errs)
-        directional = [float(e.direction_right) for e in errs if e.direction_counts]
         per_stem: dict[str, list[StemError]] = {}
         for e in errs:
             per_stem.setdefault(e.stem, []).append(e)
         entry: dict[str, Any] = {
             "hears_reference": hears_reference(advisor),
-            **_summary_json(summary),
-            "mae_ci_db": bootstrap_ci([e.error_db for e in errs], resamples=config.bootstrap, seed=config.seed).to_json(),
-            "direction_ci": bootstrap_ci(directional, resamples=config.bootstrap, seed=config.seed).to_json(),
+            **gain_figures(errs, resamples=config.bootstrap, seed=config.seed),
+            "per_material": {material: gain_figures([e for e, item in zip(errs, items) if item.material == material],
+                                                    resamples=config.bootstrap, seed=config.seed)
+                             for material in materials},
             "per_stem_mae_db": {stem: _number(summarise(group).mae_db) for stem, group in sorted(per_stem.items())},
             "calibration": {
                 "by_offset_db": {k: _summary_json(v) for k, v in calibration(errs, lambda i, e: magnitude_bin(
@@ -91,8 +118,12 @@ def build_report(config: Any, items: Sequence[EvalItem], answers: Mapping[str, M
         "format": REPORT_FORMAT,
         "dataset": str(config.dataset), "split": config.split, "items": len(items),
         "songs": len({item.record["song"] for item in items}),
+        "materials": {material: sum(item.material == material for item in items) for material in materials},
         "advisors": advisors,
-        "research_question": [compare_pair(config, items, errors, verdicts, d, s) for d, s in config.pairs()],
+        "research_question": [
+            {**compare_pair(config, items, errors, verdicts, d, s),
+             "per_material": {material: _pair_on(config, items, errors, d, s, material) for material in materials}}
+            for d, s in config.pairs()],
         "judge_agreement": judge_agreement(verdicts),
         "scripts": scripts,
     }
@@ -129,6 +160,15 @@ def compare_pair(config: Any, items: Sequence[EvalItem], errors: Mapping[str, li
     return {"differential": differential, "single_mix": single_mix, "items": len(items),
             "mae_reduction_db": gain.to_json(), "direction_gain": direction.to_json(), "judge_score_gain": judged,
             "answer": verdict}
+
+
+def _pair_on(config: Any, items: Sequence[EvalItem], errors: Mapping[str, list[StemError]], differential: str,
+             single_mix: str, material: str) -> dict[str, Any]:
+    """:func:`compare_pair` on the items of one material (gain error only)."""
+    chosen = [index for index, item in enumerate(items) if item.material == material]
+    subset = {name: [errors[name][index] for index in chosen] for name in (differential, single_mix)}
+    found = compare_pair(config, [items[index] for index in chosen], subset, {}, differential, single_mix)
+    return {key: found[key] for key in ("items", "mae_reduction_db", "direction_gain", "answer")}
 
 
 def judge_agreement(verdicts: Mapping[str, Mapping[str, Mapping[str, Verdict]]]) -> list[dict[str, Any]]:
@@ -168,6 +208,13 @@ def write_report(report: Mapping[str, Any], out: Path) -> None:
     write_text(out / "report.md", markdown(report, plots), force=True)
 
 
+def _with_ci(figures: Mapping[str, Any], key: str, ci_key: str, *, percent: bool = False) -> str:
+    """"2.31 (1.90–2.75)": a figure and its interval."""
+    ci = figures.get(ci_key) or {}
+    return (f"{_fmt(figures.get(key), percent=percent)} ({_fmt(ci.get('low'), percent=percent)}–"
+            f"{_fmt(ci.get('high'), percent=percent)})")
+
+
 def _fmt(value: float | None, digits: int = 2, *, percent: bool = False) -> str:
     if value is None:
         return "—"
@@ -185,16 +232,33 @@ def markdown(report: Mapping[str, Any], plots: Sequence[str]) -> str:
         for pair in report["research_question"]:
             lines.append(f"- **{pair['differential']}** (hears A and B) against **{pair['single_mix']}** (hears A "
                          f"only): {pair['answer']}.")
+            for material, found in pair.get("per_material", {}).items():
+                if len(pair["per_material"]) > 1:
+                    lines.append(f"  - on {material} ({found['items']} items): {found['answer']}.")
         lines.append("")
     lines += ["## Gain error", "",
-              "| advisor | hears B | MAE dB (95 % CI) | direction (95 % CI) | no move stated |",
-              "| --- | --- | --- | --- | --- |"]
+              "Every stem of every pair is scored, the moved ones and those whose right answer is to leave them "
+              "(truth 0 dB). Leave accuracy: of the stems to leave, the share left (under 0.5 dB). False moves: of "
+              "the moves stated, the share on stems to leave.", "",
+              "| advisor | hears B | MAE, all stems dB (95 % CI) | MAE, moved stems dB | leave accuracy | "
+              "false moves | direction | no move stated |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, a in advisors.items():
-        ci, dci = a["mae_ci_db"], a["direction_ci"]
-        lines.append(f"| {name} | {'yes' if a['hears_reference'] else 'no'} | {_fmt(a['mae_db'])} "
-                     f"({_fmt(ci['low'])}–{_fmt(ci['high'])}) | {_fmt(a['direction_accuracy'], percent=True)} "
-                     f"({_fmt(dci['low'], percent=True)}–{_fmt(dci['high'], percent=True)}) | "
+        lines.append(f"| {name} | {'yes' if a['hears_reference'] else 'no'} | {_with_ci(a, 'mae_db', 'mae_ci_db')} | "
+                     f"{_with_ci(a, 'mae_moved_db', 'mae_moved_ci_db')} | "
+                     f"{_with_ci(a, 'leave_accuracy', 'leave_ci', percent=True)} | "
+                     f"{_fmt(a['false_move_rate'], percent=True)} | "
+                     f"{_with_ci(a, 'direction_accuracy', 'direction_ci', percent=True)} | "
                      f"{_fmt(a['no_move_share'], percent=True)} |")
+    if report.get("materials"):
+        lines += ["", "Per material (MAE over all stems, dB / leave accuracy):", "",
+                  "| advisor | " + " | ".join(f"{m} ({n} items)" for m, n in report["materials"].items()) + " |",
+                  "| --- |" + " --- |" * len(report["materials"])]
+        for name, a in advisors.items():
+            cells = [a["per_material"].get(m) for m in report["materials"]]
+            lines.append(f"| {name} | " + " | ".join(
+                f"{_with_ci(c, 'mae_db', 'mae_ci_db')} / {_fmt(c['leave_accuracy'], percent=True)}" if c else "—"
+                for c in cells) + " |")
     stems = sorted({s for a in advisors.values() for s in a["per_stem_mae_db"]})
     lines += ["", "MAE per stem (dB):", "", "| advisor | " + " | ".join(stems) + " |",
               "| --- |" + " --- |" * len(stems)]

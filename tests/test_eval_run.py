@@ -217,10 +217,11 @@ def test_bad_eval_configs(tmp_path: Path) -> None:
 
 def test_the_example_config_is_offline_and_complete() -> None:
     config = read_config(REPO / "evals" / "configs" / "example.yaml")
-    assert config.advisors == ("measured", "single-mix", "equal-loudness", "alm", "alm-single-mix")
+    assert config.advisors == ("measured", "single-mix", "equal-loudness", "alm", "alm-single-mix", "no-change")
     assert config.judges == ("rubric",) and config.synth == REPO / "evals" / "configs" / "example-data.yaml"
     synth = read_synth_config(config.synth)
     assert synth.out == config.dataset
+    assert synth.targets == "all"  # every stem of a pair is scored, the ones to leave too
     assert synth.datasets[0]["first_seed"] >= 60  # songs the shipped models never heard (their recipe: 0–59)
     assert config.pairs() == [("measured", "single-mix"), ("alm", "alm-single-mix")]
 

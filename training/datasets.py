@@ -49,12 +49,15 @@ class Song:
         name: the song's own name.
         path: the folder or ``.stem.mp4`` holding its stems.
         split: ``train``/``val``/``test`` if the dataset fixes it, else ``None``.
+        material: what kind of music it is, for the evaluation's per-material figures
+            (``procedural``, ``musdb18``, ``multitrack``…).
     """
 
     song_id: str
     name: str
     path: Path
     split: str | None = None
+    material: str = "multitrack"
 
     def load(self) -> StemSet:
         return load_stem_set(self.path)
@@ -88,7 +91,8 @@ def musdb_hq_songs(root: str | os.PathLike[str]) -> list[Song]:
         for folder in sorted(p for p in (root / subset).glob("*") if p.is_dir()):
             if not _has_audio(folder):
                 continue
-            songs.append(Song(song_id=f"musdb18hq/{folder.name}", name=folder.name, path=folder, split=subset))
+            songs.append(Song(song_id=f"musdb18hq/{folder.name}", name=folder.name, path=folder, split=subset,
+                              material="musdb18"))
     if not songs:
         raise DatasetError(f"{root}: no song folders under train/ or test/ (MUSDB18-HQ layout)")
     return songs
@@ -102,7 +106,7 @@ def musdb_songs(root: str | os.PathLike[str]) -> list[Song]:
     for path in sorted(root.rglob("*.stem.mp4")):
         name = path.name.removesuffix(".stem.mp4")
         subset = path.parent.name if path.parent.name in ("train", "test") else None
-        songs.append(Song(song_id=f"musdb18/{name}", name=name, path=path, split=subset))
+        songs.append(Song(song_id=f"musdb18/{name}", name=name, path=path, split=subset, material="musdb18"))
     if not songs:
         raise DatasetError(f"{root}: no .stem.mp4 files (MUSDB18 layout)")
     return songs

@@ -174,7 +174,8 @@ def collect_songs(config: SynthConfig) -> list[Song]:
             bars = int(entry.get("bars", 12))
             first = int(entry.get("first_seed", 0))  # songs a model never heard start past its training seeds
             songs += [ProceduralSong(song_id=f"procedural/{seed:04d}", name=f"procedural-{seed:04d}", path=Path("."),
-                                     seed=seed, bars=bars) for seed in range(first, first + int(entry["songs"]))]
+                                     material="procedural", seed=seed, bars=bars)
+                      for seed in range(first, first + int(entry["songs"]))]
         else:
             songs += list_songs(entry["kind"], entry["root"])
     ids = [song.song_id for song in songs]
@@ -271,6 +272,7 @@ def synth_song(song: Song, config: SynthConfig) -> list[dict[str, Any]]:
             leave = abs(move) < 0.5
             record = {
                 "format": MANIFEST_FORMAT, "id": identifier, "song": song.song_id, "split": song.split,
+                "material": song.material,
                 "source": str(song.path) if not isinstance(song, ProceduralSong) else f"procedural:{song.seed}",
                 "stems": balanced.names, "pair": pair, "target": target, "gains_db": dict(gains),
                 "moves_db": {name: 0.0 - gains.get(name, 0.0) for name in balanced.names}, "target_move_db": move,
