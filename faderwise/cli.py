@@ -421,8 +421,13 @@ def run_synth(args: argparse.Namespace) -> int:
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} songs"),
                   TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("synthesising", total=total)
+        problems: dict[str, int] = {}
         records = synthesize(config, limit_songs=args.limit_songs,
-                             on_song=lambda song, items: progress.update(task, advance=1, description=song.name))
+                             on_song=lambda song, items: progress.update(task, advance=1, description=song.name),
+                             on_failure=lambda song, problem: problems.update({problem: problems.get(problem, 0) + 1}))
+    for problem, count in problems.items():  # a missing SoundFont is one line, not one per song
+        err.print(f"[yellow]left out{f' {count} songs' if count > 1 else ''}:[/yellow] {one_line(problem)}",
+                  highlight=False, soft_wrap=True)
     splits = {split: sum(r["split"] == split for r in records) for split in ("train", "val", "test")}
     print(f"{len(records)} items from {total} songs ({', '.join(f'{k} {v}' for k, v in splits.items())}); "
           f"wrote {config.out / 'manifest.jsonl'}")

@@ -124,7 +124,66 @@ def stem_folder_songs(root: str | os.PathLike[str]) -> list[Song]:
     return songs
 
 
-READERS = {"musdb18hq": musdb_hq_songs, "musdb18": musdb_songs, "stem-folders": stem_folder_songs}
+@dataclass(frozen=True)
+class MidiSong(Song):
+    """A song rendered from MIDI, each instrument group to its own stem
+    (:mod:`faderwise.training.midi`): a General MIDI file, or a piece of the music21 corpus played
+    as a band. Renders the same every time: everything it draws comes from its id."""
+
+    corpus: bool = False
+    render: tuple[tuple[str, Any], ...] = ()
+    """Render options (:class:`~faderwise.training.midi.RenderOptions`) as pairs: songs stay hashable."""
+
+    def load(self) -> StemSet:
+        from faderwise.training.midi import RenderOptions, corpus_piece, read_midi_file, render_stems
+
+        seed = int.from_bytes(hashlib.sha256(f"midi|{self.song_id}".encode()).digest()[:8], "big")
+        parts = corpus_piece(self.path, seed=seed) if self.corpus else read_midi_file(self.path)
+        return render_stems(parts, seed=seed, source=str(self.path), options=RenderOptions(**dict(self.render)))
+
+
+MIDI_SUFFIXES = (".mid", ".midi")
+RENDER_KEYS = ("soundfont", "seconds", "velocity_jitter", "timing_jitter_s", "reverb_share")
+
+
+def midi_songs(root: str | os.PathLike[str], **render: Any) -> list[Song]:
+    """Every General MIDI file under ``root``, rendered per instrument group."""
+    root = Path(root)
+    _require_folder(root, "a folder of .mid files")
+    songs: list[Song] = [MidiSong(song_id=f"midi/{path.relative_to(root).with_suffix('')}", name=path.stem, path=path,
+                                  material="rendered", render=tuple(sorted(render.items())))
+                         for path in sorted(p for p in root.rglob("*") if p.suffix.casefold() in MIDI_SUFFIXES)]
+    if not songs:
+        raise DatasetError(f"{root}: no .mid files")
+    return songs
+
+
+def music21_songs(root: str | os.PathLike[str], **render: Any) -> list[Song]:
+    """The multi-part pieces (MusicXML) of the corpus that ships inside the ``music21`` wheel, or
+    of ``root`` when it names a folder; ``root: corpus`` means the wheel's own."""
+    if str(root) == "corpus":
+        try:
+            from music21 import corpus
+        except ImportError as exc:
+            raise DatasetError("music21 corpus: needs the music21 package (pip install 'faderwise[data]')") from exc
+        paths = [Path(p) for p in corpus.getPaths(fileExtensions=("mxl", "xml", "musicxml"))]
+        base = Path(corpus.getComposer("bach")[0]).parents[1]
+    else:
+        base = Path(root)
+        _require_folder(base, "a folder of MusicXML pieces")
+        paths = [p for p in base.rglob("*") if p.suffix.casefold() in (".mxl", ".xml", ".musicxml")]
+    skipped = ("leadSheet", "theoryExercises", "demos")  # no multi-part music
+    songs: list[Song] = [MidiSong(song_id=f"music21/{path.relative_to(base).with_suffix('')}", name=path.stem,
+                                  path=path, material="rendered", corpus=True, render=tuple(sorted(render.items())))
+                         for path in sorted(paths) if not set(path.relative_to(base).parts) & set(skipped)]
+    if not songs:
+        raise DatasetError(f"{base}: no MusicXML pieces")
+    return songs
+
+
+READERS = {"musdb18hq": musdb_hq_songs, "musdb18": musdb_songs, "stem-folders": stem_folder_songs,
+           "midi": midi_songs, "music21": music21_songs}
+RENDERED_KINDS = ("midi", "music21")
 
 
 # -- MixParams / Mix Evaluation Dataset ---------------------------------------------------------
@@ -265,11 +324,12 @@ def consensus_references(data: MixParamsData, *, min_mixes: int = 2) -> dict[str
     return references
 
 
-def list_songs(kind: str, root: str | os.PathLike[str]) -> list[Song]:
-    """The songs of a dataset of kind ``kind`` (one of :data:`READERS`)."""
+def list_songs(kind: str, root: str | os.PathLike[str], **render: Any) -> list[Song]:
+    """The songs of a dataset of kind ``kind`` (one of :data:`READERS`); ``render`` options
+    (:data:`RENDER_KEYS`) go to the MIDI kinds."""
     if kind not in READERS:
         raise DatasetError(f"unknown dataset kind {kind!r}; choose from {', '.join(READERS)}")
-    return READERS[kind](root)
+    return READERS[kind](root, **render) if kind in RENDERED_KINDS else READERS[kind](root)
 
 
 def assign_splits(songs: Iterable[Song], *, val: float, test: float) -> list[Song]:

@@ -49,7 +49,7 @@ from faderwise.tools.json_files import read_json, read_yaml, write_json
 from faderwise.tools.loudness import integrated_loudness
 from faderwise.tools.outputs import claim_run_folder, clean_leftovers, output_folder, slug, write_text
 from faderwise.tools.stems import StemSet, apply_gain
-from faderwise.training.datasets import Song, assign_splits, list_songs
+from faderwise.training.datasets import RENDER_KEYS, RENDERED_KINDS, Song, assign_splits, list_songs
 from faderwise.training.perturb import random_perturbation
 from faderwise.training.templates import explanation, template_count
 
@@ -122,10 +122,17 @@ def read_config(path: str | os.PathLike[str]) -> SynthConfig:
                 raise SynthConfigError(f"{path}: datasets[{index}]: procedural needs 'songs', a count ≥ 1")
             if not isinstance(entry.get("first_seed", 0), int) or entry.get("first_seed", 0) < 0:
                 raise SynthConfigError(f"{path}: datasets[{index}]: first_seed must be a whole number ≥ 0")
+        elif entry["kind"] == "music21" and entry.get("root", "corpus") == "corpus":
+            entry["root"] = "corpus"  # the corpus inside the music21 wheel
         elif not isinstance(entry.get("root"), str):
             raise SynthConfigError(f"{path}: datasets[{index}]: {entry['kind']} needs 'root', a folder")
         else:
             entry["root"] = str((path.parent / entry["root"]).resolve())
+        allowed = {"kind", "root", "songs", "bars", "first_seed", "limit", *(RENDER_KEYS if entry["kind"] in
+                                                                           RENDERED_KINDS else ())}
+        extra = sorted(set(entry) - allowed)
+        if extra:
+            raise SynthConfigError(f"{path}: datasets[{index}]: unknown key {', '.join(extra)} for {entry['kind']}")
         datasets.append(entry)
     options = {key: value for key, value in payload.items() if key not in ("out", "datasets")}
     for key in ("offset_db", "perturbed_stems"):
@@ -145,6 +152,7 @@ def read_config(path: str | os.PathLike[str]) -> SynthConfig:
 
 
 PROCEDURAL_BALANCE_DB = 4.0
+FAILURES = "failures.jsonl"
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,10 @@ def collect_songs(config: SynthConfig) -> list[Song]:
                                      material="procedural", seed=seed, bars=bars)
                       for seed in range(first, first + int(entry["songs"]))]
         else:
-            songs += list_songs(entry["kind"], entry["root"])
+            found = list_songs(entry["kind"], entry["root"], **{key: entry[key] for key in RENDER_KEYS if key in entry})
+            if "limit" in entry:  # a stable pick across the whole dataset (every composer), not its first folder
+                found = sorted(found, key=lambda song: stable_seed("pick", song.song_id))[:entry["limit"]]
+            songs += found
     ids = [song.song_id for song in songs]
     duplicated = sorted({song_id for song_id in ids if ids.count(song_id) > 1})
     if duplicated:
@@ -296,27 +307,40 @@ def synth_song(song: Song, config: SynthConfig) -> list[dict[str, Any]]:
     return records
 
 
+SongResult = tuple[list[dict[str, Any]], str | None]
+"""A song's records, and what went wrong with it (None when it went right)."""
+
+
+def synth_song_or_failure(song: Song, config: SynthConfig) -> SongResult:
+    """:func:`synth_song`, or the one line that says why the song could not be used: a song that
+    fails (a MIDI file with no notes, a corrupt file) never stops the rest of the synthesis."""
+    try:
+        return synth_song(song, config), None
+    except FaderwiseError as exc:
+        return [], str(exc)
+
+
 def _run_local(songs: Sequence[Song], config: SynthConfig,
-               on_song: Callable[[Song, int], None] | None) -> list[list[dict[str, Any]]]:
+               on_song: Callable[[Song, int], None] | None) -> list[SongResult]:
     if config.workers <= 1:
         results = []
         for song in songs:
-            results.append(synth_song(song, config))
+            results.append(synth_song_or_failure(song, config))
             if on_song:
-                on_song(song, len(results[-1]))
+                on_song(song, len(results[-1][0]))
         return results
     with ProcessPoolExecutor(max_workers=config.workers) as pool:
-        futures = [pool.submit(synth_song, song, config) for song in songs]
+        futures = [pool.submit(synth_song_or_failure, song, config) for song in songs]
         results = []
         for song, future in zip(songs, futures):
             results.append(future.result())
             if on_song:
-                on_song(song, len(results[-1]))
+                on_song(song, len(results[-1][0]))
         return results
 
 
 def _run_ray(songs: Sequence[Song], config: SynthConfig,
-             on_song: Callable[[Song, int], None] | None) -> list[list[dict[str, Any]]]:
+             on_song: Callable[[Song, int], None] | None) -> list[SongResult]:
     try:
         import ray
     except ImportError as exc:
@@ -324,13 +348,13 @@ def _run_ray(songs: Sequence[Song], config: SynthConfig,
                                      "(and a cluster, or ray starts a local one)") from exc
     if not ray.is_initialized():
         ray.init(ignore_reinit_error=True)
-    remote = ray.remote(synth_song)
+    remote = ray.remote(synth_song_or_failure)
     handles = [remote.remote(song, config) for song in songs]
     results = []
     for song, handle in zip(songs, handles):
         results.append(ray.get(handle))
         if on_song:
-            on_song(song, len(results[-1]))
+            on_song(song, len(results[-1][0]))
     return results
 
 
@@ -341,20 +365,31 @@ def write_manifest(out: Path, records: Iterable[Mapping[str, Any]]) -> Path:
 
 
 def synthesize(config: SynthConfig, *, on_song: Callable[[Song, int], None] | None = None,
+               on_failure: Callable[[Song, str], None] | None = None,
                limit_songs: int | None = None) -> list[dict[str, Any]]:
     """Run the synthesis (resuming a previous run in the same folder) and write the manifest.
+    Songs that cannot be used are left out, each with one line in ``out/failures.jsonl``.
 
     Args:
         on_song: called with each finished song and its number of items (progress).
+        on_failure: called with each song left out and why.
         limit_songs: only the first N songs (a partial run; a later full run completes it).
     """
     songs = collect_songs(config)[:limit_songs]
     claim_run_folder(config.out, kind="synth", legacy="items",
-                     inputs=[entry["root"] for entry in config.datasets if "root" in entry])
+                     inputs=[entry["root"] for entry in config.datasets if entry.get("root", "corpus") != "corpus"])
     items = config.out / "items"
     items.mkdir(exist_ok=True)
     clean_leftovers(items)  # staging of items a killed run was writing
     run = _run_ray if config.executor == "ray" else _run_local
-    records = [record for song_records in run(songs, config, on_song) for record in song_records]
+    results = run(songs, config, on_song)
+    failures = [{"song": song.song_id, "source": str(song.path), "problem": problem}
+                for song, (_, problem) in zip(songs, results) if problem is not None]
+    for song, (_, problem) in zip(songs, results):
+        if problem is not None and on_failure:
+            on_failure(song, problem)
+    if failures or (config.out / FAILURES).exists():
+        write_text(config.out / FAILURES, "".join(json.dumps(f, sort_keys=True) + "\n" for f in failures), force=True)
+    records = [record for song_records, _ in results for record in song_records]
     write_manifest(config.out, records)
     return records
