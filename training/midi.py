@@ -25,6 +25,7 @@ import math
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -199,7 +200,9 @@ def corpus_piece(path: str | Path, *, seed: int, drums_share: float = 0.8) -> li
     path = Path(path)
     rng = np.random.default_rng(seed)
     try:
-        score = converter.parse(str(path))
+        with warnings.catch_warnings():  # music21's notes on the encodings (an overfull bar) are not the user's
+            warnings.simplefilter("ignore")
+            score = converter.parse(str(path))
     except Exception as exc:  # music21 raises many kinds for a bad file
         raise MidiError(f"{path}: music21 cannot read it ({type(exc).__name__}: {exc})") from None
     voices = []
