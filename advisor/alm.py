@@ -39,6 +39,13 @@ CLIP_DESCRIPTIONS = {
 }
 # A model states a move to within this, either way, when it gives one number.
 STATED_MOVE_HALF_WIDTH_DB = 1.0
+REPRESENTATIONS = ("bundle", "bundle+delta")
+"""How a differential model hears a stem: ``bundle``, the four clips, each encoded on its own; or
+``bundle+delta``, the four clips and a fifth input, the target's features in A minus those in B,
+frame by frame (a level-preserving difference: a gain change is a constant offset there, where the
+four clips leave the model to compare levels across clips it encodes apart)."""
+MODEL_SETTINGS = "faderwise_alm.json"
+"""The file in a model folder that says how the model hears (``representation``)."""
 
 
 class ModelLoadError(FaderwiseError):
@@ -73,22 +80,24 @@ def require_alm() -> None:
                                      "pip install 'faderwise[alm]'") from exc
 
 
-def question(stem: str, *, differential: bool) -> str:
+def question(stem: str, *, differential: bool, representation: str = "bundle") -> str:
     """The producer's question that follows the clips."""
     if differential:
-        heard = "; ".join(f"Audio {i}: {CLIP_DESCRIPTIONS[name].format(stem=stem)}"
-                          for i, name in enumerate(CLIP_NAMES, start=1))
-        return f"{heard}. How should the {stem} fader move so that the mix matches the reference?"
+        heard = [f"Audio {i}: {CLIP_DESCRIPTIONS[name].format(stem=stem)}" for i, name in enumerate(CLIP_NAMES, start=1)]
+        if representation == "bundle+delta":
+            heard.append(f"Audio {len(heard) + 1}: the {stem} in the producer's mix against the reference")
+        return f"{'; '.join(heard)}. How should the {stem} fader move so that the mix matches the reference?"
     return f"Audio 1: the producer's mix. How should the {stem} fader move?"
 
 
-def conversation(stem: str, *, differential: bool) -> list[dict[str, Any]]:
+def conversation(stem: str, *, differential: bool, representation: str = "bundle") -> list[dict[str, Any]]:
     """Chat messages for the processor's template: the system prompt, then the clips and the question."""
-    clips = len(CLIP_NAMES) if differential else 1
+    clips = (len(CLIP_NAMES) + (representation == "bundle+delta")) if differential else 1
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": [*({"type": "audio"} for _ in range(clips)),
-                                     {"type": "text", "text": question(stem, differential=differential)}]},
+                                     {"type": "text", "text": question(stem, differential=differential,
+                                                                       representation=representation)}]},
     ]
 
 
@@ -113,13 +122,40 @@ def check_clips(clips: Sequence[np.ndarray], *, differential: bool, max_s: float
 
 
 def model_inputs(processor: Any, clips: Sequence[np.ndarray], stem: str, *, differential: bool,
-                 answer: str | None = None) -> dict[str, Any]:
-    """The processor's tensors (a batch of 1) for the prompt, followed by ``answer`` if given."""
+                 answer: str | None = None, representation: str = "bundle") -> dict[str, Any]:
+    """The processor's tensors (a batch of 1) for the prompt, followed by ``answer`` if given.
+
+    With ``representation="bundle+delta"`` a fifth input follows the four clips: the target's
+    features in A minus those in B (:data:`REPRESENTATIONS`). It takes target A's place in the
+    processor (so the prompt expands to the right number of audio tokens) and its features are
+    then replaced by the difference.
+    """
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"representation {representation!r}: choose {', '.join(REPRESENTATIONS)}")
     flat = check_clips(clips, differential=differential, max_s=processor.feature_extractor.chunk_length)
-    prompt = processor.apply_chat_template(conversation(stem, differential=differential), add_generation_prompt=True,
-                                           tokenize=False)
+    delta = differential and representation == "bundle+delta"
+    prompt = processor.apply_chat_template(conversation(stem, differential=differential, representation=representation),
+                                           add_generation_prompt=True, tokenize=False)
     text = prompt if answer is None else f"{prompt}{answer}<|im_end|>"
-    return dict(processor(text=text, audio=flat, sampling_rate=ALM_RATE, return_tensors="pt"))
+    inputs = dict(processor(text=text, audio=[*flat, flat[0]] if delta else flat, sampling_rate=ALM_RATE,
+                            return_tensors="pt"))
+    if delta:
+        features = inputs["input_features"]
+        features[4] = features[0] - features[2]  # target A against target B, frame by frame
+    return inputs
+
+
+def model_representation(folder: str | os.PathLike[str]) -> str:
+    """How the model in ``folder`` hears (its :data:`MODEL_SETTINGS`; ``bundle`` when it has none)."""
+    import json
+
+    settings = Path(folder) / MODEL_SETTINGS
+    if not settings.is_file():
+        return "bundle"
+    found = json.loads(settings.read_text(encoding="utf-8")).get("representation", "bundle")
+    if found not in REPRESENTATIONS:
+        raise ModelLoadError(f"{settings}: representation {found!r} is not one of {', '.join(REPRESENTATIONS)}")
+    return str(found)
 
 
 def freeze_fixed_positions(model: Any) -> Any:
@@ -184,13 +220,15 @@ class AudioLanguageAdvisor:
         self.differential = differential
         self.max_new_tokens = max_new_tokens
         self.model, self.processor = load_model(folder, four_bit=four_bit)
+        self.representation = model_representation(folder) if differential else "bundle"
         self.model.eval()
 
     def answer(self, clips: Sequence[np.ndarray], stem: str) -> str:
         """The model's words for one stem (greedy decoding)."""
         import torch
 
-        inputs = model_inputs(self.processor, clips, stem, differential=self.differential)
+        inputs = model_inputs(self.processor, clips, stem, differential=self.differential,
+                              representation=self.representation)
         tokenizer = self.processor.tokenizer
         end = tokenizer.convert_tokens_to_ids("<|im_end|>")  # the chat template closes each turn with it
         with torch.no_grad():

@@ -106,6 +106,16 @@ class Summary:
     unknown_stem_share: float = 0.0
     """Share of the answers that named a stem the song does not have."""
 
+    def to_json(self) -> dict[str, float | int | None]:
+        """The figures rounded for JSON (``None`` where undefined, e.g. no move stated at all)."""
+        def number(value: float) -> float | None:
+            return round(float(value), 3) if math.isfinite(value) else None
+
+        return {"mae_db": number(self.mae_db), "mae_moved_db": number(self.mae_moved_db),
+                "leave_accuracy": number(self.leave_accuracy), "false_move_rate": number(self.false_move_rate),
+                "direction_accuracy": number(self.direction_accuracy), "no_move_share": number(self.no_move_share),
+                "unknown_stem_share": number(self.unknown_stem_share), "items": self.stems, "moved": self.moved}
+
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan

@@ -27,12 +27,11 @@ EVALUATION_FORMAT = "faderwise.model-evaluation/1"
 
 
 def _summary(errors: list[StemError]) -> dict[str, Any]:
-    summary = summarise(errors)
+    """Every gain-error figure (:class:`~faderwise.evals.gain_error.Summary`) and the MAE per stem."""
     per_stem: dict[str, list[StemError]] = {}
     for error in errors:
         per_stem.setdefault(error.stem, []).append(error)
-    return {"mae_db": round(summary.mae_db, 3), "direction_accuracy": round(summary.direction_accuracy, 3),
-            "items": summary.stems,
+    return {**summarise(errors).to_json(),
             "per_stem_mae_db": {stem: round(summarise(group).mae_db, 3) for stem, group in sorted(per_stem.items())}}
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from faderwise.advisor.parse import parse_moves
 from faderwise.advisor.stem_names import STEM_CLASSES, stem_class
 from faderwise.evals.advisors import EvalItem, hears_reference
-from faderwise.evals.gain_error import StemError, Summary, calibration, magnitude_bin, summarise
+from faderwise.evals.gain_error import StemError, calibration, magnitude_bin, summarise
 from faderwise.evals.judge import CRITERIA, Ranking, Verdict, rank_summaries
 from faderwise.evals.stats import bootstrap_ci, cohen_kappa, paired_difference_ci, rank_correlation
 from faderwise.tools.json_files import write_json
@@ -47,14 +47,6 @@ def _number(value: float, digits: int = 3) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), digits)
 
 
-def _summary_json(summary: Summary) -> dict[str, Any]:
-    return {"mae_db": _number(summary.mae_db), "mae_moved_db": _number(summary.mae_moved_db),
-            "leave_accuracy": _number(summary.leave_accuracy), "false_move_rate": _number(summary.false_move_rate),
-            "direction_accuracy": _number(summary.direction_accuracy), "no_move_share": _number(summary.no_move_share),
-            "unknown_stem_share": _number(summary.unknown_stem_share), "items": summary.stems,
-            "moved": summary.moved}
-
-
 def gain_figures(errors: Sequence[StemError], *, resamples: int, seed: int) -> dict[str, Any]:
     """Every gain-error figure of ``errors`` with its 95 % bootstrap interval over items."""
     errors = list(errors)
@@ -64,7 +56,7 @@ def gain_figures(errors: Sequence[StemError], *, resamples: int, seed: int) -> d
                "leave_ci": [float(not e.predicted_move) for e in errors if not e.moved],
                "false_move_ci": [float(not e.moved) for e in errors if e.predicted_move],
                "direction_ci": [float(e.direction_right) for e in errors if e.direction_counts]}
-    return {**_summary_json(summary),
+    return {**summary.to_json(),
             **{key: bootstrap_ci(values, resamples=resamples, seed=seed).to_json() for key, values in samples.items()}}
 
 
@@ -87,9 +79,9 @@ def build_report(config: Any, items: Sequence[EvalItem], answers: Mapping[str, M
                              for material in materials},
             "per_stem_mae_db": {stem: _number(summarise(group).mae_db) for stem, group in sorted(per_stem.items())},
             "calibration": {
-                "by_offset_db": {k: _summary_json(v) for k, v in calibration(errs, lambda i, e: magnitude_bin(
+                "by_offset_db": {k: v.to_json() for k, v in calibration(errs, lambda i, e: magnitude_bin(
                     e.true_db)).items()},
-                "by_perturbed_stems": {k: _summary_json(v) for k, v in calibration(
+                "by_perturbed_stems": {k: v.to_json() for k, v in calibration(
                     errs, lambda i, e: str(items[i].perturbed_stems)).items()},
             },
             "judges": {},

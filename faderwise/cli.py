@@ -507,9 +507,15 @@ def run_held_out(args: argparse.Namespace) -> int:
         note_input(args.model, args.dataset)
         check_target(args.out, folder=False, force=args.force)  # refuse before evaluating, not after
     result = evaluate_model(args.model, args.dataset, variant=args.variant, split=args.split, limit=args.limit)
+    def percent(value: float | None) -> str:
+        return "—" if value is None else f"{100 * value:.0f} %"
+
+    print(f"{'':26} {'MAE all':>8} {'MAE moved':>10} {'leave':>6} {'direction':>10}")
     for name in ("model_scores", "no_change", "measured_on_bundle_clips"):
         scores = result[name]
-        print(f"{name:26} MAE {scores['mae_db']:6.2f} dB   direction {100 * scores['direction_accuracy']:5.1f} %")
+        moved = "—" if scores["mae_moved_db"] is None else f"{scores['mae_moved_db']:.2f}"
+        print(f"{name:26} {scores['mae_db']:8.2f} {moved:>10} {percent(scores['leave_accuracy']):>6} "
+              f"{percent(scores['direction_accuracy']):>10}")
     print(f"answers with no move for the target: {100 * result['no_move_share']:.0f} %")
     if args.out is not None:
         write_json(args.out, result, force=args.force)

@@ -93,6 +93,29 @@ def test_the_four_clips_go_through_the_processor_and_only_the_answer_is_learned(
         encode(processor, single.clips, single.target, differential=True)
 
 
+def test_the_delta_representation_adds_the_targets_difference_as_a_fifth_input(dataset: Path,
+                                                                              tiny_base: Path) -> None:
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_base)
+    example = load_examples(dataset, "train", variant="differential")[0]
+    plain = encode(processor, example.clips, example.target, differential=True, answer=example.answer)
+    delta = encode(processor, example.clips, example.target, differential=True, answer=example.answer,
+                   representation="bundle+delta")
+    features = delta["input_features"]
+    assert features.shape[0] == 5
+    assert torch.equal(features[:4], plain["input_features"])
+    assert torch.equal(features[4], features[0] - features[2])  # target A against target B, frame by frame
+    audio_id = processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    frames = len(example.clips[0]) // 160
+    fifth = ((frames - 1) // 2 + 1 - 2) // 2 + 1
+    assert int((delta["input_ids"] == audio_id).sum()) == int((plain["input_ids"] == audio_id).sum()) + fifth
+    assert f"Audio 5: the {example.target} in the producer's mix against the reference" in processor.tokenizer.decode(
+        delta["input_ids"][0])
+    with pytest.raises(ValueError, match="representation 'spectral'"):
+        encode(processor, example.clips, example.target, differential=True, representation="spectral")
+
+
 SMALL_RUN = {"model": "small", "method": "full", "steps": 6, "eval_every": 3, "save_every": 3, "eval_examples": 2,
              "learning_rate": 3e-3, "warmup_steps": 1, "vocab_size": 320, "size": TINY_SIZE}
 
@@ -127,6 +150,24 @@ def test_full_training_learns_and_resumes_exactly(dataset: Path, tmp_path: Path)
              if "loss" in json.loads(line)]
     assert steps == [1, 2, 3, 4, 5, 6]  # the resume replaced the stale step 5
     assert same_logits(uninterrupted, resumed, dataset, atol=1e-5)
+
+
+def test_a_model_keeps_how_it_hears_and_the_advisor_hears_it_so(dataset: Path, tmp_path: Path) -> None:
+    from faderwise.advisor.alm import AudioLanguageAdvisor, model_representation
+
+    final = train(small_config(dataset, tmp_path / "delta", steps=2, representation="bundle+delta"))
+    assert json.loads((final / "faderwise_alm.json").read_text())["representation"] == "bundle+delta"
+    assert model_representation(final) == "bundle+delta"
+    assert model_representation(final.parent / "checkpoints" / "step-000002" / "model") == "bundle+delta"
+    advisor = AudioLanguageAdvisor(final, max_new_tokens=4)
+    assert advisor.representation == "bundle+delta"
+    example = load_examples(dataset, "val", variant="differential")[0]
+    assert isinstance(advisor.answer(list(example.clips), example.target), str)  # five inputs, no shape error
+    config = tmp_path / "bad.yaml"
+    config.write_text(json.dumps({"dataset": str(dataset), "out": "x", "variant": "single-mix",
+                                  "representation": "bundle+delta"}))
+    with pytest.raises(TrainConfigError, match="only the differential model hears a bundle\\+delta"):
+        read_config(config)
 
 
 def test_tensorboard_logs_what_the_jsonl_log_says(dataset: Path, tmp_path: Path) -> None:

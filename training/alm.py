@@ -97,11 +97,12 @@ def small_model(tokenizer: Any, size: SmallModelSize = SmallModelSize(), *, seed
 
 
 def encode(processor: Any, clips: Sequence[np.ndarray], stem: str, *, differential: bool,
-           answer: str | None = None) -> dict[str, Any]:
+           answer: str | None = None, representation: str = "bundle") -> dict[str, Any]:
     """Model inputs for one bundle (a batch of 1). With ``answer``, ``labels`` hold the answer's
     tokens (and the closing ``<|im_end|>``) and ``IGNORE_INDEX`` everywhere else, so the loss is
     on the answer only."""
-    inputs = model_inputs(processor, clips, stem, differential=differential, answer=answer)
+    inputs = model_inputs(processor, clips, stem, differential=differential, answer=answer,
+                          representation=representation)
     if answer is not None:
         ids = inputs["input_ids"][0]
         labels = ids.clone()

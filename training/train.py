@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from faderwise.advisor.alm import freeze_fixed_positions, nf4_config, require_alm
+from faderwise.advisor.alm import MODEL_SETTINGS, REPRESENTATIONS, freeze_fixed_positions, nf4_config, require_alm
 from faderwise.advisor.explain import instruction, is_leave, is_plural
 from faderwise.tools.audio_io import read_audio
 from faderwise.tools.bundle import CLIP_NAMES
@@ -86,6 +86,9 @@ class TrainConfig:
     size: dict[str, int] = field(default_factory=dict)
     tensorboard: bool = True
     """Also log to ``out/tensorboard`` (needs the tensorboard package)."""
+    representation: str = "bundle"
+    """How a differential model hears a stem: ``bundle`` or ``bundle+delta``
+    (:data:`faderwise.advisor.alm.REPRESENTATIONS`); saved with the model."""
 
 
 def read_config(path: str | os.PathLike[str]) -> TrainConfig:
@@ -104,6 +107,11 @@ def read_config(path: str | os.PathLike[str]) -> TrainConfig:
         raise TrainConfigError(f"{path}: answer must be full or short")
     if payload.get("method", "full") not in ("full", "lora", "qlora"):
         raise TrainConfigError(f"{path}: method must be full, lora or qlora")
+    if payload.get("representation", "bundle") not in REPRESENTATIONS:
+        raise TrainConfigError(f"{path}: representation must be one of {', '.join(REPRESENTATIONS)}")
+    if payload.get("representation", "bundle") != "bundle" and payload.get("variant", "differential") != "differential":
+        raise TrainConfigError(f"{path}: only the differential model hears a {payload['representation']} (it hears "
+                               "B); the single-mix model hears A's mix")
     model = payload.get("model", "small")
     if model != "small":
         payload["model"] = str((path.parent / model).resolve())
@@ -236,14 +244,21 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 # -- checkpoints ----------------------------------------------------------------------------------
 
 
-def save_checkpoint(folder: Path, model: Any, processor: Any, optimizer: Any, *, step: int, epoch: int,
-                    order: list[int]) -> Path:
+def save_model(folder: Path, model: Any, processor: Any, config: TrainConfig) -> None:
+    """The model (or adapter), its processor, and how it hears (:data:`MODEL_SETTINGS`) into ``folder``."""
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    write_json(folder / MODEL_SETTINGS, {"format": "faderwise.alm-settings/1", "representation": config.representation,
+                                         "variant": config.variant})
+
+
+def save_checkpoint(folder: Path, model: Any, processor: Any, optimizer: Any, config: TrainConfig, *, step: int,
+                    epoch: int, order: list[int]) -> Path:
     """Model (or adapter), processor, optimizer and position, written whole to ``folder``."""
     import torch
 
     with output_folder(folder, kind="checkpoint", force=True) as staging:
-        model.save_pretrained(staging / "model")
-        processor.save_pretrained(staging / "model")
+        save_model(staging / "model", model, processor, config)
         torch.save(optimizer.state_dict(), staging / "optimizer.pt")
         write_json(staging / "state.json", {"step": step, "epoch": epoch, "order": order})
     return folder
@@ -258,7 +273,7 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 
 def evaluate_loss(model: Any, processor: Any, examples: list[Example], *, differential: bool,
-                  device: Any = None) -> float:
+                  device: Any = None, representation: str = "bundle") -> float:
     """Mean answer-token loss over ``examples``."""
     import torch
 
@@ -267,7 +282,7 @@ def evaluate_loss(model: Any, processor: Any, examples: list[Example], *, differ
     with torch.no_grad():
         for example in examples:
             inputs = on_device(encode(processor, example.clips, example.target, differential=differential,
-                                      answer=example.answer), device)
+                                      answer=example.answer, representation=representation), device)
             losses.append(float(model(**inputs).loss))
     model.train()
     return float(np.mean(losses)) if losses else math.nan
@@ -373,7 +388,7 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
                 drawn = [order.draw() for _ in range(processes.world_size)]
                 example = train_examples[drawn[processes.rank]]
                 inputs = on_device(encode(processor, example.clips, example.target, differential=differential,
-                                          answer=example.answer), device)
+                                          answer=example.answer, representation=config.representation), device)
                 last_round = round_ == config.grad_accumulation - 1
                 with contextlib.nullcontext() if last_round or not processes.distributed else replica.no_sync():
                     loss = replica(**inputs).loss / config.grad_accumulation
@@ -388,8 +403,8 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
                                      "seconds": round(time.perf_counter() - started, 2)}
             if step % config.eval_every == 0 or step == config.steps:
                 if processes.main:
-                    entry["val_loss"] = round(evaluate_loss(model, processor, val_examples,
-                                                            differential=differential, device=device), 5)
+                    entry["val_loss"] = round(evaluate_loss(model, processor, val_examples, differential=differential,
+                                                            device=device, representation=config.representation), 5)
                 wait_for_all(processes)
             if log is not None:
                 write_log(log, writer, entry)
@@ -398,7 +413,7 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
             if step % config.save_every == 0 or step in (config.steps, stop_after):
                 checkpoint = config.out / "checkpoints" / f"step-{step:06d}"
                 if processes.main:
-                    save_checkpoint(checkpoint, model, processor, optimizer, step=step, epoch=order.epoch,
+                    save_checkpoint(checkpoint, model, processor, optimizer, config, step=step, epoch=order.epoch,
                                     order=order.left)
                 wait_for_all(processes)
             if step == stop_after:
@@ -411,8 +426,7 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
     final = config.out / "final"
     if processes.main:
         with output_folder(final, kind="model", force=True) as staging:
-            model.save_pretrained(staging)
-            processor.save_pretrained(staging)
+            save_model(staging, model, processor, config)
     wait_for_all(processes)
     return final
 
