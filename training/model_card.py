@@ -48,13 +48,25 @@ def plot_losses(runs: Mapping[str, Path], out: Path) -> Path:
 
 
 def _scores_row(name: str, scores: Mapping[str, Any]) -> str:
-    return f"| {name} | {scores['mae_db']:.2f} | {100 * scores['direction_accuracy']:.0f} % |"
+    def cell(key: str, *, percent: bool = False) -> str:
+        value = scores.get(key)
+        return "—" if value is None else f"{100 * value:.0f} %" if percent else f"{value:.2f}"
+
+    return (f"| {name} | {cell('mae_db')} | {cell('mae_moved_db')} | {cell('leave_accuracy', percent=True)} | "
+            f"{cell('direction_accuracy', percent=True)} |")
+
+
+PROCEDURAL_DATA = ("`faderwise synth training/recipes/small-data.yaml`: procedural songs (the demo generator, each song "
+                   "with its own balance)")
 
 
 def model_card(*, name: str, config: TrainConfig, evaluation: Mapping[str, Any], dataset_counts: Mapping[str, int],
                minutes: float, parameters: int, moved_share: float,
-               others: Mapping[str, Mapping[str, Any]] | None = None, notes: str = "") -> str:
-    """The card's Markdown."""
+               others: Mapping[str, Mapping[str, Any]] | None = None, notes: str = "",
+               data: str = PROCEDURAL_DATA, material: str = "procedural stems are not music a producer brings") -> str:
+    """The card's Markdown. ``others``: more advisors scored on the same items (the single-mix
+    twin, the other representation); ``data``: where the items come from; ``material``: what the
+    model is not for."""
     scores = evaluation["model_scores"]
     per_stem = " · ".join(f"{stem} {mae:.2f}" for stem, mae in scores["per_stem_mae_db"].items())
     hears = ("the four clips of each stem's A/B bundle (target A, backing A, target B, backing B)"
@@ -67,8 +79,7 @@ with a byte-level BPE tokenizer trained in code. It is *not* a pretrained Qwen2-
 but this task on this data. It hears {hears}, 16 kHz mono clips of at most {config.size.get('clip_seconds', 30)} s,
 and answers in the templated words of faderwise's explanations.
 
-**Data:** `faderwise synth training/recipes/small-data.yaml`: procedural songs (the demo generator, each
-song with its own balance), Version A = B with 1–3 playing stems moved by 1–12 dB either way; each item
+**Data:** {data}, Version A = B with 1–3 playing stems moved by 1–12 dB either way; each item
 asks about one playing stem ({100 * moved_share:.0f} % of them moved, the others to be left alone); splits by
 song: {', '.join(f'{k} {v}' for k, v in dataset_counts.items())} items.
 
@@ -80,8 +91,11 @@ thread. Loss curves: `losses.png`.{(" " + notes) if notes else ""}
 is the one the answer states for the target stem, parsed by `parse_moves`; an answer without one counts
 as 0 dB ({100 * evaluation['no_move_share']:.0f} % of answers):
 
-| advisor | MAE (dB) | direction |
-| --- | ---: | ---: |
+MAE over every stem of every pair, over the moved ones, leave accuracy (of the stems to leave,
+the share left within 0.5 dB) and direction (moves of 1 dB or more):
+
+| advisor | MAE, all stems (dB) | MAE, moved (dB) | leave accuracy | direction |
+| --- | ---: | ---: | ---: | ---: |
 {_scores_row(name, scores)}
 {"".join(_scores_row(other, other_scores) + chr(10) for other, other_scores in (others or {}).items())}{_scores_row("no change (0 dB)", evaluation['no_change'])}
 {_scores_row("measured advisor, same clips", evaluation['measured_on_bundle_clips'])}
@@ -90,7 +104,7 @@ Per-stem MAE (dB): {per_stem}.
 
 **Use:** {"`faderwise advise A --reference B --advisor alm`" if config.variant == "differential" else
             "`faderwise advise A --advisor alm-single-mix`"} (or `…:FOLDER` for another model).
-Not for real mixes beyond a demonstration: procedural stems are not music a producer brings.
+Not for real mixes beyond a demonstration: {material}.
 """
 
 
