@@ -39,11 +39,24 @@ CLIP_DESCRIPTIONS = {
 }
 # A model states a move to within this, either way, when it gives one number.
 STATED_MOVE_HALF_WIDTH_DB = 1.0
-REPRESENTATIONS = ("bundle", "bundle+delta")
-"""How a differential model hears a stem: ``bundle``, the four clips, each encoded on its own; or
+REPRESENTATIONS = ("bundle", "bundle+delta", "bundle+ruler")
+"""How a differential model hears a stem: ``bundle``, the four clips, each encoded on its own;
 ``bundle+delta``, the four clips and a fifth input, the target's features in A minus those in B,
-frame by frame (a level-preserving difference: a gain change is a constant offset there, where the
-four clips leave the model to compare levels across clips it encodes apart)."""
+frame by frame (a gain change is a constant offset there, where the four clips leave the model to
+compare levels across clips it encodes apart); or ``bundle+ruler``, the four clips and a fifth
+input that draws the target's A − B level difference of every frame as a ruler
+(:func:`level_ruler`), a level-preserving front end: the size of a difference is where the ruler's
+edge falls, which the encoder's normalisations keep, where they scale a constant offset away."""
+RULER_DB = (-16.0, 16.0)
+"""The span of the level ruler, dB (a difference outside it reads as the ruler's end): the largest
+move the synthesis draws (12 dB) with room to spare, across the 128 mel bins (0.25 dB a bin)."""
+RULER_GATE_DB = 40.0
+"""A frame is drawn on the ruler when the target plays in it, in A and in B: within this many dB of
+the clip's loudest frame, and above :data:`RULER_SILENCE_DB`. Frames where it does not are left
+blank (0)."""
+RULER_SILENCE_DB = -70.0
+"""Frame power, dB on the features' scale, below which a frame is silence: digital silence is the
+extractor's floor, 1e-10 a bin (-79 dB over 128 bins)."""
 MODEL_SETTINGS = "faderwise_alm.json"
 """The file in a model folder that says how the model hears (``representation``)."""
 
@@ -84,15 +97,20 @@ def question(stem: str, *, differential: bool, representation: str = "bundle") -
     """The producer's question that follows the clips."""
     if differential:
         heard = [f"Audio {i}: {CLIP_DESCRIPTIONS[name].format(stem=stem)}" for i, name in enumerate(CLIP_NAMES, start=1)]
-        if representation == "bundle+delta":
-            heard.append(f"Audio {len(heard) + 1}: the {stem} in the producer's mix against the reference")
+        if representation in FIFTH_INPUTS:
+            heard.append(f"Audio {len(heard) + 1}: {FIFTH_INPUTS[representation].format(stem=stem)}")
         return f"{'; '.join(heard)}. How should the {stem} fader move so that the mix matches the reference?"
     return f"Audio 1: the producer's mix. How should the {stem} fader move?"
 
 
+FIFTH_INPUTS = {"bundle+delta": "the {stem} in the producer's mix against the reference",
+                "bundle+ruler": "a ruler of the {stem}'s level in the producer's mix against the reference"}
+"""What the question says of each representation's fifth input."""
+
+
 def conversation(stem: str, *, differential: bool, representation: str = "bundle") -> list[dict[str, Any]]:
     """Chat messages for the processor's template: the system prompt, then the clips and the question."""
-    clips = (len(CLIP_NAMES) + (representation == "bundle+delta")) if differential else 1
+    clips = (len(CLIP_NAMES) + (representation in FIFTH_INPUTS)) if differential else 1
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": [*({"type": "audio"} for _ in range(clips)),
@@ -125,24 +143,62 @@ def model_inputs(processor: Any, clips: Sequence[np.ndarray], stem: str, *, diff
                  answer: str | None = None, representation: str = "bundle") -> dict[str, Any]:
     """The processor's tensors (a batch of 1) for the prompt, followed by ``answer`` if given.
 
-    With ``representation="bundle+delta"`` a fifth input follows the four clips: the target's
-    features in A minus those in B (:data:`REPRESENTATIONS`). It takes target A's place in the
-    processor (so the prompt expands to the right number of audio tokens) and its features are
-    then replaced by the difference.
+    With a representation that adds a fifth input (``bundle+delta``, ``bundle+ruler``) it follows
+    the four clips: it takes target A's place in the processor (so the prompt expands to the right
+    number of audio tokens) and its features are then replaced by the difference or the ruler
+    (:data:`REPRESENTATIONS`).
     """
     if representation not in REPRESENTATIONS:
         raise ValueError(f"representation {representation!r}: choose {', '.join(REPRESENTATIONS)}")
     flat = check_clips(clips, differential=differential, max_s=processor.feature_extractor.chunk_length)
-    delta = differential and representation == "bundle+delta"
+    fifth = differential and representation in FIFTH_INPUTS
     prompt = processor.apply_chat_template(conversation(stem, differential=differential, representation=representation),
                                            add_generation_prompt=True, tokenize=False)
     text = prompt if answer is None else f"{prompt}{answer}<|im_end|>"
-    inputs = dict(processor(text=text, audio=[*flat, flat[0]] if delta else flat, sampling_rate=ALM_RATE,
+    inputs = dict(processor(text=text, audio=[*flat, flat[0]] if fifth else flat, sampling_rate=ALM_RATE,
                             return_tensors="pt"))
-    if delta:
+    if fifth:
         features = inputs["input_features"]
-        features[4] = features[0] - features[2]  # target A against target B, frame by frame
+        if representation == "bundle+delta":
+            features[4] = features[0] - features[2]  # target A against target B, frame by frame
+        else:
+            features[4] = level_ruler(features[0], features[2])
     return inputs
+
+
+def frame_level_db(features: Any) -> Any:
+    """Power of every frame, dB, from Whisper features ``(mel_bins, frames)``: the extractor's
+    ``(log10 P + 4) / 4`` undone and summed over the bins (its floor, 80 dB below the clip's
+    loudest cell, adds nothing that matters). Returns ``(frames,)``."""
+    import torch
+
+    return 10 * torch.log10(torch.pow(10.0, 4 * features.double() - 4).sum(dim=0))
+
+
+def level_ruler(target_a: Any, target_b: Any) -> Any:
+    """The ``bundle+ruler`` input: the target's level in A minus its level in B, frame by frame,
+    drawn as a thermometer across the mel bins.
+
+    Bin ``k`` of a frame is +1 where the frame's difference (dB) is above the ``k``-th of 128
+    evenly spaced marks over :data:`RULER_DB` and -1 where it is not, so a gain change of ``g`` dB
+    puts the edge ``4 g`` bins from the middle in every frame the target plays in (in A and in B,
+    within :data:`RULER_GATE_DB` of its loudest frame, not silent); other frames are 0.
+
+    Args:
+        target_a, target_b: Whisper features of the target in A and in B, ``(mel_bins, frames)``
+            tensors of one processor call (same frames).
+
+    Returns:
+        A float tensor of ``target_a``'s shape and dtype.
+    """
+    import torch
+
+    level_a, level_b = frame_level_db(target_a), frame_level_db(target_b)
+    playing = ((level_a >= level_a.max() - RULER_GATE_DB) & (level_b >= level_b.max() - RULER_GATE_DB)
+               & (level_a > RULER_SILENCE_DB) & (level_b > RULER_SILENCE_DB))
+    marks = torch.linspace(*RULER_DB, target_a.shape[0], dtype=torch.float64)
+    ruler = torch.where((level_a - level_b)[None, :] > marks[:, None], 1.0, -1.0)
+    return (ruler * playing[None, :]).to(target_a.dtype)
 
 
 def model_representation(folder: str | os.PathLike[str]) -> str:

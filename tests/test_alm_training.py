@@ -93,27 +93,61 @@ def test_the_four_clips_go_through_the_processor_and_only_the_answer_is_learned(
         encode(processor, single.clips, single.target, differential=True)
 
 
-def test_the_delta_representation_adds_the_targets_difference_as_a_fifth_input(dataset: Path,
-                                                                              tiny_base: Path) -> None:
+@pytest.mark.parametrize("representation", ["bundle+delta", "bundle+ruler"])
+def test_a_representations_fifth_input_follows_the_four_clips(dataset: Path, tiny_base: Path,
+                                                              representation: str) -> None:
     from transformers import AutoProcessor
+
+    from faderwise.advisor.alm import level_ruler
 
     processor = AutoProcessor.from_pretrained(tiny_base)
     example = load_examples(dataset, "train", variant="differential")[0]
     plain = encode(processor, example.clips, example.target, differential=True, answer=example.answer)
-    delta = encode(processor, example.clips, example.target, differential=True, answer=example.answer,
-                   representation="bundle+delta")
-    features = delta["input_features"]
+    fifth = encode(processor, example.clips, example.target, differential=True, answer=example.answer,
+                   representation=representation)
+    features = fifth["input_features"]
     assert features.shape[0] == 5
     assert torch.equal(features[:4], plain["input_features"])
-    assert torch.equal(features[4], features[0] - features[2])  # target A against target B, frame by frame
+    if representation == "bundle+delta":
+        assert torch.equal(features[4], features[0] - features[2])  # target A against target B, frame by frame
+        heard = f"Audio 5: the {example.target} in the producer's mix against the reference"
+    else:
+        assert torch.equal(features[4], level_ruler(features[0], features[2]))
+        heard = f"Audio 5: a ruler of the {example.target}'s level in the producer's mix against the reference"
+    assert heard in processor.tokenizer.decode(fifth["input_ids"][0])
     audio_id = processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>")
     frames = len(example.clips[0]) // 160
-    fifth = ((frames - 1) // 2 + 1 - 2) // 2 + 1
-    assert int((delta["input_ids"] == audio_id).sum()) == int((plain["input_ids"] == audio_id).sum()) + fifth
-    assert f"Audio 5: the {example.target} in the producer's mix against the reference" in processor.tokenizer.decode(
-        delta["input_ids"][0])
+    tokens = ((frames - 1) // 2 + 1 - 2) // 2 + 1
+    assert int((fifth["input_ids"] == audio_id).sum()) == int((plain["input_ids"] == audio_id).sum()) + tokens
     with pytest.raises(ValueError, match="representation 'spectral'"):
         encode(processor, example.clips, example.target, differential=True, representation="spectral")
+
+
+def test_the_ruler_draws_the_targets_level_difference_where_its_edge_falls(tiny_base: Path) -> None:
+    """A gain of g dB between A and B puts the ruler's edge 4 g bins (0.25 dB a bin) from the
+    middle in every frame the target plays in; frames where it is silent in A or B stay blank."""
+    from transformers import AutoProcessor
+
+    from faderwise.advisor.alm import RULER_DB, level_ruler
+
+    extractor = AutoProcessor.from_pretrained(tiny_base).feature_extractor
+    rng = np.random.default_rng(3)
+    seconds = np.arange(16000 * 4) / 16000
+    tone = (0.1 * np.sin(2 * np.pi * 220 * seconds) + 0.02 * rng.standard_normal(seconds.size)).astype(np.float32)
+    tone[: 16000] = 0.0  # the target is silent for its first second
+    marks = np.linspace(*RULER_DB, extractor.feature_size)
+    for gain_db in (-9.0, -0.2, 0.0, 3.3, 12.0):
+        features = extractor([tone * 10 ** (gain_db / 20), tone], sampling_rate=16000, return_tensors="pt")
+        ruler = level_ruler(features["input_features"][0], features["input_features"][1]).numpy()
+        assert ruler.shape == tuple(features["input_features"][0].shape)
+        drawn = np.abs(ruler).sum(axis=0) > 0
+        assert not drawn[:95].any() and drawn[105:400].all() and not drawn[410:].any()  # 1 s of silence, 4 s clip
+        above = (ruler[:, drawn] > 0).sum(axis=0)
+        assert set(np.unique(ruler[:, drawn])) <= {-1.0, 1.0}
+        read_db = marks[np.median(above).astype(int) - 1]
+        assert abs(read_db - gain_db) <= 0.26, (gain_db, read_db)  # one bin: 32 dB over 127 steps
+    silent = extractor([np.zeros(16000, np.float32)] * 2, sampling_rate=16000, return_tensors="pt")["input_features"]
+    assert not level_ruler(silent[0], silent[1]).any()
 
 
 SMALL_RUN = {"model": "small", "method": "full", "steps": 6, "eval_every": 3, "save_every": 3, "eval_examples": 2,
@@ -152,15 +186,17 @@ def test_full_training_learns_and_resumes_exactly(dataset: Path, tmp_path: Path)
     assert same_logits(uninterrupted, resumed, dataset, atol=1e-5)
 
 
-def test_a_model_keeps_how_it_hears_and_the_advisor_hears_it_so(dataset: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("representation", ["bundle+delta", "bundle+ruler"])
+def test_a_model_keeps_how_it_hears_and_the_advisor_hears_it_so(dataset: Path, tmp_path: Path,
+                                                                representation: str) -> None:
     from faderwise.advisor.alm import AudioLanguageAdvisor, model_representation
 
-    final = train(small_config(dataset, tmp_path / "delta", steps=2, representation="bundle+delta"))
-    assert json.loads((final / "faderwise_alm.json").read_text())["representation"] == "bundle+delta"
-    assert model_representation(final) == "bundle+delta"
-    assert model_representation(final.parent / "checkpoints" / "step-000002" / "model") == "bundle+delta"
+    final = train(small_config(dataset, tmp_path / "run", steps=2, representation=representation))
+    assert json.loads((final / "faderwise_alm.json").read_text())["representation"] == representation
+    assert model_representation(final) == representation
+    assert model_representation(final.parent / "checkpoints" / "step-000002" / "model") == representation
     advisor = AudioLanguageAdvisor(final, max_new_tokens=4)
-    assert advisor.representation == "bundle+delta"
+    assert advisor.representation == representation
     example = load_examples(dataset, "val", variant="differential")[0]
     assert isinstance(advisor.answer(list(example.clips), example.target), str)  # five inputs, no shape error
     config = tmp_path / "bad.yaml"
@@ -398,6 +434,18 @@ def test_held_out_evaluation_and_model_card(dataset: Path, tiny_base: Path, tmp_
     assert "trained **from scratch**" in card and "*not* a pretrained Qwen2-Audio" in card
     assert f"| no change (0 dB) | {result['no_change']['mae_db']:.2f} |" in card
     assert "(100 % of them moved" in card  # the test dataset asks only about moved stems
+    ruled = model_card(name="tiny", config=dataclasses.replace(config, representation="bundle+ruler"),
+                       evaluation=result, dataset_counts=dataset_counts(dataset), minutes=1.0, parameters=123_456,
+                       moved_share=moved_share(dataset))
+    assert ("backing B) and a fifth input, a ruler of the stem's level in the producer's mix against the reference "
+            "(representation `bundle+ruler`)") in ruled
+    assert "**Per material**" not in ruled
+    other = {"mae_db": 1.234, "mae_moved_db": 2.5, "leave_accuracy": 0.875, "direction_accuracy": 1.0, "items": 12}
+    with_materials = model_card(name="tiny", config=config, evaluation=result, dataset_counts=dataset_counts(dataset),
+                                minutes=1.0, parameters=123_456, moved_share=moved_share(dataset),
+                                materials={"MUSDB18 excerpts": {"tiny": other, "no change (0 dB)": result["no_change"]}})
+    assert "**MUSDB18 excerpts** (items):" in with_materials  # two advisors on different item counts: not one count
+    assert "| tiny | 1.23 | 2.50 | 88 % | 100 % |" in with_materials
 
 
 @pytest.fixture(scope="module")
@@ -419,6 +467,57 @@ def test_the_shipped_differential_model_beats_no_change_on_unseen_songs(unseen_s
     assert model["direction_accuracy"] >= 0.7
     card = (shipped_model(differential=True) / "MODEL_CARD.md").read_text()
     assert "*not* a pretrained Qwen2-Audio" in card
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def unseen_compositions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Items rendered from music21 corpus pieces that ``training/configs/rendered.yaml`` did not
+    pick (its training, validation and test songs), with another SoundFont (TimGM6mb, where the
+    training material used FluidR3): compositions and instruments the shipped models never heard."""
+    pytest.importorskip("music21", reason="the music21 corpus comes with the [data] extra")
+    import shutil
+
+    import yaml
+
+    from faderwise.training.datasets import music21_songs
+    from faderwise.training.midi import SOUNDFONTS
+    from faderwise.training.synth import stable_seed
+
+    if not SOUNDFONTS["timgm6mb"].is_file() or shutil.which("fluidsynth") is None:
+        pytest.skip("rendering needs Debian's fluidsynth and timgm6mb-soundfont (.ci/run installs them)")
+    recipe = yaml.safe_load((REPO / "training" / "configs" / "rendered.yaml").read_text())
+    picked = recipe["datasets"][0]["limit"]
+    order = sorted(music21_songs("corpus"), key=lambda song: stable_seed("pick", song.song_id))
+    folder = tmp_path_factory.mktemp("unseen-compositions")
+    (folder / "pieces").mkdir()
+    for song in order[picked:picked + 5]:  # the next five of the same stable pick: never synthesized for training
+        shutil.copy(song.path, folder / "pieces" / song.path.name)
+    config = folder / "synth.yaml"
+    config.write_text(json.dumps({"out": "data", "seed": 7, "window_s": 10, "pairs_per_song": 1, "val": 0.0,
+                                  "test": 0.0, "targets": "all", "offset_db": [1, 12], "perturbed_stems": [1, 3],
+                                  "datasets": [{"kind": "music21", "root": "pieces", "seconds": 12.0,
+                                                "soundfont": "timgm6mb"}]}))
+    synth_config = read_synth_config(config)
+    synthesize(synth_config)
+    return synth_config.out
+
+
+def test_the_shipped_differential_model_halves_no_changes_error_on_unseen_compositions(
+        unseen_compositions: Path) -> None:
+    """Issue 13's bar, on every stem of pairs rendered from pieces and with instruments the model
+    never heard: MAE at most half of changing nothing's, and the stems to leave left alone."""
+    from faderwise.advisor.alm import shipped_model
+    from faderwise.evals.held_out import evaluate_model
+
+    result = evaluate_model(shipped_model(differential=True), unseen_compositions, variant="differential",
+                            split="train")
+    model, none = result["model_scores"], result["no_change"]
+    assert result["items"] >= 12 and model["moved"] >= 4 and model["items"] - model["moved"] >= 4, model
+    assert model["mae_db"] <= 0.5 * none["mae_db"], (model, none)
+    assert model["leave_accuracy"] >= 0.8 and model["direction_accuracy"] >= 0.9, model
 
 
 @pytest.mark.slow

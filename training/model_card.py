@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from faderwise.advisor.alm import FIFTH_INPUTS
 from faderwise.training.train import TrainConfig
 
 
@@ -56,6 +57,23 @@ def _scores_row(name: str, scores: Mapping[str, Any]) -> str:
             f"{cell('direction_accuracy', percent=True)} |")
 
 
+TABLE_HEAD = ("| advisor | MAE, all stems (dB) | MAE, moved (dB) | leave accuracy | direction |\n"
+              "| --- | ---: | ---: | ---: | ---: |\n")
+
+
+def material_section(materials: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """One table per material: ``{material: {advisor: scores}}``, each advisor's scores a
+    :meth:`~faderwise.evals.gain_error.Summary.to_json` on that material's items (the same items
+    for every advisor of a table)."""
+    parts = []
+    for material, rows in materials.items():
+        items = {scores.get("items") for scores in rows.values()}
+        count = f"{items.pop()} items" if len(items) == 1 else "items"
+        parts.append(f"**{material}** ({count}):\n\n" + TABLE_HEAD
+                     + "".join(_scores_row(name, scores) + "\n" for name, scores in rows.items()))
+    return "\n".join(parts)
+
+
 PROCEDURAL_DATA = ("`faderwise synth training/recipes/small-data.yaml`: procedural songs (the demo generator, each song "
                    "with its own balance)")
 
@@ -63,14 +81,18 @@ PROCEDURAL_DATA = ("`faderwise synth training/recipes/small-data.yaml`: procedur
 def model_card(*, name: str, config: TrainConfig, evaluation: Mapping[str, Any], dataset_counts: Mapping[str, int],
                minutes: float, parameters: int, moved_share: float,
                others: Mapping[str, Mapping[str, Any]] | None = None, notes: str = "",
-               data: str = PROCEDURAL_DATA, material: str = "procedural stems are not music a producer brings") -> str:
+               data: str = PROCEDURAL_DATA, material: str = "procedural stems are not music a producer brings",
+               materials: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None) -> str:
     """The card's Markdown. ``others``: more advisors scored on the same items (the single-mix
     twin, the other representation); ``data``: where the items come from; ``material``: what the
-    model is not for."""
+    model is not for; ``materials``: its scores on other material (:func:`material_section`)."""
     scores = evaluation["model_scores"]
     per_stem = " · ".join(f"{stem} {mae:.2f}" for stem, mae in scores["per_stem_mae_db"].items())
     hears = ("the four clips of each stem's A/B bundle (target A, backing A, target B, backing B)"
              if config.variant == "differential" else "Version A's mix alone")
+    if config.variant == "differential" and config.representation in FIFTH_INPUTS:
+        hears += (f" and a fifth input, {FIFTH_INPUTS[config.representation].format(stem='stem')} "
+                  f"(representation `{config.representation}`)")
     return f"""# {name}
 
 **What it is:** a small model of the research architecture — Qwen2-Audio's Whisper-style audio encoder
@@ -84,8 +106,8 @@ asks about one playing stem ({100 * moved_share:.0f} % of them moved, the others
 song: {', '.join(f'{k} {v}' for k, v in dataset_counts.items())} items.
 
 **Training:** {config.steps} steps of one item each (AdamW, learning rate {config.learning_rate:g}, warm-up
-{config.warmup_steps}, cosine to a tenth), loss on the answer tokens only, about {minutes:.0f} minutes on one CPU
-thread. Loss curves: `losses.png`.{(" " + notes) if notes else ""}
+{config.warmup_steps}, cosine to a tenth), loss on the answer tokens only, about {minutes:.0f} minutes on
+CPU. Loss curves: `losses.png`.{(" " + notes) if notes else ""}
 
 **Held-out accuracy** on the {evaluation['items']} test items (songs never seen in training); the move
 is the one the answer states for the target stem, parsed by `parse_moves`; an answer without one counts
@@ -94,14 +116,13 @@ as 0 dB ({100 * evaluation['no_move_share']:.0f} % of answers):
 MAE over every stem of every pair, over the moved ones, leave accuracy (of the stems to leave,
 the share left within 0.5 dB) and direction (moves of 1 dB or more):
 
-| advisor | MAE, all stems (dB) | MAE, moved (dB) | leave accuracy | direction |
-| --- | ---: | ---: | ---: | ---: |
-{_scores_row(name, scores)}
+{TABLE_HEAD}{_scores_row(name, scores)}
 {"".join(_scores_row(other, other_scores) + chr(10) for other, other_scores in (others or {}).items())}{_scores_row("no change (0 dB)", evaluation['no_change'])}
 {_scores_row("measured advisor, same clips", evaluation['measured_on_bundle_clips'])}
 
 Per-stem MAE (dB): {per_stem}.
-
+{(chr(10) + "**Per material**, on songs no model trained on:" + chr(10) + chr(10) + material_section(materials))
+ if materials else ""}
 **Use:** {"`faderwise advise A --reference B --advisor alm`" if config.variant == "differential" else
             "`faderwise advise A --advisor alm-single-mix`"} (or `…:FOLDER` for another model).
 Not for real mixes beyond a demonstration: {material}.

@@ -87,8 +87,12 @@ class TrainConfig:
     tensorboard: bool = True
     """Also log to ``out/tensorboard`` (needs the tensorboard package)."""
     representation: str = "bundle"
-    """How a differential model hears a stem: ``bundle`` or ``bundle+delta``
+    """How a differential model hears a stem: ``bundle``, ``bundle+delta`` or ``bundle+ruler``
     (:data:`faderwise.advisor.alm.REPRESENTATIONS`); saved with the model."""
+    rename_stems: float = 0.0
+    """The share of training steps (0–1) whose target is asked about under another name, drawn
+    from :data:`OTHER_STEM_NAMES`, in the question and the answer (``answer: short`` only), so the
+    model learns to name the stem it was asked about rather than the instrument it hears."""
 
 
 def read_config(path: str | os.PathLike[str]) -> TrainConfig:
@@ -105,6 +109,12 @@ def read_config(path: str | os.PathLike[str]) -> TrainConfig:
         raise TrainConfigError(f"{path}: variant must be one of {', '.join(VARIANTS)}")
     if payload.get("answer", "full") not in ("full", "short"):
         raise TrainConfigError(f"{path}: answer must be full or short")
+    rename = payload.get("rename_stems", 0.0)
+    if isinstance(rename, bool) or not isinstance(rename, (int, float)) or not 0.0 <= rename <= 1.0:
+        raise TrainConfigError(f"{path}: rename_stems must be a share from 0 to 1, got {rename!r}")
+    if rename and payload.get("answer", "full") != "short":
+        raise TrainConfigError(f"{path}: rename_stems needs answer: short (a full explanation names the stem "
+                               "in many words)")
     if payload.get("method", "full") not in ("full", "lora", "qlora"):
         raise TrainConfigError(f"{path}: method must be full, lora or qlora")
     if payload.get("representation", "bundle") not in REPRESENTATIONS:
@@ -138,6 +148,25 @@ def short_answer(target: str, move_db: float) -> str:
     if is_leave(move_db):
         return f"Leave the {target} as {'they are' if is_plural(target) else 'it is'}."
     return instruction(target, move_db) + "."
+
+
+OTHER_STEM_NAMES = ("vocals", "lead vocal", "backing vocals", "vox", "choir", "other", "piano", "synth", "pad",
+                    "organ", "strings", "violin", "cello", "horns", "brass", "sax", "trumpet", "flute", "kick",
+                    "snare", "percussion", "drum bus", "acoustic guitar", "electric guitar", "rhythm gtr",
+                    "sub bass", "bass guitar", "lead synth", "bells", "fx", "harmony", "stem 3", "track 7")
+"""Names a stem goes by in producers' sessions, beyond the five of the rendered material."""
+
+
+def renamed(example: Example, *, seed: int, step: int, draw: int, share: float) -> tuple[str, str]:
+    """The name to ask ``example`` about at this step and the answer that goes with it: with
+    probability ``share`` one of :data:`OTHER_STEM_NAMES` (the short answer rewritten for it), else
+    the target's own. The same ``(seed, step, draw)`` gives the same choice, so a resumed run
+    draws what the uninterrupted one did."""
+    rng = np.random.default_rng((seed, step, draw))
+    if share <= 0.0 or rng.random() >= share:
+        return example.target, example.answer
+    name = OTHER_STEM_NAMES[int(rng.integers(len(OTHER_STEM_NAMES)))]
+    return name, short_answer(name, example.target_move_db)
 
 
 def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None = None,
@@ -353,8 +382,10 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
     if checkpoint is not None:
         model, processor = resume_model(checkpoint, config, device)
     else:
+        renamings = ([short_answer(name, move) for name in OTHER_STEM_NAMES for move in (-3.5, 0.0, 6.0)]
+                     if config.rename_stems else [])
         model, processor = prepare_model(config, texts=[e.answer for e in train_examples] +
-                                         [e.answer for e in val_examples], device=device)
+                                         [e.answer for e in val_examples] + renamings, device=device)
     if config.method != "qlora":  # a 4-bit base is placed on its device as it loads
         model.to(device)
     model.train()
@@ -387,8 +418,10 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
             for round_ in range(config.grad_accumulation):
                 drawn = [order.draw() for _ in range(processes.world_size)]
                 example = train_examples[drawn[processes.rank]]
-                inputs = on_device(encode(processor, example.clips, example.target, differential=differential,
-                                          answer=example.answer, representation=config.representation), device)
+                name, answer = renamed(example, seed=config.seed, step=step,
+                                       draw=round_ * processes.world_size + processes.rank, share=config.rename_stems)
+                inputs = on_device(encode(processor, example.clips, name, differential=differential,
+                                          answer=answer, representation=config.representation), device)
                 last_round = round_ == config.grad_accumulation - 1
                 with contextlib.nullcontext() if last_round or not processes.distributed else replica.no_sync():
                     loss = replica(**inputs).loss / config.grad_accumulation
