@@ -456,7 +456,11 @@ def unseen_songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
                        val=0.0, test=0.0, window_s=10)
 
 
-def test_the_shipped_differential_model_beats_no_change_on_unseen_songs(unseen_songs: Path) -> None:
+def test_the_shipped_differential_model_beats_no_change_on_unseen_procedural_songs(unseen_songs: Path) -> None:
+    """Another material than it was trained on (procedural songs): it still beats changing nothing,
+    and on the stems named as in its training it states the right direction within 1.5 dB. Asked
+    about the vocals, a name it never learned, it answers for "the lead" (its card's limitation),
+    which scores as no move."""
     from faderwise.advisor.alm import shipped_model
     from faderwise.evals.held_out import evaluate_model
 
@@ -464,7 +468,10 @@ def test_the_shipped_differential_model_beats_no_change_on_unseen_songs(unseen_s
     assert result["items"] >= 6
     model, none = result["model_scores"], result["no_change"]
     assert model["mae_db"] < none["mae_db"] - 1.0, (model, none)
-    assert model["direction_accuracy"] >= 0.7
+    known = [a for a in result["answers"] if a["item"].rsplit("-", 1)[-1] in ("bass", "drums", "guitar", "keys")]
+    assert len(known) >= 3
+    for answer in known:
+        assert answer["stated_db"] is not None and abs(answer["stated_db"] - answer["true_db"]) <= 1.5, answer
     card = (shipped_model(differential=True) / "MODEL_CARD.md").read_text()
     assert "*not* a pretrained Qwen2-Audio" in card
 

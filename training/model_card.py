@@ -107,7 +107,7 @@ song: {', '.join(f'{k} {v}' for k, v in dataset_counts.items())} items.
 
 **Training:** {config.steps} steps of one item each (AdamW, learning rate {config.learning_rate:g}, warm-up
 {config.warmup_steps}, cosine to a tenth), loss on the answer tokens only, about {minutes:.0f} minutes on
-CPU. Loss curves: `losses.png`.{(" " + notes) if notes else ""}
+CPU. Loss curves: `losses.png`.{(chr(10) + chr(10) + notes) if notes else ""}
 
 **Held-out accuracy** on the {evaluation['items']} test items (songs never seen in training); the move
 is the one the answer states for the target stem, parsed by `parse_moves`; an answer without one counts
