@@ -15,15 +15,33 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 GAINS_DB = (-9.0, -3.0, -1.0, 1.0, 3.0, 9.0)
 REPO = Path(__file__).resolve().parents[1]
 
 
+def encoded_fifth(model: Any, processor: Any, representation: str, clip: Any, gain_db: float) -> Any:
+    """The model's audio encoder and projector output for the fifth input of ``representation``
+    when the target is ``clip`` in B and ``clip`` raised by ``gain_db`` in A (one flat vector)."""
+    import torch
+
+    from faderwise.advisor.alm import ALM_RATE, level_ruler
+
+    modules = dict(model.named_modules())
+    tower = next(m for name, m in modules.items() if name.endswith("audio_tower"))
+    projector = next(m for name, m in modules.items() if name.endswith("multi_modal_projector"))
+    features = processor.feature_extractor([clip * 10 ** (gain_db / 20), clip], sampling_rate=ALM_RATE,
+                                           return_tensors="pt")["input_features"]
+    fifth = level_ruler(features[0], features[1]) if representation == "bundle+ruler" else features[0] - features[1]
+    with torch.no_grad():
+        return projector(tower(fifth[None]).last_hidden_state[0]).flatten()
+
+
 def main() -> None:
     import torch
 
-    from faderwise.advisor.alm import ALM_RATE, level_ruler, load_model, model_representation
+    from faderwise.advisor.alm import load_model, model_representation
     from faderwise.training.train import load_examples
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,19 +52,7 @@ def main() -> None:
     for folder in args.models:
         representation = model_representation(folder)
         model, processor = load_model(folder)
-        modules = dict(model.named_modules())
-        tower = next(m for name, m in modules.items() if name.endswith("audio_tower"))
-        projector = next(m for name, m in modules.items() if name.endswith("multi_modal_projector"))
-
-        def heard(gain_db: float) -> torch.Tensor:
-            features = processor.feature_extractor([clip * 10 ** (gain_db / 20), clip], sampling_rate=ALM_RATE,
-                                                   return_tensors="pt")["input_features"]
-            fifth = (level_ruler(features[0], features[1]) if representation == "bundle+ruler"
-                     else features[0] - features[1])
-            with torch.no_grad():
-                return projector(tower(fifth[None]).last_hidden_state[0]).flatten()
-
-        outputs = {gain: heard(gain) for gain in GAINS_DB}
+        outputs = {gain: encoded_fifth(model, processor, representation, clip, gain) for gain in GAINS_DB}
         unit = float(torch.linalg.norm(outputs[1.0] - outputs[-1.0]))
         print(f"\n{folder} ({representation}): distance between the encoded fifth inputs, A − B gain in dB, "
               "in units of the distance from −1 to +1 dB")
