@@ -159,11 +159,19 @@ def model_inputs(processor: Any, clips: Sequence[np.ndarray], stem: str, *, diff
                             return_tensors="pt"))
     if fifth:
         features = inputs["input_features"]
-        if representation == "bundle+delta":
-            features[4] = features[0] - features[2]  # target A against target B, frame by frame
-        else:
-            features[4] = level_ruler(features[0], features[2])
+        features[4] = fifth_input(representation, features[0], features[2])
     return inputs
+
+
+def fifth_input(representation: str, target_a: Any, target_b: Any) -> Any:
+    """The fifth input of ``representation`` from the Whisper features of the target in A and in B
+    (``(mel_bins, frames)`` tensors of one processor call): their difference, frame by frame
+    (``bundle+delta``), or the level ruler (``bundle+ruler``, :func:`level_ruler`)."""
+    if representation == "bundle+delta":
+        return target_a - target_b
+    if representation == "bundle+ruler":
+        return level_ruler(target_a, target_b)
+    raise ValueError(f"representation {representation!r} has no fifth input")
 
 
 def frame_level_db(features: Any) -> Any:

@@ -26,16 +26,15 @@ def encoded_fifth(model: Any, processor: Any, representation: str, clip: Any, ga
     when the target is ``clip`` in B and ``clip`` raised by ``gain_db`` in A (one flat vector)."""
     import torch
 
-    from faderwise.advisor.alm import ALM_RATE, level_ruler
+    from faderwise.advisor.alm import ALM_RATE, fifth_input
 
     modules = dict(model.named_modules())
     tower = next(m for name, m in modules.items() if name.endswith("audio_tower"))
     projector = next(m for name, m in modules.items() if name.endswith("multi_modal_projector"))
     features = processor.feature_extractor([clip * 10 ** (gain_db / 20), clip], sampling_rate=ALM_RATE,
                                            return_tensors="pt")["input_features"]
-    fifth = level_ruler(features[0], features[1]) if representation == "bundle+ruler" else features[0] - features[1]
     with torch.no_grad():
-        return projector(tower(fifth[None]).last_hidden_state[0]).flatten()
+        return projector(tower(fifth_input(representation, features[0], features[1])[None]).last_hidden_state[0]).flatten()
 
 
 def main() -> None:

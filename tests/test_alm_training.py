@@ -98,7 +98,7 @@ def test_a_representations_fifth_input_follows_the_four_clips(dataset: Path, tin
                                                               representation: str) -> None:
     from transformers import AutoProcessor
 
-    from faderwise.advisor.alm import level_ruler
+    from faderwise.advisor.alm import fifth_input, level_ruler
 
     processor = AutoProcessor.from_pretrained(tiny_base)
     example = load_examples(dataset, "train", variant="differential")[0]
@@ -121,6 +121,8 @@ def test_a_representations_fifth_input_follows_the_four_clips(dataset: Path, tin
     assert int((fifth["input_ids"] == audio_id).sum()) == int((plain["input_ids"] == audio_id).sum()) + tokens
     with pytest.raises(ValueError, match="representation 'spectral'"):
         encode(processor, example.clips, example.target, differential=True, representation="spectral")
+    with pytest.raises(ValueError, match="^representation 'bundle' has no fifth input$"):
+        fifth_input("bundle", features[0], features[2])
 
 
 def test_the_ruler_draws_the_targets_level_difference_where_its_edge_falls(tiny_base: Path) -> None:
