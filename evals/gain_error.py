@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from faderwise.advisor.explain import ROUNDING_DB, is_leave
 from faderwise.advisor.model import Advice
+from faderwise.tools.analysis import json_number
 
 DIRECTION_THRESHOLD_DB = 1.0  # direction is scored where the true move is at least this big
 LEAVE_DB = ROUNDING_DB
@@ -108,13 +109,10 @@ class Summary:
 
     def to_json(self) -> dict[str, float | int | None]:
         """The figures rounded for JSON (``None`` where undefined, e.g. no move stated at all)."""
-        def number(value: float) -> float | None:
-            return round(float(value), 3) if math.isfinite(value) else None
-
-        return {"mae_db": number(self.mae_db), "mae_moved_db": number(self.mae_moved_db),
-                "leave_accuracy": number(self.leave_accuracy), "false_move_rate": number(self.false_move_rate),
-                "direction_accuracy": number(self.direction_accuracy), "no_move_share": number(self.no_move_share),
-                "unknown_stem_share": number(self.unknown_stem_share), "items": self.stems, "moved": self.moved}
+        return {"mae_db": json_number(self.mae_db), "mae_moved_db": json_number(self.mae_moved_db),
+                "leave_accuracy": json_number(self.leave_accuracy), "false_move_rate": json_number(self.false_move_rate),
+                "direction_accuracy": json_number(self.direction_accuracy), "no_move_share": json_number(self.no_move_share),
+                "unknown_stem_share": json_number(self.unknown_stem_share), "items": self.stems, "moved": self.moved}
 
 
 def _mean(values: list[float]) -> float:

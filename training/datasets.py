@@ -124,6 +124,11 @@ def stem_folder_songs(root: str | os.PathLike[str]) -> list[Song]:
     return songs
 
 
+def stable_seed(*parts: object) -> int:
+    """A 64-bit seed from ``parts`` (the same on every machine and Python run)."""
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
 @dataclass(frozen=True)
 class MidiSong(Song):
     """A song rendered from MIDI, each instrument group to its own stem
@@ -137,7 +142,7 @@ class MidiSong(Song):
     def load(self) -> StemSet:
         from faderwise.training.midi import RenderOptions, corpus_piece, read_midi_file, render_stems
 
-        seed = int.from_bytes(hashlib.sha256(f"midi|{self.song_id}".encode()).digest()[:8], "big")
+        seed = stable_seed("midi", self.song_id)
         parts = corpus_piece(self.path, seed=seed) if self.corpus else read_midi_file(self.path)
         return render_stems(parts, seed=seed, source=str(self.path), options=RenderOptions(**dict(self.render)))
 

@@ -27,7 +27,6 @@ spread over local processes, or over a Ray cluster with ``executor: ray``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -49,7 +48,7 @@ from faderwise.tools.json_files import read_json, read_yaml, write_json
 from faderwise.tools.loudness import integrated_loudness
 from faderwise.tools.outputs import claim_run_folder, clean_leftovers, output_folder, slug, write_text
 from faderwise.tools.stems import StemSet, apply_gain
-from faderwise.training.datasets import RENDER_KEYS, RENDERED_KINDS, Song, assign_splits, list_songs
+from faderwise.training.datasets import RENDER_KEYS, RENDERED_KINDS, Song, assign_splits, list_songs, stable_seed
 from faderwise.training.perturb import random_perturbation
 from faderwise.training.templates import explanation, template_count
 
@@ -194,11 +193,6 @@ def collect_songs(config: SynthConfig) -> list[Song]:
     if duplicated:
         raise SynthConfigError(f"the same song comes from two datasets: {', '.join(duplicated)}")
     return assign_splits(songs, val=config.val, test=config.test)
-
-
-def stable_seed(*parts: object) -> int:
-    """A 64-bit seed from ``parts`` (the same on every machine and Python run)."""
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
 @dataclass(frozen=True)
