@@ -3,7 +3,9 @@ options (which win over both).
 
 The file (``$FADERWISE_CONFIG``, else ``config.toml`` in the platform's user config folder)::
 
-    llm = "ollama:llama3.1"          # or offline, openai:MODEL, anthropic:MODEL
+    llm = "ollama:llama3.1"          # or offline, openai:MODEL, anthropic:MODEL, with options:
+    # llm = "openai:qwen2.5-0.5b-instruct,tool_choice=required,mode=routed,timeout=60"
+    # (faderwise.agent.llm: tool_choice auto|required|none|omit, mode native|routed|auto)
     advisor = "measured"             # measured, single-mix, equal-loudness or alm
     alm_model = "/models/faderwise-alm"  # what the advisor name "alm" means ([alm] extra)
 

@@ -3,35 +3,89 @@
 ``remember`` copies the workspace snapshot into the graph state after every tool step, so the
 session database always knows which stems, reference, advice and applied moves a session has.
 A tool may pause the graph (``interrupt``) to ask the producer; the checkpointer keeps the pause.
+
+With a real language model the ``agent`` step also guards what reaches the producer:
+
+* a tool call the model wrote as text is read back, validated and run as a real call
+  (:mod:`faderwise.agent.text_calls`); one that cannot be validated is never shown as an answer;
+* a reply that states a level, gain, time or frequency no tool returned is kept from the producer
+  (:mod:`faderwise.agent.grounding`): the offline planner answers the turn from its own tool calls
+  instead, with one line saying why (the turn's ``fallback``);
+* in *routed* mode (:class:`Route`) the planner picks the tools and the model only words the answer
+  from their results, under the same guard. ``auto`` starts native and switches the session to routed
+  the first time the model answers without a tool where the planner would have called one.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import SystemMessage
-from langchain_core.runnables import RunnableConfig
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
+from faderwise.agent.grounding import Grounding, describe_ungrounded
+from faderwise.agent.llm import provider_error_line
+from faderwise.agent.messages import message_text
+from faderwise.agent.planner import OfflinePlanner
+from faderwise.agent.prompts import WORDING_PROMPT
 from faderwise.agent.secrets import mask_secrets
+from faderwise.agent.text_calls import read_text_calls
 from faderwise.agent.workspace import Workspace
 from faderwise.tools.errors import FaderwiseError
 
+ROUTE_KEY = "faderwise_route"
+"""``response_metadata`` key of a message faderwise made for the model: "planner" (the offline
+planner's step) or "text-call" (a call read back from the model's text)."""
+
 
 class ModelError(FaderwiseError):
-    """The chat model failed to answer (its service is down, refused, or replied badly)."""
+    """The chat model failed to answer (its service is down, refused, or replied badly).
+
+    The message is one short line; ``detail`` is the provider's whole error, keys masked."""
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 class AgentState(MessagesState):
-    """The conversation and the workspace snapshot (:meth:`Workspace.snapshot`)."""
+    """The conversation, the workspace snapshot (:meth:`Workspace.snapshot`), and this turn's guard
+    record: ``fallback`` (why the planner answers it, or None) and ``rejected`` (replies kept from
+    the producer: ``{"text", "reason"}``)."""
 
     workspace: dict[str, Any]
+    fallback: str | None
+    rejected: list[dict[str, str]]
+
+
+class Route:
+    """Who picks the tools in a session: ``mode`` is native, routed or auto (see the module's doc);
+    ``current`` is native or routed. Shared by the session and its graph, so a switch lasts."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.current = "routed" if mode == "routed" else "native"
+        self._notice: str | None = None
+
+    def switch_to_routed(self, model: str, *, wrote_calls: bool = False) -> None:
+        if self.current != "routed":
+            self.current = "routed"
+            what = "wrote a tool call faderwise could not run" if wrote_calls else "answered without calling a tool"
+            self._notice = (f"{model} {what}, so for the rest of this session the built-in planner picks the tools "
+                            "and the model words the answers from their results.")
+
+    def take_notice(self) -> str | None:
+        """The one-time note about a switch, once."""
+        notice, self._notice = self._notice, None
+        return notice
 
 
 def tool_error_message(error: Exception) -> str:
@@ -42,19 +96,173 @@ def tool_error_message(error: Exception) -> str:
     return mask_secrets(f"Error: {type(error).__name__}: {error}")
 
 
+def is_planner_step(message: BaseMessage) -> bool:
+    return isinstance(message, AIMessage) and message.response_metadata.get(ROUTE_KEY) == "planner"
+
+
+def turn_start(messages: Sequence[BaseMessage]) -> int | None:
+    """The index of the producer's latest message."""
+    return max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
+
+
+def planner_view(messages: Sequence[BaseMessage], start: int, wanted: set[str] | None = None) -> list[BaseMessage]:
+    """What the planner reads of this turn: the conversation up to the producer's message, then its
+    own steps and the results of the tools named in ``wanted`` that already ran this turn (whoever
+    called them: a tool that ran, an apply above all, is never run twice)."""
+    own: set[str] = set()
+    view = list(messages[:start + 1])
+    for message in messages[start + 1:]:
+        if is_planner_step(message):
+            own |= {call["id"] for call in message.tool_calls}  # type: ignore[attr-defined]
+            view.append(message)
+        elif isinstance(message, ToolMessage) and (message.tool_call_id in own or message.name in (wanted or set())):
+            view.append(message)
+    return view
+
+
+UNGROUNDED = "the model's reply stated numbers that no tool returned"
+
+
+def fallback_line(reason: str) -> str:
+    return f"(faderwise: {reason}, so this answer is the built-in planner's, from the tools' results.)"
+
+
+def _bind(model: BaseChatModel, tools: Sequence[BaseTool], tool_choice: str) -> Runnable[Any, BaseMessage]:
+    if tool_choice == "omit":
+        return model.bind_tools(list(tools))
+    if tool_choice == "required" and model._llm_type.startswith("anthropic"):
+        tool_choice = "any"  # Anthropic's name for it
+    return model.bind_tools(list(tools), tool_choice=tool_choice)
+
+
 def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Workspace, *,
-                checkpointer: BaseCheckpointSaver | None, system_prompt: str | None) -> CompiledStateGraph:
-    bound = model.bind_tools(list(tools))
+                checkpointer: BaseCheckpointSaver | None, system_prompt: str | None,
+                planner: OfflinePlanner | None = None, route: Route | None = None, tool_choice: str = "omit",
+                name: str = "the model") -> CompiledStateGraph:
+    """The graph. ``planner`` and ``route`` given: ``model`` is a language model under the guard
+    (see the module's doc); else ``model`` (the offline planner, or a test's fake) answers alone."""
+    first = _bind(model, tools, tool_choice)
+    then = _bind(model, tools, "auto") if tool_choice == "required" else first
+    by_name = {tool.name: tool for tool in tools}
+
+    def system(messages: list[BaseMessage]) -> list[BaseMessage]:
+        if not system_prompt:
+            return messages
+        summary = f"What this session holds now (older turns are not shown): {workspace.summary()}"
+        return [SystemMessage(f"{system_prompt}\n\n{summary}"), *messages]
+
+    def ask(runnable: Runnable[Any, BaseMessage], messages: list[BaseMessage], config: RunnableConfig | None,
+            ) -> BaseMessage:
+        try:
+            return runnable.invoke(messages, config)
+        except Exception as exc:  # unreachable service, refused request, malformed reply
+            raise ModelError(provider_error_line(exc),
+                             detail=mask_secrets(f"{type(exc).__name__}: {exc}")) from exc
+
+    def grounding(messages: Sequence[BaseMessage]) -> Grounding:
+        stems = workspace.version_a.stems.names if workspace.version_a else []
+        return Grounding.of(messages, also=[workspace.summary()], stems=stems)
+
+    def planner_step(messages: list[BaseMessage], start: int) -> AIMessage:
+        """The planner's next step of this turn: the calls its intent still needs (those that did not
+        run this turn), or its answer from the results."""
+        assert planner is not None
+        intent = planner.intent(messages[:start + 1])
+        view = planner_view(messages, start, {name for name, _ in intent.calls})
+        ran = {m.name for m in view[start + 1:] if isinstance(m, ToolMessage)}
+        missing = [(name, args) for name, args in intent.calls if name not in ran]
+        if missing and ran:
+            calls = [{"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
+                     for name, args in missing]
+            return AIMessage(content="", tool_calls=calls, response_metadata={ROUTE_KEY: "planner"})
+        step = planner.respond(view)
+        return AIMessage(content=step.content, tool_calls=step.tool_calls, response_metadata={ROUTE_KEY: "planner"})
+
+    def planner_turn(messages: list[BaseMessage], start: int, update: dict[str, Any]) -> dict[str, Any]:
+        """The planner's next step; its answer carries the fallback's line."""
+        step = planner_step(messages, start)
+        reason = update.get("fallback")
+        if not step.tool_calls and reason:
+            step = AIMessage(content=f"{step.content}\n\n{fallback_line(reason)}",
+                             response_metadata={ROUTE_KEY: "planner"})
+        return {**update, "messages": [step]}
+
+    def fall_back(messages: list[BaseMessage], start: int, state: AgentState, reason: str, text: str, *,
+                  detail: str | None = None) -> dict[str, Any]:
+        """The planner answers this turn; ``reason`` goes in the answer's line (no numbers: it must
+        pass the guard itself), ``detail`` with the rejected ``text`` to the log."""
+        rejected = [*state.get("rejected", []), {"text": text, "reason": detail or reason}]
+        return planner_turn(messages, start, {"fallback": reason, "rejected": rejected})
+
+    def worded(messages: list[BaseMessage], start: int, state: AgentState, config: RunnableConfig,
+               ) -> dict[str, Any]:
+        """Routed mode: the planner's tools have run (or it needs none); the model words the answer."""
+        assert planner is not None
+        draft = planner_step(messages, start)
+        if draft.tool_calls:
+            return {"messages": [draft]}
+        intent = planner.intent(messages[:start + 1])
+        if intent.kind in ("help", "stray-answer"):
+            return {"messages": [draft]}
+        view = planner_view(messages, start, {name for name, _ in intent.calls})
+        results = [m for m in view[start + 1:] if isinstance(m, ToolMessage)]
+        if results:
+            facts = "\n".join(f"- {m.name}: {m.content}" for m in results)
+            prompt = [SystemMessage(WORDING_PROMPT), HumanMessage(
+                f"The producer said: {messages[start].content}\n\nWhat the tools returned:\n{facts}\n\n"
+                f"A correct answer to reword:\n{draft.content}")]
+        else:  # nothing to measure (small talk, a question about faderwise): the model answers
+            prompt = system(list(messages))
+        reply = ask(model, prompt, config)
+        text = message_text(reply.content)
+        problem = read_text_calls(text, by_name)
+        if problem.calls or problem.problem:
+            return fall_back(messages, start, state, problem.problem or "the model wrote a tool call instead of "
+                             "the answer", text)
+        if not text.strip():
+            return fall_back(messages, start, state, "the model's reply was empty", text)
+        missing = grounding(messages).ungrounded(text)
+        if missing:
+            return fall_back(messages, start, state, UNGROUNDED, text, detail=describe_ungrounded(missing))
+        return {"messages": [AIMessage(content=text, response_metadata={ROUTE_KEY: "worded"})]}
 
     def call_model(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         messages = list(state["messages"])  # the recent turns only (faderwise.agent.history)
-        if system_prompt:
-            summary = f"What this session holds now (older turns are not shown): {workspace.summary()}"
-            messages = [SystemMessage(f"{system_prompt}\n\n{summary}"), *messages]
-        try:
-            return {"messages": [bound.invoke(messages, config)]}
-        except Exception as exc:  # unreachable service, refused request, malformed reply
-            raise ModelError(mask_secrets(f"{type(exc).__name__}: {exc}")) from exc
+        if planner is None or route is None:
+            return {"messages": [ask(first, system(messages), config)]}
+        start = turn_start(messages)
+        if start is None:
+            return {"messages": [ask(first, system(messages), config)]}
+        if state.get("fallback"):
+            return planner_turn(messages, start, {"fallback": state["fallback"]})
+        if route.current == "routed":
+            return worded(messages, start, state, config)
+        turn = messages[start + 1:]
+        ran_tools = any(isinstance(m, ToolMessage) for m in turn)
+        reply = ask(then if ran_tools else first, system(messages), config)
+        if getattr(reply, "tool_calls", None):
+            return {"messages": [reply]}
+        text = message_text(reply.content)
+        written = read_text_calls(text, by_name)
+        if written.calls:
+            return {"messages": [AIMessage(content="", tool_calls=list(written.calls),
+                                           response_metadata={ROUTE_KEY: "text-call"})]}
+        missed = not ran_tools and bool(planner.intent(messages[:start + 1]).calls)
+        if route.mode == "auto" and (missed or written.problem):
+            # the model cannot call tools here: the planner picks them from now on
+            route.switch_to_routed(name, wrote_calls=bool(written.problem))
+            rejected = [*state.get("rejected", []), {
+                "text": text, "reason": written.problem or "the model answered without calling a tool"}]
+            update = worded(messages, start, {**state, "rejected": rejected}, config)  # type: ignore[typeddict-item]
+            return {"rejected": rejected, **update}
+        if written.problem:
+            return fall_back(messages, start, state, written.problem, text)
+        if not text.strip():
+            return fall_back(messages, start, state, "the model's reply was empty", text)
+        missing = grounding(messages).ungrounded(text)
+        if missing:
+            return fall_back(messages, start, state, UNGROUNDED, text, detail=describe_ungrounded(missing))
+        return {"messages": [reply]}
 
     def remember(state: AgentState) -> dict[str, Any]:
         return {"workspace": workspace.snapshot()}

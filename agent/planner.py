@@ -30,6 +30,7 @@ from faderwise.advisor.explain import is_leave, is_plural, leave_sentence, maste
 from faderwise.advisor.headroom import headroom_sentence
 from faderwise.advisor.model import GainMove
 from faderwise.advisor.stem_names import CLASS_ALIASES, mention_table
+from faderwise.agent.messages import message_text
 from faderwise.agent.tools import is_yes, move_headline
 from faderwise.tools.report import format_difference
 
@@ -428,25 +429,34 @@ class OfflinePlanner(BaseChatModel):
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> OfflinePlanner:  # type: ignore[override]
         return self
 
-    def respond(self, messages: Sequence[BaseMessage]) -> AIMessage:
-        """The next message: tool calls for a new request, or the answer once its tools have run."""
+    def intent(self, messages: Sequence[BaseMessage]) -> Intent:
+        """What the producer's latest message asks for and the tool calls that answer it ("why?"
+        right after an overview asks about the stem it led with)."""
         last_human = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
         if last_human is None:
-            return AIMessage(content=HELP_TEXT)
+            return Intent("help")
         context = self.context()
         intent = classify(str(messages[last_human].content), context.get("stems", []),
                           has_reference=bool(context.get("has_reference")))
-        after = messages[last_human + 1:]
-        if any(isinstance(m, ToolMessage) for m in after):
-            previous = next((str(m.content) for m in reversed(messages[:last_human])
-                             if isinstance(m, AIMessage) and not m.tool_calls), "")
-            return AIMessage(content=write_answer(intent, _results(after), str(messages[last_human].content),
-                                                  previous))
         if intent.kind in ("why", "how_much") and not intent.stems:
             led = lead_stem(messages, last_human, context.get("stems", []),
                             has_reference=bool(context.get("has_reference")))
             if led is not None:
                 intent = Intent(intent.kind, (led,), calls=(("explain_stem", {"stem": led}),))
+        return intent
+
+    def respond(self, messages: Sequence[BaseMessage]) -> AIMessage:
+        """The next message: tool calls for a new request, or the answer once its tools have run."""
+        last_human = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
+        if last_human is None:
+            return AIMessage(content=HELP_TEXT)
+        intent = self.intent(messages)
+        after = messages[last_human + 1:]
+        if any(isinstance(m, ToolMessage) for m in after):
+            previous = next((message_text(m.content) for m in reversed(messages[:last_human])
+                             if isinstance(m, AIMessage) and not m.tool_calls), "")
+            return AIMessage(content=write_answer(intent, _results(after), str(messages[last_human].content),
+                                                  previous))
         if intent.calls:
             calls = [{"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
                      for name, args in intent.calls]

@@ -13,7 +13,9 @@ Script format (relative paths are relative to the script file; ``@demo/version_a
         expect:                      # optional, every key optional
           mentions: [vocals]         # words the reply must contain (case-insensitive)
           moves: {vocals: [-5, -3]}  # a move the reply states for that stem must fall in this dB range
-          no_tool_error: true
+          no_tool_error: true        # no tool failed, and a turn that needs a tool ran one
+          tools: [advise]            # tools this turn must call (and that must not fail)
+          grounded: true             # every dB, LU, time or Hz the reply states came from a tool
       - user: "apply"
         confirm: yes                 # optional: answer the confirmation this turn asks for
 
@@ -33,20 +35,34 @@ from pathlib import Path
 from typing import Any
 
 from faderwise.advisor.parse import parse_moves
+from faderwise.agent.grounding import Grounding
 from faderwise.agent.history import PruningMemorySaver
 from faderwise.agent.launch import DEMO_PREFIX, resolve_input
 from faderwise.agent.llm import LLMSpec, parse_llm_spec
+from faderwise.agent.planner import classify
 from faderwise.agent.secrets import mask_secrets
-from faderwise.agent.session import AgentSession, Confirm, Event, Reply, ToolEnd, ToolStart, TurnError
+from faderwise.agent.session import (
+    AgentSession,
+    Confirm,
+    Event,
+    Guarded,
+    Notice,
+    Reply,
+    ToolEnd,
+    ToolStart,
+    TurnError,
+)
+from faderwise.agent.tools import TOOL_NAMES
 from faderwise.agent.workspace import Workspace
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.json_files import read_yaml
 from faderwise.tools.outputs import check_target, note_input, write_text
 
-EXPECT_KEYS = frozenset({"mentions", "moves", "no_tool_error"})
+EXPECT_KEYS = frozenset({"mentions", "moves", "no_tool_error", "tools", "grounded"})
 TURN_KEYS = frozenset({"user", "expect", "confirm"})
 SCRIPT_KEYS = frozenset({"stems", "reference", "llm", "turns"})
-TRANSCRIPT_FORMAT = "faderwise.transcript/1"
+TRANSCRIPT_FORMAT = "faderwise.transcript/2"
+RETRY_HINT = "run the script again to retry the model, or run it with --llm offline to use the built-in planner"
 
 
 class ScriptError(FaderwiseError):
@@ -133,8 +149,15 @@ def _read_turn(path: Path, index: int, item: object) -> Turn:
         if (not isinstance(bounds, list) or len(bounds) != 2 or not all(_is_number(b) for b in bounds)
                 or bounds[0] > bounds[1]):
             raise ScriptError(f"{where}: moves: {stem}: expected [low, high] in dB with low <= high, got {bounds!r}")
-    if "no_tool_error" in expect and not isinstance(expect["no_tool_error"], bool):
-        raise ScriptError(f"{where}: 'no_tool_error' must be true or false")
+    for flag in ("no_tool_error", "grounded"):
+        if flag in expect and not isinstance(expect[flag], bool):
+            raise ScriptError(f"{where}: '{flag}' must be true or false")
+    tools = expect.get("tools", [])
+    if not isinstance(tools, list) or not all(isinstance(name, str) for name in tools):
+        raise ScriptError(f"{where}: 'tools' must be a list of tool names")
+    unknown_tools = sorted(set(tools) - set(TOOL_NAMES))
+    if unknown_tools:
+        raise ScriptError(f"{where}: tools: unknown tool {', '.join(unknown_tools)} (known: {', '.join(TOOL_NAMES)})")
     return Turn(user=item["user"], expect=expect, confirm=confirm)
 
 
@@ -143,8 +166,11 @@ def _is_number(value: object) -> bool:
 
 
 def check_expectations(expect: Mapping[str, Any], reply: str, tool_calls: Sequence[Mapping[str, Any]],
-                       stem_names: Sequence[str]) -> list[str]:
-    """Each way ``reply`` (and the turn's tool calls) misses ``expect``; empty when it passes."""
+                       stem_names: Sequence[str], *, needs_tools: bool = False,
+                       grounding: Grounding | None = None) -> list[str]:
+    """Each way ``reply`` (and the turn's tool calls) misses ``expect``; empty when it passes.
+    ``needs_tools``: the offline planner would have called a tool for this turn; ``grounding``: the
+    numbers the session's tools returned (for ``grounded``)."""
     failures = []
     for word in expect.get("mentions", []):
         if word.casefold() not in reply.casefold():
@@ -159,6 +185,17 @@ def check_expectations(expect: Mapping[str, Any], reply: str, tool_calls: Sequen
                 failures.append(f"the reply moves {stem} by {moved:+.1f} dB, outside [{low}, {high}]")
     if expect.get("no_tool_error"):
         failures += [f"tool {call['name']} failed: {call['result']}" for call in tool_calls if call.get("failed")]
+        if needs_tools and not tool_calls:
+            failures.append("the turn needed a tool and none ran")
+    ran = {call["name"] for call in tool_calls if "result" in call and not call.get("failed")}
+    for name in expect.get("tools", []):
+        if name not in ran:
+            called = ", ".join(dict.fromkeys(call["name"] for call in tool_calls)) or "none"
+            failures.append(f"the turn did not run {name} (tools run: {called})")
+    if expect.get("grounded"):
+        missing = grounding.ungrounded(reply) if grounding is not None else []
+        if missing:
+            failures.append(f"the reply states numbers no tool returned: {', '.join(missing)}")
     return failures
 
 
@@ -200,17 +237,28 @@ def run_script(script: Script, *, llm: LLMSpec | None, output_dir: Path,
     records = []
     for number, turn in enumerate(script.turns, start=1):
         started = time.perf_counter()
-        reply, calls, pending, error = collect(list(session.send(turn.user)))
+        context = session.context()
+        needs_tools = bool(classify(turn.user, context["stems"], has_reference=context["has_reference"]).calls)
+        events = list(session.send(turn.user))
+        reply, calls, pending, error = collect(events)
         if pending is not None and turn.confirm is not None:
-            more_reply, more_calls, pending, more_error = collect(list(session.confirm(turn.confirm)))
+            more = list(session.confirm(turn.confirm))
+            events += more
+            more_reply, more_calls, pending, more_error = collect(more)
             reply, calls, error = more_reply or reply, calls + more_calls, error or more_error
-        failures = check_expectations(turn.expect, reply, calls, workspace.require_a().stems.names)
+        grounding = Grounding.of(session.messages(), also=[workspace.summary()],
+                                 stems=workspace.require_a().stems.names)
+        failures = check_expectations(turn.expect, reply, calls, workspace.require_a().stems.names,
+                                      needs_tools=needs_tools, grounding=grounding)
         if error:
-            failures.append(f"the turn failed: {error}")
+            failures.append(f"the turn failed: {error} ({RETRY_HINT})")
         records.append({
             "format": TRANSCRIPT_FORMAT, "turn": number, "user": turn.user, "assistant": reply,
             "tool_calls": [{"name": c["name"], "args": c["args"], "result": c.get("result")} for c in calls],
             "seconds": round(time.perf_counter() - started, 3), "expect": dict(turn.expect),
+            "ungrounded": grounding.ungrounded(reply),
+            "guarded": [{"reason": e.reason, "text": e.text} for e in events if isinstance(e, Guarded)],
+            "notices": [e.text for e in events if isinstance(e, Notice)],
             "passed": not failures, "failures": failures,
         })
     if transcript is not None:

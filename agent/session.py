@@ -21,9 +21,11 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Interrupt
 
-from faderwise.agent.graph import ModelError, build_graph
+from faderwise.agent.graph import ModelError, Route, build_graph
 from faderwise.agent.history import MemoryArchive, MessageArchive, settled_split
 from faderwise.agent.llm import LLMSpec, make_chat_model
+from faderwise.agent.messages import message_text
+from faderwise.agent.planner import OfflinePlanner
 from faderwise.agent.prompts import SYSTEM_PROMPT
 from faderwise.agent.secrets import mask_secrets
 from faderwise.agent.tools import is_yes, make_tools
@@ -82,7 +84,27 @@ class Reply:
 
 @dataclass(frozen=True)
 class TurnError:
+    """A turn that failed: ``message`` is one short line; ``detail`` the whole error for the log
+    (keys masked); ``retry`` whether running the turn again can help (the interface says how)."""
+
     message: str
+    detail: str = ""
+    retry: bool = False
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the producer should know once, such as the session switching to routed mode."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """A reply the guard kept from the producer (:mod:`faderwise.agent.graph`), and why."""
+
+    reason: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -90,22 +112,12 @@ class Cancelled:
     pass
 
 
-Event = Token | ToolStart | ToolEnd | Confirm | Panel | Reply | TurnError | Cancelled
+Event = Token | ToolStart | ToolEnd | Confirm | Panel | Reply | TurnError | Cancelled | Notice | Guarded
 
 
 def _confirm_of(interrupt: Interrupt) -> Confirm:
     value = interrupt.value if isinstance(interrupt.value, dict) else {"question": str(interrupt.value)}
     return Confirm(question=str(value.get("question", "")), details=dict(value), interrupt_id=interrupt.id)
-
-
-def message_text(content: object) -> str:
-    """The text of a message's content: a string, or the text parts of a list of blocks."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content
-                       if not isinstance(part, dict) or part.get("type") in (None, "text"))
-    return ""
 
 
 class AgentSession:
@@ -133,6 +145,7 @@ class AgentSession:
         self._tools = make_tools(workspace)
         self._cancel = threading.Event()
         self.llm = llm
+        self.route: Route | None = None  # who picks the tools, for a language model (set by _build)
         self._graph = self._build(llm, model)
         self.pending: Confirm | None = self._pending_from_state()
         if self.pending is None:
@@ -144,8 +157,13 @@ class AgentSession:
 
     def _build(self, llm: LLMSpec, model: BaseChatModel | None = None) -> CompiledStateGraph:
         model = model or make_chat_model(llm, context=self.context)
-        prompt = None if llm.provider == "offline" else self.system_prompt
-        return build_graph(model, self._tools, self.workspace, checkpointer=self.checkpointer, system_prompt=prompt)
+        if llm.provider == "offline":
+            self.route = None
+            return build_graph(model, self._tools, self.workspace, checkpointer=self.checkpointer, system_prompt=None)
+        self.route = Route(llm.mode())
+        return build_graph(model, self._tools, self.workspace, checkpointer=self.checkpointer,
+                           system_prompt=self.system_prompt, planner=OfflinePlanner(context=self.context),
+                           route=self.route, tool_choice=llm.tool_choice, name=str(llm))
 
     @property
     def config(self) -> dict[str, Any]:
@@ -185,7 +203,8 @@ class AgentSession:
                 yield from self.confirm(is_yes(words))
                 return
             yield from self.confirm(False)
-        yield from self._run({"messages": [HumanMessage(text)], "workspace": self.workspace.snapshot()})
+        yield from self._run({"messages": [HumanMessage(text)], "workspace": self.workspace.snapshot(),
+                              "fallback": None, "rejected": []})
 
     def confirm(self, yes: bool) -> Iterator[Event]:
         """Answer the pending confirmation: the answer goes to the pause that asked, bound to the
@@ -212,6 +231,9 @@ class AgentSession:
     def _run(self, graph_input: Any) -> Iterator[Event]:
         self._cancel.clear()
         answer: str | None = None
+        values = self._graph.get_state(self.config).values
+        seen_rejected = len(values.get("rejected") or []) if values and graph_input is None else 0
+        stream_tokens = self.llm.provider == "offline"  # a model's reply is shown once the guard passed it
         stream = self._graph.stream(graph_input, self.config, stream_mode=["messages", "updates"])
         try:
             for mode, payload in stream:
@@ -222,7 +244,8 @@ class AgentSession:
                     return
                 if mode == "messages":
                     chunk, metadata = payload
-                    if isinstance(chunk, AIMessageChunk) and metadata.get("langgraph_node") == "agent":
+                    if (stream_tokens and isinstance(chunk, AIMessageChunk)
+                            and metadata.get("langgraph_node") == "agent"):
                         text = message_text(chunk.content)
                         if text:
                             yield Token(text)
@@ -233,6 +256,13 @@ class AgentSession:
                             self.pending = _confirm_of(interrupt)
                             yield self.pending
                     elif node == "agent":
+                        rejected = update.get("rejected") or []
+                        for record in rejected[seen_rejected:]:
+                            yield Guarded(record["reason"], record["text"])
+                        seen_rejected = max(seen_rejected, len(rejected))
+                        notice = self.route.take_notice() if self.route is not None else None
+                        if notice:
+                            yield Notice(notice)
                         for message in update["messages"]:
                             for call in getattr(message, "tool_calls", []):
                                 yield ToolStart(call["id"], call["name"], dict(call["args"]))
@@ -247,15 +277,15 @@ class AgentSession:
                                               message.status == "error")
                         yield Panel(self.workspace.panel())
         except ModelError as exc:
-            yield TurnError(mask_secrets(f"the model ({self.llm}) failed: {exc}. Nothing earlier is lost: /retry "
-                                         "runs the turn again, /model offline switches to the built-in planner."))
+            yield TurnError(mask_secrets(f"the model ({self.llm}) failed: {exc}"),
+                            detail=mask_secrets(exc.detail), retry=True)
             return
         except FaderwiseError as exc:  # the sessions database failed, …
-            yield TurnError(mask_secrets(f"{exc}. Nothing earlier is lost: /retry runs the turn again."))
+            yield TurnError(mask_secrets(str(exc)), retry=True)
             return
         except Exception as exc:  # a fault of faderwise's own: say so, keep the session usable
-            yield TurnError(mask_secrets(f"this turn failed inside faderwise: {type(exc).__name__}: {exc}. Nothing "
-                                         "earlier is lost: /retry runs it again."))
+            yield TurnError(mask_secrets(f"this turn failed inside faderwise: {type(exc).__name__}: {exc}"),
+                            detail=mask_secrets(repr(exc)), retry=True)
             return
         if answer is not None:
             self._archive_old_turns()

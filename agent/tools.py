@@ -40,6 +40,9 @@ from faderwise.tools.report import format_difference, format_level
 StemArg = Annotated[str | None, "a stem name or the words for it ('vox', 'the kick'); omit for the stem the "
                     "conversation is about"]
 Result = tuple[str, dict[str, Any]]
+TOOL_NAMES = ("load_stems", "set_reference", "list_stems", "measure", "compare_to_reference", "advise", "explain_stem",
+              "make_ab_bundle", "plot", "apply_moves", "undo_apply", "forget_move")
+"""The tools :func:`make_tools` makes, in its order (scripts name them in ``expect: {tools: …}``)."""
 YES_WORDS = frozenset({"y", "yes", "yeah", "yep", "ok", "okay", "sure", "apply", "do it", "go", "go ahead", "confirm"})
 
 
@@ -343,5 +346,8 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         return f"Dropped the {name} move. Pending moves: {left}.", {"kind": "advice-edit", "forgot": name,
                                                                        **_advice_artifact(advice)}
 
-    return [load_stems, set_reference, list_stems, measure, compare_to_reference, advise, explain_stem,
-            make_ab_bundle, plot, apply_moves, undo_apply, forget_move]
+    tools = [load_stems, set_reference, list_stems, measure, compare_to_reference, advise, explain_stem,
+             make_ab_bundle, plot, apply_moves, undo_apply, forget_move]
+    for each in tools:  # one clean paragraph each: a docstring's line breaks and indentation are not sent
+        each.description = " ".join(each.description.split())
+    return tools

@@ -26,7 +26,19 @@ from textual.widgets import Collapsible, DataTable, Footer, Header, Markdown, Ri
 from faderwise.agent.keys import BINDINGS as KEY_BINDINGS
 from faderwise.agent.llm import parse_llm_spec
 from faderwise.agent.planner import HELP_TEXT
-from faderwise.agent.session import AgentSession, Confirm, Event, Panel, Reply, Token, ToolEnd, ToolStart, TurnError
+from faderwise.agent.session import (
+    AgentSession,
+    Confirm,
+    Event,
+    Guarded,
+    Notice,
+    Panel,
+    Reply,
+    Token,
+    ToolEnd,
+    ToolStart,
+    TurnError,
+)
 from faderwise.agent.store import SessionInfo, SessionStore
 from faderwise.tools.errors import FaderwiseError
 
@@ -38,10 +50,12 @@ SLASH_COMMANDS: dict[str, str] = {
     "/plot": "/plot [levels|loudness]: draw the stems' levels or loudness over time",
     "/export": "/export FILE.md [--force]: save this conversation as Markdown",
     "/sessions": "/sessions: list saved sessions",
-    "/model": "/model SPEC: switch model (offline, ollama:MODEL[@HOST], openai:MODEL, anthropic:MODEL)",
+    "/model": "/model SPEC: switch model (offline, ollama:MODEL[@HOST], openai:MODEL, anthropic:MODEL; "
+              "options ,mode=routed ,tool_choice=required)",
     "/retry": "/retry: run a failed turn again",
     "/help": "/help: what you can ask",
 }
+RETRY_HINT = "Nothing earlier is lost: /retry runs the turn again, /model offline switches to the built-in planner."
 
 
 def complete_slash(text: str) -> tuple[str, list[str]]:
@@ -150,6 +164,7 @@ class ChatApp(App[None]):
     .assistant { margin: 0; }
     .error { color: $error; padding: 0 1; }
     .confirm { color: $warning; padding: 0 1; text-style: bold; }
+    .notice { color: $text-muted; padding: 0 1; text-style: italic; }
     .tool { margin: 0; padding: 0; }
     .tool.failed { color: $error; }
     """
@@ -210,8 +225,10 @@ class ChatApp(App[None]):
         return widget
 
     def add_note(self, text: str, kind: str) -> None:
+        """A line of the chat's own (``kind``: error, confirm, notice), shown whole: it wraps, and the
+        chat scrolls to its end once it has its height."""
         self._chat().mount(Static(text, classes=kind, markup=False))
-        self._chat().scroll_end(animate=False)
+        self.call_after_refresh(self._chat().scroll_end, animate=False)
 
     def log_line(self, text: str) -> None:
         self.query_one("#log", RichLog).write(text)
@@ -368,8 +385,13 @@ class ChatApp(App[None]):
             self.add_assistant(event.text)
             self.last_reply = event.text
         elif isinstance(event, TurnError):
-            self.add_note(event.message, "error")
-            self.log_line(f"error: {event.message}")
+            self.add_note(f"{event.message}. {RETRY_HINT}" if event.retry else event.message, "error")
+            self.log_line(f"error: {event.detail or event.message}")
+        elif isinstance(event, Notice):
+            self.add_note(event.text, "notice")
+            self.log_line(f"note: {event.text}")
+        elif isinstance(event, Guarded):
+            self.log_line(f"kept from the chat ({event.reason}): {event.text}")
         # after the refresh, when the new widgets have their height
         self.call_after_refresh(self._chat().scroll_end, animate=False)
 

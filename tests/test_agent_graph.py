@@ -125,9 +125,8 @@ def test_a_failing_model_loses_nothing_and_the_turn_can_be_retried(demo_dir: Pat
     ])
     assert list(session.send("hello")) == [Reply("First answer.")]
     events = list(session.send("and now?"))
-    assert events == [TurnError("the model (offline) failed: ConnectionError: connection refused. Nothing earlier "
-                                "is lost: /retry runs the turn again, /model offline switches to the built-in "
-                                "planner.")]
+    assert events == [TurnError("the model (offline) failed: cannot reach the model's server",
+                                detail="ConnectionError: connection refused", retry=True)]
     texts = [m.content for m in session.messages()]
     assert texts == ["hello", "First answer.", "and now?"]
     assert list(session.retry()) == [Reply("Second answer.")]

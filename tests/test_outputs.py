@@ -131,7 +131,7 @@ def test_files_are_recognised_by_their_signature(tmp_path: Path) -> None:
 
     (tmp_path / "a.json").write_text(json.dumps({"format": "faderwise.model-evaluation/1"}))
     (tmp_path / "b.json").write_text(json.dumps({"format": "something/1"}))
-    (tmp_path / "c.jsonl").write_text(json.dumps({"format": "faderwise.transcript/1"}) + "\n{}\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"format": "faderwise.transcript/2"}) + "\n{}\n")
     (tmp_path / "d.md").write_text("<!-- written by faderwise: session export -->\n# hi\n")
     (tmp_path / "e.md").write_text("# my notes\n")
     assert [is_faderwise_output(tmp_path / name) for name in ("a.json", "b.json", "c.jsonl", "d.md", "e.md")] == [

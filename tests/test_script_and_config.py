@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from langchain_core.messages import HumanMessage
 
 from conftest import REPO
 from faderwise.agent.config import ConfigError, load_config
+from faderwise.agent.grounding import Grounding
 from faderwise.agent.llm import LLMSpec, LLMSpecError, make_chat_model, parse_llm_spec
 from faderwise.agent.script import ScriptError, check_expectations, read_script
 from faderwise.cli import main
@@ -34,8 +36,11 @@ def test_shipped_scripts_pass(script: Path, tmp_path: Path, capsys: pytest.Captu
     assert len(records) == len(read_script(script).turns)
     assert all(record["passed"] for record in records)
     first = records[0]
-    assert set(first) == {"format", "turn", "user", "assistant", "tool_calls", "seconds", "expect", "passed", "failures"}
-    assert first["format"] == "faderwise.transcript/1"
+    assert set(first) == {"format", "turn", "user", "assistant", "tool_calls", "seconds", "expect", "ungrounded",
+                          "guarded", "notices", "passed", "failures"}
+    assert first["format"] == "faderwise.transcript/2"
+    assert all(r["ungrounded"] == [] and r["guarded"] == [] and r["notices"] == [] for r in records)
+    assert all(r["expect"].get("grounded") and r["expect"].get("tools") for r in records)
     assert all(set(call) == {"name", "args", "result"} for call in first["tool_calls"])
     assert capsys.readouterr().out.splitlines()[-2:] == [f"{len(records)} passed, 0 failed", f"wrote {out}"]
 
@@ -63,7 +68,12 @@ def test_a_failed_expectation_exits_1(demo_dir: Path, tmp_path: Path, capsys: py
     ("stems: a\nturns:\n  - user: hi\n    expect: {moves: {vocals: [3, 1]}}\n",
      "turn 1: moves: vocals: expected [low, high] in dB with low <= high, got [3, 1]"),
     ("stems: a\nturns:\n  - user: hi\n    expect: {tone: warm}\n",
-     "turn 1: unknown expectation tone (known: mentions, moves, no_tool_error)"),
+     "turn 1: unknown expectation tone (known: grounded, mentions, moves, no_tool_error, tools)"),
+    ("stems: a\nturns:\n  - user: hi\n    expect: {tools: [apply]}\n",
+     "turn 1: tools: unknown tool apply (known: load_stems, set_reference, list_stems, measure, compare_to_reference, "
+     "advise, explain_stem, make_ab_bundle, plot, apply_moves, undo_apply, forget_move)"),
+    ("stems: a\nturns:\n  - user: hi\n    expect: {tools: apply_moves}\n", "turn 1: 'tools' must be a list of tool names"),
+    ("stems: a\nturns:\n  - user: hi\n    expect: {grounded: maybe}\n", "turn 1: 'grounded' must be true or false"),
     ("stems: a\nllm: gpt4\nturns:\n  - user: hi\n",
      "llm: unknown model 'gpt4': expected offline, ollama:MODEL[@HOST], openai:MODEL or anthropic:MODEL"),
     ("stems: [a\n", "not valid YAML"),
@@ -84,6 +94,20 @@ def test_check_expectations_reads_moves_from_text() -> None:
     assert check_expectations({"moves": {"vocals": [-5, -3], "drums": [2, 4]}}, reply, [], ["vocals", "drums"]) == []
     failed_call = [{"name": "advise", "args": {}, "result": "Error: boom", "failed": True}]
     assert check_expectations({"no_tool_error": True}, reply, failed_call, ["vocals"]) == ["tool advise failed: Error: boom"]
+
+
+def test_a_reply_that_says_applied_without_the_tool_fails() -> None:
+    """The reported hole: "Apply the moves" passed because the reply said "applied", with no call."""
+    expect = {"mentions": ["applied"], "tools": ["apply_moves"], "no_tool_error": True, "grounded": True}
+    said = "I have applied the moves and lowered the vocals by 4 dB."
+    sources = Grounding.of([HumanMessage("Apply the moves")], stems=["vocals"])
+    assert check_expectations(expect, said, [], ["vocals"], needs_tools=True, grounding=sources) == [
+        "the turn needed a tool and none ran", "the turn did not run apply_moves (tools run: none)",
+        "the reply states numbers no tool returned: 4 dB"]
+    ran = [{"name": "advise", "args": {}, "result": "Advice (measured): vocals -4.0 dB", "failed": False},
+           {"name": "apply_moves", "args": {}, "result": "Not applied: the producer declined", "failed": True}]
+    assert check_expectations({"tools": ["advise", "apply_moves"]}, said, ran, ["vocals"]) == [
+        "the turn did not run apply_moves (tools run: advise, apply_moves)"]
 
 
 @pytest.mark.parametrize(("text", "spec"), [

@@ -15,7 +15,7 @@ from textual.widgets import Markdown, RichLog, Static
 from agent_fakes import ScriptedChatModel, call
 from faderwise.agent.config import Config
 from faderwise.agent.launch import demo_greeting, open_chat
-from faderwise.agent.llm import LLMSpec
+from faderwise.agent.llm import LLMSpec, parse_llm_spec
 from faderwise.agent.session import AgentSession
 from faderwise.agent.store import SessionStore
 from faderwise.agent.tui import ChatApp, ChatInput, StemsPanel, ToolBlock, complete_slash
@@ -187,6 +187,60 @@ async def test_the_log_keeps_long_lines_whole(demo_dir: Path, tmp_path: Path) ->
         advice = next(b for b in app.query(ToolBlock) if b.call_title == "advise()")
         tail = str(advice.result.render())[-60:]  # the end of a result of several hundred characters
         assert len(str(advice.result.render())) > 300 and " ".join(tail.split()) in " ".join(text.split())
+
+
+@pytest.mark.anyio
+async def test_a_model_error_is_one_whole_line_with_the_details_in_the_log(demo_dir: Path, tmp_path: Path) -> None:
+    dump = "Error code: 500 - " + "{'detail': 'messages.2.content: Input should be a valid string'} " * 30
+    workspace = Workspace(output_dir=tmp_path / "out")
+    workspace.load_stems(demo_dir / "version_a")
+    model = ScriptedChatModel(responses=[RuntimeError(dump + "sk-live-secret-0123456789abcdef")])
+    session = AgentSession(workspace=workspace, llm=parse_llm_spec("openai:local,mode=native"),
+                           checkpointer=InMemorySaver(), thread_id="t", model=model)
+    app = ChatApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await say(pilot, app, "overview")
+        errors = [str(note.render()) for note in app.query(".error").results(Static)]
+        line = ("the model (openai:local,mode=native) failed: RuntimeError: Error code: 500 - {'detail': "
+                "'messages.2.content: Input should be a valid string'} {'detail': 'messages.2.content: Inpu…")
+        assert errors == [f"{line}. Nothing earlier is lost: /retry runs the turn again, /model offline switches to "
+                          "the built-in planner."]
+        note = app.query(".error").results(Static).__next__()
+        assert note.region.height >= 3 and note.region.bottom <= app.query_one("#chat").region.bottom  # whole, seen
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.2)
+        logged = "".join(strip.text for strip in app.query_one("#log", RichLog).lines)
+        assert "error: RuntimeError: Error code: 500" in logged and "sk-live-secret" not in logged
+        assert logged.count("messages.2.content") == 30
+
+
+@pytest.mark.anyio
+async def test_a_switch_to_routed_is_said_once_and_a_guarded_reply_is_logged(demo_dir: Path, tmp_path: Path) -> None:
+    workspace = Workspace(output_dir=tmp_path / "out")
+    workspace.load_stems(demo_dir / "version_a")
+    workspace.set_reference(demo_dir / "version_b")
+    model = ScriptedChatModel(responses=[AIMessage("Your drums are 14 dB too quiet."),
+                                         AIMessage("Lower the vocals by about 4 dB."),
+                                         AIMessage("Raise the drums by 14 dB.")])
+    session = AgentSession(workspace=workspace, llm=parse_llm_spec("ollama:tiny"), checkpointer=InMemorySaver(),
+                           thread_id="t", model=model)
+    app = ChatApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await say(pilot, app, "what's too loud?")
+        await say(pilot, app, "what about the drums?")
+        notices = [str(note.render()) for note in app.query(".notice").results(Static)]
+        assert notices == ["ollama:tiny answered without calling a tool, so for the rest of this session the built-in "
+                           "planner picks the tools and the model words the answers from their results."]
+        replies = [m.source for m in app.query(Markdown)]
+        assert replies[0] == "Lower the vocals by about 4 dB."  # routed: the model's grounded wording
+        assert replies[1].startswith("Raise the drums by about 3 dB") and replies[1].endswith(
+            "(faderwise: the model's reply stated numbers that no tool returned, so this answer is the built-in "
+            "planner's, from the tools' results.)")
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.2)
+        logged = " ".join(" ".join(strip.text for strip in app.query_one("#log", RichLog).lines).split())
+        assert ("kept from the chat (the model's reply stated numbers no tool returned (drums +14.0 dB)): "
+                "Raise the drums by 14 dB.") in logged
 
 
 def test_help_says_what_no_command_does(capsys: pytest.CaptureFixture[str]) -> None:
