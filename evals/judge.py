@@ -10,8 +10,15 @@ Two judges, one interface:
   advice, so the whole protocol runs offline.
 * :class:`LLMJudge`: any chat model (the agent's specs: ``openai:MODEL``, ``ollama:MODEL`` …)
   given the bundle's measured facts, the truth, the explanation and a few-shot rubric, replying
-  in JSON. A malformed reply is sent back once per retry with what was wrong; when the retries
-  run out the verdict is recorded as failed, never replaced by a default score.
+  in JSON. Each retry after a malformed reply changes what it sends (:data:`RETRY_STEPS`: the
+  error, then a stricter format reminder with the exact JSON shape, then a higher temperature), so
+  a deterministic model is not asked the same thing twice; when the retries run out the verdict
+  is recorded as failed, never replaced by a default score.
+
+An LLM verdict whose correctness score is two points or more from the rubric's objective grade of
+the parsed move, or a ranking that puts an answer above one whose stated move is two grades more
+correct, is recorded as *inconsistent*: kept with the reason, counted apart in the report, and
+never averaged into the scores or ranks.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ from faderwise.advisor.parse import parse_moves
 from faderwise.tools.errors import FaderwiseError
 
 CRITERIA = ("correctness", "specificity", "safety")
+INCONSISTENT_POINTS = 2  # an LLM correctness score this far from the rubric's grade is not averaged in
+RETRY_STEPS = ("error", "format", "temperature")
+RETRY_TEMPERATURE = 0.8
 
 
 class JudgeReplyError(FaderwiseError, ValueError):
@@ -60,15 +70,21 @@ class Verdict:
     rationales: Mapping[str, str] = field(default_factory=dict)
     failed: str | None = None
     attempts: int = 1
+    inconsistent: str | None = None
+
+    @property
+    def counted(self) -> bool:
+        """Whether the scores go into averages: not failed, not inconsistent with the rubric."""
+        return not self.failed and not self.inconsistent
 
     def to_json(self) -> dict[str, Any]:
         return {"scores": dict(self.scores), "rationales": dict(self.rationales), "failed": self.failed,
-                "attempts": self.attempts}
+                "attempts": self.attempts, "inconsistent": self.inconsistent}
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> Verdict:
         return cls(scores=dict(payload["scores"]), rationales=dict(payload["rationales"]), failed=payload["failed"],
-                   attempts=int(payload["attempts"]))
+                   attempts=int(payload["attempts"]), inconsistent=payload.get("inconsistent"))
 
 
 @dataclass(frozen=True)
@@ -80,14 +96,20 @@ class Ranking:
     ranks: Mapping[str, float] = field(default_factory=dict)
     failed: str | None = None
     attempts: int = 1
+    inconsistent: str | None = None
+
+    @property
+    def counted(self) -> bool:
+        return not self.failed and not self.inconsistent
 
     def to_json(self) -> dict[str, Any]:
-        return {"item": self.item, "ranks": dict(self.ranks), "failed": self.failed, "attempts": self.attempts}
+        return {"item": self.item, "ranks": dict(self.ranks), "failed": self.failed, "attempts": self.attempts,
+                "inconsistent": self.inconsistent}
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> Ranking:
         return cls(item=payload["item"], ranks=dict(payload["ranks"]), failed=payload["failed"],
-                   attempts=int(payload["attempts"]))
+                   attempts=int(payload["attempts"]), inconsistent=payload.get("inconsistent"))
 
 
 class Judge(Protocol):
@@ -288,20 +310,65 @@ def shuffled_labels(item: str, advisors: Sequence[str], *, seed: int) -> dict[st
     return {advisor: f"Answer {chr(ord('A') + index)}" for index, advisor in enumerate(order)}
 
 
-class LLMJudge:
-    """A chat model as judge (see the module's doc); ``max_attempts`` counts the first try."""
+VERDICT_SHAPE = ('{"correctness": {"score": 1-5, "rationale": "..."}, "specificity": {"score": 1-5, "rationale": '
+                 '"..."}, "safety": {"score": 1-5, "rationale": "..."}}')
+RANKING_SHAPE = '{"ranking": ["Answer A", "Answer B", ...], "rationale": "..."}'
 
-    def __init__(self, model: Any, *, name: str, max_attempts: int = 3) -> None:
+
+def retry_request(step: str, problem: str, shape: str) -> tuple[str, dict[str, Any]]:
+    """What one retry says after the bad reply, and the options it is sent with: the error; then the
+    error and the exact shape wanted; then the same at a higher temperature."""
+    error = f"That reply was not usable: {problem}. Reply with the JSON object only."
+    if step == "error":
+        return error, {}
+    strict = (f"{error} It must be exactly one JSON object of this shape, with integer scores, and nothing before "
+              f"or after it (no prose, no code fence): {shape}")
+    return strict, ({"temperature": RETRY_TEMPERATURE} if step == "temperature" else {})
+
+
+def consistency(verdict: Verdict, case: JudgeCase) -> str | None:
+    """Why ``verdict`` contradicts the rubric's objective grade of the stated move, or None."""
+    grade, why = correctness(case)
+    said = verdict.scores.get("correctness")
+    if said is not None and abs(said - grade) >= INCONSISTENT_POINTS:
+        return f"correctness {said} against the rubric's {grade} ({why})"
+    return None
+
+
+def ranking_consistency(ranks: Mapping[str, float], cases: Mapping[str, JudgeCase]) -> str | None:
+    """Why a ranking contradicts the rubric: an answer ranked above one whose stated move is
+    :data:`INCONSISTENT_POINTS` grades more correct; or None."""
+    grades = {advisor: correctness(case)[0] for advisor, case in cases.items()}
+    for above in sorted(ranks, key=ranks.__getitem__):
+        for below in ranks:
+            if ranks[above] < ranks[below] and grades[below] - grades[above] >= INCONSISTENT_POINTS:
+                return (f"ranks {above} (correctness {grades[above]}) above {below} (correctness "
+                        f"{grades[below]})")
+    return None
+
+
+class LLMJudge:
+    """A chat model as judge (see the module's doc); ``max_attempts`` counts the first try (each
+    retry takes the next of :data:`RETRY_STEPS`, the last one repeating)."""
+
+    def __init__(self, model: Any, *, name: str, max_attempts: int = 1 + len(RETRY_STEPS)) -> None:
         self.model, self.name, self.max_attempts = model, name, max_attempts
 
-    def _ask(self, system: str, prompt: str, parse: Any) -> tuple[Any, str | None, int]:
+    def _ask(self, system: str, prompt: str, parse: Any, shape: str) -> tuple[Any, str | None, int]:
         from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-        messages: list[Any] = [SystemMessage(system), HumanMessage(prompt)]
-        problem = "no attempt made"
+        asked: list[Any] = [SystemMessage(system), HumanMessage(prompt)]
+        messages, options = asked, {}
+        problem, bad_reply = "no attempt made", None
         for attempt in range(1, self.max_attempts + 1):
+            if attempt > 1:
+                step = RETRY_STEPS[min(attempt - 2, len(RETRY_STEPS) - 1)]
+                text, options = retry_request(step, problem, shape)
+                shown = [AIMessage(bad_reply)] if bad_reply is not None else []
+                messages = [*asked, *shown, HumanMessage(text)]
             try:
-                reply = self.model.invoke(messages)
+                model = self.model.bind(**options) if options else self.model
+                reply = model.invoke(messages)
             except Exception as exc:  # a provider error is retried and recorded like a bad reply
                 problem = f"the model failed: {type(exc).__name__}: {exc}"
                 continue
@@ -309,16 +376,15 @@ class LLMJudge:
             try:
                 return parse(content), None, attempt
             except JudgeReplyError as exc:
-                problem = str(exc)
-                messages += [AIMessage(content),
-                             HumanMessage(f"That reply was not usable: {problem}. Reply with the JSON object only.")]
+                problem, bad_reply = str(exc), content
         return None, f"{self.max_attempts} attempts, last: {problem}", self.max_attempts
 
     def judge(self, case: JudgeCase) -> Verdict:
-        verdict, failed, attempts = self._ask(RUBRIC, case_prompt(case), parse_verdict)
+        verdict, failed, attempts = self._ask(RUBRIC, case_prompt(case), parse_verdict, VERDICT_SHAPE)
         if verdict is None:
             return Verdict(failed=failed, attempts=attempts)
-        return Verdict(scores=verdict.scores, rationales=verdict.rationales, attempts=attempts)
+        return Verdict(scores=verdict.scores, rationales=verdict.rationales, attempts=attempts,
+                       inconsistent=consistency(verdict, case))
 
     def rank(self, item: str, cases: Mapping[str, JudgeCase], *, seed: int = 0) -> Ranking:
         labels = shuffled_labels(item, list(cases), seed=seed)
@@ -328,12 +394,13 @@ class LLMJudge:
         prompt = (f"Facts measured on the bundle: {json.dumps(dict(first.facts), sort_keys=True)}\n"
                   f"True move: {first.true_move_db:+.1f} dB on the {first.target}.\n{answers}")
         ordered, failed, attempts = self._ask(RANK_RUBRIC, prompt,
-                                              lambda reply: parse_ranking(reply, sorted(labels.values())))
+                                              lambda reply: parse_ranking(reply, sorted(labels.values())),
+                                              RANKING_SHAPE)
         if ordered is None:
             return Ranking(item=item, failed=failed, attempts=attempts)
         advisor_of = {label: advisor for advisor, label in labels.items()}
-        return Ranking(item=item, ranks={advisor_of[label]: float(place) for place, label in enumerate(ordered, 1)},
-                       attempts=attempts)
+        ranks = {advisor_of[label]: float(place) for place, label in enumerate(ordered, 1)}
+        return Ranking(item=item, ranks=ranks, attempts=attempts, inconsistent=ranking_consistency(ranks, cases))
 
 
 def make_judge(spec: str) -> Judge:
@@ -360,11 +427,11 @@ class RankSummary:
 
 
 def rank_summaries(rankings: Sequence[Ranking]) -> dict[str, RankSummary]:
-    """Per advisor over the rankings that did not fail."""
+    """Per advisor over the rankings that count (not failed, not inconsistent with the rubric)."""
     collected: dict[str, list[tuple[float, int]]] = {}
     wins: dict[str, float] = {}
     for ranking in rankings:
-        if ranking.failed:
+        if not ranking.counted:
             continue
         k = len(ranking.ranks)
         best = min(ranking.ranks.values())

@@ -88,19 +88,22 @@ def build_report(config: Any, items: Sequence[EvalItem], answers: Mapping[str, M
             "text_metrics": {},
         }
         for judge, by_advisor in verdicts.items():
-            scored = [v for v in by_advisor[advisor].values() if not v.failed]
+            scored = [v for v in by_advisor[advisor].values() if v.counted]  # never the inconsistent ones
             entry["judges"][judge] = {
                 **{c: _number(float(np.mean([v.scores[c] for v in scored])) if scored else math.nan) for c in CRITERIA},
                 **{f"{c}_ci": bootstrap_ci([v.scores[c] for v in scored], resamples=config.bootstrap,
                                            seed=config.seed).to_json() for c in CRITERIA},
-                "failed": sum(1 for v in by_advisor[advisor].values() if v.failed), "judged": len(scored)}
+                "failed": sum(1 for v in by_advisor[advisor].values() if v.failed),
+                "inconsistent": sum(1 for v in by_advisor[advisor].values() if v.inconsistent and not v.failed),
+                "judged": len(scored)}
         for judge, ranked in rankings.items():
             summaries = rank_summaries(ranked)
             if advisor in summaries:
                 s = summaries[advisor]
                 entry.setdefault("ranking", {})[judge] = {"wins": s.wins, "mean_rank": _number(s.mean_rank),
                                                           "rank_score": _number(s.rank_score), "rankings": s.rankings,
-                                                          "failed": sum(1 for r in ranked if r.failed)}
+                                                          "failed": sum(1 for r in ranked if r.failed),
+                                                          "inconsistent": sum(1 for r in ranked if r.inconsistent)}
         for metric in sorted({m for row in texts.get(advisor, {}).values() for m in row}):
             rows = [row[metric] for row in texts[advisor].values() if metric in row]
             entry["text_metrics"][metric] = {"max": _number(float(np.mean([r["max"] for r in rows]))),
@@ -135,7 +138,7 @@ def compare_pair(config: Any, items: Sequence[EvalItem], errors: Mapping[str, li
     judged = {}
     for judge, by_advisor in verdicts.items():
         pairs = [(by_advisor[differential][item.id], by_advisor[single_mix][item.id]) for item in items]
-        pairs = [(a, b) for a, b in pairs if not a.failed and not b.failed]
+        pairs = [(a, b) for a, b in pairs if a.counted and b.counted]
         judged[judge] = {c: paired_difference_ci([a.scores[c] for a, _ in pairs], [b.scores[c] for _, b in pairs],
                                                  resamples=config.bootstrap, seed=config.seed).to_json()
                          for c in CRITERIA}
@@ -266,18 +269,25 @@ def markdown(report: Mapping[str, Any], plots: Sequence[str]) -> str:
                 f"{_fmt(c['mae_db'])} (n={c['items']})" if c else "—" for c in cells) + " |")
     judges = sorted({j for a in advisors.values() for j in a["judges"]})
     for judge in judges:
-        lines += ["", f"## Judge: {judge}", "", "| advisor | " + " | ".join(CRITERIA) + " | failed |",
-                  "| --- |" + " --- |" * (len(CRITERIA) + 1)]
+        lines += ["", f"## Judge: {judge}", "", "| advisor | " + " | ".join(CRITERIA) + " | judged | failed | "
+                  "inconsistent |", "| --- |" + " --- |" * (len(CRITERIA) + 3)]
         for name, a in advisors.items():
             scores = a["judges"][judge]
-            lines.append(f"| {name} | " + " | ".join(_fmt(scores[c]) for c in CRITERIA) + f" | {scores['failed']} |")
+            lines.append(f"| {name} | " + " | ".join(_fmt(scores[c]) for c in CRITERIA)
+                         + f" | {scores['judged']} | {scores['failed']} | {scores.get('inconsistent', 0)} |")
+        if any(a["judges"][judge].get("inconsistent") for a in advisors.values()):
+            lines += ["", "Inconsistent verdicts (a correctness score two points or more from the rubric's grade of "
+                      "the stated move) are counted apart and left out of the means."]
     ranked = [(name, a["ranking"]) for name, a in advisors.items() if "ranking" in a]
     if ranked:
-        lines += ["", "Listwise ranking (anonymised, shuffled):", "", "| advisor | judge | wins | mean rank | rank score |",
-                  "| --- | --- | --- | --- | --- |"]
+        lines += ["", "Listwise ranking (anonymised, shuffled; rankings that failed or contradict the rubric's "
+                  "correctness by two grades are left out):", "",
+                  "| advisor | judge | wins | mean rank | rank score | rankings | failed | inconsistent |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for name, by_judge in ranked:
             for judge, r in by_judge.items():
-                lines.append(f"| {name} | {judge} | {r['wins']:g} | {_fmt(r['mean_rank'])} | {_fmt(r['rank_score'])} |")
+                lines.append(f"| {name} | {judge} | {r['wins']:g} | {_fmt(r['mean_rank'])} | {_fmt(r['rank_score'])} | "
+                             f"{r['rankings']} | {r['failed']} | {r.get('inconsistent', 0)} |")
     metrics = sorted({m for a in advisors.values() for m in a["text_metrics"]})
     if metrics:
         lines += ["", "## Text metrics (max over references / mean over references)", "",

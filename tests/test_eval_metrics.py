@@ -20,6 +20,7 @@ from faderwise.evals.judge import (
     LLMJudge,
     Ranking,
     RubricJudge,
+    Verdict,
     beyond_gain,
     evidence_kinds,
     fractional_ranks,
@@ -195,6 +196,62 @@ def test_a_malformed_reply_is_retried_then_recorded_as_failed() -> None:
     failed = LLMJudge(broken, name="fake", max_attempts=3).judge(case("Raise the vocals by about 4 dB."))
     assert failed.scores == {} and failed.attempts == 3
     assert failed.failed == "3 attempts, last: 'safety' score 0 is not an integer from 1 to 5"
+
+
+def test_a_verdict_that_contradicts_the_rubric_is_recorded_as_inconsistent() -> None:
+    """The reported case: "correctness 4" for a 2.3 dB answer to an 11 dB truth."""
+    model = ScriptedChatModel(responses=[AIMessage(GOOD), AIMessage(GOOD)])
+    judge = LLMJudge(model, name="fake")
+    verdict = judge.judge(case("Raise the vocals by about 2.3 dB.", truth=11.0))
+    assert verdict.scores["correctness"] == 4 and not verdict.counted
+    assert verdict.inconsistent == ("correctness 4 against the rubric's 2 (right direction, 8.7 dB from the truth "
+                                    "(+2.3 stated, +11.0 true))")
+    assert Verdict.from_json(verdict.to_json()) == verdict
+    close = judge.judge(case("Raise the vocals by about 10 dB.", truth=11.0))  # rubric 5, judge 4: one point
+    assert close.inconsistent is None and close.counted
+
+
+def test_a_ranking_that_contradicts_the_rubric_is_recorded_as_inconsistent() -> None:
+    """The reported case: single-mix (4.67 dB off) ranked above measured (0.13 dB off)."""
+    cases = {"measured": case("Raise the vocals by about 4.1 dB.", truth=4.0),
+             "single-mix": case("Lower the vocals by about 0.7 dB.", truth=4.0)}
+    labels = shuffled_labels("song-p00-vocals", list(cases), seed=0)
+    worst_first = json.dumps({"ranking": [labels["single-mix"], labels["measured"]]})
+    ranking = LLMJudge(ScriptedChatModel(responses=[AIMessage(worst_first)]), name="fake").rank(
+        "song-p00-vocals", cases, seed=0)
+    assert ranking.ranks == {"single-mix": 1.0, "measured": 2.0}
+    assert ranking.inconsistent == "ranks single-mix (correctness 1) above measured (correctness 5)"
+    assert rank_summaries([ranking]) == {}  # not counted
+    assert Ranking.from_json(ranking.to_json()) == ranking
+
+
+class Deterministic(ScriptedChatModel):
+    """A judge model at temperature 0: the same request always gets the same (broken) reply; it only
+    writes the JSON when asked at a higher temperature. Records each request's options."""
+
+    options: list[dict] = []
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[no-untyped-def]
+        self.seen.append(list(messages))
+        self.options.append(dict(kwargs))
+        from langchain_core.outputs import ChatGeneration, ChatResult
+
+        reply = GOOD if kwargs.get("temperature", 0) > 0.5 else "Correctness: 4/5. Specificity: 3/5."
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+
+def test_retries_change_what_they_send() -> None:
+    model = Deterministic(options=[])
+    verdict = LLMJudge(model, name="fake").judge(case("Raise the vocals by about 4 dB."))
+    assert (verdict.attempts, verdict.failed, verdict.scores["correctness"]) == (4, None, 4)
+    sent = [[m.content for m in messages] for messages in model.seen]
+    assert len({json.dumps(s) for s in sent[:3]}) == 3  # three different requests before the temperature
+    assert [len(s) for s in sent] == [2, 4, 4, 4]
+    assert sent[1][2] == "Correctness: 4/5. Specificity: 3/5."  # the bad reply, shown back
+    assert sent[1][3] == "That reply was not usable: the reply holds no JSON object. Reply with the JSON object only."
+    assert sent[2][3].startswith(sent[1][3] + " It must be exactly one JSON object of this shape")
+    assert '{"correctness": {"score": 1-5, "rationale": "..."}' in sent[2][3]
+    assert [o.get("temperature") for o in model.options] == [None, None, None, 0.8]
 
 
 def test_listwise_answers_are_anonymised_and_shuffled() -> None:

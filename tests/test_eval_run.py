@@ -33,19 +33,26 @@ ADVISORS = ["measured", "single-mix", "equal-loudness", "alm", "alm-single-mix",
 
 class SpecificityBlindJudge:
     """A second judge for the agreement table: the rubric's correctness, every specificity 1,
-    and one failed verdict (the first item of the equal-loudness advisor's answers)."""
+    one failed verdict (the first item of the equal-loudness advisor's answers) and one verdict
+    inconsistent with the rubric (the first of the measured advisor's, scored 1 for correctness)."""
 
     name = "blind"
 
     def __init__(self) -> None:
         self.rubric = RubricJudge()
         self.failed_once = False
+        self.inconsistent_once = False
 
     def judge(self, case: JudgeCase) -> Verdict:
         verdict = self.rubric.judge(case)
         if "every stem of the mix would be equally loud" in case.explanation and not self.failed_once:
             self.failed_once = True
             return Verdict(failed="3 attempts, last: the reply holds no JSON object", attempts=3)
+        if case.explanation.startswith(("Lower", "Raise", "Leave")) and "dB" in case.explanation \
+                and verdict.scores["correctness"] == 5 and not self.inconsistent_once:
+            self.inconsistent_once = True
+            return Verdict(scores={**verdict.scores, "correctness": 1, "specificity": 1},
+                           rationales=verdict.rationales, inconsistent="correctness 1 against the rubric's 5")
         return Verdict(scores={**verdict.scores, "specificity": 1}, rationales=verdict.rationales)
 
     def rank(self, item: str, cases: Any, *, seed: int = 0) -> Any:
@@ -158,12 +165,21 @@ def test_two_judges_are_compared_and_a_failed_verdict_is_counted_not_scored(
     _, report, _ = run
     (agreement,) = report["judge_agreement"]
     assert agreement["judges"] == ["rubric", "blind"]
-    assert agreement["correctness"]["spearman"] == 1.0 and agreement["correctness"]["kappa_quadratic"] == 1.0
+    # the inconsistent verdict stays in the agreement table: it is where the judges disagree
+    assert 0.9 < agreement["correctness"]["spearman"] < 1.0 and agreement["correctness"]["kappa_quadratic"] < 1.0
     assert agreement["correctness"]["items"] == 7 * report["items"] - 1
     assert agreement["specificity"]["spearman"] is None  # the blind judge never varies
     blind = report["advisors"]["equal-loudness"]["judges"]["blind"]
     assert (blind["failed"], blind["judged"]) == (1, report["items"] - 1)
     assert report["advisors"]["measured"]["judges"]["blind"]["failed"] == 0
+    inconsistent = [(name, a["judges"]["blind"]) for name, a in report["advisors"].items()
+                    if a["judges"]["blind"]["inconsistent"]]
+    assert len(inconsistent) == 1
+    name, scores = inconsistent[0]
+    assert scores["inconsistent"] == 1 and scores["judged"] == report["items"] - 1
+    # left out of the mean: the blind judge's correctness is the rubric's on the other items
+    rubric, n = report["advisors"][name]["judges"]["rubric"]["correctness"], report["items"]
+    assert scores["correctness"] == pytest.approx((rubric * n - 5) / (n - 1), abs=1e-3)  # the rubric's 5 left out
     ranks = {name: a["ranking"]["rubric"] for name, a in report["advisors"].items()}
     assert sum(r["wins"] for r in ranks.values()) == pytest.approx(report["items"])
     assert ranks["measured"]["mean_rank"] < ranks["equal-loudness"]["mean_rank"]
