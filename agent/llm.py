@@ -21,6 +21,7 @@ so nothing that stores specs (sessions, transcripts, logs) can leak a key.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import os
@@ -179,6 +180,7 @@ def wire_messages(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+@functools.cache
 def _strict_openai_class(base: type) -> type:
     """``ChatOpenAI`` whose requests pass through :func:`wire_messages`."""
 

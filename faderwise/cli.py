@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("stems", nargs="?", type=Path, help="your stems (Version A); default: the demo song")
     chat.add_argument("--reference", type=Path, help="the balanced reference (Version B)")
     chat.add_argument("--llm", metavar="SPEC", help="offline (default), ollama:MODEL[@HOST], openai:MODEL, "
-                      "anthropic:MODEL; default from $FADERWISE_LLM or the config file")
+                      "anthropic:MODEL, each with options such as ,mode=routed ,tool_choice=required ,timeout=60; "
+                      "default from $FADERWISE_LLM or the config file")
     chat.add_argument("--resume", nargs="?", const=True, default=False, metavar="ID",
                       help="resume a saved session (the latest, or ID / an ID prefix / its name)")
     chat.add_argument("--name", help="name the new session")
