@@ -121,6 +121,7 @@ def planner_view(messages: Sequence[BaseMessage], start: int, wanted: set[str] |
 
 
 UNGROUNDED = "the model's reply stated numbers that no tool returned"
+WROTE_CALL = "the model wrote a tool call faderwise could not run"
 
 
 def fallback_line(reason: str) -> str:
@@ -217,8 +218,8 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
         text = message_text(reply.content)
         problem = read_text_calls(text, by_name)
         if problem.calls or problem.problem:
-            return fall_back(messages, start, state, problem.problem or "the model wrote a tool call instead of "
-                             "the answer", text)
+            return fall_back(messages, start, state, WROTE_CALL, text,
+                             detail=problem.problem or "the model wrote a tool call instead of the answer")
         if not text.strip():
             return fall_back(messages, start, state, "the model's reply was empty", text)
         missing = grounding(messages).ungrounded(text)
@@ -256,7 +257,7 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
             update = worded(messages, start, {**state, "rejected": rejected}, config)  # type: ignore[typeddict-item]
             return {"rejected": rejected, **update}
         if written.problem:
-            return fall_back(messages, start, state, written.problem, text)
+            return fall_back(messages, start, state, WROTE_CALL, text, detail=written.problem)
         if not text.strip():
             return fall_back(messages, start, state, "the model's reply was empty", text)
         missing = grounding(messages).ungrounded(text)

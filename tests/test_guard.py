@@ -187,3 +187,16 @@ def test_a_text_call_runs_the_tool_with_a_fake_model(demo_dir: Path, tmp_path: P
     events = list(session.send("how loud is the bass?"))
     assert [(e.name, e.args) for e in events if isinstance(e, ToolStart)] == [("measure", {"stem": "bass"})]
     assert collect(events)[0] == "The bass sits at -24.0 LUFS."
+
+
+def test_a_call_that_cannot_run_is_not_shown_and_the_planner_answers(demo_dir: Path, tmp_path: Path) -> None:
+    broken = '<tool_call>{"name": "measure", "arguments": {"stem": "bass", "gain": 3}}</tool_call>'
+    session, _ = guarded_session(demo_dir, tmp_path, [AIMessage(broken)])
+    events = list(session.send("how loud is the bass?"))
+    reply, calls, _, error = collect(events)
+    assert error is None and [(c["name"], c["args"]) for c in calls] == [("measure", {"stem": "bass"})]  # the planner's
+    assert [e for e in events if isinstance(e, Guarded)] == [Guarded(
+        "the model wrote a tool call faderwise could not run (measure: unknown argument gain)", broken)]
+    assert broken not in reply and reply.endswith(
+        "(faderwise: the model wrote a tool call faderwise could not run, so this answer is the built-in planner's, "
+        "from the tools' results.)")
