@@ -14,6 +14,8 @@ optionally followed by ``,KEY=VALUE`` options:
   and switches the session to routed the first time the model answers without a tool where the
   planner would have called one. Cloud providers default to ``native``.
 - ``timeout=SECONDS``: how long one request may take (default 120).
+- ``max_tokens=N``: the longest reply (default 1024; faderwise's answers are short, and a small model
+  that loses its way stops there instead of filling its context).
 
 API keys are read by the provider libraries from the environment only; a spec never holds one,
 so nothing that stores specs (sessions, transcripts, logs) can leak a key.
@@ -41,8 +43,10 @@ SPEC_HELP = "offline, ollama:MODEL[@HOST], openai:MODEL or anthropic:MODEL"
 KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 TOOL_CHOICES = ("auto", "required", "none", "omit")
 MODES = ("native", "routed", "auto")
-OPTION_VALUES: Mapping[str, tuple[str, ...] | None] = {"tool_choice": TOOL_CHOICES, "mode": MODES, "timeout": None}
+OPTION_VALUES: Mapping[str, tuple[str, ...] | None] = {"tool_choice": TOOL_CHOICES, "mode": MODES, "timeout": None,
+                                                       "max_tokens": None}
 DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_MAX_TOKENS = 1024
 CLOUD_HOSTS = ("api.openai.com", "api.anthropic.com")
 
 
@@ -91,6 +95,10 @@ class LLMSpec:
     def timeout_s(self) -> float:
         return float(self.option("timeout") or DEFAULT_TIMEOUT_S)
 
+    @property
+    def max_tokens(self) -> int:
+        return int(self.option("max_tokens") or DEFAULT_MAX_TOKENS)
+
 
 def parse_llm_spec(text: str) -> LLMSpec:
     """Read a spec such as ``ollama:llama3.1@http://gpu-box:11434`` or
@@ -133,6 +141,8 @@ def _read_option(text: str, option: str) -> tuple[str, str]:
             seconds = math.nan
         if not seconds > 0 or not math.isfinite(seconds):
             raise LLMSpecError(f"timeout={value} in {text!r}: expected a number of seconds above 0")
+    if key == "max_tokens" and (not value.isdigit() or int(value) < 1):
+        raise LLMSpecError(f"max_tokens={value} in {text!r}: expected a whole number of tokens above 0")
     return key, value
 
 
@@ -153,30 +163,37 @@ def make_chat_model(spec: LLMSpec, *, context: Callable[[], dict[str, Any]]) -> 
     except ImportError as exc:
         raise MissingDependencyError(f"--llm {spec}: needs the {module.replace('_', '-')} package; "
                                      "install it with: pip install 'faderwise[llm]'") from exc
-    options: dict[str, Any] = {"model": spec.model}
+    # One whole reply per request: the guard reads a reply before the producer sees any of it, and
+    # llama-cpp-python's function-calling handler refuses to stream with tool_choice "auto".
+    options: dict[str, Any] = {"model": spec.model, "disable_streaming": True}
     if spec.provider == "ollama":
         if spec.host:
             options["base_url"] = spec.host if spec.host.startswith("http") else f"http://{spec.host}"
-        options["client_kwargs"] = {"timeout": spec.timeout_s}
+        options.update(client_kwargs={"timeout": spec.timeout_s}, num_predict=spec.max_tokens)
     else:
         # one retry: a local server that is down should say so in seconds, not after three tries
-        options.update(timeout=spec.timeout_s, max_retries=1)
+        options.update(timeout=spec.timeout_s, max_retries=1, max_tokens=spec.max_tokens)
     model_class = getattr(provider_module, class_name)
     if spec.provider == "openai":
         model_class = _strict_openai_class(model_class)
+        options["local_server"] = spec.is_local()
     try:
         return model_class(**options)  # type: ignore[no-any-return]
     except Exception as exc:  # a provider that refuses at construction (no key) says why
         raise LLMSpecError(f"--llm {spec}: {mask_secrets(str(exc))}") from exc
 
 
-def wire_messages(payload: dict[str, Any]) -> dict[str, Any]:
-    """The request ``payload`` with every message's ``content`` a string: an assistant message that
-    carries tool calls goes out with ``""``, never ``null``, which llama-cpp-python's and other strict
-    OpenAI-compatible servers reject (their schema types it as a string)."""
+def wire_messages(payload: dict[str, Any], *, local: bool) -> dict[str, Any]:
+    """The request ``payload`` as strict OpenAI-compatible servers take it: every message's
+    ``content`` a string (an assistant message that carries tool calls goes out with ``""``, never
+    ``null``, which llama-cpp-python's server refuses with HTTP 500); and, for a ``local`` server,
+    the reply's length as ``max_tokens``, which every local server reads (llama-cpp-python ignores
+    ``max_completion_tokens``, OpenAI's newer name)."""
     for message in payload.get("messages", []):
         if isinstance(message, dict) and message.get("content") is None:
             message["content"] = ""
+    if local and "max_completion_tokens" in payload:
+        payload["max_tokens"] = payload.pop("max_completion_tokens")
     return payload
 
 
@@ -185,8 +202,11 @@ def _strict_openai_class(base: type) -> type:
     """``ChatOpenAI`` whose requests pass through :func:`wire_messages`."""
 
     class StrictChatOpenAI(base):  # type: ignore[misc,valid-type]
+        local_server: bool = False  # LLMSpec.is_local(): OPENAI_BASE_URL names a server that is not OpenAI's
+
         def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
-            return wire_messages(super()._get_request_payload(input_, stop=stop, **kwargs))
+            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+            return wire_messages(payload, local=self.local_server)
 
     StrictChatOpenAI.__name__ = StrictChatOpenAI.__qualname__ = "StrictChatOpenAI"
     return StrictChatOpenAI

@@ -259,7 +259,7 @@ class AgentSession:
                     elif node == "agent":
                         rejected = update.get("rejected") or []
                         for record in rejected[seen_rejected:]:
-                            yield Guarded(record["reason"], record["text"])
+                            yield Guarded(mask_secrets(record["reason"]), mask_secrets(record["text"]))
                         seen_rejected = max(seen_rejected, len(rejected))
                         notice = self.route.take_notice() if self.route is not None else None
                         if notice:

@@ -6,8 +6,10 @@ Requests are validated the way llama-cpp-python's server does (its pydantic requ
 never null; a tool message needs ``tool_call_id``; a tool needs ``type: "function"`` and
 ``function.parameters``) plus vLLM's further checks (tool names of ``[A-Za-z0-9_-]``, parameters a
 JSON-schema object, a tool result answers an earlier call, ``tool_choice`` other than none/auto only
-with tools, call arguments a JSON string). A request that fails answers HTTP 500 with the whole
-validation dump, as llama-cpp-python's server does.
+with tools, call arguments a JSON string), and refuses a streamed request with tools and
+``tool_choice`` auto or required, as llama-cpp-python's ``chatml-function-calling`` handler does
+("Automatic streaming tool choice is not supported", seen against the real server). A request that
+fails answers HTTP 500 with the whole validation dump, as llama-cpp-python's server does.
 
 Personas decide from the request alone, like a model: which tool a message asks for (a keyword
 table of their own, not faderwise's planner), how they write a call, what they say after the
@@ -124,6 +126,9 @@ def validation_problems(body: dict[str, Any]) -> list[str]:
     choice = body.get("tool_choice")
     if choice not in (None, "none", "auto") and not body.get("tools"):
         problems.append(f"tool_choice: {choice!r} needs tools")
+    if body.get("stream") and body.get("tools") and choice in ("auto", "required"):
+        # llama-cpp-python's chatml-function-calling handler (llama_chat_format.py)
+        problems.append("Automatic streaming tool choice is not supported")
     return problems
 
 

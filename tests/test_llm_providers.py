@@ -68,7 +68,7 @@ def well_formed() -> dict:
         {"role": "tool", "content": "ok", "tool_call_id": "c1"}],
         "tools": [{"type": "function", "function": {"name": "advise", "description": "d",
                                                     "parameters": {"type": "object", "properties": {}}}}],
-        "tool_choice": "auto", "stream": True, "temperature": 0.7}
+        "tool_choice": "auto", "stream": False, "temperature": 0.7}
 
 
 @pytest.mark.parametrize(("change", "problem"), [
@@ -79,6 +79,7 @@ def well_formed() -> dict:
     (lambda r: r["tools"][0]["function"].update(name="bad name"), "tools.0.function.name: 'bad name' is not a valid"),
     (lambda r: (r.pop("tools"), r["messages"].__delitem__(slice(2, 4)), r.update(tool_choice="required")),
      "tool_choice: 'required' needs tools"),
+    (lambda r: r.update(stream=True), "Automatic streaming tool choice is not supported"),
 ])
 def test_the_stand_in_rejects_what_strict_servers_reject(change: object, problem: str) -> None:
     assert validation_problems(well_formed()) == []
@@ -117,6 +118,8 @@ def test_an_openai_compatible_server_drives_the_tools(serve: object, demo_dir: P
     assert not any(isinstance(e, (Guarded, Notice)) for e in events)
     first = state.requests[0]
     assert first["model"] == "local-model" and first["tool_choice"] == "auto"
+    assert not first.get("stream")  # one whole reply: the guard reads it before the producer sees it
+    assert first["max_tokens"] == 1024 and "max_completion_tokens" not in first  # the name local servers read
     a, b = demo_dir / "version_a", demo_dir / "version_b"
     assert first["messages"][0] == {"role": "system", "content": (
         f"{SYSTEM_PROMPT}\n\nWhat this session holds now (older turns are not shown): Version A: {a} (5 stems: bass, "
@@ -311,6 +314,7 @@ def test_provider_error_lines() -> None:
 def test_spec_options_and_defaults(text: str, tool_choice: str, mode: str, timeout: float) -> None:
     spec = parse_llm_spec(text)
     assert (spec.tool_choice, spec.mode({}), spec.timeout_s) == (tool_choice, mode, timeout)
+    assert spec.max_tokens == 1024 and parse_llm_spec(text + ",max_tokens=200").max_tokens == 200
     assert parse_llm_spec(str(spec)) == spec and str(spec) == text
     assert parse_llm_spec("openai:qwen").mode({"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1"}) == "auto"
     assert parse_llm_spec("openai:gpt-4o").mode({"OPENAI_BASE_URL": "https://api.openai.com/v1"}) == "native"
@@ -319,7 +323,8 @@ def test_spec_options_and_defaults(text: str, tool_choice: str, mode: str, timeo
 
 @pytest.mark.parametrize(("text", "message"), [
     ("openai:m,color=red", "unknown model option 'color=red' in 'openai:m,color=red': expected tool_choice=…, mode=…, "
-                           "timeout=…"),
+                           "timeout=…, max_tokens=…"),
+    ("openai:m,max_tokens=0", "max_tokens=0 in 'openai:m,max_tokens=0': expected a whole number of tokens above 0"),
     ("openai:m,tool_choice=always", "tool_choice=always in 'openai:m,tool_choice=always': expected one of auto, "
                                     "required, none, omit"),
     ("openai:m,mode=fast", "mode=fast in 'openai:m,mode=fast': expected one of native, routed, auto"),
