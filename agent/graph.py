@@ -12,7 +12,8 @@ With a real language model the ``agent`` step also guards what reaches the produ
   (:mod:`faderwise.agent.grounding`): the offline planner answers the turn from its own tool calls
   instead, with one line saying why (the turn's ``fallback``);
 * in *routed* mode (:class:`Route`) the planner picks the tools and the model only words the answer
-  from their results, under the same guard. ``auto`` starts native and switches the session to routed
+  from their results, under the same guard; a wording that drops or changes a move of the planner's
+  answer, or the stem the producer asked about, is replaced by that answer too. ``auto`` starts native and switches the session to routed
   the first time the model answers without a tool where the planner would have called one.
 """
 
@@ -31,13 +32,16 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
-from faderwise.agent.grounding import Grounding, describe_ungrounded
+from faderwise.advisor.explain import is_leave
+from faderwise.advisor.parse import parse_moves
+from faderwise.agent.grounding import MOVE_TOLERANCE_DB, Grounding, describe_ungrounded
 from faderwise.agent.llm import provider_error_line
 from faderwise.agent.messages import message_text
-from faderwise.agent.planner import OfflinePlanner
+from faderwise.agent.planner import OfflinePlanner, mentioned_stems
 from faderwise.agent.prompts import WORDING_PROMPT
 from faderwise.agent.secrets import mask_secrets
-from faderwise.agent.text_calls import read_text_calls
+from faderwise.agent.text_calls import TextCalls, read_text_calls
+from faderwise.agent.tools import CHANGES_SESSION
 from faderwise.agent.workspace import Workspace
 from faderwise.tools.errors import FaderwiseError
 
@@ -75,12 +79,12 @@ class Route:
         self.current = "routed" if mode == "routed" else "native"
         self._notice: str | None = None
 
-    def switch_to_routed(self, model: str, *, wrote_calls: bool = False) -> None:
+    def switch_to_routed(self, model: str, *, why: str | None = None) -> None:
+        """Switch for good; ``why`` says what the model did (default: it answered without a tool)."""
         if self.current != "routed":
             self.current = "routed"
-            what = "wrote a tool call faderwise could not run" if wrote_calls else "answered without calling a tool"
-            self._notice = (f"{model} {what}, so for the rest of this session the built-in planner picks the tools "
-                            "and the model words the answers from their results.")
+            self._notice = (f"{model} {why or 'answered without calling a tool'}, so for the rest of this session "
+                            "the built-in planner picks the tools and the model words the answers from their results.")
 
     def take_notice(self) -> str | None:
         """The one-time note about a switch, once."""
@@ -122,6 +126,9 @@ def planner_view(messages: Sequence[BaseMessage], start: int, wanted: set[str] |
 
 UNGROUNDED = "the model's reply stated numbers that no tool returned"
 WROTE_CALL = "the model wrote a tool call faderwise could not run"
+LEFT_OUT = "the model's wording left out part of the answer"
+KEPT_CALLING = "the model kept calling tools without answering"
+MAX_MODEL_STEPS = 8  # steps of tool calls one turn may take before the planner answers it
 
 
 def fallback_line(reason: str) -> str:
@@ -195,6 +202,17 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
         rejected = [*state.get("rejected", []), {"text": text, "reason": detail or reason}]
         return planner_turn(messages, start, {"fallback": reason, "rejected": rejected})
 
+    def unfaithful(draft: str, wording: str, asked: Sequence[str]) -> str:
+        """What a rewording leaves out of the planner's answer: a stem it moves (or moves otherwise),
+        or a stem the producer asked about; empty when it keeps them all."""
+        stems = workspace.version_a.stems.names if workspace.version_a else []
+        kept = {m.stem: m.delta_db for m in parse_moves(wording, stems)}
+        problems = [f"the {m.stem} move ({m.delta_db:+.1f} dB)" for m in parse_moves(draft, stems)
+                    if not is_leave(m.delta_db) and abs(kept.get(m.stem, 0.0) - m.delta_db) > MOVE_TOLERANCE_DB]
+        named = set(mentioned_stems(wording, stems))
+        problems += [f"the {stem}" for stem in asked if stem in stems and stem not in named]
+        return ", ".join(dict.fromkeys(problems))
+
     def worded(messages: list[BaseMessage], start: int, state: AgentState, config: RunnableConfig,
                ) -> dict[str, Any]:
         """Routed mode: the planner's tools have run (or it needs none); the model words the answer."""
@@ -225,6 +243,9 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
         missing = grounding(messages).ungrounded(text)
         if missing:
             return fall_back(messages, start, state, UNGROUNDED, text, detail=describe_ungrounded(missing))
+        left_out = unfaithful(message_text(draft.content), text, intent.stems)
+        if results and left_out:
+            return fall_back(messages, start, state, LEFT_OUT, text, detail=f"{LEFT_OUT}: {left_out}")
         return {"messages": [AIMessage(content=text, response_metadata={ROUTE_KEY: "worded"})]}
 
     def call_model(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
@@ -239,23 +260,35 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
         if route.current == "routed":
             return worded(messages, start, state, config)
         turn = messages[start + 1:]
-        ran_tools = any(isinstance(m, ToolMessage) for m in turn)
-        reply = ask(then if ran_tools else first, system(messages), config)
-        if getattr(reply, "tool_calls", None):
-            return {"messages": [reply]}
+        ran = {m.name for m in turn if isinstance(m, ToolMessage)}
+        if sum(1 for m in turn if isinstance(m, AIMessage) and m.tool_calls) >= MAX_MODEL_STEPS:
+            return fall_back(messages, start, state, KEPT_CALLING, "", detail=f"{KEPT_CALLING} ({MAX_MODEL_STEPS} "
+                             f"steps of tool calls in one turn: {', '.join(sorted(ran))})")
+        reply = ask(then if ran else first, system(messages), config)
         text = message_text(reply.content)
-        written = read_text_calls(text, by_name)
-        if written.calls:
-            return {"messages": [AIMessage(content="", tool_calls=list(written.calls),
-                                           response_metadata={ROUTE_KEY: "text-call"})]}
-        missed = not ran_tools and bool(planner.intent(messages[:start + 1]).calls)
-        if route.mode == "auto" and (missed or written.problem):
-            # the model cannot call tools here: the planner picks them from now on
-            route.switch_to_routed(name, wrote_calls=bool(written.problem))
+        written = read_text_calls(text, by_name) if not getattr(reply, "tool_calls", None) else TextCalls()
+        calls = list(getattr(reply, "tool_calls", None) or written.calls)
+        wanted = {call_name for call_name, _ in planner.intent(messages[:start + 1]).calls}
+        problem = written.problem
+        unasked = sorted({c["name"] for c in calls if c["name"] in CHANGES_SESSION and c["name"] not in wanted})
+        if unasked:
+            problem = f"the model called {', '.join(unasked)}, which the producer's message did not ask for"
+        missed = not calls and bool(wanted) and not wanted & ran  # none of the tools the message needs ran
+        if route.mode == "auto" and (missed or problem):
+            # the model cannot pick tools here: the planner picks them from now on
+            route.switch_to_routed(name, why=problem and ("wrote a tool call faderwise could not run"
+                                                          if written.problem else "called a tool the message did not "
+                                                          "ask for"))
+            shown = text or ", ".join(f"{c['name']}({c['args']})" for c in calls)
             rejected = [*state.get("rejected", []), {
-                "text": text, "reason": written.problem or "the model answered without calling a tool"}]
+                "text": shown, "reason": problem or ("the model answered without calling the tools the message "
+                                                     "needed" if ran else "the model answered without calling a tool")}]
             update = worded(messages, start, {**state, "rejected": rejected}, config)  # type: ignore[typeddict-item]
             return {"rejected": rejected, **update}
+        if calls:
+            if reply.tool_calls:
+                return {"messages": [reply]}
+            return {"messages": [AIMessage(content="", tool_calls=calls, response_metadata={ROUTE_KEY: "text-call"})]}
         if written.problem:
             return fall_back(messages, start, state, WROTE_CALL, text, detail=written.problem)
         if not text.strip():

@@ -43,6 +43,8 @@ Result = tuple[str, dict[str, Any]]
 TOOL_NAMES = ("load_stems", "set_reference", "list_stems", "measure", "compare_to_reference", "advise", "explain_stem",
               "make_ab_bundle", "plot", "apply_moves", "undo_apply", "forget_move")
 """The tools :func:`make_tools` makes, in its order (scripts name them in ``expect: {tools: …}``)."""
+CHANGES_SESSION = frozenset({"load_stems", "set_reference", "apply_moves", "undo_apply", "forget_move"})
+"""The tools that change what a session holds (the rest only measure, advise or write new files)."""
 YES_WORDS = frozenset({"y", "yes", "yeah", "yep", "ok", "okay", "sure", "apply", "do it", "go", "go ahead", "confirm"})
 
 

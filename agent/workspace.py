@@ -177,7 +177,8 @@ class Workspace:
             return self.focus
         found = find_stem(word, names)
         if found is None:
-            raise StemSetError(f"no stem called {word!r} in {self.require_a().path} (it has: {', '.join(names)})")
+            shown = word if len(word) <= 40 else word[:39] + "…"  # a model's runaway argument is not echoed whole
+            raise StemSetError(f"no stem called {shown!r} in {self.require_a().path} (it has: {', '.join(names)})")
         self.focus = found
         return found
 

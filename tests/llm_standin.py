@@ -164,7 +164,7 @@ class Persona:
     "never"; ``without_tool_choice``: what it does when the request sends tools but no
     ``tool_choice`` ("same", or "prose" as llama-cpp-python's server does, leaving the tools out of
     the prompt); ``words``: "draft" (rewords the answer it is given: returns it), "prefix" (the same after a
-    sentence of its own) or "invent"; ``delay_s``: how long each reply takes; ``fail_status``: an
+    sentence of its own), "vague" (drops the advice) or "invent"; ``delay_s``: how long each reply takes; ``fail_status``: an
     HTTP error status it answers every request with."""
 
     name: str
@@ -204,6 +204,8 @@ class Persona:
     def _word(self, messages: list[dict[str, Any]]) -> str:
         if self.words == "invent":
             return INVENTED
+        if self.words == "vague":
+            return "Your mix sounds good to me, nice work on the balance overall."
         if self.words == "prefix" and "A correct answer to reword:" in str(messages[-1]["content"]):
             return "Here is what I found. " + str(messages[-1]["content"]).partition("A correct answer to reword:\n")[2]
         prompt = str(messages[-1]["content"])

@@ -200,3 +200,38 @@ def test_a_call_that_cannot_run_is_not_shown_and_the_planner_answers(demo_dir: P
     assert broken not in reply and reply.endswith(
         "(faderwise: the model wrote a tool call faderwise could not run, so this answer is the built-in planner's, "
         "from the tools' results.)")
+
+
+def test_a_local_model_may_not_change_the_session_unasked(demo_dir: Path, tmp_path: Path) -> None:
+    """Seen with a real llama-cpp-python server: "Give me an overview" answered with apply_moves calls."""
+    session, model = guarded_session(demo_dir, tmp_path, [
+        AIMessage("", tool_calls=[call("undo_apply", "m1"), call("forget_move", "m2", stem="vocals")]),
+        AIMessage("Leave the bass as it is."),
+    ], spec="ollama:tiny")
+    events = list(session.send("what about the bass?"))
+    reply, calls, _, error = collect(events)
+    assert error is None and [c["name"] for c in calls] == ["explain_stem"]  # the planner's; neither unasked tool ran
+    assert [e.text for e in events if isinstance(e, Notice)] == [
+        "ollama:tiny called a tool the message did not ask for, so for the rest of this session the built-in planner "
+        "picks the tools and the model words the answers from their results."]
+    assert [e.reason for e in events if isinstance(e, Guarded)] == [
+        "the model called forget_move, undo_apply, which the producer's message did not ask for"]
+    assert reply == "Leave the bass as it is."  # the model's wording of the planner's answer, grounded and faithful
+    assert session.workspace.advice is not None and len(session.workspace.advice.moves) == 2  # nothing forgotten
+    # asked for, the same tool runs
+    model.responses += [AIMessage("Dropped the vocals move.")]
+    reply, calls, _, _ = collect(list(session.send("forget the vocals move")))
+    assert [c["name"] for c in calls] == ["forget_move"] and [m.stem for m in session.workspace.advice.moves] == ["drums"]
+
+
+def test_a_model_that_keeps_calling_tools_is_stopped(demo_dir: Path, tmp_path: Path) -> None:
+    steps = [AIMessage("", tool_calls=[call("measure", f"m{i}", stem="bass")]) for i in range(8)]
+    session, model = guarded_session(demo_dir, tmp_path, steps)
+    events = list(session.send("how loud is the bass?"))
+    reply, calls, _, error = collect(events)
+    assert error is None and not model.responses and len(calls) == 8
+    assert [e.reason for e in events if isinstance(e, Guarded)] == [
+        "the model kept calling tools without answering (8 steps of tool calls in one turn: measure)"]
+    assert reply.startswith("- bass: -24.0 LUFS") and reply.endswith(
+        "(faderwise: the model kept calling tools without answering, so this answer is the built-in planner's, "
+        "from the tools' results.)")

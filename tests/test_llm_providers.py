@@ -222,6 +222,20 @@ def test_routed_mode_shows_the_models_wording_when_it_is_grounded(serve: object,
     assert not any(isinstance(e, (Guarded, Notice)) for e in events)
 
 
+def test_a_wording_that_drops_the_advice_is_replaced_by_the_planners_answer(serve: object, demo_dir: Path,
+                                                                           tmp_path: Path) -> None:
+    serve(Persona("vague", words="vague"))  # type: ignore[operator]
+    session = session_for("openai:small,mode=routed", demo_dir, tmp_path)
+    events = list(session.send("what about the vocals?"))
+    reply, _, _, error = collect(events)
+    assert error is None
+    assert [e.reason for e in events if isinstance(e, Guarded)] == [
+        "the model's wording left out part of the answer: the vocals move (-4.0 dB), the vocals"]
+    assert reply.startswith("Lower the vocals by about 4 dB") and reply.endswith(
+        "(faderwise: the model's wording left out part of the answer, so this answer is the built-in planner's, "
+        "from the tools' results.)")
+
+
 # -- switching models ------------------------------------------------------------------------------
 
 def test_switching_models_both_ways_sends_well_formed_requests(serve: object, demo_dir: Path, tmp_path: Path) -> None:
