@@ -242,10 +242,8 @@ def run_script(script: Script, *, llm: LLMSpec | None, output_dir: Path,
         events = list(session.send(turn.user))
         reply, calls, pending, error = collect(events)
         if pending is not None and turn.confirm is not None:
-            more = list(session.confirm(turn.confirm))
-            events += more
-            more_reply, more_calls, pending, more_error = collect(more)
-            reply, calls, error = more_reply or reply, calls + more_calls, error or more_error
+            events += list(session.confirm(turn.confirm))
+            reply, calls, pending, error = collect(events)  # one record per call, asked and answered
         grounding = Grounding.of(session.messages(), also=[workspace.summary()],
                                  stems=workspace.require_a().stems.names)
         failures = check_expectations(turn.expect, reply, calls, workspace.require_a().stems.names,
