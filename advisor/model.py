@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faderwise.tools.errors import FaderwiseError
-from faderwise.tools.json_files import read_json
+from faderwise.tools.json_files import is_number, read_json
 from faderwise.tools.outputs import note_input
 
 ADVICE_FORMAT = "faderwise.advice/1"
@@ -106,25 +106,22 @@ class Advice:
             raise AdviceFormatError(f"{source}: 'moves' must be a list")
         moves = []
         for index, item in enumerate(moves_payload):
-            if not isinstance(item, dict) or not isinstance(item.get("stem"), str) or not _is_number(item.get("delta_db")):
+            if not isinstance(item, dict) or not isinstance(item.get("stem"), str) or not is_number(item.get("delta_db")):
                 raise AdviceFormatError(f"{source}: move {index} needs a 'stem' name and a numeric 'delta_db'")
             delta = float(item["delta_db"])
-            low = float(item["low_db"]) if _is_number(item.get("low_db")) else delta
-            high = float(item["high_db"]) if _is_number(item.get("high_db")) else delta
+            low = float(item["low_db"]) if is_number(item.get("low_db")) else delta
+            high = float(item["high_db"]) if is_number(item.get("high_db")) else delta
             moves.append(GainMove(stem=item["stem"], delta_db=delta, low_db=low, high_db=high))
         stems = [move.stem for move in moves]
         duplicated = sorted({stem for stem in stems if stems.count(stem) > 1})
         if duplicated:
             raise AdviceFormatError(f"{source}: more than one move for {', '.join(duplicated)}")
         offset = payload.get("global_offset_db", 0.0)
-        if not _is_number(offset):
+        if not is_number(offset):
             raise AdviceFormatError(f"{source}: 'global_offset_db' must be a number")
         return cls(advisor=str(payload["advisor"]), moves=tuple(moves), text=str(payload.get("text", "")),
                    evidence=payload.get("evidence") or {}, global_offset_db=float(offset))
 
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def read_advice(path: str | os.PathLike[str]) -> Advice:

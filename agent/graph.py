@@ -37,7 +37,7 @@ from faderwise.advisor.parse import parse_moves
 from faderwise.agent.grounding import MOVE_TOLERANCE_DB, Grounding, describe_ungrounded
 from faderwise.agent.llm import provider_error_line
 from faderwise.agent.messages import message_text
-from faderwise.agent.planner import OfflinePlanner, mentioned_stems
+from faderwise.agent.planner import Intent, OfflinePlanner, mentioned_stems
 from faderwise.agent.prompts import WORDING_PROMPT
 from faderwise.agent.secrets import mask_secrets
 from faderwise.agent.text_calls import TextCalls, read_text_calls
@@ -167,28 +167,32 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
             raise ModelError(provider_error_line(exc),
                              detail=mask_secrets(f"{type(exc).__name__}: {exc}")) from exc
 
-    def grounding(messages: Sequence[BaseMessage]) -> Grounding:
-        stems = workspace.version_a.stems.names if workspace.version_a else []
-        return Grounding.of(messages, also=[workspace.summary()], stems=stems)
+    def stem_names() -> list[str]:
+        return workspace.version_a.stems.names if workspace.version_a else []
 
-    def planner_step(messages: list[BaseMessage], start: int) -> AIMessage:
+    def grounding(messages: Sequence[BaseMessage]) -> Grounding:
+        return Grounding.of(messages, also=[workspace.summary()], stems=stem_names())
+
+    def planner_step(messages: list[BaseMessage], start: int) -> tuple[AIMessage, Intent, list[ToolMessage]]:
         """The planner's next step of this turn: the calls its intent still needs (those that did not
-        run this turn), or its answer from the results."""
+        run this turn), or its answer; with the intent and the results the answer comes from."""
         assert planner is not None
         intent = planner.intent(messages[:start + 1])
         view = planner_view(messages, start, {name for name, _ in intent.calls})
-        ran = {m.name for m in view[start + 1:] if isinstance(m, ToolMessage)}
+        results = [m for m in view[start + 1:] if isinstance(m, ToolMessage)]
+        ran = {m.name for m in results}
         missing = [(name, args) for name, args in intent.calls if name not in ran]
         if missing and ran:
             calls = [{"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
                      for name, args in missing]
-            return AIMessage(content="", tool_calls=calls, response_metadata={ROUTE_KEY: "planner"})
+            return AIMessage(content="", tool_calls=calls, response_metadata={ROUTE_KEY: "planner"}), intent, results
         step = planner.respond(view)
-        return AIMessage(content=step.content, tool_calls=step.tool_calls, response_metadata={ROUTE_KEY: "planner"})
+        return (AIMessage(content=step.content, tool_calls=step.tool_calls, response_metadata={ROUTE_KEY: "planner"}),
+                intent, results)
 
     def planner_turn(messages: list[BaseMessage], start: int, update: dict[str, Any]) -> dict[str, Any]:
         """The planner's next step; its answer carries the fallback's line."""
-        step = planner_step(messages, start)
+        step, _, _ = planner_step(messages, start)
         reason = update.get("fallback")
         if not step.tool_calls and reason:
             step = AIMessage(content=f"{step.content}\n\n{fallback_line(reason)}",
@@ -205,7 +209,7 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
     def unfaithful(draft: str, wording: str, asked: Sequence[str]) -> str:
         """What a rewording leaves out of the planner's answer: a stem it moves (or moves otherwise),
         or a stem the producer asked about; empty when it keeps them all."""
-        stems = workspace.version_a.stems.names if workspace.version_a else []
+        stems = stem_names()
         kept = {m.stem: m.delta_db for m in parse_moves(wording, stems)}
         problems = [f"the {m.stem} move ({m.delta_db:+.1f} dB)" for m in parse_moves(draft, stems)
                     if not is_leave(m.delta_db) and abs(kept.get(m.stem, 0.0) - m.delta_db) > MOVE_TOLERANCE_DB]
@@ -216,15 +220,9 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
     def worded(messages: list[BaseMessage], start: int, state: AgentState, config: RunnableConfig,
                ) -> dict[str, Any]:
         """Routed mode: the planner's tools have run (or it needs none); the model words the answer."""
-        assert planner is not None
-        draft = planner_step(messages, start)
-        if draft.tool_calls:
+        draft, intent, results = planner_step(messages, start)
+        if draft.tool_calls or intent.kind in ("help", "stray-answer"):
             return {"messages": [draft]}
-        intent = planner.intent(messages[:start + 1])
-        if intent.kind in ("help", "stray-answer"):
-            return {"messages": [draft]}
-        view = planner_view(messages, start, {name for name, _ in intent.calls})
-        results = [m for m in view[start + 1:] if isinstance(m, ToolMessage)]
         if results:
             facts = "\n".join(f"- {m.name}: {m.content}" for m in results)
             prompt = [SystemMessage(WORDING_PROMPT), HumanMessage(

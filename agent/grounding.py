@@ -30,6 +30,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 
 from faderwise.advisor.explain import is_leave
 from faderwise.advisor.parse import parse_moves
+from faderwise.tools.json_files import is_number
 
 NUMBER = r"[-+−]?\d+(?:\.\d+)?"
 UNITS = {"dbtp": ("level", 1.0), "dbfs": ("level", 1.0), "db": ("level", 1.0), "lufs": ("level", 1.0),
@@ -119,12 +120,12 @@ def stem_moves(value: object, stem: str | None = None) -> Iterable[tuple[str, fl
         own = value["stem"] if isinstance(value.get("stem"), str) else stem
         for key, item in value.items():
             name = str(key)
-            if name in MOVE_KEYS | DIFFERENCE_KEYS and own and _is_number(item):
+            if name in MOVE_KEYS | DIFFERENCE_KEYS and own and is_number(item):
                 yield own, -float(item) if name in DIFFERENCE_KEYS else float(item)
             elif name == "range_db" and own and isinstance(item, list):
-                yield from ((own, float(x)) for x in item if _is_number(x))
+                yield from ((own, float(x)) for x in item if is_number(x))
             elif name == "gains_db" and isinstance(item, Mapping):
-                yield from ((str(s), float(g)) for s, g in item.items() if _is_number(g))
+                yield from ((str(s), float(g)) for s, g in item.items() if is_number(g))
             elif name == "stems" and isinstance(item, Mapping):
                 for sub_stem, sub in item.items():
                     yield from stem_moves(sub, str(sub_stem))
@@ -134,9 +135,6 @@ def stem_moves(value: object, stem: str | None = None) -> Iterable[tuple[str, fl
         for item in value:
             yield from stem_moves(item, stem)
 
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class Grounding:

@@ -26,7 +26,6 @@ words ("yes", "no", or anything else, which declines) answer it.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -55,7 +54,7 @@ from faderwise.agent.session import (
 from faderwise.agent.tools import TOOL_NAMES
 from faderwise.agent.workspace import Workspace
 from faderwise.tools.errors import FaderwiseError
-from faderwise.tools.json_files import read_yaml
+from faderwise.tools.json_files import is_number, read_yaml
 from faderwise.tools.outputs import check_target, note_input, write_text
 
 EXPECT_KEYS = frozenset({"mentions", "moves", "no_tool_error", "tools", "grounded"})
@@ -146,7 +145,7 @@ def _read_turn(path: Path, index: int, item: object) -> Turn:
     if not isinstance(moves, dict):
         raise ScriptError(f"{where}: 'moves' must map stems to [low, high] dB")
     for stem, bounds in moves.items():
-        if (not isinstance(bounds, list) or len(bounds) != 2 or not all(_is_number(b) for b in bounds)
+        if (not isinstance(bounds, list) or len(bounds) != 2 or not all(is_number(b) for b in bounds)
                 or bounds[0] > bounds[1]):
             raise ScriptError(f"{where}: moves: {stem}: expected [low, high] in dB with low <= high, got {bounds!r}")
     for flag in ("no_tool_error", "grounded"):
@@ -160,9 +159,6 @@ def _read_turn(path: Path, index: int, item: object) -> Turn:
         raise ScriptError(f"{where}: tools: unknown tool {', '.join(unknown_tools)} (known: {', '.join(TOOL_NAMES)})")
     return Turn(user=item["user"], expect=expect, confirm=confirm)
 
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_expectations(expect: Mapping[str, Any], reply: str, tool_calls: Sequence[Mapping[str, Any]],

@@ -231,9 +231,9 @@ class AgentSession:
     def _run(self, graph_input: Any) -> Iterator[Event]:
         self._cancel.clear()
         answer: str | None = None
-        values = self._graph.get_state(self.config).values
-        # a new message starts the turn's guard record afresh; a retry or an answer continues it
-        seen_rejected = len(values.get("rejected") or []) if values and not isinstance(graph_input, dict) else 0
+        seen_rejected = 0  # a new message starts the turn's guard record afresh; a retry or an answer continues it
+        if not isinstance(graph_input, dict):
+            seen_rejected = len(self._graph.get_state(self.config).values.get("rejected") or [])
         stream_tokens = self.llm.provider == "offline"  # a model's reply is shown once the guard passed it
         stream = self._graph.stream(graph_input, self.config, stream_mode=["messages", "updates"])
         try:

@@ -237,7 +237,7 @@ class StandIn:
     url: str = ""
 
 
-def _completion(reply: dict[str, Any], model: str) -> tuple[dict[str, Any], str]:
+def _completion(reply: dict[str, Any]) -> tuple[dict[str, Any], str]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.get("content")}
     if "tool_calls" in reply:
         message["tool_calls"] = [{"id": f"call_{index}_{int(time.monotonic_ns() % 10**9)}", "type": "function",
@@ -285,7 +285,7 @@ def make_handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._send(state.persona.fail_status, "application/json", dump)
                 return
             model = str(body.get("model") or "standin")
-            message, finish = _completion(state.persona.reply(body), model)
+            message, finish = _completion(state.persona.reply(body))
             if body.get("stream"):
                 self._send(200, "text/event-stream", b"".join(_sse(message, finish, model)))
             else:

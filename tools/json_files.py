@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.outputs import note_input, write_text
+
+
+def is_number(value: object) -> bool:
+    """Whether a value read from JSON or YAML is a finite number (``true`` is not a number)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def plain_json(payload: object) -> object:
