@@ -20,6 +20,7 @@ from faderwise.tools.errors import InputOverlapError, OutputError, OutputExistsE
 from faderwise.tools.outputs import (
     LEFTOVER_MIN_AGE_S,
     MARKER,
+    STAGING_TAG,
     check_target,
     claim_run_folder,
     clean_leftovers,
@@ -280,3 +281,21 @@ def test_a_run_folder_is_claimed_and_resumed_only_by_its_own_kind(tmp_path: Path
     (legacy / "log.jsonl").write_text("")
     claim_run_folder(legacy, kind="train", legacy="log.jsonl")  # a run from before markers existed
     assert json.loads((legacy / MARKER).read_text())["kind"] == "train"
+
+
+def test_the_processes_of_one_run_claim_its_folder_at_once(tmp_path: Path) -> None:
+    """Seen in CI under torchrun: rank 1 looked while rank 0 was writing the marker (its staging file
+    the only entry) and refused the folder as someone else's."""
+    claiming = tmp_path / "two"
+    claiming.mkdir()
+    (claiming / f"{MARKER}{STAGING_TAG}k2x9").write_text("{")  # rank 0's marker, half written
+    assert claim_run_folder(claiming, kind="train") == claiming  # rank 1 joins
+    assert json.loads((claiming / MARKER).read_text())["kind"] == "train"
+    (claiming / "notes.txt").write_text("mine")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / f"{MARKER}{STAGING_TAG}k2x9").write_text("{")
+    (other / "song.wav").write_bytes(b"x")  # something else in it: not a run being claimed
+    with pytest.raises(OutputExistsError) as raised:
+        claim_run_folder(other, kind="train")
+    assert str(raised.value) == f"{other}: already exists and is not a faderwise train folder; choose a new folder"

@@ -394,7 +394,7 @@ def check_run_folder(
     found = _marker_kind(path) if path.is_dir() else None
     if found is not None and found != kind:
         raise OutputExistsError(f"{path}: holds a faderwise {found} output, not a {kind} run; choose another folder")
-    ours = found is not None or (legacy is not None and (path / legacy).exists())
+    ours = found is not None or (legacy is not None and (path / legacy).exists()) or _being_claimed(path)
     if path.is_dir() and not ours and not _is_empty_folder(path):
         raise OutputExistsError(f"{path}: already exists and is not a faderwise {kind} folder; choose a new folder")
     return found is not None
@@ -503,6 +503,16 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
+
+
+def _being_claimed(path: Path) -> bool:
+    """Whether ``path`` holds only the marker that another process of the same run is writing
+    (the processes of a ``torchrun`` claim one folder at once)."""
+    try:
+        entries = list(path.iterdir()) if path.is_dir() and not path.is_symlink() else []
+    except OSError:
+        return False
+    return bool(entries) and all(entry.name.startswith(f"{MARKER}{STAGING_TAG}") for entry in entries)
 
 
 def _is_empty_folder(path: Path) -> bool:
