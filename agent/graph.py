@@ -36,7 +36,7 @@ from faderwise.advisor.explain import is_leave
 from faderwise.advisor.parse import parse_moves
 from faderwise.agent.grounding import MOVE_TOLERANCE_DB, Grounding, describe_ungrounded
 from faderwise.agent.llm import provider_error_line
-from faderwise.agent.messages import message_text
+from faderwise.agent.messages import message_text, turn_start
 from faderwise.agent.planner import Intent, OfflinePlanner, mentioned_stems
 from faderwise.agent.prompts import WORDING_PROMPT
 from faderwise.agent.secrets import mask_secrets
@@ -102,11 +102,6 @@ def tool_error_message(error: Exception) -> str:
 
 def is_planner_step(message: BaseMessage) -> bool:
     return isinstance(message, AIMessage) and message.response_metadata.get(ROUTE_KEY) == "planner"
-
-
-def turn_start(messages: Sequence[BaseMessage]) -> int | None:
-    """The index of the producer's latest message."""
-    return max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
 
 
 def planner_view(messages: Sequence[BaseMessage], start: int, wanted: set[str] | None = None) -> list[BaseMessage]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
@@ -30,7 +30,7 @@ from faderwise.advisor.explain import is_leave, is_plural, leave_sentence, maste
 from faderwise.advisor.headroom import headroom_sentence
 from faderwise.advisor.model import GainMove
 from faderwise.advisor.stem_names import CLASS_ALIASES, mention_table
-from faderwise.agent.messages import message_text
+from faderwise.agent.messages import message_text, turn_start
 from faderwise.agent.tools import is_yes, move_headline
 from faderwise.tools.report import format_difference
 
@@ -328,7 +328,7 @@ def lead_stem(messages: Sequence[BaseMessage], before: int, stem_names: Sequence
               has_reference: bool) -> str | None:
     """The stem the previous answer led with, when it was an overview or a "which stem" answer
     (so "why?" after "which stem is off?" asks about that stem); None otherwise."""
-    previous = max((i for i, m in enumerate(messages[:before]) if isinstance(m, HumanMessage)), default=None)
+    previous = turn_start(messages[:before])
     if previous is None:
         return None
     intent = classify(str(messages[previous].content), stem_names, has_reference=has_reference)
@@ -432,7 +432,7 @@ class OfflinePlanner(BaseChatModel):
     def intent(self, messages: Sequence[BaseMessage]) -> Intent:
         """What the producer's latest message asks for and the tool calls that answer it ("why?"
         right after an overview asks about the stem it led with)."""
-        last_human = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
+        last_human = turn_start(messages)
         if last_human is None:
             return Intent("help")
         context = self.context()
@@ -447,7 +447,7 @@ class OfflinePlanner(BaseChatModel):
 
     def respond(self, messages: Sequence[BaseMessage]) -> AIMessage:
         """The next message: tool calls for a new request, or the answer once its tools have run."""
-        last_human = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
+        last_human = turn_start(messages)
         if last_human is None:
             return AIMessage(content=HELP_TEXT)
         intent = self.intent(messages)
