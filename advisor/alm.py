@@ -24,7 +24,15 @@ from faderwise.advisor.explain import join
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.advisor.parse import parse_moves
 from faderwise.advisor.stem_names import require_stems
-from faderwise.tools.bundle import ALM_RATE, CLIP_NAMES, MAX_CLIP_S, alm_clip, make_bundle
+from faderwise.tools.bundle import (
+    ALM_RATE,
+    CLIP_NAMES,
+    MAX_CLIP_S,
+    alm_clip,
+    make_bundle,
+    select_window,
+    target_activity,
+)
 from faderwise.tools.errors import FaderwiseError, MissingDependencyError
 from faderwise.tools.outputs import note_input
 from faderwise.tools.stems import StemSet
@@ -65,22 +73,63 @@ class ModelLoadError(FaderwiseError):
     """A model folder that holds no Qwen2-Audio model or adapter."""
 
 
-SHIPPED_MODELS = {True: "small-differential", False: "small-single-mix"}
+ALM_KINDS: dict[str, tuple[str | None, bool]] = {
+    "alm": ("small-differential", True),
+    "alm-single-mix": ("small-single-mix", False),
+    "alm-pretrained": ("pretrained-differential", True),
+    "alm-pretrained-single-mix": ("pretrained-single-mix", False),
+    "alm-pretrained-zero-shot": (None, True),
+}
+"""Advisor name → (the model faderwise ships in ``advisor/models/``, whether it hears the
+reference). ``alm``: the small model trained from scratch; ``alm-pretrained``: LoRA and projector
+trained on the pretrained miniature (:mod:`faderwise.advisor.pretrained`), whose base is assembled
+from the installed bases; ``alm-pretrained-zero-shot``: that base before fine-tuning, as the
+fine-tuned model hears (the research's starting point). Each takes ``:FOLDER`` for another model."""
 
 
-def shipped_model(*, differential: bool) -> Path:
-    """The small model faderwise ships (``advisor/models/``): differential or single-mix.
+def shipped_model(*, differential: bool, kind: str | None = None) -> Path:
+    """The model faderwise ships (``advisor/models/``) for ``kind`` (default: the small
+    differential or single-mix model).
 
     Raises:
         ModelLoadError: this install lacks it.
     """
     from importlib import resources
 
-    folder = Path(str(resources.files("faderwise.advisor") / "models" / SHIPPED_MODELS[differential]))
-    if not (folder / "config.json").is_file():
-        raise ModelLoadError(f"{folder}: the shipped {SHIPPED_MODELS[differential]} model is missing from this "
+    name = ALM_KINDS[kind or ("alm" if differential else "alm-single-mix")][0]
+    if name is None:
+        raise ModelLoadError(f"{kind} is a base, not a shipped model")
+    folder = Path(str(resources.files("faderwise.advisor") / "models" / name))
+    if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
+        raise ModelLoadError(f"{folder}: the shipped {name} model is missing from this "
                              "install; name a model with alm:FOLDER")
     return folder
+
+
+def alm_advisor(name: str, *, default_folder: str | os.PathLike[str] | None = None) -> AudioLanguageAdvisor:
+    """The audio-language advisor called ``name`` (``KIND`` or ``KIND:FOLDER``, :data:`ALM_KINDS`).
+
+    Raises:
+        ModelLoadError: an unknown kind, or a shipped model missing from the install.
+        MissingDependencyError: a pretrained kind whose bases are not installed (one line that says
+            what to install).
+    """
+    kind, _, folder = name.partition(":")
+    if kind not in ALM_KINDS:
+        raise ModelLoadError(f"{name!r}: not an audio-language advisor ({', '.join(ALM_KINDS)})")
+    differential = ALM_KINDS[kind][1]
+    if folder:
+        return AudioLanguageAdvisor(folder, differential=differential)
+    if kind == "alm-pretrained-zero-shot":
+        from faderwise.advisor.pretrained import assembled_base
+
+        return AudioLanguageAdvisor(assembled_base(), differential=True, representation="bundle+ruler")
+    if kind.startswith("alm-pretrained"):
+        from faderwise.advisor.pretrained import require_bases
+
+        require_bases()  # before the adapter loads: say what to install, in one line
+    return AudioLanguageAdvisor(default_folder or shipped_model(differential=differential, kind=kind),
+                                differential=differential)
 
 
 def require_alm() -> None:
@@ -139,6 +188,24 @@ def check_clips(clips: Sequence[np.ndarray], *, differential: bool, max_s: float
     return flat
 
 
+def fit_clips(clips: Sequence[np.ndarray], *, max_s: float) -> list[np.ndarray]:
+    """The clips cut to one window of at most ``max_s`` seconds, where the first clip (target A,
+    or A's mix) plays longest (:func:`~faderwise.tools.bundle.select_window`); the same window for
+    every clip, so the bundle stays aligned. Clips no longer than ``max_s`` are returned as they are.
+
+    A bundle written for a longer window (a dataset's 10 s bundles) is heard this way by a model
+    whose encoder hears less (the pretrained miniature's 2 s)."""
+    flat = [np.asarray(clip, dtype=np.float32) for clip in clips]
+    longest = max(clip.shape[-1] for clip in flat) / ALM_RATE
+    if longest <= max_s:
+        return flat
+    first = flat[0].reshape(1, -1)
+    start_s, _ = select_window(target_activity(first, ALM_RATE), duration_s=first.shape[1] / ALM_RATE,
+                                    max_s=max_s)
+    start, stop = int(round(start_s * ALM_RATE)), int(round(start_s * ALM_RATE)) + int(round(max_s * ALM_RATE))
+    return [np.ascontiguousarray(clip[..., start:min(stop, clip.shape[-1])]) for clip in flat]
+
+
 def model_inputs(processor: Any, clips: Sequence[np.ndarray], stem: str, *, differential: bool,
                  answer: str | None = None, representation: str = "bundle") -> dict[str, Any]:
     """The processor's tensors (a batch of 1) for the prompt, followed by ``answer`` if given.
@@ -150,7 +217,8 @@ def model_inputs(processor: Any, clips: Sequence[np.ndarray], stem: str, *, diff
     """
     if representation not in REPRESENTATIONS:
         raise ValueError(f"representation {representation!r}: choose {', '.join(REPRESENTATIONS)}")
-    flat = check_clips(clips, differential=differential, max_s=processor.feature_extractor.chunk_length)
+    window = processor.feature_extractor.chunk_length
+    flat = check_clips(fit_clips(clips, max_s=window), differential=differential, max_s=window)
     fifth = differential and representation in FIFTH_INPUTS
     prompt = processor.apply_chat_template(conversation(stem, differential=differential, representation=representation),
                                            add_generation_prompt=True, tokenize=False)
@@ -254,16 +322,35 @@ def load_model(folder: str | os.PathLike[str], *, four_bit: bool = False) -> tup
     note_input(folder)  # no output may replace the model being read
     if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
         raise ModelLoadError(f"{folder}: no Qwen2-Audio model here (no config.json or adapter_config.json)")
-    options: dict[str, Any] = {"quantization_config": nf4_config()} if four_bit else {}
-    processor = AutoProcessor.from_pretrained(folder)
+    import torch
+
+    # a half-precision model (the assembled base is stored in float16) runs in float32 on the CPU
+    options: dict[str, Any] = {"quantization_config": nf4_config()} if four_bit else {"dtype": torch.float32}
     if (folder / "adapter_config.json").is_file():
         from peft import PeftConfig, PeftModel
 
-        base_path = PeftConfig.from_pretrained(folder).base_model_name_or_path
+        base_path = adapter_base(folder, PeftConfig.from_pretrained(folder).base_model_name_or_path)
         note_input(base_path)
+        # an adapter shipped without its processor uses its base's (the tokenizer is the base's anyway)
+        processor = AutoProcessor.from_pretrained(folder if (folder / "processor_config.json").is_file() else base_path)
         base = Qwen2AudioForConditionalGeneration.from_pretrained(base_path, **options)
         return PeftModel.from_pretrained(base, folder), processor
+    processor = AutoProcessor.from_pretrained(folder)
     return freeze_fixed_positions(Qwen2AudioForConditionalGeneration.from_pretrained(folder, **options)), processor
+
+
+def adapter_base(folder: Path, recorded: str) -> Path:
+    """The base of the adapter in ``folder``: the pretrained miniature assembled on this machine when
+    the adapter was trained on it (its :data:`MODEL_SETTINGS` say ``"base": "alm-pretrained-base"``;
+    the path recorded at training time is another machine's cache), else the recorded path."""
+    import json
+
+    settings = folder / MODEL_SETTINGS
+    if settings.is_file() and json.loads(settings.read_text(encoding="utf-8")).get("base") == "alm-pretrained-base":
+        from faderwise.advisor.pretrained import assembled_base
+
+        return assembled_base()
+    return Path(recorded)
 
 
 class AudioLanguageAdvisor:
@@ -279,12 +366,12 @@ class AudioLanguageAdvisor:
     name = "alm"
 
     def __init__(self, folder: str | os.PathLike[str], *, differential: bool = True, max_new_tokens: int = 96,
-                 four_bit: bool = False) -> None:
+                 four_bit: bool = False, representation: str | None = None) -> None:
         self.folder = Path(folder)
         self.differential = differential
         self.max_new_tokens = max_new_tokens
         self.model, self.processor = load_model(folder, four_bit=four_bit)
-        self.representation = model_representation(folder) if differential else "bundle"
+        self.representation = (representation or model_representation(folder)) if differential else "bundle"
         self.model.eval()
 
     def answer(self, clips: Sequence[np.ndarray], stem: str) -> str:

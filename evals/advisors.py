@@ -3,7 +3,9 @@ words; the words are what gets scored (their moves are parsed back, as for any a
 
 Names: ``measured`` (DSP, hears A and B), ``single-mix`` (typical levels, A only),
 ``equal-loudness`` (A only), ``alm`` / ``alm-single-mix`` (the shipped small audio-language
-models), ``alm:PATH`` / ``alm-single-mix:PATH`` (another one), ``llm:SPEC`` /
+models), ``alm-pretrained`` / ``alm-pretrained-single-mix`` (the fine-tuned pretrained miniature)
+and ``alm-pretrained-zero-shot`` (its base before fine-tuning; :data:`faderwise.advisor.alm.ALM_KINDS`),
+``alm:PATH`` / ``alm-single-mix:PATH`` (another one), ``llm:SPEC`` /
 ``llm-single-mix:SPEC`` (a chat model given the bundle's measured levels as text: of A and B,
 or of A only).
 """
@@ -26,7 +28,10 @@ from faderwise.tools.outputs import note_input
 
 DSP_ADVISORS = ("measured", "single-mix", "equal-loudness", "no-change")
 # the kinds of advisor that hear Version B, and the kind of their twin that hears only A
-SINGLE_MIX_TWINS = {"measured": "single-mix", "alm": "alm-single-mix", "llm": "llm-single-mix"}
+SINGLE_MIX_TWINS = {"measured": "single-mix", "alm": "alm-single-mix", "alm-pretrained": "alm-pretrained-single-mix",
+                    "llm": "llm-single-mix"}
+# the kinds that hear Version B with no twin that hears A alone
+HEAR_REFERENCE_ALONE = ("alm-pretrained-zero-shot",)
 
 
 class EvalConfigError(FaderwiseError):
@@ -87,14 +92,18 @@ class EvalItem:
         return read_audio(self.dataset / self.record["mix_a"], min_duration_s=0.0)[0][0]
 
 
-def read_items(dataset: Path, *, split: str, limit: int | None = None) -> list[EvalItem]:
-    """The manifest's items of ``split`` (first ``limit``), in manifest order."""
+def read_items(dataset: Path, *, split: str, limit: int | None = None, sample: int | None = None) -> list[EvalItem]:
+    """The manifest's items of ``split`` (first ``limit``), in manifest order; with ``sample``,
+    that many spread evenly over them (every song of a split written song by song has its share),
+    for an advisor too slow to answer them all."""
     note_input(dataset)
     manifest = dataset / "manifest.jsonl"
     if not manifest.is_file():
         raise EvalConfigError(f"{manifest}: no manifest; make the test set with faderwise synth")
     records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
     items = [EvalItem(dataset, r) for r in records if r["split"] == split][:limit]
+    if sample is not None and sample < len(items):
+        items = [items[int(i)] for i in np.unique(np.linspace(0, len(items) - 1, max(sample, 1)).round())]
     if not items:
         raise EvalConfigError(f"{manifest}: no items in the {split!r} split")
     return items
@@ -133,11 +142,12 @@ class DSPAdvisor:
 class ALMAdvisor:
     """An audio-language model: the differential one hears the four clips, the single-mix one A's mix."""
 
-    def __init__(self, name: str, folder: Path, *, differential: bool) -> None:
-        from faderwise.advisor.alm import AudioLanguageAdvisor
+    def __init__(self, name: str) -> None:
+        from faderwise.advisor.alm import alm_advisor
 
-        self.name, self.hears_reference = name, differential
-        self.model = AudioLanguageAdvisor(folder, differential=differential)
+        self.name = name
+        self.model = alm_advisor(name)
+        self.hears_reference = self.model.differential
 
     def answer(self, item: EvalItem) -> str:
         clips = list(item.bundle.clips().values()) if self.hears_reference else [item.mix_a()]
@@ -198,21 +208,20 @@ def make_advisor(name: str, *, chat_model: ChatModelFactory = default_chat_model
     if name in DSP_ADVISORS:
         return DSPAdvisor(name)
     kind, _, argument = name.partition(":")
-    if kind in ("alm", "alm-single-mix"):
-        from faderwise.advisor.alm import shipped_model
+    from faderwise.advisor.alm import ALM_KINDS
 
-        differential = kind == "alm"
-        folder = Path(argument) if argument else shipped_model(differential=differential)
-        return ALMAdvisor(name, folder, differential=differential)
+    if kind in ALM_KINDS:
+        return ALMAdvisor(name)
     if kind in ("llm", "llm-single-mix") and argument:
         return LLMAdvisor(name, chat_model(argument), differential=kind == "llm")
     raise EvalConfigError(f"unknown advisor {name!r}: expected {', '.join(DSP_ADVISORS)}, alm[:PATH], "
-                          "alm-single-mix[:PATH], llm:SPEC or llm-single-mix:SPEC")
+                          "alm-single-mix[:PATH], alm-pretrained[:PATH], alm-pretrained-single-mix[:PATH], "
+                          "alm-pretrained-zero-shot, llm:SPEC or llm-single-mix:SPEC")
 
 
 def hears_reference(name: str) -> bool:
     """Whether the advisor called ``name`` hears Version B (without building it)."""
-    return name.partition(":")[0] in SINGLE_MIX_TWINS
+    return name.partition(":")[0] in (*SINGLE_MIX_TWINS, *HEAR_REFERENCE_ALONE)
 
 
 def single_mix_twin(name: str) -> str | None:

@@ -45,6 +45,8 @@ class EvalConfig:
     synth: Path | None = None
     split: str = "test"
     limit: int | None = None
+    sample: int | None = None
+    """Score this many items spread evenly over the split (after ``limit``), not all of them."""
     advisors: tuple[str, ...] = DEFAULT_ADVISORS
     judges: tuple[str, ...] = ("rubric",)
     listwise: bool = True
@@ -89,6 +91,10 @@ def read_config(path: str | os.PathLike[str]) -> EvalConfig:
                               f"(known: {', '.join(TEXT_METRICS)})")
     if not payload.get("advisors", True) or not payload.get("judges", True):
         raise EvalConfigError(f"{path}: 'advisors' and 'judges' need at least one name each")
+    for key in ("limit", "sample"):
+        value = payload.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise EvalConfigError(f"{path}: '{key}' must be a whole number of items, 1 or more; got {value!r}")
     here = path.parent
     values: dict[str, Any] = dict(payload)
     values["dataset"] = (here / payload["dataset"]).resolve()
@@ -249,11 +255,12 @@ def run_evaluation(config: EvalConfig, out: Path, *, on_progress: Callable[[str,
 
     claim_run_folder(out, kind="eval-run", legacy="run.json", inputs=[config.dataset])
     marker = out / "run.json"
-    settings = {"format": RUN_FORMAT, "dataset": str(config.dataset), "split": config.split, "limit": config.limit}
+    settings = {"format": RUN_FORMAT, "dataset": str(config.dataset), "split": config.split, "limit": config.limit,
+                **({"sample": config.sample} if config.sample is not None else {})}
     if marker.is_file() and read_json(marker, error=EvalConfigError) != settings:
         raise EvalConfigError(f"{out}: holds a run of another test set; choose a new --out folder")
     ensure_dataset(config)
-    items = read_items(config.dataset, split=config.split, limit=config.limit)
+    items = read_items(config.dataset, split=config.split, limit=config.limit, sample=config.sample)
     if not marker.is_file():
         write_json(marker, settings)
     answers = collect_answers(config, items, out, on_progress=on_progress, make=make_advisor_for)

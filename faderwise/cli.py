@@ -65,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--stem", action="append", metavar="NAME", help="advise on this stem only (repeatable)")
     advise.add_argument("--advisor", type=advisor_spec, metavar="NAME",
                         help="measured, single-mix, equal-loudness, alm[:MODEL_FOLDER] (an audio-language model "
-                        "that hears the A/B bundle; without a folder the small one faderwise ships) or "
-                        "alm-single-mix[:MODEL_FOLDER] (hears A alone); "
+                        "that hears the A/B bundle; without a folder the small one faderwise ships), "
+                        "alm-single-mix[:MODEL_FOLDER] (hears A alone), alm-pretrained (the pretrained miniature, "
+                        "fine-tuned; needs faderwise[alm-pretrained]), alm-pretrained-single-mix, "
+                        "alm-pretrained-zero-shot (its base before fine-tuning); "
                         "default: measured with a reference, single-mix without")
     advise.add_argument("--material", choices=("auto", "same", "different"), default="auto",
                         help="is the reference a re-balanced copy of the same song (same) or another song "
@@ -171,12 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def advisor_spec(text: str) -> str:
-    """``--advisor``: a built-in advisor's name, or ``alm:FOLDER`` / ``alm-single-mix:FOLDER``."""
+    """``--advisor``: a built-in advisor's name, or an audio-language one (``alm``, ``alm:FOLDER``, …)."""
+    from faderwise.advisor.alm import ALM_KINDS
+
     kind = text.partition(":")[0]
-    if text in ("measured", "single-mix", "equal-loudness") or kind in ("alm", "alm-single-mix"):
+    if text in ("measured", "single-mix", "equal-loudness") or kind in ALM_KINDS:
         return text
-    raise argparse.ArgumentTypeError(f"{text!r}: choose measured, single-mix, equal-loudness, alm[:MODEL_FOLDER] "
-                                     "or alm-single-mix[:MODEL_FOLDER]")
+    raise argparse.ArgumentTypeError(f"{text!r}: choose measured, single-mix, equal-loudness, alm[:MODEL_FOLDER], "
+                                     "alm-single-mix[:MODEL_FOLDER], alm-pretrained, alm-pretrained-single-mix "
+                                     "or alm-pretrained-zero-shot")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -251,7 +256,10 @@ def run_advise(args: argparse.Namespace) -> int:
     version_a = load_stem_set(args.stems)
     version_b = load_stem_set(args.reference) if args.reference is not None else None
     name = args.advisor or ("measured" if version_b is not None else "single-mix")
-    hears_reference = name == "measured" or name.partition(":")[0] == "alm"
+    from faderwise.advisor.alm import ALM_KINDS
+
+    kind = name.partition(":")[0]
+    hears_reference = name == "measured" or (kind in ALM_KINDS and ALM_KINDS[kind][1])
     if hears_reference and version_b is None:
         raise FaderwiseUsageError(f"the {name.partition(':')[0]} advisor compares with a reference: "
                                   "pass --reference STEMS_B")
@@ -261,12 +269,10 @@ def run_advise(args: argparse.Namespace) -> int:
     elif not hears_reference and version_b is not None:
         err.print(f"the {name.partition(':')[0]} advisor judges your mix alone: the reference is not used",
                   highlight=False, soft_wrap=True)
-    if name.startswith("alm"):
-        from faderwise.advisor.alm import AudioLanguageAdvisor, shipped_model
+    if kind in ALM_KINDS:
+        from faderwise.advisor.alm import alm_advisor
 
-        kind, _, folder = name.partition(":")
-        differential = kind == "alm"
-        advisor = AudioLanguageAdvisor(folder or shipped_model(differential=differential), differential=differential)
+        advisor = alm_advisor(name)
     else:
         advisor = MeasuredAdvisor(material=args.material) if name == "measured" else make_advisor(name)
     advice = check_headroom(advisor.advise(version_a, version_b, stems=args.stem), version_a)

@@ -220,6 +220,8 @@ def test_bad_eval_configs(tmp_path: Path) -> None:
         ({"dataset": "d", "advisors": ["measured"], "compare": [["measured", "single-mix"]]},
          "'compare' names single-mix, which 'advisors' does not list"),
         ({"dataset": "d", "advisors": "measured"}, "'advisors' must be a list of names"),
+        ({"dataset": "d", "sample": 0}, "'sample' must be a whole number of items, 1 or more; got 0"),
+        ({"dataset": "d", "limit": "all"}, "'limit' must be a whole number of items, 1 or more; got 'all'"),
     ]
     for payload, message in cases:
         path.write_text(json.dumps(payload))
@@ -240,6 +242,30 @@ def test_the_example_config_is_offline_and_complete() -> None:
     assert synth.targets == "all"  # every stem of a pair is scored, the ones to leave too
     assert synth.datasets[0]["first_seed"] >= 60  # songs the shipped models never heard (their recipe: 0–59)
     assert config.pairs() == [("measured", "single-mix"), ("alm", "alm-single-mix")]
+
+
+def test_a_sample_spreads_over_the_split_in_manifest_order(run: tuple[Path, dict[str, Any], float],
+                                                           workspace: Path) -> None:
+    every = read_items(workspace / "data", split="test")
+    assert len(every) >= 4
+    picked = read_items(workspace / "data", split="test", sample=3)
+    assert [item.id for item in picked] == [every[0].id, every[round((len(every) - 1) / 2)].id, every[-1].id]
+    assert [item.id for item in read_items(workspace / "data", split="test", sample=len(every) + 5)] == [
+        item.id for item in every]
+
+
+def test_the_pretrained_config_scores_the_fine_tuning_question() -> None:
+    """Issue 15: the fine-tuned pretrained miniature beside its single-mix twin, its zero-shot base,
+    the small models trained from scratch, the measured advisor and changing nothing."""
+    from faderwise.evals.advisors import hears_reference
+
+    config = read_config(REPO / "evals" / "configs" / "pretrained.yaml")
+    assert config.sample == 96 and config.split == "test"
+    assert {"alm-pretrained", "alm-pretrained-single-mix", "alm-pretrained-zero-shot", "alm", "alm-single-mix",
+            "measured", "no-change"} == set(config.advisors)
+    assert config.pairs() == [("alm-pretrained", "alm-pretrained-single-mix"),
+                              ("alm", "alm-single-mix")]
+    assert hears_reference("alm-pretrained-zero-shot") and not hears_reference("alm-pretrained-single-mix")
 
 
 def test_the_llm_advisor_hears_only_what_its_variant_may(run: tuple[Path, dict[str, Any], float],

@@ -90,7 +90,8 @@ def select_window(active: np.ndarray, *, duration_s: float, max_s: float = MAX_C
     return round(start_s, 3), round(start_s + max_s, 3)
 
 
-def _target_activity(audio: np.ndarray, rate: int) -> np.ndarray:
+def target_activity(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Whether ``audio`` (``(channels, samples)``) plays in each 100 ms hop (its integrated loudness's gate)."""
     blocks = LoudnessBlocks.measure(audio, rate)
     return active_hops(blocks, blocks.integrated())
 
@@ -126,11 +127,11 @@ def make_bundle(
         backing_b_audio = resample(backing_b_audio, version_b.rate, rate)
     target_a_audio = version_a.stems[name_a]
     duration_b = target_b_audio.shape[1] / rate
-    window_a = select_window(_target_activity(target_a_audio, rate), duration_s=version_a.duration_s, max_s=max_s)
+    window_a = select_window(target_activity(target_a_audio, rate), duration_s=version_a.duration_s, max_s=max_s)
     if abs(duration_b - version_a.duration_s) <= SAME_MATERIAL_TOLERANCE_S and window_a[1] <= duration_b:
         window_b = window_a
     else:
-        window_b = select_window(_target_activity(target_b_audio, rate), duration_s=duration_b, max_s=max_s)
+        window_b = select_window(target_activity(target_b_audio, rate), duration_s=duration_b, max_s=max_s)
     return ABBundle(
         target=name_a,
         rate=rate,

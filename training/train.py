@@ -40,6 +40,8 @@ from faderwise.training.distributed import (
     wait_for_all,
 )
 
+PRETRAINED_BASE = "alm-pretrained-base"
+"""``model:`` for the pretrained miniature, assembled from the installed bases into the cache."""
 LANGUAGE_MODEL_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 VARIANTS = ("differential", "single-mix")
 
@@ -56,7 +58,9 @@ class TrainConfig:
         dataset: a folder written by ``faderwise synth`` (its ``manifest.jsonl``).
         out: the run folder (checkpoints, log, final model).
         variant: ``differential`` (hears the 4-clip bundle) or ``single-mix`` (hears A's mix).
-        model: ``small`` (built and trained from scratch) or a local Qwen2-Audio folder.
+        model: ``small`` (built and trained from scratch), ``alm-pretrained-base`` (the pretrained
+            miniature assembled from the installed bases, :mod:`faderwise.advisor.pretrained`) or a
+            local Qwen2-Audio folder.
         method: ``full`` (every weight; the small model), ``lora`` or ``qlora``.
     """
 
@@ -70,6 +74,9 @@ class TrainConfig:
     lora_dropout: float = 0.05
     target_modules: str = LANGUAGE_MODEL_TARGETS
     tune_audio_tower: bool = False
+    train_projector: bool = False
+    """Train the audio projector in full beside the LoRA adapters (and save it with them): a base
+    whose projector is new (``alm-pretrained-base``) needs it."""
     gradient_checkpointing: bool = False
     learning_rate: float = 1e-3
     steps: int = 1000
@@ -123,7 +130,7 @@ def read_config(path: str | os.PathLike[str]) -> TrainConfig:
         raise TrainConfigError(f"{path}: only the differential model hears a {payload['representation']} (it hears "
                                "B); the single-mix model hears A's mix")
     model = payload.get("model", "small")
-    if model != "small":
+    if model not in ("small", PRETRAINED_BASE):
         payload["model"] = str((path.parent / model).resolve())
     if payload.get("method", "full") != "full" and model == "small":
         raise TrainConfigError(f"{path}: the small model is trained from scratch (method: full); lora and qlora "
@@ -202,6 +209,7 @@ def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None 
 def load_base(config: TrainConfig, device: Any = None) -> Any:
     """The pretrained Qwen2-Audio in ``config.model``; for QLoRA in 4-bit NF4 with double
     quantisation and bf16 compute, loaded onto ``device`` (a GPU) as it is quantised."""
+    import torch
     from transformers import Qwen2AudioForConditionalGeneration
 
     options: dict[str, Any] = {}
@@ -209,7 +217,18 @@ def load_base(config: TrainConfig, device: Any = None) -> Any:
         options["quantization_config"] = nf4_config()
         if device is not None and device.type == "cuda":
             options["device_map"] = {"": device}
-    return freeze_fixed_positions(Qwen2AudioForConditionalGeneration.from_pretrained(config.model, **options))
+    elif device is None or device.type == "cpu":
+        options["dtype"] = torch.float32  # a half-precision base trains in float32 on the CPU
+    return freeze_fixed_positions(Qwen2AudioForConditionalGeneration.from_pretrained(base_folder(config), **options))
+
+
+def base_folder(config: TrainConfig) -> Path:
+    """The folder of ``config.model``: the assembled pretrained miniature, or the folder named."""
+    if config.model == PRETRAINED_BASE:
+        from faderwise.advisor.pretrained import assembled_base
+
+        return assembled_base()
+    return Path(config.model)
 
 
 def prepare_model(config: TrainConfig, *, texts: list[str], device: Any = None) -> tuple[Any, Any]:
@@ -226,9 +245,12 @@ def prepare_model(config: TrainConfig, *, texts: list[str], device: Any = None) 
     else:
         from transformers import AutoProcessor
 
-        processor = AutoProcessor.from_pretrained(config.model)
+        processor = AutoProcessor.from_pretrained(base_folder(config))
         model = load_base(config, device)
     if config.method in ("lora", "qlora"):
+        import torch
+
+        torch.manual_seed(config.seed)  # LoRA's A matrices start random: the same seed, the same start
         model = add_lora(model, config)
     elif not config.tune_audio_tower and config.model != "small":
         for parameter in model.model.audio_tower.parameters():
@@ -247,7 +269,8 @@ def add_lora(model: Any, config: TrainConfig) -> Any:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=config.target_modules, task_type="CAUSAL_LM",
-                      modules_to_save=["audio_tower"] if config.tune_audio_tower else None)
+                      modules_to_save=[*(["audio_tower"] if config.tune_audio_tower else []),
+                                       *(["multi_modal_projector"] if config.train_projector else [])] or None)
     return get_peft_model(model, lora)
 
 
@@ -278,7 +301,8 @@ def save_model(folder: Path, model: Any, processor: Any, config: TrainConfig) ->
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     write_json(folder / MODEL_SETTINGS, {"format": "faderwise.alm-settings/1", "representation": config.representation,
-                                         "variant": config.variant})
+                                         "variant": config.variant,
+                                         **({"base": PRETRAINED_BASE} if config.model == PRETRAINED_BASE else {})})
 
 
 def save_checkpoint(folder: Path, model: Any, processor: Any, optimizer: Any, config: TrainConfig, *, step: int,
@@ -338,7 +362,7 @@ class ExampleOrder:
 
 def run_inputs(config: TrainConfig) -> list[Path]:
     """What a training run reads, which its run folder may not be, hold or lie inside."""
-    return [config.dataset] + ([Path(config.model)] if config.model != "small" else [])
+    return [config.dataset] + ([Path(config.model)] if config.model not in ("small", PRETRAINED_BASE) else [])
 
 
 def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None = None,
