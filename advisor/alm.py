@@ -300,12 +300,15 @@ def freeze_fixed_positions(model: Any) -> Any:
 
 
 def nf4_config() -> Any:
-    """4-bit NF4 weights with double quantisation and bf16 compute (QLoRA's base)."""
+    """4-bit NF4 weights with double quantisation and bf16 compute (QLoRA's base). The projector
+    (small, and trained in full where it is new) and the output layer stay in full precision."""
     import torch
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
+                              bnb_4bit_compute_dtype=torch.bfloat16,
+                              # module paths as transformers 4 (a substring) and 5 (a prefix) match them
+                              llm_int8_skip_modules=["multi_modal_projector", "model.multi_modal_projector", "lm_head"])
 
 
 def load_model(folder: str | os.PathLike[str], *, four_bit: bool = False) -> tuple[Any, Any]:

@@ -297,6 +297,30 @@ def test_lora_with_the_projector_resumes_exactly(dataset: Path, assembled: Path,
         assert torch.allclose(model_a(**inputs).logits, model_b(**inputs).logits, atol=1e-5)
 
 
+def test_qlora_on_the_assembled_base_trains_the_projector_on_cpu(dataset: Path, assembled: Path,
+                                                                tmp_path: Path) -> None:
+    """QLoRA where bitsandbytes runs (here its CPU kernels): the language model in 4-bit NF4, the new
+    projector in full precision and trained."""
+    bnb = pytest.importorskip("bitsandbytes")
+    config = TrainConfig(dataset=dataset, out=tmp_path / "qlora", model=str(assembled), method="qlora",
+                         train_projector=True, representation="bundle+ruler", answer="short", steps=2, eval_every=2,
+                         save_every=2, eval_examples=1, lora_rank=4, warmup_steps=1, tensorboard=False)
+    from faderwise.training.train import prepare_model
+
+    model, _ = prepare_model(config, texts=[])
+    quantised = [n for n, m in model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert any("language_model" in n for n in quantised)
+    assert not any("multi_modal_projector" in n or "lm_head" in n for n in quantised)
+    trainable = {n.split(".modules_to_save")[0].rsplit(".", 1)[-1] for n, p in model.named_parameters()
+                 if p.requires_grad and "lora_" not in n}
+    assert trainable == {"multi_modal_projector"}
+    final = train(config)
+    log = [json.loads(line) for line in (tmp_path / "qlora" / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log if "loss" in entry] == [1, 2]
+    assert all(np.isfinite(entry.get("loss", 0.0)) for entry in log)
+    assert "multi_modal_projector" in json.loads((final / "adapter_config.json").read_text())["modules_to_save"]
+
+
 def test_a_missing_base_is_one_line_and_exit_2(demo_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     from faderwise.advisor import pretrained
