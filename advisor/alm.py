@@ -47,17 +47,20 @@ CLIP_DESCRIPTIONS = {
 }
 # A model states a move to within this, either way, when it gives one number.
 STATED_MOVE_HALF_WIDTH_DB = 1.0
-REPRESENTATIONS = ("bundle", "bundle+delta", "bundle+ruler")
+REPRESENTATIONS = ("bundle", "bundle+delta", "bundle+ruler", "ruler")
 """How a differential model hears a stem: ``bundle``, the four clips, each encoded on its own;
 ``bundle+delta``, the four clips and a fifth input, the target's features in A minus those in B,
 frame by frame (a gain change is a constant offset there, where the four clips leave the model to
 compare levels across clips it encodes apart); or ``bundle+ruler``, the four clips and a fifth
 input that draws the target's A − B level difference of every frame as a ruler
 (:func:`level_ruler`), a level-preserving front end: the size of a difference is where the ruler's
-edge falls, which the encoder's normalisations keep, where they scale a constant offset away."""
+edge falls, which the encoder's normalisations keep, where they scale a constant offset away;
+``ruler``, the ruler alone (what ``ruler_warmup_steps`` of a training run hear first, so that a new
+projector learns to read the ruler before it has four clips to look past)."""
 RULER_DB = (-16.0, 16.0)
 """The span of the level ruler, dB (a difference outside it reads as the ruler's end): the largest
-move the synthesis draws (12 dB) with room to spare, across the 128 mel bins (0.25 dB a bin)."""
+move the synthesis draws (12 dB) with room to spare, across the features' mel bins (Qwen2-Audio's 128:
+0.25 dB a bin; Whisper tiny.en's 80: 0.41 dB a bin)."""
 RULER_GATE_DB = 40.0
 """A frame is drawn on the ruler when the target plays in it, in A and in B: within this many dB of
 the clip's loudest frame, and above :data:`RULER_SILENCE_DB`. Frames where it does not are left
@@ -87,6 +90,11 @@ from the installed bases; ``alm-pretrained-zero-shot``: that base before fine-tu
 fine-tuned model hears (the research's starting point). Each takes ``:FOLDER`` for another model."""
 
 
+ZERO_SHOT_TOKENS = 48
+"""The longest answer of ``alm-pretrained-zero-shot``, tokens (its own words run on; the fine-tuned
+models' answers are about 12)."""
+
+
 def shipped_model(*, differential: bool, kind: str | None = None) -> Path:
     """The model faderwise ships (``advisor/models/``) for ``kind`` (default: the small
     differential or single-mix model).
@@ -106,7 +114,7 @@ def shipped_model(*, differential: bool, kind: str | None = None) -> Path:
     return folder
 
 
-def alm_advisor(name: str, *, default_folder: str | os.PathLike[str] | None = None) -> AudioLanguageAdvisor:
+def alm_advisor(name: str) -> AudioLanguageAdvisor:
     """The audio-language advisor called ``name`` (``KIND`` or ``KIND:FOLDER``, :data:`ALM_KINDS`).
 
     Raises:
@@ -123,13 +131,14 @@ def alm_advisor(name: str, *, default_folder: str | os.PathLike[str] | None = No
     if kind == "alm-pretrained-zero-shot":
         from faderwise.advisor.pretrained import assembled_base
 
-        return AudioLanguageAdvisor(assembled_base(), differential=True, representation="bundle+ruler")
+        # it answers in its own words, not in a few templated ones: 48 tokens hold a stated move
+        return AudioLanguageAdvisor(assembled_base(), differential=True, representation="bundle+ruler",
+                                    max_new_tokens=ZERO_SHOT_TOKENS)
     if kind.startswith("alm-pretrained"):
         from faderwise.advisor.pretrained import require_bases
 
         require_bases()  # before the adapter loads: say what to install, in one line
-    return AudioLanguageAdvisor(default_folder or shipped_model(differential=differential, kind=kind),
-                                differential=differential)
+    return AudioLanguageAdvisor(shipped_model(differential=differential, kind=kind), differential=differential)
 
 
 def require_alm() -> None:
@@ -144,6 +153,9 @@ def require_alm() -> None:
 
 def question(stem: str, *, differential: bool, representation: str = "bundle") -> str:
     """The producer's question that follows the clips."""
+    if differential and representation == "ruler":
+        return (f"Audio 1: {FIFTH_INPUTS['bundle+ruler'].format(stem=stem)}. How should the {stem} fader move so "
+                "that the mix matches the reference?")
     if differential:
         heard = [f"Audio {i}: {CLIP_DESCRIPTIONS[name].format(stem=stem)}" for i, name in enumerate(CLIP_NAMES, start=1)]
         if representation in FIFTH_INPUTS:
@@ -159,7 +171,7 @@ FIFTH_INPUTS = {"bundle+delta": "the {stem} in the producer's mix against the re
 
 def conversation(stem: str, *, differential: bool, representation: str = "bundle") -> list[dict[str, Any]]:
     """Chat messages for the processor's template: the system prompt, then the clips and the question."""
-    clips = (len(CLIP_NAMES) + (representation in FIFTH_INPUTS)) if differential else 1
+    clips = (len(CLIP_NAMES) + (representation in FIFTH_INPUTS)) if differential and representation != "ruler" else 1
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": [*({"type": "audio"} for _ in range(clips)),
@@ -223,11 +235,23 @@ def model_inputs(processor: Any, clips: Sequence[np.ndarray], stem: str, *, diff
     prompt = processor.apply_chat_template(conversation(stem, differential=differential, representation=representation),
                                            add_generation_prompt=True, tokenize=False)
     text = prompt if answer is None else f"{prompt}{answer}<|im_end|>"
+    if differential and representation == "ruler":
+        return _ruler_inputs(processor, flat, text)
     inputs = dict(processor(text=text, audio=[*flat, flat[0]] if fifth else flat, sampling_rate=ALM_RATE,
                             return_tensors="pt"))
     if fifth:
         features = inputs["input_features"]
         features[4] = fifth_input(representation, features[0], features[2])
+    return inputs
+
+
+def _ruler_inputs(processor: Any, flat: list[np.ndarray], text: str) -> dict[str, Any]:
+    """The processor's tensors for the ruler alone: target A's place, its features replaced by the
+    ruler drawn from target A's and target B's (each extracted as the processor extracts a clip)."""
+    inputs = dict(processor(text=text, audio=[flat[0]], sampling_rate=ALM_RATE, return_tensors="pt"))
+    target_b = processor.feature_extractor(flat[2], sampling_rate=ALM_RATE, return_tensors="pt")["input_features"][0]
+    features = inputs["input_features"]
+    features[0] = level_ruler(features[0], target_b.to(features.dtype))
     return inputs
 
 

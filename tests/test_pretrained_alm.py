@@ -277,6 +277,66 @@ def test_lora_on_the_assembled_base_trains_the_projector_and_reloads(dataset: Pa
         assert torch.equal(alone(**inputs).logits, again(**inputs).logits)
 
 
+def test_the_ruler_alone_is_the_bundles_fifth_input(dataset: Path, assembled: Path) -> None:
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(assembled)
+    example = load_examples(dataset, "val", variant="differential")[0]
+    alone = model_inputs(processor, example.clips, example.target, differential=True, representation="ruler")
+    bundle = model_inputs(processor, example.clips, example.target, differential=True, representation="bundle+ruler")
+    assert alone["input_features"].shape == (1, 80, 100)
+    assert torch.equal(alone["input_features"][0], bundle["input_features"][4])
+    assert set(alone["input_features"][0].unique().tolist()) <= {-1.0, 0.0, 1.0}
+    audio = processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    assert int((alone["input_ids"] == audio).sum()) * 5 == int((bundle["input_ids"] == audio).sum())
+    text = processor.tokenizer.decode(alone["input_ids"][0])
+    assert f"Audio 1: a ruler of the {example.target}'s level in the producer's mix against the reference." in text
+    assert "Audio 2" not in text
+
+
+def test_the_first_steps_hear_the_ruler_alone(dataset: Path, assembled: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from faderwise.training import train as training
+
+    heard: list[str] = []
+    real = training.encode
+
+    def recording(*args: object, representation: str = "bundle", **kwargs: object) -> object:
+        if kwargs.get("answer") is not None:
+            heard.append(representation)
+        return real(*args, representation=representation, **kwargs)
+
+    monkeypatch.setattr(training, "encode", recording)
+    config = TrainConfig(dataset=dataset, out=tmp_path / "run", model=str(assembled), method="lora",
+                         train_projector=True, representation="bundle+ruler", ruler_warmup_steps=2, answer="short",
+                         steps=3, eval_every=10, save_every=10, eval_examples=1, lora_rank=4, warmup_steps=1,
+                         tensorboard=False)
+    train(config)
+    assert heard[:3] == ["ruler", "ruler", "bundle+ruler"]
+    assert heard[3:] == ["bundle+ruler"]  # the validation loss at the end hears the bundle
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(json.dumps({"dataset": "d", "out": "o", "representation": "bundle", "ruler_warmup_steps": 5}))
+    from faderwise.training.train import TrainConfigError, read_config
+
+    with pytest.raises(TrainConfigError) as caught:
+        read_config(bad)
+    assert str(caught.value) == f"{bad}: ruler_warmup_steps needs representation: bundle+ruler"
+
+
+def test_the_projector_learns_at_its_own_rate(dataset: Path, assembled: Path, tmp_path: Path) -> None:
+    from faderwise.training.train import learning_rate
+
+    config = TrainConfig(dataset=dataset, out=tmp_path / "run", model=str(assembled), method="lora",
+                         train_projector=True, representation="bundle+ruler", answer="short", steps=4, eval_every=10,
+                         save_every=10, eval_examples=1, lora_rank=4, warmup_steps=2, learning_rate=1e-3,
+                         projector_learning_rate=1e-4, tensorboard=False)
+    checkpoint = train(config, stop_after=1)
+    groups = torch.load(checkpoint / "optimizer.pt", weights_only=False)["param_groups"]
+    assert [round(g["lr"], 12) for g in groups] == [round(learning_rate(0, config), 12),
+                                                    round(learning_rate(0, config) * 0.1, 12)]
+    assert [len(g["params"]) for g in groups][1] == 2  # the projector's weight and bias
+
+
 def test_lora_with_the_projector_resumes_exactly(dataset: Path, assembled: Path, tmp_path: Path) -> None:
     """The recipe's method (LoRA + the new projector) stopped at a checkpoint and resumed gives the
     weights of the uninterrupted run: the projector is restored with the adapters."""
