@@ -30,8 +30,6 @@ DSP_ADVISORS = ("measured", "single-mix", "equal-loudness", "no-change")
 # the kinds of advisor that hear Version B, and the kind of their twin that hears only A
 SINGLE_MIX_TWINS = {"measured": "single-mix", "alm": "alm-single-mix", "alm-pretrained": "alm-pretrained-single-mix",
                     "llm": "llm-single-mix"}
-# the kinds that hear Version B with no twin that hears A alone
-HEAR_REFERENCE_ALONE = ("alm-pretrained-zero-shot",)
 
 
 class EvalConfigError(FaderwiseError):
@@ -221,7 +219,10 @@ def make_advisor(name: str, *, chat_model: ChatModelFactory = default_chat_model
 
 def hears_reference(name: str) -> bool:
     """Whether the advisor called ``name`` hears Version B (without building it)."""
-    return name.partition(":")[0] in (*SINGLE_MIX_TWINS, *HEAR_REFERENCE_ALONE)
+    from faderwise.advisor.alm import ALM_KINDS
+
+    kind = name.partition(":")[0]
+    return kind in SINGLE_MIX_TWINS or (kind in ALM_KINDS and ALM_KINDS[kind][1])
 
 
 def single_mix_twin(name: str) -> str | None:
