@@ -70,6 +70,9 @@ RULER_SILENCE_DB = -70.0
 extractor's floor, 1e-10 a bin (-79 dB over 128 bins)."""
 MODEL_SETTINGS = "faderwise_alm.json"
 """The file in a model folder that says how the model hears (``representation``)."""
+PRETRAINED_BASE = "alm-pretrained-base"
+"""A model's base when it is the pretrained miniature assembled from the installed bases
+(:mod:`faderwise.advisor.pretrained`): ``model:`` in a training config, ``base`` in :data:`MODEL_SETTINGS`."""
 
 
 class ModelLoadError(FaderwiseError):
@@ -301,16 +304,20 @@ def level_ruler(target_a: Any, target_b: Any) -> Any:
     return (ruler * playing[None, :]).to(target_a.dtype)
 
 
-def model_representation(folder: str | os.PathLike[str]) -> str:
-    """How the model in ``folder`` hears (its :data:`MODEL_SETTINGS`; ``bundle`` when it has none)."""
+def model_settings(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The model folder's :data:`MODEL_SETTINGS` (empty when it has none)."""
     import json
 
     settings = Path(folder) / MODEL_SETTINGS
-    if not settings.is_file():
-        return "bundle"
-    found = json.loads(settings.read_text(encoding="utf-8")).get("representation", "bundle")
+    return json.loads(settings.read_text(encoding="utf-8")) if settings.is_file() else {}
+
+
+def model_representation(folder: str | os.PathLike[str]) -> str:
+    """How the model in ``folder`` hears (its :data:`MODEL_SETTINGS`; ``bundle`` when it has none)."""
+    found = model_settings(folder).get("representation", "bundle")
     if found not in REPRESENTATIONS:
-        raise ModelLoadError(f"{settings}: representation {found!r} is not one of {', '.join(REPRESENTATIONS)}")
+        raise ModelLoadError(f"{Path(folder) / MODEL_SETTINGS}: representation {found!r} is not one of "
+                             f"{', '.join(REPRESENTATIONS)}")
     return str(found)
 
 
@@ -370,10 +377,7 @@ def adapter_base(folder: Path, recorded: str) -> Path:
     """The base of the adapter in ``folder``: the pretrained miniature assembled on this machine when
     the adapter was trained on it (its :data:`MODEL_SETTINGS` say ``"base": "alm-pretrained-base"``;
     the path recorded at training time is another machine's cache), else the recorded path."""
-    import json
-
-    settings = folder / MODEL_SETTINGS
-    if settings.is_file() and json.loads(settings.read_text(encoding="utf-8")).get("base") == "alm-pretrained-base":
+    if model_settings(folder).get("base") == PRETRAINED_BASE:
         from faderwise.advisor.pretrained import assembled_base
 
         return assembled_base()

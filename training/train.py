@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from faderwise.advisor.alm import MODEL_SETTINGS, REPRESENTATIONS, freeze_fixed_positions, nf4_config, require_alm
+from faderwise.advisor.alm import (
+    MODEL_SETTINGS,
+    PRETRAINED_BASE,
+    REPRESENTATIONS,
+    freeze_fixed_positions,
+    nf4_config,
+    require_alm,
+)
 from faderwise.advisor.explain import instruction, is_leave, is_plural
 from faderwise.tools.audio_io import read_audio
 from faderwise.tools.bundle import CLIP_NAMES
@@ -40,8 +47,6 @@ from faderwise.training.distributed import (
     wait_for_all,
 )
 
-PRETRAINED_BASE = "alm-pretrained-base"
-"""``model:`` for the pretrained miniature, assembled from the installed bases into the cache."""
 LANGUAGE_MODEL_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 VARIANTS = ("differential", "single-mix")
 
