@@ -13,26 +13,28 @@ from faderwise.advisor.baselines import EqualLoudnessAdvisor, SingleMixAdvisor
 from faderwise.advisor.measured import MeasuredAdvisor
 from faderwise.advisor.model import ADVICE_SCHEMA, Advice, AdviceFormatError, GainMove, read_advice
 from faderwise.advisor.parse import parse_moves
-from faderwise.tools.stems import StemSet
+from faderwise.tools.analysis import ProgressCallback
+from faderwise.tools.stem_files import StemSource
 
 
 class Advisor(Protocol):
     name: str
 
-    def advise(self, version_a: StemSet, version_b: StemSet, *, stems: Sequence[str] | None = None) -> Advice: ...
+    def advise(self, version_a: StemSource, version_b: StemSource, *, stems: Sequence[str] | None = None) -> Advice: ...
 
 
 ADVISOR_NAMES = ("measured", "single-mix", "equal-loudness")
 
 
-def make_advisor(name: str) -> Advisor:
-    """The advisor called ``name`` (one of :data:`ADVISOR_NAMES`)."""
+def make_advisor(name: str, *, workers: int = 1, on_progress: ProgressCallback | None = None) -> Advisor:
+    """The advisor called ``name`` (one of :data:`ADVISOR_NAMES`), measuring with ``workers``
+    processes and reporting to ``on_progress``."""
     if name == "measured":
-        return MeasuredAdvisor()
+        return MeasuredAdvisor(workers=workers, on_progress=on_progress)
     if name == "single-mix":
-        return SingleMixAdvisor()
+        return SingleMixAdvisor(workers=workers, on_progress=on_progress)
     if name == "equal-loudness":
-        return EqualLoudnessAdvisor()
+        return EqualLoudnessAdvisor(workers=workers, on_progress=on_progress)
     raise ValueError(f"unknown advisor {name!r}; choose from {', '.join(ADVISOR_NAMES)}")
 
 

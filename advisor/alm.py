@@ -35,7 +35,7 @@ from faderwise.tools.bundle import (
 )
 from faderwise.tools.errors import FaderwiseError, MissingDependencyError
 from faderwise.tools.outputs import note_input
-from faderwise.tools.stems import StemSet
+from faderwise.tools.stem_files import StemSource
 
 SYSTEM_PROMPT = ("You are faderwise, a mixing assistant. You advise gain changes only: which stem faders to move, "
                  "by how many dB, and why.")
@@ -419,7 +419,7 @@ class AudioLanguageAdvisor:
         return self.processor.tokenizer.decode(generated[0, inputs["input_ids"].shape[1]:],
                                                skip_special_tokens=True).strip()
 
-    def advise(self, version_a: StemSet, version_b: StemSet | None = None, *,
+    def advise(self, version_a: StemSource, version_b: StemSource | None = None, *,
                stems: Sequence[str] | None = None) -> Advice:
         """One answer per stem of A (or of ``stems``); each stated move becomes a :class:`GainMove`."""
         if self.differential and version_b is None:

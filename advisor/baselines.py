@@ -20,10 +20,10 @@ from faderwise.advisor.evidence import stem_evidence
 from faderwise.advisor.explain import instruction, is_leave, join, leave_sentence
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.advisor.stem_names import require_stems, stem_class
-from faderwise.tools.analysis import StemSetAnalysis, analyze_stem_set, json_number
+from faderwise.tools.analysis import ProgressCallback, StemSetAnalysis, analyze_stem_set, json_number
 from faderwise.tools.bundle import ABBundle
 from faderwise.tools.loudness import integrated_loudness
-from faderwise.tools.stems import StemSet
+from faderwise.tools.stem_files import StemSource
 
 # Without a reference, a move is a guess about taste: the range says so.
 BASELINE_HALF_WIDTH_DB = 3.0
@@ -116,13 +116,18 @@ class SingleMixAdvisor:
 
     name = "single-mix"
 
-    def __init__(self, prior: Prior | None = None) -> None:
+    def __init__(self, prior: Prior | None = None, *, workers: int = 1,
+                 on_progress: ProgressCallback | None = None) -> None:
         self.prior = prior or Prior.bundled()
+        self.workers = workers
+        self.on_progress = on_progress
 
-    def advise(self, version_a: StemSet, version_b: StemSet | None = None, *,
+    def advise(self, version_a: StemSource, version_b: StemSource | None = None, *,
                stems: Sequence[str] | None = None) -> Advice:
         """Advice for A; ``version_b`` is ignored by design (this is the no-reference baseline)."""
-        return self.advise_analysis(analyze_stem_set(version_a, true_peaks=False), stems=stems)
+        analysis = analyze_stem_set(version_a, true_peaks=False, workers=self.workers, on_progress=self.on_progress,
+                                    label="A")
+        return self.advise_analysis(analysis, stems=stems)
 
     def advise_analysis(self, analysis: StemSetAnalysis, *, stems: Sequence[str] | None = None) -> Advice:
         """Advice from an analysis of A already made (the chat agent keeps its measurements)."""
@@ -148,10 +153,16 @@ class EqualLoudnessAdvisor:
 
     name = "equal-loudness"
 
-    def advise(self, version_a: StemSet, version_b: StemSet | None = None, *,
+    def __init__(self, *, workers: int = 1, on_progress: ProgressCallback | None = None) -> None:
+        self.workers = workers
+        self.on_progress = on_progress
+
+    def advise(self, version_a: StemSource, version_b: StemSource | None = None, *,
                stems: Sequence[str] | None = None) -> Advice:
         """Advice for A; ``version_b`` is ignored by design."""
-        return self.advise_analysis(analyze_stem_set(version_a, true_peaks=False), stems=stems)
+        analysis = analyze_stem_set(version_a, true_peaks=False, workers=self.workers, on_progress=self.on_progress,
+                                    label="A")
+        return self.advise_analysis(analysis, stems=stems)
 
     def advise_analysis(self, analysis: StemSetAnalysis, *, stems: Sequence[str] | None = None) -> Advice:
         """Advice from an analysis of A already made."""

@@ -1,7 +1,7 @@
 """Advice that would make the mix clip says so.
 
 Raising stems raises the mix's peak. Before advice is shown, the moves are applied to Version A
-(in memory) and the mix's sample and true peak measured; when the true peak passes the −1 dBTP
+(block by block) and the mix's sample and true peak measured; when the true peak passes the −1 dBTP
 delivery ceiling, the advice names the master trim that brings it back, and ``apply --peak-safe``
 (which lowers every stem alike, so the balance stays).
 """
@@ -14,10 +14,10 @@ import math
 from faderwise.advisor.model import Advice
 from faderwise.tools.analysis import CLIP_DBFS, TRUE_PEAK_CEILING_DBTP, json_number
 from faderwise.tools.render import render_mix
-from faderwise.tools.stems import StemSet
+from faderwise.tools.stem_files import StemSource
 
 
-def check_headroom(advice: Advice, version_a: StemSet) -> Advice:
+def check_headroom(advice: Advice, version_a: StemSource) -> Advice:
     """``advice`` with ``evidence["headroom"]`` (the mix's sample peak, dBFS, and true peak, dBTP,
     after the moves, and the master trim, dB, that keeps it under the ceiling) and, when the moves
     would push the mix over the ceiling, a sentence saying so.

@@ -37,12 +37,12 @@ from faderwise.advisor.explain import (
 )
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.advisor.stem_names import require_stems, stem_class
-from faderwise.tools.align import Alignment, align_to, estimate_alignment
-from faderwise.tools.analysis import Measurement, StemSetAnalysis, analyze_stem_set, json_number, measure
+from faderwise.tools.align import Alignment, align_versions
+from faderwise.tools.analysis import Measurement, ProgressCallback, StemSetAnalysis, json_number, measure
 from faderwise.tools.bundle import ABBundle
-from faderwise.tools.compare import match_reference
+from faderwise.tools.compare import analyze_pair, match_reference
 from faderwise.tools.errors import StemSetError
-from faderwise.tools.stems import StemSet
+from faderwise.tools.stem_files import StemSource
 
 Material = Literal["auto", "same", "different"]
 # Bands trusted for level ratios: below 50 Hz frames are too short to resolve, above 12.5 kHz
@@ -114,7 +114,7 @@ def master_offset(differences: dict[str, float]) -> float:
     return float(np.mean(best))
 
 
-def pair_by_class(version_a: StemSet, version_b: StemSet) -> dict[str, str]:
+def pair_by_class(version_a: StemSource, version_b: StemSource) -> dict[str, str]:
     """A stem → B stem for other material: same name first, else the one B stem of the same class."""
     pairs: dict[str, str] = {}
     for name in version_a.names:
@@ -143,8 +143,8 @@ class PreparedPair:
         warnings: what pairing the stems found worth saying.
     """
 
-    version_a: StemSet
-    version_b: StemSet
+    version_a: StemSource
+    version_b: StemSource
     alignment: Alignment
     same_material: bool
     pairs: dict[str, str]
@@ -156,28 +156,33 @@ class MeasuredAdvisor:
 
     name = "measured"
 
-    def __init__(self, *, material: Material = "auto") -> None:
+    def __init__(self, *, material: Material = "auto", workers: int = 1,
+                 on_progress: ProgressCallback | None = None) -> None:
         self.material = material
+        self.workers = workers
+        self.on_progress = on_progress
 
-    def advise(self, version_a: StemSet, version_b: StemSet, *, stems: Sequence[str] | None = None) -> Advice:
-        """Moves for every stem of A (or only ``stems``) toward the reference B.
+    def advise(self, version_a: StemSource, version_b: StemSource, *, stems: Sequence[str] | None = None) -> Advice:
+        """Moves for every stem of A (or only ``stems``) toward the reference B, measured by
+        ``self.workers`` processes (:func:`~faderwise.tools.analysis.analyze_stem_set`), reporting to
+        ``self.on_progress``.
 
         Raises:
             StemSetError: a requested stem is not in A; for same material, a stem of A is
                 missing from B.
         """
         prepared = self.prepare(version_a, version_b)
-        analysis_a = analyze_stem_set(prepared.version_a, true_peaks=False)
-        analysis_b = analyze_stem_set(prepared.version_b, true_peaks=False)
+        analysis_a, analysis_b = analyze_pair(prepared.version_a, prepared.version_b, on_progress=self.on_progress,
+                                              workers=self.workers, true_peaks=False)
         return self.advise_analyses(prepared, analysis_a, analysis_b, stems=stems)
 
-    def prepare(self, version_a: StemSet, version_b: StemSet) -> PreparedPair:
+    def prepare(self, version_a: StemSource, version_b: StemSource) -> PreparedPair:
         """Bring B to A's rate, align it in time, decide same or other material, pair the stems."""
         version_b = version_b.at_rate(version_a.rate)
-        alignment = estimate_alignment(version_a.mix(), version_b.mix(), version_a.rate)
+        alignment = align_versions(version_a, version_b)
         same = self.material == "same" or (self.material == "auto" and alignment.same_material)
         if same:
-            aligned = align_to(version_a, version_b, alignment)
+            aligned = version_b.aligned(alignment.lag, version_a.n_samples)
             pairs, warnings = match_reference(version_a, aligned)
             return PreparedPair(version_a, aligned, alignment, True, pairs, warnings)
         return PreparedPair(version_a, version_b, alignment, False, pair_by_class(version_a, version_b), ())

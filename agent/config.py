@@ -8,13 +8,15 @@ The file (``$FADERWISE_CONFIG``, else ``config.toml`` in the platform's user con
     # (faderwise.agent.llm: tool_choice auto|required|none|omit, mode native|routed|auto)
     advisor = "measured"             # measured, single-mix, equal-loudness or alm
     alm_model = "/models/faderwise-alm"  # what the advisor name "alm" means ([alm] extra)
+    workers = 4                      # processes measuring a session (analyze, advise, chat); default "auto":
+                                     # every core this process may use
 
     [keys]                           # binding id = keys (Textual key names, comma-separated)
     cancel = "escape"
     copy_reply = "ctrl+o"
 
-Environment: ``FADERWISE_LLM``, ``FADERWISE_ADVISOR``, ``FADERWISE_ALM_MODEL``. API keys are never
-read from the file.
+Environment: ``FADERWISE_LLM``, ``FADERWISE_ADVISOR``, ``FADERWISE_ALM_MODEL``, ``FADERWISE_WORKERS``.
+API keys are never read from the file.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from faderwise.advisor import ADVISOR_NAMES
 from faderwise.agent.keys import check_keymap
 from faderwise.agent.llm import parse_llm_spec
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.workers import default_workers, parse_workers
 
 CONFIG_ENV = "FADERWISE_CONFIG"
 LLM_ENV = "FADERWISE_LLM"
 ADVISOR_ENV = "FADERWISE_ADVISOR"
 ALM_MODEL_ENV = "FADERWISE_ALM_MODEL"
-KNOWN_KEYS = frozenset({"llm", "advisor", "alm_model", "keys"})
+WORKERS_ENV = "FADERWISE_WORKERS"
+KNOWN_KEYS = frozenset({"llm", "advisor", "alm_model", "keys", "workers"})
 
 
 class ConfigError(FaderwiseError):
@@ -50,6 +54,8 @@ class Config:
     keys: Mapping[str, str] = field(default_factory=dict)
     alm_model: Path | None = None
     source: Path | None = None
+    workers: int = field(default_factory=default_workers)
+    """Processes that measure a session (:func:`faderwise.tools.workers.default_workers` unless set)."""
 
 
 def config_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -94,5 +100,10 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
     alm_model = env.get(ALM_MODEL_ENV) or values.get("alm_model")
     if alm_model is not None and not isinstance(alm_model, str):
         raise ConfigError(f"{path}: alm_model must be a folder path")
+    workers_value = env.get(WORKERS_ENV) or values.get("workers", "auto")
+    try:
+        workers = parse_workers(workers_value, where=f"${WORKERS_ENV}" if env.get(WORKERS_ENV) else f"{path}")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     return Config(llm=llm, advisor=advisor, keys=dict(keys), alm_model=Path(alm_model).expanduser() if alm_model else None,
-                  source=path if path.is_file() else None)
+                  source=path if path.is_file() else None, workers=workers)

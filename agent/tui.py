@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import shlex
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -41,6 +43,7 @@ from faderwise.agent.session import (
 )
 from faderwise.agent.store import SessionInfo, SessionStore
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.memory import format_duration
 
 SLASH_COMMANDS: dict[str, str] = {
     "/load": "/load FOLDER: load your stems (Version A)",
@@ -185,6 +188,7 @@ class ChatApp(App[None]):
         self._cancelled = False
         self._streaming: Static | None = None
         self._streamed = ""
+        self._measuring: tuple[float, int] | None = None  # (when, done) at the first progress report of a job
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -207,7 +211,27 @@ class ChatApp(App[None]):
         if self.session.pending is not None:
             self.add_note(self.session.pending.question, "confirm")
         self.query_one(StemsPanel).show(self.session.workspace.panel())
+        self.session.workspace.on_progress = self._progress_from_any_thread
         self.query_one(ChatInput).focus()
+
+    def _progress_from_any_thread(self, done: int, total: int, what: str) -> None:
+        """The workspace measures in the turn's thread (or, rarely, in the app's own)."""
+        if threading.get_ident() == self._thread_id:
+            self.show_progress(done, total, what)
+        else:
+            self.call_from_thread(self.show_progress, done, total, what)
+
+    def show_progress(self, done: int, total: int, what: str) -> None:
+        """The measuring under way, in the hint line: what is measured, steps done, time left."""
+        now = time.monotonic()
+        if self._measuring is None or done <= self._measuring[1]:
+            self._measuring = (now, done)
+        started, first = self._measuring
+        left = ""
+        if done > first and done < total:
+            seconds = (now - started) / (done - first) * (total - done)
+            left = f", about {format_duration(seconds)} left"
+        self.query_one("#hint", Static).update(f"measuring {what} ({done}/{total}{left}); Esc cancels the turn")
 
     # -- the conversation -----------------------------------------------------------------------
 
@@ -397,6 +421,7 @@ class ChatApp(App[None]):
 
     def end_turn(self) -> None:
         self.busy = False
+        self._measuring = None
         self._streaming = None  # a cancelled or failed turn keeps what it streamed, as plain text
         if self._cancelled:  # a tool the cancel cut short is not left "running" forever
             for block in self.query(ToolBlock):

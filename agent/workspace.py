@@ -16,7 +16,6 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,13 +24,12 @@ from faderwise.advisor import ADVISOR_NAMES, Advice, EqualLoudnessAdvisor, Singl
 from faderwise.advisor.headroom import check_headroom
 from faderwise.advisor.measured import MeasuredAdvisor, PreparedPair
 from faderwise.advisor.stem_names import find_stem
-from faderwise.tools.analysis import StemSetAnalysis, analyze_stem_set, level_difference
-from faderwise.tools.compare import Comparison, compare_analyses
+from faderwise.tools.analysis import ProgressCallback, StemSetAnalysis, analyze_stem_set, level_difference
+from faderwise.tools.compare import Comparison, analyze_pair, compare_analyses
 from faderwise.tools.errors import FaderwiseError, OutputExistsError, StemSetError
 from faderwise.tools.json_files import plain_json
-from faderwise.tools.levels import true_peak_dbtp
-from faderwise.tools.render import RenderedMix, render_mix, write_render
-from faderwise.tools.stems import StemSet, load_stem_set
+from faderwise.tools.render import RenderedMix, mix_peaks, render_mix, write_render
+from faderwise.tools.stem_files import StemSource, open_stem_set
 
 SNAPSHOT_FORMAT = "faderwise.workspace/1"
 MAX_FOLDER_TRIES = 100
@@ -60,7 +58,7 @@ class LoadedStems:
     """
 
     path: Path
-    stems: StemSet
+    stems: StemSource
     fingerprint: str
 
 
@@ -75,7 +73,7 @@ class AppliedRender:
     advice: Advice | None
 
 
-def fingerprint(stem_set: StemSet, path: Path) -> str:
+def fingerprint(stem_set: StemSource, path: Path) -> str:
     """A digest of the set's files (path, size, modification time) and sample rate: it changes
     when any file is rewritten, and is equal for a reload of unchanged files."""
     digest = hashlib.sha1(f"{path.resolve()}|{stem_set.rate}".encode())
@@ -89,7 +87,7 @@ def load(path: str | os.PathLike[str]) -> LoadedStems:
     """Load a stem set from a folder, a MUSDB18-HQ song folder or a ``.stem.mp4``; the path is kept
     absolute, so a session resumed from another folder finds the same files."""
     path = Path(os.path.abspath(Path(path).expanduser()))
-    stems = load_stem_set(path)
+    stems = open_stem_set(path)  # headers only: the audio is read in blocks when it is measured
     return LoadedStems(path=path, stems=stems, fingerprint=fingerprint(stems, path))
 
 
@@ -116,6 +114,10 @@ class Workspace:
     applied: list[AppliedRender] = field(default_factory=list)
     measure_count: int = 0
     """How many stem sets were measured (a cache miss each); tests and the benchmark read it."""
+    workers: int = 1
+    """Processes that measure a stem set (:func:`faderwise.tools.analysis.analyze_stem_set`)."""
+    on_progress: ProgressCallback | None = field(default=None, repr=False)
+    """Told how far a measurement is (the chat shows it), from the thread that measures."""
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _analyses: dict[tuple[str, ...], StemSetAnalysis] = field(default_factory=dict, repr=False)
     _prepared: dict[tuple[str, str], PreparedPair] = field(default_factory=dict, repr=False)
@@ -140,12 +142,8 @@ class Workspace:
         return loaded
 
     def load_pair(self, stems: str | os.PathLike[str], reference: str | os.PathLike[str]) -> None:
-        """:meth:`load_stems` and :meth:`set_reference` at once, decoding both on two threads
-        (the decoders release the GIL)."""
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            pending = pool.submit(load, reference)
-            loaded_a = load(stems)
-            loaded_b = pending.result()
+        """:meth:`load_stems` and :meth:`set_reference` at once (both or neither)."""
+        loaded_a, loaded_b = load(stems), load(reference)
         self.version_a = self.original_a = loaded_a
         self.version_b = loaded_b
         self.advice, self.focus, self.applied = None, None, []
@@ -184,12 +182,13 @@ class Workspace:
 
     # -- measurements ---------------------------------------------------------------------------
 
-    def analysis_of(self, stem_set: StemSet, key: tuple[str, ...]) -> StemSetAnalysis:
+    def analysis_of(self, stem_set: StemSource, key: tuple[str, ...], *, label: str = "A") -> StemSetAnalysis:
         """``stem_set``'s analysis, measured once per ``key``. True peaks are left out (``nan``):
         only the measure tool reports them, for the stems it is asked about (:meth:`true_peaks`),
         and they would add a third to the first analysis the producer waits for."""
         if key not in self._analyses:
-            self._analyses[key] = analyze_stem_set(stem_set, true_peaks=False)
+            self._analyses[key] = analyze_stem_set(stem_set, true_peaks=False, workers=self.workers,
+                                                   on_progress=self.on_progress, label=label)
             self.measure_count += 1
         return self._analyses[key]
 
@@ -200,21 +199,20 @@ class Workspace:
         for name in [*names, "mix"]:
             key = (a.fingerprint, name)
             if key not in self._true_peaks:
-                audio = a.stems.mix() if name == "mix" else a.stems.stems[name]
-                self._true_peaks[key] = true_peak_dbtp(audio, a.stems.rate)
+                signal = a.stems if name == "mix" else a.stems.selected([name])  # a one-stem mix is the stem
+                self._true_peaks[key] = mix_peaks(signal, {})[1]
             peaks[name] = self._true_peaks[key]
         return peaks
 
     def _measure_pair(self) -> None:
-        """Measure A and the aligned B side by side when neither is cached yet: the filters and
-        FFTs release the GIL, so two cores share the first analysis."""
+        """Measure A and the aligned B when neither is cached yet, as one job for the progress shown."""
         a, prepared = self.require_a(), self.prepared()
         if (a.fingerprint,) in self._analyses or self._b_key(prepared) in self._analyses:
             return
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            pending = pool.submit(analyze_stem_set, prepared.version_b, true_peaks=False)
-            self._analyses[(a.fingerprint,)] = analyze_stem_set(a.stems, true_peaks=False)
-            self._analyses[self._b_key(prepared)] = pending.result()
+        analysis_a, analysis_b = analyze_pair(a.stems, prepared.version_b, on_progress=self.on_progress,
+                                              workers=self.workers, true_peaks=False)
+        self._analyses[(a.fingerprint,)] = analysis_a
+        self._analyses[self._b_key(prepared)] = analysis_b
         self.measure_count += 2
 
     def analysis_a(self) -> StemSetAnalysis:
@@ -237,7 +235,7 @@ class Workspace:
     def analysis_b(self) -> StemSetAnalysis:
         """The reference's analysis, aligned to the current A (cached per alignment)."""
         prepared = self.prepared()
-        return self.analysis_of(prepared.version_b, self._b_key(prepared))
+        return self.analysis_of(prepared.version_b, self._b_key(prepared), label="B")
 
     def panel(self) -> list[dict[str, object]]:
         """One row per stem of A for the stems panel, from what has been measured so far (this
@@ -356,7 +354,7 @@ class Workspace:
         """Render the current A with ``gains_db`` into a new folder ``output_dir/apply-NN``; the
         render becomes Version A. The input audio is never touched."""
         source = self.require_a()
-        rendered = render_mix(source.stems, gains_db=gains_db)
+        rendered = render_mix(source.stems, gains_db=gains_db)  # peaks first, then written block by block
         out = self.write_new("apply", lambda folder: write_render(rendered, folder))
         self.applied.append(AppliedRender(gains_db=dict(gains_db), folder=out, source=source.path,
                                           advice=self.advice))

@@ -32,7 +32,8 @@ from faderwise.advisor import MeasuredAdvisor  # noqa: E402
 from faderwise.evals.advisor_accuracy import DEGRADATIONS, evaluate, format_table, make_case, summaries  # noqa: E402
 from faderwise.tools.analysis import analyze_stem_set  # noqa: E402
 from faderwise.tools.demo_song import BAR_S, synthesize_demo_song  # noqa: E402
-from faderwise.tools.stems import StemSet, load_stem_set  # noqa: E402
+from faderwise.tools.stem_files import load_stem_set  # noqa: E402
+from faderwise.tools.stems import StemSet  # noqa: E402
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "musdb18-sample" / "Music Delta - 80s Rock.stem.mp4"
 

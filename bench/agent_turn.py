@@ -9,7 +9,8 @@
    advice from cached analyses (``advise_analyses``), the least a turn can do.
 
 Unlike bench/analyze.py this one is not pinned to one core: it measures what the producer
-waits for, and the first turn measures A and B on two threads. It prints the cores it had.
+waits for (a 3-minute 5-stem song is measured in one process; longer sessions use every core,
+see bench/session_scale.py). It prints the cores it had.
 
     python bench/agent_turn.py [--repeats N]
 """
@@ -31,7 +32,7 @@ from faderwise.agent.session import AgentSession
 from faderwise.agent.workspace import Workspace
 from faderwise.tools.analysis import analyze_stem_set
 from faderwise.tools.demo_song import BAR_S, DEMO_PERTURBATION_DB, synthesize_demo_song, write_demo
-from faderwise.tools.stems import load_stem_set
+from faderwise.tools.stem_files import load_stem_set
 
 SONG_S = 180.0
 FOLLOW_UPS = ("which stem is furthest off?", "what about the bass?", "why?", "how much exactly?", "compare")

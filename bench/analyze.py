@@ -29,7 +29,7 @@ import soundfile as sf  # noqa: E402
 
 from faderwise.tools.analysis import analyze_stem_set  # noqa: E402
 from faderwise.tools.demo_song import BAR_S, synthesize_demo_song  # noqa: E402
-from faderwise.tools.stems import load_stem_set  # noqa: E402
+from faderwise.tools.stem_files import load_stem_set  # noqa: E402
 
 SONG_S = 180.0
 

@@ -7,6 +7,7 @@ stderr and exit status 2; nothing half-written is left behind.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from faderwise import __version__
 from faderwise.tools.errors import FaderwiseError
@@ -30,8 +31,8 @@ class FaderwiseUsageError(FaderwiseError):
     """A combination of options that cannot work."""
 
 EXIT_ERROR = 2
-# Inputs longer than this (seconds of audio to measure) get a progress bar on a terminal.
-PROGRESS_THRESHOLD_S = 60.0
+# Inputs longer than this (seconds of stems to measure, all stems counted) get a progress bar on a terminal.
+PROGRESS_THRESHOLD_S = 1000.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="print the numbers as JSON instead of a table")
     analyze.add_argument("--plot", type=Path, metavar="FILE.png", help="write short-term loudness over time")
     analyze.add_argument("--force", action="store_true", help="replace FILE.png if faderwise wrote it before")
+    add_workers_option(analyze)
     analyze.set_defaults(handler=run_analyze)
 
     advise = commands.add_parser("advise", help="say which faders to move, by how much, and why")
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="is the reference a re-balanced copy of the same song (same) or another song "
                         "(different)? default: detect")
     advise.add_argument("--json", action="store_true", help="print the advice as JSON")
+    add_workers_option(advise)
     advise.set_defaults(handler=run_advise)
 
     bundle = commands.add_parser("bundle", help="write the A/B bundle of one stem: target and backing of A and B")
@@ -106,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--resume", nargs="?", const=True, default=False, metavar="ID",
                       help="resume a saved session (the latest, or ID / an ID prefix / its name)")
     chat.add_argument("--name", help="name the new session")
+    add_workers_option(chat)
     chat.set_defaults(handler=run_chat)
 
     sessions = commands.add_parser("sessions", help="list, rename, delete or export saved chat sessions")
@@ -220,17 +224,43 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_workers_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=worker_count, metavar="N",
+                        help="processes measuring the stems at once (a number, or auto: every core); "
+                        "default: the config's workers, else auto. The numbers do not depend on it")
+
+
+def worker_count(value: str) -> int:
+    """``--workers``: a whole number from 1 up, or ``auto``."""
+    from faderwise.tools.workers import parse_workers
+
+    try:
+        return parse_workers(value, where="--workers")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--workers: ")) from None
+
+
+def resolve_workers(args: argparse.Namespace) -> int:
+    """``--workers``, else the config's (``workers``, ``$FADERWISE_WORKERS``), else every core."""
+    if args.workers is not None:
+        return args.workers
+    from faderwise.agent.config import load_config
+
+    return load_config().workers
+
+
 def run_analyze(args: argparse.Namespace) -> int:
-    analyze_paths(args.stems, args.reference, plot=args.plot, as_json=args.json, force=args.force)
+    analyze_paths(args.stems, args.reference, plot=args.plot, as_json=args.json, force=args.force,
+                  workers=resolve_workers(args))
     return 0
 
 
 def run_bundle(args: argparse.Namespace) -> int:
     from faderwise.advisor.stem_names import require_stems
     from faderwise.tools.bundle import make_bundle, write_bundle
-    from faderwise.tools.stems import load_stem_set
+    from faderwise.tools.stem_files import open_stem_set
 
-    version_a, version_b = load_stem_set(args.stems), load_stem_set(args.reference)
+    version_a, version_b = open_stem_set(args.stems), open_stem_set(args.reference)
     (target,) = require_stems([args.stem], version_a.names, label=version_a.label)
     check_target(args.out, folder=True, force=args.force)
     bundle = make_bundle(version_a, version_b, target, max_s=args.seconds)
@@ -245,7 +275,7 @@ def run_advise(args: argparse.Namespace) -> int:
     from faderwise.advisor.headroom import check_headroom
     from faderwise.advisor.measured import MeasuredAdvisor
     from faderwise.tools.bundle import is_bundle, read_bundle
-    from faderwise.tools.stems import load_stem_set
+    from faderwise.tools.stem_files import open_stem_set
 
     if is_bundle(args.stems):
         if args.reference is not None or args.stem or args.advisor not in (None, "measured"):
@@ -253,8 +283,9 @@ def run_advise(args: argparse.Namespace) -> int:
                                       "--reference, --stem and other advisors do not apply")
         return _print_advice(MeasuredAdvisor().advise_bundle(read_bundle(args.stems)), as_json=args.json)
     err = Console(stderr=True)
-    version_a = load_stem_set(args.stems)
-    version_b = load_stem_set(args.reference) if args.reference is not None else None
+    version_a = open_stem_set(args.stems)
+    version_b = open_stem_set(args.reference) if args.reference is not None else None
+    workers = resolve_workers(args)
     name = args.advisor or ("measured" if version_b is not None else "single-mix")
     from faderwise.advisor.alm import ALM_KINDS
 
@@ -263,19 +294,23 @@ def run_advise(args: argparse.Namespace) -> int:
     if hears_reference and version_b is None:
         raise FaderwiseUsageError(f"the {name.partition(':')[0]} advisor compares with a reference: "
                                   "pass --reference STEMS_B")
+    with _ProgressBar(err, enabled=_worth_a_bar(version_a, version_b) and err.is_terminal) as on_progress:
+        if kind in ALM_KINDS:
+            from faderwise.advisor.alm import alm_advisor
+
+            advisor = alm_advisor(name)
+        elif name == "measured":
+            advisor = MeasuredAdvisor(material=args.material, workers=workers, on_progress=on_progress)
+        else:
+            advisor = make_advisor(name, workers=workers, on_progress=on_progress)
+        advice = check_headroom(advisor.advise(version_a, version_b, stems=args.stem), version_a)
+    # said once the advice stands: bad audio found while measuring is then the only line on stderr
     if name == "single-mix" and version_b is None:
         err.print("no reference given: the single-mix advisor judges your mix alone, against typical levels",
                   highlight=False, soft_wrap=True)
     elif not hears_reference and version_b is not None:
         err.print(f"the {name.partition(':')[0]} advisor judges your mix alone: the reference is not used",
                   highlight=False, soft_wrap=True)
-    if kind in ALM_KINDS:
-        from faderwise.advisor.alm import alm_advisor
-
-        advisor = alm_advisor(name)
-    else:
-        advisor = MeasuredAdvisor(material=args.material) if name == "measured" else make_advisor(name)
-    advice = check_headroom(advisor.advise(version_a, version_b, stems=args.stem), version_a)
     return _print_advice(advice, as_json=args.json)
 
 
@@ -304,12 +339,12 @@ def run_apply(args: argparse.Namespace) -> int:
     from faderwise.tools.analysis import analyze_stem_set
     from faderwise.tools.plot import plot_stem_levels
     from faderwise.tools.render import render_mix, write_render
-    from faderwise.tools.stems import load_stem_set
+    from faderwise.tools.stem_files import open_stem_set
 
     err = Console(stderr=True)
     advice = read_advice(args.advice)
-    version_a = load_stem_set(args.stems)
-    reference = load_stem_set(args.reference) if args.reference is not None else None
+    version_a = open_stem_set(args.stems)
+    reference = open_stem_set(args.reference) if args.reference is not None else None
     # every input is read (and registered) now: refuse a bad --out or --plot before rendering
     check_target(args.out, folder=True, force=args.force)
     if args.plot is not None:
@@ -324,7 +359,9 @@ def run_apply(args: argparse.Namespace) -> int:
     for line in rendered.warnings:
         err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
     if args.plot is not None:
-        plot_stem_levels(args.plot, analyze_stem_set(version_a), analyze_stem_set(rendered.stems),
+        with command_inputs():  # the render is read back to be drawn: it is this step's input, not an output
+            after = analyze_stem_set(open_stem_set(out))
+        plot_stem_levels(args.plot, analyze_stem_set(version_a), after,
                          analyze_stem_set(reference) if reference is not None else None, force=args.force)
         err.print(f"wrote {args.plot}", highlight=False, soft_wrap=True)
     return 0
@@ -340,6 +377,8 @@ def run_chat(args: argparse.Namespace) -> int:
     if args.reference is not None and args.stems is None:
         raise FaderwiseUsageError("--reference needs STEMS (your Version A) too")
     config = load_config()
+    if args.workers is not None:
+        config = dataclasses.replace(config, workers=args.workers)
     opened = open_chat(stems=args.stems, reference=args.reference, llm=args.llm, resume=args.resume,
                        name=args.name, config=config)
     for problem in opened.problems:
@@ -556,26 +595,25 @@ def print_demo_analysis() -> int:
 
 
 def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_json: bool,
-                  force: bool = False) -> None:
-    """Load, measure, print; the plot is written last, so bad input writes nothing (and a plot
-    target that may not be written is refused before measuring)."""
+                  force: bool = False, workers: int = 1) -> None:
+    """Open, measure (``workers`` processes), print; the plot is written last, so bad input
+    writes nothing (and a plot target that may not be written is refused before measuring)."""
     from faderwise.tools.analysis import analyze_stem_set
     from faderwise.tools.compare import compare_stem_sets
     from faderwise.tools.plot import plot_short_term
     from faderwise.tools.report import analysis_table, comparison_table
-    from faderwise.tools.stems import load_stem_set
+    from faderwise.tools.stem_files import open_stem_set
 
     out, err = Console(), Console(stderr=True)
-    version_a = load_stem_set(stems)
-    version_b = load_stem_set(reference) if reference is not None else None
+    version_a = open_stem_set(stems)
+    version_b = open_stem_set(reference) if reference is not None else None
     if plot is not None:
         check_target(plot, folder=False, force=force)
-    total_s = version_a.duration_s + (version_b.duration_s if version_b else 0.0)
-    with _ProgressBar(err, enabled=total_s > PROGRESS_THRESHOLD_S and err.is_terminal) as on_progress:
+    with _ProgressBar(err, enabled=_worth_a_bar(version_a, version_b) and err.is_terminal) as on_progress:
         if version_b is None:
-            subject = analyze_stem_set(version_a, on_progress=on_progress)
+            subject = analyze_stem_set(version_a, on_progress=on_progress, workers=workers, label="A")
         else:
-            subject = compare_stem_sets(version_a, version_b, on_progress=on_progress)
+            subject = compare_stem_sets(version_a, version_b, on_progress=on_progress, workers=workers)
     for line in subject.all_warnings():
         err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
     if as_json:
@@ -588,12 +626,20 @@ def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_
         err.print(f"wrote {plot}", highlight=False, soft_wrap=True)
 
 
+def _worth_a_bar(*versions: object) -> bool:
+    """Whether measuring these stem sets is long enough for a progress bar: more than
+    :data:`PROGRESS_THRESHOLD_S` seconds of stems in all (a few seconds of work)."""
+    return sum(len(v.names) * v.duration_s for v in versions if v is not None) > PROGRESS_THRESHOLD_S
+
+
 class _ProgressBar:
-    """A transient rich progress bar on stderr while measuring, or nothing when disabled."""
+    """A transient rich progress bar on stderr while measuring (what is measured, how far, the time
+    spent and the time left), or nothing when disabled."""
 
     def __init__(self, console: Console, *, enabled: bool) -> None:
         self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                  console=console, transient=True) if enabled else None
+                                  TextColumn("left"), TimeRemainingColumn(), console=console,
+                                  transient=True) if enabled else None
 
     def __enter__(self) -> Callable[[int, int, str], None] | None:
         if self._progress is None:

@@ -17,7 +17,8 @@ from faderwise.advisor.parse import parse_moves
 from faderwise.evals.advisor_accuracy import DEGRADATIONS, evaluate, make_case, summaries
 from faderwise.tools.bundle import make_bundle
 from faderwise.tools.errors import StemSetError
-from faderwise.tools.stems import StemSet, load_stem_set
+from faderwise.tools.stem_files import load_stem_set
+from faderwise.tools.stems import StemSet
 
 # Advice stays inside gain: no EQ, compression or effects, even when masking is the evidence.
 OUTSIDE_GAIN = re.compile(r"\b(?:eq|equali[sz]\w*|compress\w*|limit\w*|reverb|delay|saturat\w*|sidechain|"

@@ -41,7 +41,7 @@ def test_tools_run_in_order_and_return_artifacts(demo_dir: Path, tmp_path: Path)
     assert list(measured.artifact["stems"]) == ["vocals"]  # "vox" resolved
     assert measured.artifact["stems"]["vocals"]["lufs"] == pytest.approx(-15.0, abs=0.1)
     assert measured.content.startswith("vocals: -15.0 LUFS")
-    vocals = session.workspace.require_a().stems.stems["vocals"]
+    vocals = session.workspace.require_a().stems.load().stems["vocals"]
     assert measured.artifact["stems"]["vocals"]["true_peak_dbtp"] == pytest.approx(true_peak_dbtp(vocals, 44_100),
                                                                                   abs=0.05)
     advice = events[4]

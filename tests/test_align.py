@@ -9,7 +9,8 @@ import pytest
 from faderwise.advisor import MeasuredAdvisor
 from faderwise.tools.align import SAME_MATERIAL_CORRELATION, estimate_alignment, shift
 from faderwise.tools.demo_song import synthesize_demo_song
-from faderwise.tools.stems import StemSet, load_stem_set
+from faderwise.tools.stem_files import load_stem_set
+from faderwise.tools.stems import StemSet
 from faderwise.training.perturb import delayed
 
 RATE = 44_100

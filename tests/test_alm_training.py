@@ -333,7 +333,7 @@ def test_the_alm_advisor_turns_generated_words_into_moves(demo_dir: Path, tiny_b
     """The advisor prompts with the stem's bundle and parses what the model says (``generate`` is
     replaced by one that says a fixed answer; real generation is tested with the LoRA model)."""
     from faderwise.advisor.alm import AudioLanguageAdvisor
-    from faderwise.tools.stems import load_stem_set
+    from faderwise.tools.stem_files import load_stem_set
 
     version_a, version_b = load_stem_set(demo_dir / "version_a"), load_stem_set(demo_dir / "version_b")
     advisor = AudioLanguageAdvisor(tiny_base, max_new_tokens=40)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import faderwise.tools.analysis
 from conftest import noise_stems
 from faderwise.tools.analysis import analyze_stem_set, measure
 from faderwise.tools.stems import StemSet
@@ -38,13 +39,13 @@ def test_relative_levels() -> None:
     assert vocals.stem_to_backing_lu == pytest.approx(10 * np.log10(0.05**2 / (0.08**2 + 0.03**2)), abs=0.1)
 
 
-def test_progress_reports_every_step() -> None:
+def test_progress_reports_every_segment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faderwise.tools.analysis, "SEGMENT_BLOCKS", 1)  # 131072 samples, 2.97 s
     calls: list[tuple[int, int, str]] = []
-    analyze_stem_set(StemSet(stems=noise_stems(seconds=1.0), rate=RATE), on_progress=lambda *c: calls.append(c))
-    assert calls == [
-        (1, 7, "true peaks"), (2, 7, "K-weighting"), (3, 7, "mix"), (4, 7, "vocals and its backing"),
-        (5, 7, "drums and its backing"), (6, 7, "bass and its backing"), (7, 7, "done"),
-    ]
+    analyze_stem_set(StemSet(stems=noise_stems(seconds=7.0), rate=RATE), on_progress=lambda *c: calls.append(c),
+                     label="A")
+    assert calls == [(1, 3, "A: 3 stems, 0:03 of 0:07 measured"), (2, 3, "A: 3 stems, 0:06 of 0:07 measured"),
+                     (3, 3, "A: 3 stems, 0:07 of 0:07 measured")]
 
 
 def test_one_stem_set_has_a_silent_backing_and_valid_json() -> None:
@@ -57,12 +58,13 @@ def test_one_stem_set_has_a_silent_backing_and_valid_json() -> None:
     assert payload["stems"]["solo"]["backing"]["silent"] is True
 
 
-def test_comparison_progress_runs_over_both_versions() -> None:
+def test_comparison_progress_runs_over_both_versions(monkeypatch: pytest.MonkeyPatch) -> None:
     from faderwise.tools.compare import compare_stem_sets
 
-    stems = noise_stems(seconds=1.0)
+    monkeypatch.setattr(faderwise.tools.analysis, "SEGMENT_BLOCKS", 1)
     calls: list[tuple[int, int, str]] = []
-    version_a = StemSet(stems=stems, rate=RATE)
-    compare_stem_sets(version_a, version_a.with_gains({"bass": 2.0}), on_progress=lambda *c: calls.append(c))
-    assert [c[0] for c in calls] == list(range(1, 15)) and {c[1] for c in calls} == {14}
-    assert calls[6] == (7, 14, "A: done") and calls[7] == (8, 14, "B: true peaks") and calls[-1] == (14, 14, "B: done")
+    version_a = StemSet(stems=noise_stems(seconds=4.0), rate=RATE)
+    compare_stem_sets(version_a.selected(["bass", "drums"]), version_a.with_gains({"bass": 2.0}),
+                      on_progress=lambda *c: calls.append(c))
+    assert calls == [(1, 4, "A: 2 stems, 0:03 of 0:04 measured"), (2, 4, "A: 2 stems, 0:04 of 0:04 measured"),
+                     (3, 4, "B: 3 stems, 0:03 of 0:04 measured"), (4, 4, "B: 3 stems, 0:04 of 0:04 measured")]

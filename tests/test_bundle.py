@@ -12,7 +12,7 @@ from faderwise.tools.audio_io import resample
 from faderwise.tools.bundle import ALM_RATE, CLIP_NAMES, make_bundle, read_bundle, select_window, write_bundle
 from faderwise.tools.demo_song import DEMO_PERTURBATION_DB
 from faderwise.tools.errors import InvalidAudioError, StemSetError
-from faderwise.tools.stems import load_stem_set
+from faderwise.tools.stem_files import load_stem_set
 
 
 def test_window_is_where_the_target_plays_longest() -> None:

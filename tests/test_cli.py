@@ -124,7 +124,7 @@ def test_loading_warnings_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFix
     assert json.loads(out)["warnings"] == [f"{folder}/bass.wav: 2.00 s shorter than drums.wav; padded with silence at the end"]
 
 
-def test_progress_bar_shows_the_step_being_measured() -> None:
+def test_progress_bar_shows_what_is_measured_and_the_time_left() -> None:
     import io
 
     from rich.console import Console
@@ -135,9 +135,9 @@ def test_progress_bar_shows_the_step_being_measured() -> None:
     console = Console(file=screen, force_terminal=True, width=80)
     with _ProgressBar(console, enabled=True) as on_progress:
         assert on_progress is not None
-        on_progress(3, 14, "A: vocals and its backing")
+        on_progress(3, 14, "A: 64 stems, 3:00 of 8:00 measured")
         console.file.flush()
-    assert "A: vocals and its backing" in screen.getvalue()
+    assert "A: 64 stems, 3:00 of 8:00 measured" in screen.getvalue() and " left " in screen.getvalue()
     with _ProgressBar(console, enabled=False) as nothing:
         assert nothing is None
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from faderwise.cli import main
-from faderwise.tools.stems import load_stem_set
+from faderwise.tools.stem_files import load_stem_set
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ import pytest
 from faderwise.tools.analysis import StemSetAnalysis, analyze_stem_set
 from faderwise.tools.compare import compare_stem_sets
 from faderwise.tools.demo_song import BALANCE_LUFS, synthesize_demo_song
-from faderwise.tools.stems import load_stem_set
+from faderwise.tools.stem_files import load_stem_set
 
 
 @pytest.fixture(scope="module")

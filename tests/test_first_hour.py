@@ -16,7 +16,7 @@ from faderwise.agent.script import collect
 from faderwise.agent.session import AgentSession
 from faderwise.agent.workspace import Workspace
 from faderwise.cli import main
-from faderwise.tools.stems import load_stem_set
+from faderwise.tools.stem_files import load_stem_set
 
 
 @pytest.fixture

@@ -25,8 +25,9 @@ from faderwise.agent.session import AgentSession
 from faderwise.agent.workspace import Workspace
 from faderwise.cli import main
 from faderwise.tools.audio_io import read_audio
-from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.errors import FaderwiseError, ResourceLimitError
 from faderwise.tools.outputs import command_inputs
+from faderwise.tools.stem_files import load_stem_set
 
 RATE = 44_100
 
@@ -127,23 +128,23 @@ def sparse_wav(path: Path, *, seconds: float, rate: int = RATE, channels: int = 
     return path
 
 
-def test_a_set_too_large_for_memory_is_refused_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_set_too_large_to_decode_whole_is_refused_before_decoding(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoding a whole set into memory (training, the evaluation) is refused from the headers;
+    the commands read it in blocks instead (tests/test_streaming.py)."""
     folder = write_stems(tmp_path / "a", {**noise_stems(seconds=2.0), "keys": np.zeros((2, 2 * RATE), np.float32),
                                           "fx": np.zeros((2, 2 * RATE), np.float32)}, RATE)
     sparse_wav(folder / "room.wav", seconds=3600.0)  # six stems, one of them an hour long
     monkeypatch.setattr(faderwise.tools.memory, "available_bytes", lambda: 8_000_000_000)
     decoded = []
-    monkeypatch.setattr("faderwise.tools.stems.read_audio", lambda *a, **k: decoded.append(a) or read_audio(*a, **k))
-    assert main(["analyze", str(folder)]) == 2
-    assert error_line(capsys) == (
+    monkeypatch.setattr("faderwise.tools.stem_files.BlockReader.read", lambda *a, **k: decoded.append(a))
+    with pytest.raises(ResourceLimitError) as refused:
+        load_stem_set(folder)
+    assert str(refused.value) == (
         f"{folder}: measuring 6 stems of 1:00:00 at 44100 Hz, 2 ch, needs about 19.1 GB of memory, and 8.0 GB is "
         "free; room.wav is 1:00:00 long against 0:02 for the others, and every stem is padded to the longest: "
         "trim it, or use shorter or fewer stems, or close other programs")
     assert decoded == []  # refused from the headers alone
-    monkeypatch.setattr(faderwise.tools.memory, "available_bytes", lambda: 100_000_000_000)
-    (folder / "room.wav").unlink()
-    assert main(["analyze", str(folder), "--json"]) == 0
 
 
 def test_two_concurrent_applies_to_one_folder_exactly_one_wins(demo_dir: Path, tmp_path: Path) -> None:

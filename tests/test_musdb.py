@@ -10,7 +10,7 @@ import pytest
 
 from faderwise.tools.analysis import analyze_stem_set
 from faderwise.tools.loudness import K_WEIGHTING_CLASS, integrated_loudness
-from faderwise.tools.stems import load_stem_set
+from faderwise.tools.stem_files import load_stem_set
 
 
 def residual_db(mixture: np.ndarray, stems_sum: np.ndarray) -> float:

@@ -15,7 +15,8 @@ from conftest import noise_stems, sine, write_stems
 from faderwise.tools.audio_io import ffmpeg_executable
 from faderwise.tools.errors import MissingDependencyError, StemSetError
 from faderwise.tools.family import sum_signals
-from faderwise.tools.stems import StemSet, find_stem_files, load_stem_set
+from faderwise.tools.stem_files import load_stem_set
+from faderwise.tools.stems import StemSet, find_stem_files
 
 RATE = 44_100
 

@@ -341,3 +341,25 @@ async def test_bindings_have_ids_that_the_config_remaps(demo_dir: Path, tmp_path
         assert log.has_class("shown")
         await pilot.press("f3")
         assert app.clipboard == app.last_reply and app.last_reply.startswith("I can measure your stems")
+
+
+@pytest.mark.anyio
+async def test_measuring_shows_its_progress_in_the_hint_line(demo_dir: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A turn that measures reports each segment from the turn's thread; the hint line says what is
+    measured, how far, and (from the second step) the time left."""
+    import faderwise.tools.analysis
+
+    monkeypatch.setattr(faderwise.tools.analysis, "SEGMENT_BLOCKS", 2)  # the 30 s demo: 6 segments per version
+    app = ChatApp(demo_session(demo_dir, tmp_path))
+    shown: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        original = app.show_progress
+        monkeypatch.setattr(app, "show_progress", lambda *a: (original(*a), shown.append(
+            str(app.query_one("#hint", Static).render()))))
+        await say(pilot, app, "overview")
+        assert len(shown) == 12
+        assert shown[0] == "measuring A: 5 stems, 0:06 of 0:30 measured (1/12); Esc cancels the turn"
+        assert shown[5].startswith("measuring A: 5 stems, 0:30 of 0:30 measured (6/12, about 0:")
+        assert shown[6].startswith("measuring B: 5 stems, 0:06 of 0:30 measured (7/12, about 0:")
+        assert str(app.query_one("#hint", Static).render()) == ""  # cleared when the turn ends

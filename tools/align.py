@@ -3,6 +3,10 @@
 A reference bounced from another session, or exported with a different pre-roll, can sit a few
 milliseconds to a few seconds off the producer's stems. The offset is found coarse to fine: onset
 envelopes first, then the mono mixes' waveforms over their most energetic stretch.
+
+:func:`align_versions` does it on stem sets of any length: one pass in blocks yields each mono mix's
+energy per 5 ms hop (the envelopes and the choice of excerpt), then only the excerpt of A and
+the stretches of B it is slid over are read again.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate
 
+from faderwise.tools.analysis import block_length
+from faderwise.tools.family import sum_signals
+from faderwise.tools.stem_files import StemSource
 from faderwise.tools.stems import StemSet
 
 MAX_OFFSET_S = 5.0  # a bounce with a bar of pre-roll at slow tempi
@@ -44,37 +51,76 @@ def estimate_alignment(
     reference: np.ndarray, other: np.ndarray, rate: int, *, max_offset_s: float = MAX_OFFSET_S,
     excerpt_s: float = EXCERPT_S,
 ) -> Alignment:
-    """Lag of ``other`` against ``reference`` (both float32 ``(channels, samples)`` at ``rate`` Hz).
+    """Lag of ``other`` against ``reference`` (both float32 ``(channels, samples)`` at ``rate`` Hz):
+    :func:`align_versions` on two one-stem sets."""
+    return align_versions(StemSet(stems={"mix": reference}, rate=rate), StemSet(stems={"mix": other}, rate=rate),
+                          max_offset_s=max_offset_s, excerpt_s=excerpt_s)
 
-    Coarse to fine: onset envelopes (5 ms hops) are correlated within ±``max_offset_s``; then the
-    reference's most energetic ``excerpt_s`` seconds are slid sample by sample over ``other``
-    within ±250 ms of no offset and of the best coarse candidate. The lag with the
-    highest normalised waveform correlation wins. Re-balanced stems change the envelope's shape
-    but not its timing, so the candidates hold even when the faders differ a lot.
+
+def align_versions(
+    version_a: StemSource, version_b: StemSource, *, max_offset_s: float = MAX_OFFSET_S, excerpt_s: float = EXCERPT_S,
+) -> Alignment:
+    """Lag of B's mix against A's (both at A's rate), reading each set in blocks.
+
+    Coarse to fine: onset envelopes (5 ms hops) are correlated within ±``max_offset_s``; then A's
+    most energetic ``excerpt_s`` seconds (on the 5 ms grid) are slid sample by sample over B's mix
+    within ±250 ms of no offset and of the best coarse candidate. The lag with the highest
+    normalised waveform correlation wins. Re-balanced stems change the envelope's shape but not its
+    timing, so the candidates hold even when the faders differ a lot.
     """
-    ref = reference.mean(axis=0, dtype=np.float64)
-    oth = other.mean(axis=0, dtype=np.float64)
+    rate = version_a.rate
+    hop = int(round(ENVELOPE_HOP_S * rate))
+    energy_a, energy_b = _hop_energies(version_a, hop), _hop_energies(version_b, hop)
     max_lag = int(round(FINE_SEARCH_S * rate))
-    length = min(int(excerpt_s * rate), ref.size, max(oth.size - 2 * max_lag, rate))
-    energy = np.concatenate([[0.0], np.cumsum(ref**2)])
-    start = int(np.argmax(energy[length:] - energy[:-length])) if ref.size > length else 0
-    segment = ref[start : start + length]
-    candidates = {0, *_coarse_lags(ref, oth, rate, max_offset_s)}
-    return max((_fine_alignment(segment, start, oth, centre, max_lag) for centre in sorted(candidates)),
+    length = min(int(excerpt_s * rate), version_a.n_samples, max(version_b.n_samples - 2 * max_lag, rate))
+    hops = max(length // hop, 1)
+    window_energy = np.concatenate([[0.0], np.cumsum(energy_a)])
+    start = int(np.argmax(window_energy[hops:] - window_energy[:-hops])) * hop if energy_a.size > hops else 0
+    segment = _mono_mix(version_a, start, start + length)
+    candidates = {0, *_coarse_lags(_onsets(energy_a), _onsets(energy_b), hop, max_offset_s)}
+    return max((_fine_alignment(segment, start, version_b, centre, max_lag) for centre in sorted(candidates)),
                key=lambda alignment: alignment.correlation)
 
 
-def _onsets(mono: np.ndarray, hop: int) -> np.ndarray:
+def _mono_mix(source: StemSource, start: int, stop: int) -> np.ndarray:
+    """Samples ``start … stop-1`` of the set's mix averaged over channels, float64, zeros outside;
+    read a block (:func:`~faderwise.tools.analysis.block_length`) at a time."""
+    block = block_length(source.rate)
+    mono = np.empty(stop - start)
+    with source.reader() as reader:
+        for first in range(start, stop, block):
+            last = min(first + block, stop)
+            mono[first - start : last - start] = _mix_of(reader.read(first, last))
+    return mono
+
+
+def _mix_of(blocks: list[np.ndarray]) -> np.ndarray:
+    """The stems' blocks summed (float32, as the analysis sums them) and averaged over channels, float64."""
+    return sum_signals(blocks).mean(axis=0, dtype=np.float64)
+
+
+def _hop_energies(source: StemSource, hop: int) -> np.ndarray:
+    """Energy of the mono mix in each whole ``hop``-sample hop, float64 ``(hops,)``."""
+    hops = source.n_samples // hop
+    per_block = max(block_length(source.rate) // hop, 1)
+    energies = np.empty(hops)
+    with source.reader() as reader:
+        for first in range(0, hops, per_block):
+            stop = min(first + per_block, hops)
+            frames = _mix_of(reader.read(first * hop, stop * hop)).reshape(-1, hop)
+            energies[first:stop] = np.einsum("ij,ij->i", frames, frames)
+    return energies
+
+
+def _onsets(energy: np.ndarray) -> np.ndarray:
     """Rises of log energy per hop: where notes and hits start."""
-    frames = mono[: mono.size // hop * hop].reshape(-1, hop)
-    log_energy = np.log10(np.einsum("ij,ij->i", frames, frames) + 1e-10)
+    log_energy = np.log10(energy + 1e-10)
     return np.maximum(np.diff(log_energy, prepend=log_energy[:1]), 0.0)
 
 
-def _coarse_lags(ref: np.ndarray, oth: np.ndarray, rate: int, max_offset_s: float) -> list[int]:
-    """The best few lags (samples) by onset-envelope correlation within ±``max_offset_s``."""
-    hop = int(round(ENVELOPE_HOP_S * rate))
-    a, b = _onsets(ref, hop), _onsets(oth, hop)
+def _coarse_lags(a: np.ndarray, b: np.ndarray, hop: int, max_offset_s: float) -> list[int]:
+    """The best few lags (samples) by correlation of the onset envelopes ``a`` and ``b`` (per
+    ``hop`` samples) within ±``max_offset_s``."""
     max_hops = int(max_offset_s / ENVELOPE_HOP_S)
     if a.size == 0 or b.size == 0 or not a.any() or not b.any():
         return []
@@ -92,16 +138,13 @@ def _coarse_lags(ref: np.ndarray, oth: np.ndarray, rate: int, max_offset_s: floa
     return [lag * hop for lag in best]
 
 
-def _fine_alignment(segment: np.ndarray, start: int, oth: np.ndarray, centre: int, max_lag: int) -> Alignment:
+def _fine_alignment(segment: np.ndarray, start: int, other: StemSource, centre: int, max_lag: int) -> Alignment:
     """Sample-exact lag within ±``max_lag`` samples of ``centre`` for the reference ``segment``
     that begins at sample ``start``."""
     length = segment.size
-    # other[first : first + length + 2·max_lag] with first = start + centre − max_lag, zero outside.
+    # other's mono mix [first : first + length + 2·max_lag] with first = start + centre − max_lag, zero outside.
     first = start + centre - max_lag
-    window = np.zeros(length + 2 * max_lag)
-    lo, hi = max(first, 0), min(first + window.size, oth.size)
-    if hi > lo:
-        window[lo - first : hi - first] = oth[lo:hi]
+    window = _mono_mix(other, first, first + length + 2 * max_lag)
     scores = correlate(window, segment, mode="valid", method="fft")  # index k ↔ lag centre + k − max_lag
     window_energy = np.concatenate([[0.0], np.cumsum(window**2)])
     norms = np.sqrt((window_energy[length:] - window_energy[:-length]) * float(segment @ segment))
@@ -119,11 +162,3 @@ def shift(audio: np.ndarray, lag: int, length: int) -> np.ndarray:
     count = max(min(length - start, source.shape[1]), 0)
     out[:, start : start + count] = source[:, :count]
     return out
-
-
-def align_to(version_a: StemSet, version_b: StemSet, alignment: Alignment) -> StemSet:
-    """Version B shifted by ``alignment.lag`` and cut or padded to A's length, so frame k of one is
-    frame k of the other. B must already be at A's sample rate."""
-    stems = {name: shift(audio, alignment.lag, version_a.n_samples) for name, audio in version_b.stems.items()}
-    return StemSet(stems=stems, rate=version_b.rate, sources=version_b.sources, origin=version_b.origin,
-                   warnings=version_b.warnings)

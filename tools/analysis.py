@@ -1,8 +1,24 @@
-"""Measure a whole stem set: every stem, every stem's backing, and the mix.
+"""Measure a whole stem set: every stem, every stem's backing, and the mix — in blocks, on every core.
 
 The expensive linear steps run once per stem and are combined: the K-weighted mix is the sum of
 the K-weighted stems and a K-weighted backing is the K-weighted mix minus its stem; band spectra
 combine the same way. Non-linear measures (energies, peaks) are taken on each signal.
+
+Nothing holds a whole signal. The song is cut into **segments** (:data:`SEGMENT_BLOCKS` blocks,
+about a minute), each measured on its own — in parallel processes when there are ``workers`` —
+and read in **blocks** of :func:`block_length` samples (about 3 s). What a block leaves behind is
+small and additive: the energy of each 100 ms hop (BS.1770's sub-blocks; a hop cut by a block's
+edge gets both parts), sums of squares, peaks, and the band power of each FFT frame. A block is a
+whole number of FFT frames and of 16-sample oversampling rows, and is read with
+:func:`~faderwise.tools.levels.true_peak_context` samples of its neighbours, so frames and true
+peaks are what the whole signal gives. The K-weighting filter's state runs on from block to block;
+a segment other than the first starts it on :data:`PREROLL_S` of the audio before it (the filter
+forgets its start within 40 ms: a 38 Hz high-pass). The segments are the same whatever the number of
+workers and are merged in order, so one worker and many give identical numbers.
+
+Peak memory is the blocks of every stem (stems × 3 s) per worker, plus the results: it does not
+grow with the song's length beyond the measurements themselves (a hop's energy per signal, a band
+level per frame).
 """
 
 from __future__ import annotations
@@ -14,17 +30,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from faderwise.tools.activity import active_hops, regions_from_hops
-from faderwise.tools.bands import BandLevels, band_levels, band_levels_of_family
-from faderwise.tools.family import family_index, mix_backings_stems
+from faderwise.tools.bands import BandLevels, band_layout, band_levels_of_family, frame_length
+from faderwise.tools.family import mix_backings_stems
 from faderwise.tools.levels import (
+    amplitude_to_db,
     crest_factor_db,
     intersample_peaks_of_family,
-    rms_dbfs,
-    sample_peak_dbfs,
-    true_peak_dbtp,
+    peak_amplitude,
+    true_peak_context,
 )
-from faderwise.tools.loudness import HOP_S, LoudnessBlocks, LoudnessCurve, k_weight
+from faderwise.tools.loudness import HOP_S, KWeighting, LoudnessBlocks, LoudnessCurve, channel_weights, hop_edges
+from faderwise.tools.memory import format_duration
+from faderwise.tools.stem_files import StemFiles, StemSource
 from faderwise.tools.stems import StemSet
+from faderwise.tools.workers import map_in_workers
 
 CLIP_DBFS = 0.0
 """A sample peak at or above full scale clips in any fixed-point export."""
@@ -32,7 +51,17 @@ TRUE_PEAK_CEILING_DBTP = -1.0
 """EBU R128 / streaming delivery ceiling: a true peak above it may clip after lossy encoding."""
 
 ProgressCallback = Callable[[int, int, str], None]
-"""Called as ``(done, total, next step)`` while a stem set is measured."""
+"""Called as ``(done, total, what)`` while a stem set is measured: segments done of all, and a line
+saying how far the measuring is."""
+BLOCK_FRAMES = 16
+"""FFT frames per block: 131072 samples, about 3 s at 44.1 and 48 kHz."""
+SEGMENT_BLOCKS = 20
+"""Blocks per segment (about a minute): the unit one worker measures."""
+PREROLL_S = 1.0
+"""Audio before a segment that the K-weighting filter runs over first (its memory is under 40 ms)."""
+PARALLEL_MIN_STEM_S = 1800.0
+"""Seconds of stems (all stems counted) under which a set is measured in this process: starting
+workers costs about a second, half a minute of stems' measuring on one core."""
 
 
 @dataclass(frozen=True)
@@ -179,25 +208,204 @@ def level_difference(a: float, b: float) -> float:
 
 def measure(audio: np.ndarray, rate: int) -> Measurement:
     """Measure one float32 ``(channels, samples)`` signal."""
-    return _measure(audio, rate, weighted=k_weight(audio, rate), bands=band_levels(audio, rate),
-                    intersample_peak=true_peak_dbtp(audio, rate))
+    return analyze_stem_set(StemSet(stems={"signal": audio}, rate=rate)).stems["signal"].stem
 
 
-def _measure(
-    audio: np.ndarray, rate: int, *, weighted: np.ndarray, bands: BandLevels, intersample_peak: float
-) -> Measurement:
-    """Measure a signal whose linear transforms (K-weighting, band spectra, oversampling) are done;
-    ``intersample_peak`` is ``nan`` when true peaks were not asked for."""
-    blocks = LoudnessBlocks.from_weighted(weighted, rate)
+def block_length(rate: int) -> int:
+    """Samples per block at ``rate``: :data:`BLOCK_FRAMES` FFT frames of the band analysis (a power
+    of two, so also a whole number of 16-sample oversampling rows)."""
+    return frame_length(rate) * BLOCK_FRAMES
+
+
+def segments_of(source: StemSource) -> list[tuple[int, int]]:
+    """``(start, stop)`` in samples of each segment of ``source``, in order."""
+    length = block_length(source.rate) * SEGMENT_BLOCKS
+    return [(start, min(start + length, source.n_samples)) for start in range(0, source.n_samples, length)]
+
+
+@dataclass
+class SegmentMeasures:
+    """What one segment leaves of every signal of the family (mix, backings, stems: ``S`` signals).
+
+    Attributes:
+        first_hop: index of the first hop ``hop_energy`` holds.
+        hop_energy: energy of the K-weighted signal in each hop the segment touches, per channel,
+            shape ``(S, channels, hops)``; a hop cut by the segment's edge holds only its part.
+        sum_squares: Σ samples² of each signal, shape ``(S,)``.
+        peak: largest absolute sample of each signal, shape ``(S,)``.
+        intersample_peak: largest absolute value between samples, shape ``(S,)`` (``nan``: not measured).
+        band_power: band power per frame, shape ``(S, frames, bands)``.
+    """
+
+    first_hop: int
+    hop_energy: np.ndarray
+    sum_squares: np.ndarray
+    peak: np.ndarray
+    intersample_peak: np.ndarray
+    band_power: np.ndarray
+
+
+def measure_segment(source: StemSource, segment: tuple[int, int], *, true_peaks: bool, block: int) -> SegmentMeasures:
+    """Measure samples ``segment[0] … segment[1]-1`` of every signal of ``source``'s family, in
+    blocks of ``block`` samples (a whole number of FFT frames: :func:`block_length`)."""
+    start, stop = segment
+    rate, channels, n = source.rate, source.channels, len(source.names)
+    signals = 2 * n + 1
+    context = true_peak_context(rate) if true_peaks else 0
+    edges = hop_edges(source.n_samples, rate)
+    first_hop = max(int(np.searchsorted(edges, start, side="right")) - 1, 0)
+    last_hop = max(min(int(np.searchsorted(edges, stop, side="left")), len(edges) - 1), first_hop)
+    n_fft = frame_length(rate)
+    frames = -(-(stop - start) // n_fft)
+    bands = len(band_layout(rate)[0])
+    found = SegmentMeasures(
+        first_hop=first_hop,
+        hop_energy=np.zeros((signals, channels, last_hop - first_hop)),
+        sum_squares=np.zeros(signals),
+        peak=np.zeros(signals),
+        intersample_peak=np.zeros(signals) if true_peaks else np.full(signals, np.nan),
+        band_power=np.zeros((signals, frames, bands)),
+    )
+    filters = [KWeighting(rate, channels) for _ in range(n)]
+    with source.reader() as reader:
+        if start > 0:
+            preroll = int(round(PREROLL_S * rate))
+            warm_from = max(start - preroll - preroll % 2, 0)
+            for k_weighting, audio in zip(filters, reader.read(warm_from, start)):
+                k_weighting(audio)
+        for block_start in range(start, stop, block):
+            block_stop = min(block_start + block, stop)
+            held = reader.read(block_start - context, block_stop + context)
+            parts = [audio[:, context : audio.shape[1] - context] for audio in held]
+            _measure_block(found, parts, [k(part) for k, part in zip(filters, parts)], block_start, edges, first_hop)
+            row = (block_start - start) // n_fft  # a block is a whole number of frames
+            for index, levels in enumerate(band_levels_of_family(parts, rate, family=mix_backings_stems)):
+                found.band_power[index, row : row + levels.power.shape[0]] = levels.power
+            if true_peaks:
+                peaks = intersample_peaks_of_family(held, rate, family=mix_backings_stems, margin=context)
+                np.maximum(found.intersample_peak, [10.0 ** (peak / 20.0) for peak in peaks],
+                           out=found.intersample_peak)
+    return found
+
+
+def _measure_block(found: SegmentMeasures, parts: list[np.ndarray], weighted: list[np.ndarray], start: int,
+                   edges: np.ndarray, first_hop: int) -> None:
+    """Add one block's sums, peaks and hop energies of every signal to ``found``."""
+    for index, signal in enumerate(mix_backings_stems(parts)):
+        found.sum_squares[index] += float(np.vdot(signal, signal))
+        found.peak[index] = max(found.peak[index], peak_amplitude(signal))
+    for index, signal in enumerate(mix_backings_stems(weighted)):
+        first, energies = _hop_energy(signal, start, edges)
+        if energies.shape[1]:
+            found.hop_energy[index, :, first - first_hop : first - first_hop + energies.shape[1]] += energies
+
+
+def _hop_energy(weighted: np.ndarray, start: int, edges: np.ndarray) -> tuple[int, np.ndarray]:
+    """Energy per channel of the K-weighted block ``weighted`` (its first sample is sample
+    ``start``) in each hop it touches: ``(first hop, (channels, hops))``."""
+    channels, length = weighted.shape
+    stop = start + length
+    first = max(int(np.searchsorted(edges, start, side="right")) - 1, 0)
+    last = min(int(np.searchsorted(edges, stop, side="left")), len(edges) - 1)
+    if last <= first:
+        return first, np.zeros((channels, 0))
+    bounds = np.clip(edges[first : last + 1], start, stop) - start
+    lengths = np.diff(bounds)
+    hop = int(lengths.max())
+    whole = np.flatnonzero(lengths == hop)
+    out = np.empty((channels, len(lengths)))
+    lo, hi = int(whole[0]), int(whole[-1]) + 1
+    if hi - lo == len(whole):
+        # Consecutive whole hops (the rate divides by 10): one batched dot product per hop.
+        frames = weighted[:, bounds[lo] : bounds[hi]].reshape(channels, hi - lo, 1, hop)
+        out[:, lo:hi] = np.matmul(frames, frames.transpose(0, 1, 3, 2))[..., 0, 0]
+        rest = [*range(lo), *range(hi, len(lengths))]
+    else:
+        rest = range(len(lengths))
+    for index in rest:
+        piece = weighted[:, bounds[index] : bounds[index + 1]].astype(np.float64)
+        out[:, index] = np.einsum("ij,ij->i", piece, piece)
+    return first, out
+
+
+def analyze_stem_set(
+    source: StemSource, *, on_progress: ProgressCallback | None = None, true_peaks: bool = True,
+    workers: int = 1, label: str | None = None,
+) -> StemSetAnalysis:
+    """Measure every stem, every backing and the mix of ``source``, segment by segment.
+
+    Args:
+        source: the stems, in memory or on disk.
+        on_progress: called as ``(done, total, what)`` after each segment.
+        true_peaks: measure true peaks (a quarter of the time); when false they are ``nan``,
+            "not measured" (the advisors do not need them).
+        workers: processes measuring segments at once (a set in memory, or one under
+            :data:`PARALLEL_MIN_STEM_S`, is measured in this process). The numbers do not depend on it.
+        label: how progress lines name the set (default: none).
+    """
+    names = source.names
+    rate, channels = source.rate, source.channels
+    segments = segments_of(source)
+    progress = _Progress(source, segments, on_progress, label)
+    big = len(names) * source.duration_s >= PARALLEL_MIN_STEM_S
+    parallel = workers if isinstance(source, StemFiles) and big else 1
+    results = map_in_workers(measure_segment, [(source, segment) for segment in segments],
+                             {"true_peaks": true_peaks, "block": block_length(rate)}, workers=parallel,
+                             on_done=progress.step)
+    edges = hop_edges(source.n_samples, rate)
+    signals = 2 * len(names) + 1
+    hop_energy = np.zeros((signals, channels, len(edges) - 1))
+    sum_squares, peak = np.zeros(signals), np.zeros(signals)
+    intersample = np.zeros(signals) if true_peaks else np.full(signals, np.nan)
+    band_power = []
+    for found in results:
+        hop_energy[:, :, found.first_hop : found.first_hop + found.hop_energy.shape[2]] += found.hop_energy
+        sum_squares += found.sum_squares
+        np.maximum(peak, found.peak, out=peak)
+        np.maximum(intersample, found.intersample_peak, out=intersample)
+        band_power.append(found.band_power)
+    power = np.concatenate(band_power, axis=1)
+    centres, labels = band_layout(rate)
+    n_fft = frame_length(rate)
+    frame_times = (np.arange(power.shape[1]) * n_fft + n_fft / 2) / rate
+    weights = channel_weights(channels)
+    lengths = np.diff(edges).astype(np.float64)
+    size = channels * source.n_samples
+
+    def measured(index: int) -> Measurement:
+        blocks = LoudnessBlocks(energy=weights @ hop_energy[index], lengths=lengths, rate=rate)
+        bands = BandLevels(centres_hz=centres, labels=labels, frame_times_s=frame_times, power=power[index])
+        return _measurement(blocks, sum_squares[index] / size, peak[index], intersample[index], bands)
+
+    mix = measured(0)
+    stems: dict[str, StemMeasurement] = {}
+    for index, name in enumerate(names):
+        stem, backing = measured(1 + len(names) + index), measured(1 + index)
+        stems[name] = StemMeasurement(
+            name=name,
+            stem=stem,
+            backing=backing,
+            stem_to_mix_lu=level_difference(stem.integrated_lufs, mix.integrated_lufs),
+            stem_to_backing_lu=level_difference(stem.integrated_lufs, backing.integrated_lufs),
+        )
+    return StemSetAnalysis(label=source.label, rate=rate, channels=channels, duration_s=source.duration_s, mix=mix,
+                           stems=stems, warnings=source.warnings)
+
+
+def _measurement(blocks: LoudnessBlocks, mean_square: float, peak: float, intersample_peak: float,
+                 bands: BandLevels) -> Measurement:
+    """A signal's :class:`Measurement` from what its segments left: ``mean_square`` and ``peak`` of
+    its samples (full scale 1.0), ``intersample_peak`` as an amplitude (``nan``: not measured)."""
     integrated = blocks.integrated()
-    rms = rms_dbfs(audio)
-    peak = sample_peak_dbfs(audio)
+    rms = float(10.0 * np.log10(mean_square)) if mean_square > 0 else float("-inf")
+    peak_db = amplitude_to_db(peak)
+    true_peak = math.nan if math.isnan(intersample_peak) else max(peak_db, amplitude_to_db(intersample_peak))
     return Measurement(
         integrated_lufs=integrated,
         rms_dbfs=rms,
-        sample_peak_dbfs=peak,
-        true_peak_dbtp=max(peak, intersample_peak) if not math.isnan(intersample_peak) else math.nan,
-        crest_db=crest_factor_db(peak, rms),
+        sample_peak_dbfs=peak_db,
+        true_peak_dbtp=true_peak,
+        crest_db=crest_factor_db(peak_db, rms),
         loudness_range_lu=blocks.loudness_range(),
         short_term=blocks.short_term(),
         active=active_hops(blocks, integrated),
@@ -205,82 +413,28 @@ def _measure(
     )
 
 
-def analyze_stem_set(
-    stem_set: StemSet, *, on_progress: ProgressCallback | None = None, true_peaks: bool = True
-) -> StemSetAnalysis:
-    """Measure every stem, every backing and the mix of ``stem_set``.
-
-    Linear transforms run once per stem and are combined into the mix and the backings
-    (:mod:`faderwise.tools.family`); backings are formed one at a time, so memory stays at about two copies
-    of the stems.
-
-    Args:
-        stem_set: the stems.
-        on_progress: called as ``(done, total, what)`` after each step.
-        true_peaks: measure true peaks (a quarter of the time); when false they are ``nan``,
-            "not measured" (the advisors do not need them).
-    """
-    names = stem_set.names
-    rate = stem_set.rate
-    stems = [stem_set.stems[name] for name in names]
-    progress = _Progress(analysis_steps(stem_set), on_progress)
-
-    bands = band_levels_of_family(stems, rate, family=mix_backings_stems)
-    progress.step()
-    peaks = (intersample_peaks_of_family(stems, rate, family=mix_backings_stems) if true_peaks
-             else [math.nan] * (2 * len(names) + 1))
-    progress.step()
-    weighted_stems = [k_weight(audio, rate) for audio in stems]
-    progress.step()
-    mix_at, backing_at, stem_at = family_index(len(names))
-    mix_audio = stem_set.mix()
-    weighted_mix = next(mix_backings_stems(weighted_stems))
-    mix = _measure(mix_audio, rate, weighted=weighted_mix, bands=bands[mix_at], intersample_peak=peaks[mix_at])
-    progress.step()
-    measured: dict[str, StemMeasurement] = {}
-    # One pair of buffers serves every backing: fresh 60 MB arrays per stem cost page faults.
-    backing_audio, backing_weighted = np.empty_like(mix_audio), np.empty_like(weighted_mix)
-    for index, name in enumerate(names):
-        stem = _measure(stems[index], rate, weighted=weighted_stems[index],
-                        bands=bands[stem_at[index]], intersample_peak=peaks[stem_at[index]])
-        np.subtract(mix_audio, stems[index], out=backing_audio)
-        np.subtract(weighted_mix, weighted_stems[index], out=backing_weighted)
-        backing = _measure(backing_audio, rate, weighted=backing_weighted,
-                           bands=bands[backing_at[index]], intersample_peak=peaks[backing_at[index]])
-        measured[name] = StemMeasurement(
-            name=name,
-            stem=stem,
-            backing=backing,
-            stem_to_mix_lu=level_difference(stem.integrated_lufs, mix.integrated_lufs),
-            stem_to_backing_lu=level_difference(stem.integrated_lufs, backing.integrated_lufs),
-        )
-        progress.step()
-    return StemSetAnalysis(
-        label=stem_set.label,
-        rate=rate,
-        channels=stem_set.channels,
-        duration_s=stem_set.duration_s,
-        mix=mix,
-        stems=measured,
-        warnings=stem_set.warnings,
-    )
-
-
-def analysis_steps(stem_set: StemSet) -> list[str]:
-    """The steps :func:`analyze_stem_set` reports, in order."""
-    return ["band levels", "true peaks", "K-weighting", "mix", *(f"{name} and its backing" for name in stem_set.names)]
+def analysis_steps(source: StemSource) -> int:
+    """How many steps (segments) :func:`analyze_stem_set` reports for ``source``."""
+    return len(segments_of(source))
 
 
 class _Progress:
-    """Reports ``(done, total, next step)`` to an optional callback."""
+    """Reports ``(done, total, what)`` to an optional callback as segments finish, in any order."""
 
-    def __init__(self, steps: list[str], callback: ProgressCallback | None) -> None:
-        self._steps = steps
+    def __init__(self, source: StemSource, segments: list[tuple[int, int]], callback: ProgressCallback | None,
+                 label: str | None) -> None:
+        self._lengths = [stop - start for start, stop in segments]
         self._done = 0
+        self._samples = 0
         self._callback = callback
+        self._source = source
+        self._label = f"{label}: " if label else ""
 
-    def step(self) -> None:
+    def step(self, index: int) -> None:
         self._done += 1
+        self._samples += self._lengths[index]
         if self._callback is not None:
-            upcoming = self._steps[self._done] if self._done < len(self._steps) else "done"
-            self._callback(self._done, len(self._steps), upcoming)
+            source = self._source
+            self._callback(self._done, len(self._lengths),
+                           f"{self._label}{len(source.names)} stems, {format_duration(self._samples / source.rate)} "
+                           f"of {format_duration(source.duration_s)} measured")

@@ -81,6 +81,12 @@ def _band_layout(rate: int, n_fft: int) -> tuple[np.ndarray, tuple[str, ...], np
     return centres, labels, overlap / np.maximum(bin_hi - bin_lo, np.finfo(float).tiny)
 
 
+def band_layout(rate: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The bands measured at ``rate``: exact centres in Hz ``(bands,)`` and nominal labels."""
+    centres, labels, _ = _band_layout(rate, frame_length(rate))
+    return centres, labels
+
+
 def band_levels(audio: np.ndarray, rate: int) -> BandLevels:
     """Third-octave band power of float32 ``(channels, samples)`` audio, in consecutive
     Hann-windowed frames of about 186 ms (see :func:`frame_length`)."""

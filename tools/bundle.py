@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from faderwise.tools.activity import active_hops
+from faderwise.tools.analysis import analyze_stem_set, block_length
 from faderwise.tools.audio_io import read_audio, resample, to_mono, write_audio
 from faderwise.tools.errors import InvalidAudioError
 from faderwise.tools.json_files import read_json, write_json
 from faderwise.tools.loudness import HOP_S, LoudnessBlocks
 from faderwise.tools.outputs import note_input, output_folder
-from faderwise.tools.stems import StemSet
+from faderwise.tools.stem_files import StemSource
 
 BUNDLE_FORMAT = "faderwise.bundle/1"
 CLIP_NAMES = ("target_a", "backing_a", "target_b", "backing_b")
@@ -96,20 +97,36 @@ def target_activity(audio: np.ndarray, rate: int) -> np.ndarray:
     return active_hops(blocks, blocks.integrated())
 
 
-def _cut(audio: np.ndarray, rate: int, window: tuple[float, float]) -> np.ndarray:
-    start, stop = int(round(window[0] * rate)), int(round(window[1] * rate))
-    return np.ascontiguousarray(audio[:, start:stop])
+def stem_activity(source: StemSource, name: str) -> np.ndarray:
+    """Whether stem ``name`` of ``source`` plays in each 100 ms hop, measured block by block."""
+    return analyze_stem_set(source.selected([name]), true_peaks=False).stems[source.resolve(name)].stem.active
+
+
+def _cut(source: StemSource, name: str, window: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The stem ``name`` and its backing (every other stem summed) over ``window`` (seconds), read a
+    block at a time: a window of a 64-stem session never holds more than two signals whole."""
+    start, stop = int(round(window[0] * source.rate)), int(round(window[1] * source.rate))
+    target = np.zeros((source.channels, stop - start), dtype=np.float32)
+    backing = np.zeros_like(target)
+    block = block_length(source.rate)
+    with source.reader() as reader:
+        for first in range(start, stop, block):
+            last = min(first + block, stop)
+            for stem, audio in zip(source.names, reader.read(first, last)):
+                (target if stem == name else backing)[:, first - start : last - start] += audio
+    return target, backing
 
 
 def make_bundle(
-    version_a: StemSet,
-    version_b: StemSet,
+    version_a: StemSource,
+    version_b: StemSource,
     target: str,
     *,
     max_s: float = MAX_CLIP_S,
     gains_a_db: Mapping[str, float] | None = None,
 ) -> ABBundle:
-    """Build the A/B bundle for ``target``.
+    """Build the A/B bundle for ``target``, reading only what it needs of each set: the target
+    stem once (where it plays), then every stem over the window.
 
     The window (at most ``max_s`` s) is where the target plays longest in A. When A and B are the
     same material (lengths within 1 s) B is cut at the same window, so the clips stay aligned;
@@ -121,24 +138,22 @@ def make_bundle(
     name_a = version_a.resolve(target)
     name_b = version_b.resolve(target)
     rate = version_a.rate
-    target_b_audio, backing_b_audio = version_b.stems[name_b], version_b.backing(name_b)
-    if version_b.rate != rate:
-        target_b_audio = resample(target_b_audio, version_b.rate, rate)
-        backing_b_audio = resample(backing_b_audio, version_b.rate, rate)
-    target_a_audio = version_a.stems[name_a]
-    duration_b = target_b_audio.shape[1] / rate
-    window_a = select_window(target_activity(target_a_audio, rate), duration_s=version_a.duration_s, max_s=max_s)
+    version_b = version_b.at_rate(rate)
+    duration_b = version_b.duration_s
+    window_a = select_window(stem_activity(version_a, name_a), duration_s=version_a.duration_s, max_s=max_s)
     if abs(duration_b - version_a.duration_s) <= SAME_MATERIAL_TOLERANCE_S and window_a[1] <= duration_b:
         window_b = window_a
     else:
-        window_b = select_window(target_activity(target_b_audio, rate), duration_s=duration_b, max_s=max_s)
+        window_b = select_window(stem_activity(version_b, name_b), duration_s=duration_b, max_s=max_s)
+    target_a, backing_a = _cut(version_a, name_a, window_a)
+    target_b, backing_b = _cut(version_b, name_b, window_b)
     return ABBundle(
         target=name_a,
         rate=rate,
-        target_a=_cut(target_a_audio, rate, window_a),
-        backing_a=_cut(version_a.backing(name_a), rate, window_a),
-        target_b=_cut(target_b_audio, rate, window_b),
-        backing_b=_cut(backing_b_audio, rate, window_b),
+        target_a=target_a,
+        backing_a=backing_a,
+        target_b=target_b,
+        backing_b=backing_b,
         window_a_s=window_a,
         window_b_s=window_b,
         stems_a=tuple(version_a.names),

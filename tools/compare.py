@@ -13,16 +13,16 @@ from faderwise.tools.analysis import (
     ProgressCallback,
     StemMeasurement,
     StemSetAnalysis,
+    StemSource,
     analysis_steps,
     analyze_stem_set,
     json_number,
     level_difference,
 )
 from faderwise.tools.errors import StemSetError
-from faderwise.tools.stems import StemSet
 
 
-def match_reference(version_a: StemSet, version_b: StemSet) -> tuple[dict[str, str], tuple[str, ...]]:
+def match_reference(version_a: StemSource, version_b: StemSource) -> tuple[dict[str, str], tuple[str, ...]]:
     """Pair every stem of A with the stem of the same name in B (case-insensitive).
 
     Returns:
@@ -110,28 +110,38 @@ class Comparison:
 
 
 def compare_stem_sets(
-    version_a: StemSet, version_b: StemSet, *, on_progress: ProgressCallback | None = None
+    version_a: StemSource, version_b: StemSource, *, on_progress: ProgressCallback | None = None, workers: int = 1,
 ) -> Comparison:
     """Measure A and B and put them side by side.
 
     The stems are paired first (:func:`match_reference`), so a missing reference stem fails
     before any measuring. ``on_progress`` sees one sequence of steps over both versions, each
-    step named "A: …" or "B: …".
+    step named "A: …" or "B: …". ``workers``: processes measuring at once (:func:`analyze_stem_set`).
 
     Raises:
         StemSetError: a stem of A is missing from B.
     """
     pairs, warnings = match_reference(version_a, version_b)
-    steps_a, steps_b = len(analysis_steps(version_a)), len(analysis_steps(version_b))
+    analysis_a, analysis_b = analyze_pair(version_a, version_b, on_progress=on_progress, workers=workers)
+    return compare_analyses(analysis_a, analysis_b, pairs, warnings=warnings)
 
-    def relay(offset: int, label: str) -> ProgressCallback | None:
+
+def analyze_pair(
+    version_a: StemSource, version_b: StemSource, *, on_progress: ProgressCallback | None = None, workers: int = 1,
+    true_peaks: bool = True,
+) -> tuple[StemSetAnalysis, StemSetAnalysis]:
+    """Measure A, then B (:func:`analyze_stem_set`); ``on_progress`` sees one sequence of steps over
+    both, each named "A: …" or "B: …"."""
+    steps_a, steps_b = analysis_steps(version_a), analysis_steps(version_b)
+
+    def relay(offset: int) -> ProgressCallback | None:
         if on_progress is None:
             return None
-        return lambda done, _total, upcoming: on_progress(offset + done, steps_a + steps_b, f"{label}: {upcoming}")
+        return lambda done, _total, what: on_progress(offset + done, steps_a + steps_b, what)
 
-    analysis_a = analyze_stem_set(version_a, on_progress=relay(0, "A"))
-    analysis_b = analyze_stem_set(version_b, on_progress=relay(steps_a, "B"))
-    return compare_analyses(analysis_a, analysis_b, pairs, warnings=warnings)
+    return (analyze_stem_set(version_a, on_progress=relay(0), workers=workers, label="A", true_peaks=true_peaks),
+            analyze_stem_set(version_b, on_progress=relay(steps_a), workers=workers, label="B",
+                             true_peaks=true_peaks))
 
 
 def compare_analyses(

@@ -24,6 +24,15 @@ OVERSAMPLING_ROW = 16  # output samples per row of the polyphase matrix product
 ROWS_PER_CHUNK = 1024  # a chunk of every part and signal stays near the 2 MB L2 cache
 
 
+def true_peak_context(rate: int) -> int:
+    """Samples of context either side that :func:`intersample_peaks_of_family` needs at ``rate``
+    for a block to give what the whole signal gives."""
+    factor = oversampling_factor(rate)
+    if factor == 1:
+        return 0
+    return (_polyphase_toeplitz(factor).shape[0] - OVERSAMPLING_ROW) // 2
+
+
 def amplitude_to_db(amplitude: float) -> float:
     """20·log10(amplitude); 0 → ``-inf``."""
     return float(20.0 * np.log10(amplitude)) if amplitude > 0 else float("-inf")
@@ -94,13 +103,19 @@ def true_peak_dbtp(audio: np.ndarray, rate: int) -> float:
     return max(sample_peak_dbfs(audio), intersample_peaks_of_family([audio], rate, family=each)[0])
 
 
-def intersample_peaks_of_family(parts: Sequence[np.ndarray], rate: int, *, family: Family) -> list[float]:
+def intersample_peaks_of_family(parts: Sequence[np.ndarray], rate: int, *, family: Family,
+                                margin: int = 0) -> list[float]:
     """Peak in dB of the values between samples (oversampled 4× below 96 kHz, 2× below 192 kHz)
     of every signal ``family`` builds from ``parts`` (see :mod:`faderwise.tools.family`). A signal's true
     peak is the larger of this and its sample peak.
 
     Each part is oversampled once — oversampling is linear, so the signals' values are combined
     from the parts' — with the full filter support on both sides (zeros beyond the ends).
+
+    ``margin`` samples at either end of every part are context only (a block of a longer signal
+    with its neighbours' samples, :func:`true_peak_context` or more): the peaks are those of the
+    middle, including the values between its last sample and the next, so consecutive blocks give
+    what the whole signal gives.
     """
     factor = oversampling_factor(rate)
     if factor == 1:
@@ -108,15 +123,16 @@ def intersample_peaks_of_family(parts: Sequence[np.ndarray], rate: int, *, famil
     matrix = _polyphase_toeplitz(factor)
     span = matrix.shape[0]
     half = (span - OVERSAMPLING_ROW) // 2  # samples of support either side
-    channels, samples = parts[0].shape
+    channels, held = parts[0].shape
+    samples = held - 2 * margin
     rows = -(-samples // OVERSAMPLING_ROW)
 
     def windows(part: np.ndarray, first: int, stop: int) -> np.ndarray:
         """Rows ``first … stop-1`` of input windows, ``(channels * rows, span)``, zeros beyond the ends."""
-        lo, hi = first * OVERSAMPLING_ROW - half, stop * OVERSAMPLING_ROW + half
-        segment = part[:, max(lo, 0) : min(hi, samples)]
-        if lo < 0 or hi > samples:
-            segment = np.pad(segment, ((0, 0), (max(-lo, 0), max(hi - samples, 0))))
+        lo, hi = first * OVERSAMPLING_ROW - half + margin, stop * OVERSAMPLING_ROW + half + margin
+        segment = part[:, max(lo, 0) : min(hi, held)]
+        if lo < 0 or hi > held:
+            segment = np.pad(segment, ((0, 0), (max(-lo, 0), max(hi - held, 0))))
         segment = np.ascontiguousarray(segment)
         view = np.lib.stride_tricks.as_strided(
             segment, shape=(channels, stop - first, span),

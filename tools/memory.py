@@ -1,11 +1,11 @@
 """Memory a command will need, said before decoding rather than discovered mid-run.
 
-Loading and measuring a stem set holds every stem decoded as float32 ``(channels, samples)``
-(shorter stems padded to the longest) plus the working copies of the analysis (K-weighted
-signals, the mix, one backing at a time). Measured on 8 stereo stems of 120 s at 44.1 kHz
-(339 MB decoded): 958 MB peak, of which 111 MB is the interpreter and its libraries, so about
-:data:`MEASURE_FACTOR` × the decoded size. The streaming redesign that bounds this by the block
-size instead is another piece of work; until then a set that would not fit is refused up front.
+The commands read stem sets in blocks (:mod:`faderwise.tools.stem_files`): their memory does not
+grow with a song's length. What still decodes a whole set into memory — training, the evaluation,
+a ``.stem.mp4`` container — holds every stem as float32 ``(channels, samples)`` (shorter stems
+padded to the longest) plus the working copies of a measurement. Measured on 8 stereo stems of 120 s
+at 44.1 kHz (339 MB decoded): 958 MB peak, of which 111 MB is the interpreter and its libraries, so
+about :data:`MEASURE_FACTOR` × the decoded size. A set that would not fit is refused up front.
 """
 
 from __future__ import annotations

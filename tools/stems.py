@@ -1,7 +1,7 @@
-"""Stem sets: loading them from disk, summing, backings, gains.
+"""Stem sets in memory: summing, backings, gains; finding the stem files of a folder.
 
 A stem set is every stem of one mix, time-aligned, at one sample rate, with one channel count.
-Sources it reads:
+:mod:`faderwise.tools.stem_files` opens and reads them from disk:
 
 * a folder of audio files, one per stem (the file name without extension is the stem name);
 * a MUSDB18-HQ-style folder: the same, where ``mixture.*`` is the finished mix, not a stem;
@@ -15,20 +15,16 @@ stereo set are copied to both channels (a centre-panned mono track, 0 dB pan law
 
 from __future__ import annotations
 
-import os
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from faderwise.tools.audio_io import AUDIO_EXTENSIONS, audio_header, decode_audio_streams, read_audio, resample
+from faderwise.tools.audio_io import AUDIO_EXTENSIONS, resample
 from faderwise.tools.errors import StemSetError
 from faderwise.tools.family import sum_signals
-from faderwise.tools.memory import memory_of_stem_files
-from faderwise.tools.outputs import note_input
-from faderwise.tools.validate import validate_audio
 
 MIXTURE_NAME = "mixture"
 RENDER_MANIFEST = "render.json"  # what faderwise apply writes beside stems/ and mix.wav
@@ -88,12 +84,43 @@ class StemSet:
 
     def resolve(self, name: str) -> str:
         """The stem called ``name`` (exact, else case-insensitive), or :class:`StemSetError`."""
-        if name in self.stems:
-            return name
-        folded = {stem.casefold(): stem for stem in self.stems}
-        if name.casefold() in folded:
-            return folded[name.casefold()]
-        raise StemSetError(f"{self.label}: has no stem {name!r} (it has: {', '.join(self.names)})")
+        return resolve_stem(self.names, name, label=self.label)
+
+    def read(self, start: int, stop: int, *, names: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Samples ``start … stop-1`` of each stem (all, or ``names``), float32 ``(channels, stop − start)``,
+        zeros outside the set: the block interface :class:`faderwise.tools.stem_files.StemFiles` has too."""
+        chosen = [self.resolve(name) for name in names] if names is not None else self.names
+        lo, hi = max(start, 0), min(stop, self.n_samples)
+        if lo == start and hi == stop:
+            return [self.stems[name][:, start:stop] for name in chosen]
+        out = []
+        for name in chosen:
+            block = np.zeros((self.channels, stop - start), dtype=np.float32)
+            if hi > lo:
+                block[:, lo - start : hi - start] = self.stems[name][:, lo:hi]
+            out.append(block)
+        return out
+
+    @contextmanager
+    def reader(self, *, names: Sequence[str] | None = None) -> Iterator[StemSet]:
+        """Itself, as the block reader of its stems (all, or ``names``)."""
+        yield self.selected(names) if names is not None else self
+
+    def selected(self, names: Sequence[str]) -> StemSet:
+        """The named stems only (shared, not copied)."""
+        chosen = [self.resolve(name) for name in names]
+        return StemSet(stems={name: self.stems[name] for name in chosen}, rate=self.rate,
+                       sources={name: self.sources[name] for name in chosen if name in self.sources},
+                       origin=self.origin, warnings=self.warnings)
+
+    def aligned(self, lag: int, length: int) -> StemSet:
+        """This set moved earlier by ``lag`` samples (later if negative), cut or padded to ``length``."""
+        return StemSet(stems=dict(zip(self.names, self.read(lag, lag + length))), rate=self.rate,
+                       sources=self.sources, origin=self.origin, warnings=self.warnings)
+
+    def load(self) -> StemSet:
+        """Itself: it is in memory already (the interface :class:`~faderwise.tools.stem_files.StemFiles` has)."""
+        return self
 
     def mix(self) -> np.ndarray:
         """Sum of all stems, float32 ``(channels, samples)``."""
@@ -126,6 +153,17 @@ class StemSet:
                        mixture=None, warnings=self.warnings)
 
 
+def resolve_stem(names: Sequence[str], name: str, *, label: str) -> str:
+    """The stem of ``names`` called ``name`` (exact, else case-insensitive), or :class:`StemSetError`
+    naming ``label`` and listing the stems."""
+    if name in names:
+        return name
+    folded = {stem.casefold(): stem for stem in names}
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    raise StemSetError(f"{label}: has no stem {name!r} (it has: {', '.join(names)})")
+
+
 def db_to_gain(db: float) -> float:
     """Amplitude factor of a level change in dB (``-inf`` → 0)."""
     return 0.0 if db == float("-inf") else float(10.0 ** (db / 20.0))
@@ -134,34 +172,6 @@ def db_to_gain(db: float) -> float:
 def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
     """``audio`` scaled by ``gain_db`` dB, as a new float32 array."""
     return (audio * np.float32(db_to_gain(gain_db))).astype(np.float32, copy=False)
-
-
-def load_stem_set(path: str | os.PathLike[str], *, rate: int | None = None) -> StemSet:
-    """Load a stem set from a folder of stems, a MUSDB18-HQ song folder or a ``.stem.mp4``.
-
-    Args:
-        path: the folder or file.
-        rate: resample everything to this rate in Hz; default: the most common rate among the stems
-            (the highest, on a tie).
-
-    Raises:
-        StemSetError: missing path, empty or unreadable folder, duplicate stem names, channel
-            layouts that cannot be mixed.
-        AudioReadError, InvalidAudioError: a stem file that cannot be read or measured.
-    """
-    path = Path(path)
-    note_input(path)  # no output may be, hold or lie inside a stem set being read
-    if not path.exists():
-        raise StemSetError(f"{path}: no such file or folder")
-    if path.is_file():
-        if path.name.lower().endswith(STEM_MP4_SUFFIX):
-            return _load_stem_mp4(path, rate=rate)
-        raise StemSetError(
-            f"{path}: a stem set is a folder of audio files or a {STEM_MP4_SUFFIX} file"
-        )
-    if (path / RENDER_MANIFEST).is_file() and (path / "stems").is_dir():
-        return _load_folder(path / "stems", rate=rate, mixture_file=path / "mix.wav", origin=path)
-    return _load_folder(path, rate=rate)
 
 
 def find_stem_files(folder: Path) -> dict[str, Path]:
@@ -193,91 +203,3 @@ def find_stem_files(folder: Path) -> dict[str, Path]:
                 f"{', '.join(file.name for file in clashing)}"
             )
     return {group[0].stem: group[0] for group in by_name.values()}
-
-
-def _load_folder(folder: Path, *, rate: int | None, mixture_file: Path | None = None,
-                 origin: Path | None = None) -> StemSet:
-    """The stems of ``folder``; the finished mix is ``mixture.*`` there, or ``mixture_file`` (a
-    render's ``mix.wav``) when given. ``origin`` is the folder the set is named by."""
-    files = find_stem_files(folder)
-    if mixture_file is None:
-        mixture_file = next((f for name, f in files.items() if name.casefold() == MIXTURE_NAME), None)
-    elif not mixture_file.is_file():
-        mixture_file = None
-    stem_files = {name: f for name, f in files.items() if f != mixture_file and name.casefold() != MIXTURE_NAME}
-    if not stem_files:
-        raise StemSetError(f"{folder}: holds only {mixture_file.name if mixture_file else 'a mix'}, no stems")
-    held = [*stem_files.values(), *([mixture_file] if mixture_file is not None else [])]
-    headers = {file.name: audio_header(file) for file in held}
-    memory_of_stem_files(origin or folder, {name: header for name, header in headers.items() if header is not None})
-    decoded = {name: read_audio(file) for name, file in stem_files.items()}
-    mixture = read_audio(mixture_file) if mixture_file is not None else None
-    return _assemble(origin or folder, decoded, stem_files, mixture=mixture, rate=rate)
-
-
-def _load_stem_mp4(path: Path, *, rate: int | None) -> StemSet:
-    streams = decode_audio_streams(path)
-    if len(streams) != len(NI_STEM_NAMES) + 1:
-        raise StemSetError(
-            f"{path}: a .stem.mp4 holds {len(NI_STEM_NAMES) + 1} audio streams "
-            f"(mixture, {', '.join(NI_STEM_NAMES)}), this one has {len(streams)}"
-        )
-    decoded = {
-        name: (validate_audio(audio, stream_rate, source=f"{path} [stream {index}: {name}]"), stream_rate)
-        for index, (name, (audio, stream_rate)) in enumerate(zip((MIXTURE_NAME, *NI_STEM_NAMES), streams))
-    }
-    mixture = decoded.pop(MIXTURE_NAME)
-    return _assemble(path, decoded, {name: path for name in decoded}, mixture=mixture, rate=rate)
-
-
-def _assemble(
-    origin: Path,
-    decoded: Mapping[str, tuple[np.ndarray, int]],
-    sources: Mapping[str, Path],
-    *,
-    mixture: tuple[np.ndarray, int] | None,
-    rate: int | None,
-) -> StemSet:
-    """Bring decoded stems to one rate, channel count and length."""
-    warnings: list[str] = []
-    if rate is None:
-        counts = Counter(r for _, r in decoded.values())
-        rate = max(counts, key=lambda r: (counts[r], r))
-    for name, (_, stem_rate) in decoded.items():
-        if stem_rate != rate:
-            warnings.append(f"{sources[name]}: resampled from {stem_rate} Hz to {rate} Hz")
-    stems = {name: resample(audio, stem_rate, rate) for name, (audio, stem_rate) in decoded.items()}
-    mix = resample(mixture[0], mixture[1], rate) if mixture is not None else None
-
-    channels = max(audio.shape[0] for audio in stems.values())
-    for name, audio in stems.items():
-        if audio.shape[0] not in (1, channels):
-            raise StemSetError(
-                f"{sources[name]}: has {audio.shape[0]} channels but other stems have {channels}; "
-                "only mono stems can be mixed into a set with more channels"
-            )
-    # A mono stem plays centre-panned: the same signal on every channel.
-    stems = {name: np.repeat(a, channels, axis=0) if a.shape[0] == 1 else a for name, a in stems.items()}
-
-    longest_name = max(stems, key=lambda n: stems[n].shape[1])
-    length = stems[longest_name].shape[1]
-    for name, audio in stems.items():
-        missing_s = (length - audio.shape[1]) / rate
-        if missing_s > LENGTH_WARNING_S:
-            warnings.append(
-                f"{sources[name]}: {missing_s:.2f} s shorter than {sources[longest_name].name}; "
-                "padded with silence at the end"
-            )
-    stems = {name: _pad_to(audio, length) for name, audio in stems.items()}
-    if mix is not None:
-        if mix.shape[0] == 1 and channels > 1:
-            mix = np.repeat(mix, channels, axis=0)
-        mix = _pad_to(mix, length)[:, :length]
-    return StemSet(stems=stems, rate=rate, sources=dict(sources), origin=origin, mixture=mix,
-                   warnings=tuple(warnings))
-
-
-def _pad_to(audio: np.ndarray, length: int) -> np.ndarray:
-    if audio.shape[1] >= length:
-        return audio
-    return np.pad(audio, ((0, 0), (0, length - audio.shape[1])))

@@ -33,6 +33,7 @@ def validate_audio(
     source: str | PathLike[str] | None = None,
     min_duration_s: float = LOUDNESS_BLOCK_S,
     max_channels: int = MAX_CHANNELS,
+    start_s: float = 0.0,
 ) -> np.ndarray:
     """Check audio and return it as C-contiguous float32 ``(channels, samples)``.
 
@@ -43,6 +44,8 @@ def validate_audio(
         source: file the samples came from, named in error messages.
         min_duration_s: shortest accepted duration in seconds (default: one 400 ms BS.1770 block).
         max_channels: most channels accepted.
+        start_s: where ``audio`` begins in its file, seconds (a block of a longer file): error
+            messages give times in the file.
 
     Raises:
         InvalidAudioError: wrong type, dtype or shape; too many channels; shorter than
@@ -85,7 +88,7 @@ def validate_audio(
         count = int(finite.size - np.count_nonzero(finite))
         raise InvalidAudioError(
             f"{where}: contains {count} NaN or infinite sample{'s' if count != 1 else ''} "
-            f"(first at {bad_sample / rate:.3f} s, channel {bad_channel})"
+            f"(first at {start_s + bad_sample / rate:.3f} s, channel {bad_channel})"
         )
     peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
     if peak > 10.0 ** (MAX_PEAK_DBFS / 20.0):

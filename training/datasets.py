@@ -31,7 +31,8 @@ from typing import Any
 
 from faderwise.tools.audio_io import AUDIO_EXTENSIONS
 from faderwise.tools.errors import FaderwiseError
-from faderwise.tools.stems import StemSet, load_stem_set
+from faderwise.tools.stem_files import load_stem_set
+from faderwise.tools.stems import StemSet
 
 SPLITS = ("train", "val", "test")
 
