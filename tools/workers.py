@@ -80,18 +80,18 @@ def map_in_workers(function: Callable[..., Result], arguments: Sequence[tuple[An
                 on_done(index)
         return results
     found: dict[int, Result] = {}
-    context = _context(function.__module__)
-    with ProcessPoolExecutor(max_workers=min(workers, len(arguments)), mp_context=context,
-                             initializer=_one_thread_each) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(arguments)), mp_context=_context(function.__module__),
+                               initializer=_one_thread_each)
+    try:
         pending = {pool.submit(function, *args, **options): index for index, args in enumerate(arguments)}
-        try:
-            for future in as_completed(pending):
-                index = pending[future]
-                found[index] = future.result()
-                if on_done is not None:
-                    on_done(index)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+        for future in as_completed(pending):
+            index = pending[future]
+            found[index] = future.result()
+            if on_done is not None:
+                on_done(index)
+    except BaseException:
+        # A bad stem, or Ctrl-C: what has not started is dropped, and nothing waits for the rest.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [found[index] for index in range(len(arguments))]
