@@ -17,7 +17,7 @@ from faderwise.tools.render import render_mix
 from faderwise.tools.stem_files import StemSource
 
 
-def check_headroom(advice: Advice, version_a: StemSource) -> Advice:
+def check_headroom(advice: Advice, version_a: StemSource, *, workers: int = 1) -> Advice:
     """``advice`` with ``evidence["headroom"]`` (the mix's sample peak, dBFS, and true peak, dBTP,
     after the moves, and the master trim, dB, that keeps it under the ceiling) and, when the moves
     would push the mix over the ceiling, a sentence saying so.
@@ -25,8 +25,9 @@ def check_headroom(advice: Advice, version_a: StemSource) -> Advice:
     Args:
         advice: moves for stems of ``version_a``.
         version_a: the stems the moves apply to.
+        workers: processes measuring the mix's peaks.
     """
-    rendered = render_mix(version_a, gains_db=advice.gains_db())
+    rendered = render_mix(version_a, gains_db=advice.gains_db(), workers=workers)
     true_peak, sample_peak = rendered.true_peak_dbtp, rendered.sample_peak_dbfs
     trim_db = min(0.0, TRUE_PEAK_CEILING_DBTP - true_peak) if math.isfinite(true_peak) else 0.0
     headroom = {"mix_sample_peak_after_dbfs": json_number(sample_peak, 2),

@@ -179,7 +179,7 @@ class MeasuredAdvisor:
     def prepare(self, version_a: StemSource, version_b: StemSource) -> PreparedPair:
         """Bring B to A's rate, align it in time, decide same or other material, pair the stems."""
         version_b = version_b.at_rate(version_a.rate)
-        alignment = align_versions(version_a, version_b)
+        alignment = align_versions(version_a, version_b, workers=self.workers)
         same = self.material == "same" or (self.material == "auto" and alignment.same_material)
         if same:
             aligned = version_b.aligned(alignment.lag, version_a.n_samples)

@@ -200,7 +200,7 @@ class Workspace:
             key = (a.fingerprint, name)
             if key not in self._true_peaks:
                 signal = a.stems if name == "mix" else a.stems.selected([name])  # a one-stem mix is the stem
-                self._true_peaks[key] = mix_peaks(signal, {})[1]
+                self._true_peaks[key] = mix_peaks(signal, {}, workers=self.workers)[1]
             peaks[name] = self._true_peaks[key]
         return peaks
 
@@ -224,7 +224,7 @@ class Workspace:
         a, b = self.require_a(), self.require_b()
         key = (a.fingerprint, b.fingerprint)
         if key not in self._prepared:
-            self._prepared[key] = MeasuredAdvisor().prepare(a.stems, b.stems)
+            self._prepared[key] = MeasuredAdvisor(workers=self.workers).prepare(a.stems, b.stems)
         return self._prepared[key]
 
     def _b_key(self, prepared: PreparedPair) -> tuple[str, ...]:
@@ -276,9 +276,9 @@ class Workspace:
         if name == "measured":
             self._measure_pair()
             advice = check_headroom(MeasuredAdvisor().advise_analyses(self.prepared(), self.analysis_a(),
-                                                                      self.analysis_b()), a.stems)
+                                                                      self.analysis_b()), a.stems, workers=self.workers)
         elif name in BASELINES:
-            advice = check_headroom(BASELINES[name]().advise_analysis(self.analysis_a()), a.stems)
+            advice = check_headroom(BASELINES[name]().advise_analysis(self.analysis_a()), a.stems, workers=self.workers)
         elif name == "alm" or name.startswith("alm:"):
             advice = self._alm_advice(name)  # checked once, with the answer it caches
         else:
@@ -299,7 +299,8 @@ class Workspace:
 
             if str(folder) not in self._alm_advisors:
                 self._alm_advisors[str(folder)] = AudioLanguageAdvisor(folder)
-            self._alm_answers[key] = check_headroom(self._alm_advisors[str(folder)].advise(a.stems, b.stems), a.stems)
+            self._alm_answers[key] = check_headroom(self._alm_advisors[str(folder)].advise(a.stems, b.stems), a.stems,
+                                                    workers=self.workers)
         return self._alm_answers[key]
 
     def current_advice(self) -> Advice:
@@ -354,7 +355,7 @@ class Workspace:
         """Render the current A with ``gains_db`` into a new folder ``output_dir/apply-NN``; the
         render becomes Version A. The input audio is never touched."""
         source = self.require_a()
-        rendered = render_mix(source.stems, gains_db=gains_db)  # peaks first, then written block by block
+        rendered = render_mix(source.stems, gains_db=gains_db, workers=self.workers)  # peaks, then written by blocks
         out = self.write_new("apply", lambda folder: write_render(rendered, folder))
         self.applied.append(AppliedRender(gains_db=dict(gains_db), folder=out, source=source.path,
                                           advice=self.advice))

@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--peak-safe", action="store_true", help="trim all stems so the mix peaks at -1 dBTP")
     apply.add_argument("--plot", type=Path, metavar="FILE.png", help="stem loudness before, after (and B)")
     apply.add_argument("--reference", type=Path, help="Version B, drawn in the plot")
+    add_workers_option(apply)
     apply.set_defaults(handler=run_apply)
     chat = commands.add_parser("chat", help="the chat: ask about your balance, get explained fader moves")
     chat.add_argument("stems", nargs="?", type=Path, help="your stems (Version A); default: the demo song")
@@ -303,7 +304,7 @@ def run_advise(args: argparse.Namespace) -> int:
             advisor = MeasuredAdvisor(material=args.material, workers=workers, on_progress=on_progress)
         else:
             advisor = make_advisor(name, workers=workers, on_progress=on_progress)
-        advice = check_headroom(advisor.advise(version_a, version_b, stems=args.stem), version_a)
+        advice = check_headroom(advisor.advise(version_a, version_b, stems=args.stem), version_a, workers=workers)
     # said once the advice stands: bad audio found while measuring is then the only line on stderr
     if name == "single-mix" and version_b is None:
         err.print("no reference given: the single-mix advisor judges your mix alone, against typical levels",
@@ -352,7 +353,7 @@ def run_apply(args: argparse.Namespace) -> int:
     gains = advice.gains_db()
     if args.master and advice.global_offset_db:
         gains = {name: gains.get(name, 0.0) + advice.global_offset_db for name in version_a.names}
-    rendered = render_mix(version_a, gains_db=gains, peak_safe=args.peak_safe)
+    rendered = render_mix(version_a, gains_db=gains, peak_safe=args.peak_safe, workers=resolve_workers(args))
     out = write_render(rendered, args.out, force=args.force)
     applied = ", ".join(f"{name} {gain:+.1f} dB" for name, gain in rendered.gains_db.items() if gain) or "nothing"
     print(f"applied {applied}; wrote {out}/stems, {out}/mix.wav and {out}/render.json")

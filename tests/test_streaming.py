@@ -18,9 +18,11 @@ from conftest import noise_stems, write_stems
 from faderwise.advisor.measured import MeasuredAdvisor
 from faderwise.agent.config import ConfigError, load_config
 from faderwise.cli import main
+from faderwise.tools.align import align_versions
 from faderwise.tools.analysis import analyze_stem_set, block_length
 from faderwise.tools.audio_io import resample
-from faderwise.tools.levels import true_peak_context
+from faderwise.tools.levels import sample_peak_dbfs, true_peak_context, true_peak_dbtp
+from faderwise.tools.render import mix_peaks
 from faderwise.tools.stem_files import BlockReader, open_stem_set
 from faderwise.tools.stems import StemSet
 
@@ -206,3 +208,18 @@ def test_a_set_in_memory_reads_like_one_on_disk() -> None:
     moved = stem_set.aligned(100, RATE)
     assert np.array_equal(moved.stems["bass"][:, : RATE - 100], stems["bass"][:, 100:])
     assert not moved.stems["bass"][:, RATE - 100 :].any()
+
+
+def test_alignment_and_peaks_over_workers_are_the_whole_file_ones(inputs: dict[str, Path], small_blocks: None) -> None:
+    """The other passes over a session (the reference's alignment, the adjusted mix's peaks) run a
+    segment per task too: the same with one worker or two, and the same as on the whole mix."""
+    version_a, late = open_stem_set(inputs["demo_a"]), open_stem_set(inputs["late_b"])
+    one, two = align_versions(version_a, late, workers=1), align_versions(version_a, late, workers=2)
+    assert one == two and one.lag == 13230 and one.correlation == pytest.approx(0.986, abs=0.001)
+    gains = {"vocals": 9.0, "drums": -2.0}
+    whole = version_a.load().with_gains(gains).mix()
+    for workers in (1, 2):
+        sample_peak, true_peak, clipped = mix_peaks(version_a, gains, workers=workers)
+        assert sample_peak == pytest.approx(sample_peak_dbfs(whole), abs=1e-6)
+        assert true_peak == pytest.approx(true_peak_dbtp(whole, RATE), abs=1e-4)
+        assert clipped == int(np.count_nonzero(np.abs(whole) > 1.0)) > 10_000  # +9 dB of vocals clips it

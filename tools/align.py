@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate
 
-from faderwise.tools.analysis import block_length
+from faderwise.tools.analysis import block_length, parallel_workers, segment_length
 from faderwise.tools.family import sum_signals
 from faderwise.tools.stem_files import StemSource
 from faderwise.tools.stems import StemSet
+from faderwise.tools.workers import map_in_workers
 
 MAX_OFFSET_S = 5.0  # a bounce with a bar of pre-roll at slow tempi
 FINE_SEARCH_S = 0.25  # sample-exact search, around 0 and around each coarse candidate
@@ -59,8 +60,10 @@ def estimate_alignment(
 
 def align_versions(
     version_a: StemSource, version_b: StemSource, *, max_offset_s: float = MAX_OFFSET_S, excerpt_s: float = EXCERPT_S,
+    workers: int = 1,
 ) -> Alignment:
-    """Lag of B's mix against A's (both at A's rate), reading each set in blocks.
+    """Lag of B's mix against A's (both at A's rate), reading each set in blocks (the envelopes'
+    pass over ``workers`` processes, :func:`~faderwise.tools.analysis.parallel_workers`).
 
     Coarse to fine: onset envelopes (5 ms hops) are correlated within ±``max_offset_s``; then A's
     most energetic ``excerpt_s`` seconds (on the 5 ms grid) are slid sample by sample over B's mix
@@ -70,7 +73,7 @@ def align_versions(
     """
     rate = version_a.rate
     hop = int(round(ENVELOPE_HOP_S * rate))
-    energy_a, energy_b = _hop_energies(version_a, hop), _hop_energies(version_b, hop)
+    energy_a, energy_b = _hop_energies(version_a, hop, workers=workers), _hop_energies(version_b, hop, workers=workers)
     max_lag = int(round(FINE_SEARCH_S * rate))
     length = min(int(excerpt_s * rate), version_a.n_samples, max(version_b.n_samples - 2 * max_lag, rate))
     hops = max(length // hop, 1)
@@ -99,16 +102,25 @@ def _mix_of(blocks: list[np.ndarray]) -> np.ndarray:
     return sum_signals(blocks).mean(axis=0, dtype=np.float64)
 
 
-def _hop_energies(source: StemSource, hop: int) -> np.ndarray:
-    """Energy of the mono mix in each whole ``hop``-sample hop, float64 ``(hops,)``."""
+def _hop_energies(source: StemSource, hop: int, *, workers: int) -> np.ndarray:
+    """Energy of the mono mix in each whole ``hop``-sample hop, float64 ``(hops,)``, a segment
+    (:func:`~faderwise.tools.analysis.segment_length`, in whole hops) per task."""
     hops = source.n_samples // hop
+    per_segment = max(segment_length(source.rate) // hop, 1)
+    ranges = [(source, first, min(first + per_segment, hops), hop) for first in range(0, hops, per_segment)]
+    found = map_in_workers(segment_hop_energies, ranges, {}, workers=parallel_workers(source, workers))
+    return np.concatenate(found) if found else np.zeros(0)
+
+
+def segment_hop_energies(source: StemSource, first: int, stop: int, hop: int) -> np.ndarray:
+    """Energy of the mono mix in hops ``first … stop-1`` of ``hop`` samples, read a block at a time."""
     per_block = max(block_length(source.rate) // hop, 1)
-    energies = np.empty(hops)
+    energies = np.empty(stop - first)
     with source.reader() as reader:
-        for first in range(0, hops, per_block):
-            stop = min(first + per_block, hops)
-            frames = _mix_of(reader.read(first * hop, stop * hop)).reshape(-1, hop)
-            energies[first:stop] = np.einsum("ij,ij->i", frames, frames)
+        for block_first in range(first, stop, per_block):
+            block_stop = min(block_first + per_block, stop)
+            frames = _mix_of(reader.read(block_first * hop, block_stop * hop)).reshape(-1, hop)
+            energies[block_first - first : block_stop - first] = np.einsum("ij,ij->i", frames, frames)
     return energies
 
 

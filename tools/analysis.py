@@ -217,9 +217,22 @@ def block_length(rate: int) -> int:
     return frame_length(rate) * BLOCK_FRAMES
 
 
+def parallel_workers(source: StemSource, workers: int) -> int:
+    """How many processes a pass over ``source`` is worth: ``workers`` for a set on disk of at least
+    :data:`PARALLEL_MIN_STEM_S` stem-seconds, else 1 (this process; a set in memory is not copied
+    to workers)."""
+    big = len(source.names) * source.duration_s >= PARALLEL_MIN_STEM_S
+    return workers if isinstance(source, StemFiles) and big else 1
+
+
+def segment_length(rate: int) -> int:
+    """Samples per segment at ``rate``: :data:`SEGMENT_BLOCKS` blocks, the unit one worker measures."""
+    return block_length(rate) * SEGMENT_BLOCKS
+
+
 def segments_of(source: StemSource) -> list[tuple[int, int]]:
     """``(start, stop)`` in samples of each segment of ``source``, in order."""
-    length = block_length(source.rate) * SEGMENT_BLOCKS
+    length = segment_length(source.rate)
     return [(start, min(start + length, source.n_samples)) for start in range(0, source.n_samples, length)]
 
 
@@ -347,11 +360,9 @@ def analyze_stem_set(
     rate, channels = source.rate, source.channels
     segments = segments_of(source)
     progress = _Progress(source, segments, on_progress, label)
-    big = len(names) * source.duration_s >= PARALLEL_MIN_STEM_S
-    parallel = workers if isinstance(source, StemFiles) and big else 1
     results = map_in_workers(measure_segment, [(source, segment) for segment in segments],
-                             {"true_peaks": true_peaks, "block": block_length(rate)}, workers=parallel,
-                             on_done=progress.step)
+                             {"true_peaks": true_peaks, "block": block_length(rate)},
+                             workers=parallel_workers(source, workers), on_done=progress.step)
     edges = hop_edges(source.n_samples, rate)
     signals = 2 * len(names) + 1
     hop_energy = np.zeros((signals, channels, len(edges) - 1))

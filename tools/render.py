@@ -22,12 +22,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from faderwise.tools.analysis import parallel_workers, segments_of
 from faderwise.tools.family import each, sum_signals
 from faderwise.tools.json_files import write_json
 from faderwise.tools.levels import amplitude_to_db, intersample_peaks_of_family, peak_amplitude, true_peak_context
 from faderwise.tools.outputs import output_folder
 from faderwise.tools.stem_files import StemSource
 from faderwise.tools.stems import db_to_gain
+from faderwise.tools.workers import map_in_workers
 
 DEFAULT_CEILING_DBTP = -1.0  # EBU R128 / streaming delivery ceiling
 RENDER_BLOCK_S = 5.0
@@ -89,27 +91,38 @@ def _adjusted_block(source: StemSource, gains_db: Mapping[str, float], start: in
     return stems, sum_signals(stems)
 
 
-def render_blocks(source: StemSource) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` of each block a render reads, in order."""
+def render_blocks(source: StemSource, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each block a render reads from ``start`` to ``stop`` (default: all), in order."""
     block = max(int(RENDER_BLOCK_S * source.rate), 1)
-    for start in range(0, source.n_samples, block):
-        yield start, min(start + block, source.n_samples)
+    end = source.n_samples if stop is None else stop
+    for first in range(start, end, block):
+        yield first, min(first + block, end)
 
 
-def mix_peaks(source: StemSource, gains_db: Mapping[str, float]) -> tuple[float, float, int]:
+def mix_peaks(source: StemSource, gains_db: Mapping[str, float], *, workers: int = 1) -> tuple[float, float, int]:
     """The mix of ``source`` with ``gains_db`` applied: ``(sample peak dBFS, true peak dBTP,
-    samples beyond full scale)``, measured block by block (each read with the true peak's context)."""
+    samples beyond full scale)``, measured block by block (each read with the true peak's context),
+    a segment per task over ``workers`` processes (:func:`~faderwise.tools.analysis.parallel_workers`)."""
+    found = map_in_workers(segment_peaks, [(source, dict(gains_db), start, stop) for start, stop in segments_of(source)],
+                           {}, workers=parallel_workers(source, workers))
+    peaks, between, clipped = zip(*found)
+    sample_peak = amplitude_to_db(max(peaks))
+    return sample_peak, max(sample_peak, amplitude_to_db(max(between))), sum(clipped)
+
+
+def segment_peaks(source: StemSource, gains_db: Mapping[str, float], start: int, stop: int) -> tuple[float, float, int]:
+    """Samples ``start … stop-1`` of the adjusted mix: ``(largest |sample|, largest |value between
+    samples|, samples beyond ±1.0)``, as amplitudes."""
     context = true_peak_context(source.rate)
     peak, intersample, clipped = 0.0, 0.0, 0
-    for start, stop in render_blocks(source):
-        _, mix = _adjusted_block(source, gains_db, start - context, stop + context)
+    for first, last in render_blocks(source, start, stop):
+        _, mix = _adjusted_block(source, gains_db, first - context, last + context)
         middle = mix[:, context : mix.shape[1] - context]
         peak = max(peak, peak_amplitude(middle))
         clipped += int(np.count_nonzero(np.abs(middle) > 1.0))
         between = intersample_peaks_of_family([mix], source.rate, family=each, margin=context)[0]
         intersample = max(intersample, 10.0 ** (between / 20.0))
-    sample_peak = amplitude_to_db(peak)
-    return sample_peak, max(sample_peak, amplitude_to_db(intersample)), clipped
+    return peak, intersample, clipped
 
 
 def render_mix(
@@ -118,6 +131,7 @@ def render_mix(
     gains_db: Mapping[str, float] | None = None,
     peak_safe: bool = False,
     ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    workers: int = 1,
 ) -> RenderedMix:
     """Plan the mix of ``stem_set`` with ``gains_db`` (stem → dB) applied, and measure its peaks.
 
@@ -127,6 +141,7 @@ def render_mix(
         peak_safe: if the mix's true peak is above ``ceiling_dbtp``, turn every stem down by the
             same amount so it lands on the ceiling (the balance is kept).
         ceiling_dbtp: the ceiling for ``peak_safe``, dBTP.
+        workers: processes measuring the mix's peaks (:func:`mix_peaks`).
 
     Raises:
         StemSetError: a gain names a stem the set does not have.
@@ -134,7 +149,7 @@ def render_mix(
     gains = {name: 0.0 for name in stem_set.names}
     for name, gain in (gains_db or {}).items():
         gains[stem_set.resolve(name)] = float(gain)
-    sample_peak, true_peak, clipped = mix_peaks(stem_set, gains)
+    sample_peak, true_peak, clipped = mix_peaks(stem_set, gains, workers=workers)
     warnings: list[str] = []
     trim_db = 0.0
     if peak_safe and true_peak > ceiling_dbtp:

@@ -274,10 +274,7 @@ def stem_file(path: Path) -> StemFile:
         raise AudioReadError(f"{path}: file is empty (0 bytes)")
     header = audio_header(path)
     if header is None:
-        try:
-            _open(path).close()
-        except AudioReadError:
-            raise
+        _open(path).close()  # raises, saying why libsndfile cannot read it
         raise AudioReadError(f"{path}: not a readable audio file (format not recognised)")
     frames, rate, channels = header
     if frames == 0:
