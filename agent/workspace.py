@@ -29,7 +29,8 @@ from faderwise.tools.compare import Comparison, analyze_pair, compare_analyses
 from faderwise.tools.errors import FaderwiseError, OutputExistsError, StemSetError
 from faderwise.tools.json_files import plain_json
 from faderwise.tools.render import RenderedMix, mix_peaks, render_mix, write_render
-from faderwise.tools.stem_files import StemSource, open_stem_set
+from faderwise.tools.stem_files import StemSource, in_memory_if_small, open_stem_set
+from faderwise.tools.workers import both, default_workers
 
 SNAPSHOT_FORMAT = "faderwise.workspace/1"
 MAX_FOLDER_TRIES = 100
@@ -87,7 +88,8 @@ def load(path: str | os.PathLike[str]) -> LoadedStems:
     """Load a stem set from a folder, a MUSDB18-HQ song folder or a ``.stem.mp4``; the path is kept
     absolute, so a session resumed from another folder finds the same files."""
     path = Path(os.path.abspath(Path(path).expanduser()))
-    stems = open_stem_set(path)  # headers only: the audio is read in blocks when it is measured
+    # A small set is decoded once and kept; a big one is read in blocks whenever a tool needs sound.
+    stems = in_memory_if_small(open_stem_set(path))
     return LoadedStems(path=path, stems=stems, fingerprint=fingerprint(stems, path))
 
 
@@ -114,8 +116,9 @@ class Workspace:
     applied: list[AppliedRender] = field(default_factory=list)
     measure_count: int = 0
     """How many stem sets were measured (a cache miss each); tests and the benchmark read it."""
-    workers: int = 1
-    """Processes that measure a stem set (:func:`faderwise.tools.analysis.analyze_stem_set`)."""
+    workers: int = field(default_factory=default_workers)
+    """Processes (threads, for short sets) that measure a stem set: every core unless the config says
+    otherwise (:func:`faderwise.tools.analysis.analyze_stem_set`)."""
     on_progress: ProgressCallback | None = field(default=None, repr=False)
     """Told how far a measurement is (the chat shows it), from the thread that measures."""
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -142,8 +145,9 @@ class Workspace:
         return loaded
 
     def load_pair(self, stems: str | os.PathLike[str], reference: str | os.PathLike[str]) -> None:
-        """:meth:`load_stems` and :meth:`set_reference` at once (both or neither)."""
-        loaded_a, loaded_b = load(stems), load(reference)
+        """:meth:`load_stems` and :meth:`set_reference` at once (both or neither), a small set's
+        decoding on two threads when there are workers."""
+        loaded_a, loaded_b = both(lambda: load(stems), lambda: load(reference), concurrently=self.workers > 1)
         self.version_a = self.original_a = loaded_a
         self.version_b = loaded_b
         self.advice, self.focus, self.applied = None, None, []

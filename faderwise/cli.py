@@ -261,7 +261,7 @@ def run_bundle(args: argparse.Namespace) -> int:
     from faderwise.tools.bundle import make_bundle, write_bundle
     from faderwise.tools.stem_files import open_stem_set
 
-    version_a, version_b = open_stem_set(args.stems), open_stem_set(args.reference)
+    version_a, version_b = open_stem_set(args.stems), open_stem_set(args.reference)  # the window is read alone
     (target,) = require_stems([args.stem], version_a.names, label=version_a.label)
     check_target(args.out, folder=True, force=args.force)
     bundle = make_bundle(version_a, version_b, target, max_s=args.seconds)
@@ -276,7 +276,7 @@ def run_advise(args: argparse.Namespace) -> int:
     from faderwise.advisor.headroom import check_headroom
     from faderwise.advisor.measured import MeasuredAdvisor
     from faderwise.tools.bundle import is_bundle, read_bundle
-    from faderwise.tools.stem_files import open_stem_set
+    from faderwise.tools.stem_files import in_memory_if_small, open_stem_set
 
     if is_bundle(args.stems):
         if args.reference is not None or args.stem or args.advisor not in (None, "measured"):
@@ -284,8 +284,8 @@ def run_advise(args: argparse.Namespace) -> int:
                                       "--reference, --stem and other advisors do not apply")
         return _print_advice(MeasuredAdvisor().advise_bundle(read_bundle(args.stems)), as_json=args.json)
     err = Console(stderr=True)
-    version_a = open_stem_set(args.stems)
-    version_b = open_stem_set(args.reference) if args.reference is not None else None
+    version_a = in_memory_if_small(open_stem_set(args.stems))
+    version_b = in_memory_if_small(open_stem_set(args.reference)) if args.reference is not None else None
     workers = resolve_workers(args)
     name = args.advisor or ("measured" if version_b is not None else "single-mix")
     from faderwise.advisor.alm import ALM_KINDS
@@ -340,11 +340,11 @@ def run_apply(args: argparse.Namespace) -> int:
     from faderwise.tools.analysis import analyze_stem_set
     from faderwise.tools.plot import plot_stem_levels
     from faderwise.tools.render import render_mix, write_render
-    from faderwise.tools.stem_files import open_stem_set
+    from faderwise.tools.stem_files import in_memory_if_small, open_stem_set
 
     err = Console(stderr=True)
     advice = read_advice(args.advice)
-    version_a = open_stem_set(args.stems)
+    version_a = in_memory_if_small(open_stem_set(args.stems))  # two passes: the peaks, then the render
     reference = open_stem_set(args.reference) if args.reference is not None else None
     # every input is read (and registered) now: refuse a bad --out or --plot before rendering
     check_target(args.out, folder=True, force=args.force)

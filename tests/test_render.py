@@ -57,6 +57,7 @@ def test_peak_safe_trim_lands_on_the_ceiling_and_keeps_the_balance() -> None:
     plain = render_mix(stem_set)
     trimmed = render_mix(stem_set, peak_safe=True, ceiling_dbtp=-1.0)
     assert trimmed.trim_db == pytest.approx(-1.0 - plain.true_peak_dbtp, abs=1e-6)
+    assert trimmed.gains_db == {"a": 0.0, "b": 0.0}  # what was asked; the trim is said apart (render.json too)
     stems, mix = trimmed.read(0, RATE)
     assert true_peak_dbtp(mix, RATE) == pytest.approx(-1.0, abs=0.01)
     assert trimmed.clipped_samples == 0 and np.count_nonzero(np.abs(mix) > 1.0) == 0

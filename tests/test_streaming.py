@@ -14,6 +14,7 @@ from streaming_inputs import GOLDEN, measurement_arrays, write_inputs
 
 import faderwise.tools.analysis
 import faderwise.tools.render
+import faderwise.tools.stem_files
 from conftest import noise_stems, write_stems
 from faderwise.advisor.measured import MeasuredAdvisor
 from faderwise.agent.config import ConfigError, load_config
@@ -23,7 +24,7 @@ from faderwise.tools.analysis import analyze_stem_set, block_length
 from faderwise.tools.audio_io import resample
 from faderwise.tools.levels import sample_peak_dbfs, true_peak_context, true_peak_dbtp
 from faderwise.tools.render import mix_peaks
-from faderwise.tools.stem_files import BlockReader, open_stem_set
+from faderwise.tools.stem_files import BlockReader, decoded_size, in_memory_if_small, open_stem_set
 from faderwise.tools.stems import StemSet
 
 RATE = 44_100
@@ -86,13 +87,17 @@ def test_advice_from_blocks_is_the_whole_file_advice(inputs: dict[str, Path], re
     assert advisor.prepare(version_a, version_b).alignment.lag == int(golden[f"lag_{reference}"])  # 0.3 s: 13230
 
 
-def test_two_workers_give_exactly_what_one_gives(inputs: dict[str, Path], small_blocks: None) -> None:
+def test_two_workers_give_exactly_what_one_gives(inputs: dict[str, Path], small_blocks: None,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     source = open_stem_set(inputs["uneven"])
     one = measurement_arrays("uneven", analyze_stem_set(source, workers=1))
     two = measurement_arrays("uneven", analyze_stem_set(source, workers=2))  # 27 segments over two processes
-    assert sorted(one) == sorted(two)
+    monkeypatch.setattr(faderwise.tools.analysis, "PARALLEL_MIN_STEM_S", 1e9)
+    threads = measurement_arrays("uneven", analyze_stem_set(source, workers=2))  # a short set: two threads
+    assert sorted(one) == sorted(two) == sorted(threads)
     for key in one:
         assert np.array_equal(one[key], two[key], equal_nan=one[key].dtype != bool), key
+        assert np.array_equal(one[key], threads[key], equal_nan=one[key].dtype != bool), key
 
 
 def test_blocks_read_anywhere_equal_the_whole_load(inputs: dict[str, Path]) -> None:
@@ -119,7 +124,9 @@ def test_blocks_read_anywhere_equal_the_whole_load(inputs: dict[str, Path]) -> N
 
 def test_no_read_is_longer_than_a_block(inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
                                         tmp_path: Path) -> None:
-    """What bounds memory: analysis, alignment and rendering each read every stem a block at a time."""
+    """What bounds memory: analysis, alignment and rendering each read every stem a block at a time
+    (once a set is too big to keep decoded: here, any set)."""
+    monkeypatch.setattr(faderwise.tools.stem_files, "IN_MEMORY_LIMIT_BYTES", 0)
     spans: list[int] = []
     original = BlockReader.read
     monkeypatch.setattr(BlockReader, "read", lambda self, start, stop: spans.append(stop - start) or
@@ -223,3 +230,12 @@ def test_alignment_and_peaks_over_workers_are_the_whole_file_ones(inputs: dict[s
         assert sample_peak == pytest.approx(sample_peak_dbfs(whole), abs=1e-6)
         assert true_peak == pytest.approx(true_peak_dbtp(whole, RATE), abs=1e-4)
         assert clipped == int(np.count_nonzero(np.abs(whole) > 1.0)) > 10_000  # +9 dB of vocals clips it
+
+
+def test_a_small_set_is_decoded_once_and_a_big_one_is_not(inputs: dict[str, Path],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    source = open_stem_set(inputs["demo_a"])  # 5 stems × 30 s stereo at 44.1 kHz: 52.9 MB decoded
+    assert decoded_size(source) == 5 * 2 * 30 * RATE * 4
+    kept = in_memory_if_small(source)
+    assert isinstance(kept, StemSet) and kept.names == source.names and kept.sources == source.sources
+    assert in_memory_if_small(source, limit=decoded_size(source) - 1) is source

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate
 
-from faderwise.tools.analysis import block_length, parallel_workers, segment_length
+from faderwise.tools.analysis import block_length, parallel_plan, segment_length
 from faderwise.tools.family import sum_signals
 from faderwise.tools.stem_files import StemSource
 from faderwise.tools.stems import StemSet
-from faderwise.tools.workers import map_in_workers
+from faderwise.tools.workers import both, map_in_workers
 
 MAX_OFFSET_S = 5.0  # a bounce with a bar of pre-roll at slow tempi
 FINE_SEARCH_S = 0.25  # sample-exact search, around 0 and around each coarse candidate
@@ -63,7 +63,7 @@ def align_versions(
     workers: int = 1,
 ) -> Alignment:
     """Lag of B's mix against A's (both at A's rate), reading each set in blocks (the envelopes'
-    pass over ``workers`` processes, :func:`~faderwise.tools.analysis.parallel_workers`).
+    pass over ``workers`` processes, :func:`~faderwise.tools.analysis.parallel_plan`).
 
     Coarse to fine: onset envelopes (5 ms hops) are correlated within ±``max_offset_s``; then A's
     most energetic ``excerpt_s`` seconds (on the 5 ms grid) are slid sample by sample over B's mix
@@ -73,7 +73,9 @@ def align_versions(
     """
     rate = version_a.rate
     hop = int(round(ENVELOPE_HOP_S * rate))
-    energy_a, energy_b = _hop_energies(version_a, hop, workers=workers), _hop_energies(version_b, hop, workers=workers)
+    small = not parallel_plan(version_a, workers)["processes"] and not parallel_plan(version_b, workers)["processes"]
+    energy_a, energy_b = both(lambda: _hop_energies(version_a, hop, workers=workers),
+                              lambda: _hop_energies(version_b, hop, workers=workers), concurrently=workers > 1 and small)
     max_lag = int(round(FINE_SEARCH_S * rate))
     length = min(int(excerpt_s * rate), version_a.n_samples, max(version_b.n_samples - 2 * max_lag, rate))
     hops = max(length // hop, 1)
@@ -108,7 +110,7 @@ def _hop_energies(source: StemSource, hop: int, *, workers: int) -> np.ndarray:
     hops = source.n_samples // hop
     per_segment = max(segment_length(source.rate) // hop, 1)
     ranges = [(source, first, min(first + per_segment, hops), hop) for first in range(0, hops, per_segment)]
-    found = map_in_workers(segment_hop_energies, ranges, {}, workers=parallel_workers(source, workers))
+    found = map_in_workers(segment_hop_energies, ranges, {}, **parallel_plan(source, workers))
     return np.concatenate(found) if found else np.zeros(0)
 
 

@@ -60,8 +60,8 @@ SEGMENT_BLOCKS = 20
 PREROLL_S = 1.0
 """Audio before a segment that the K-weighting filter runs over first (its memory is under 40 ms)."""
 PARALLEL_MIN_STEM_S = 1800.0
-"""Seconds of stems (all stems counted) under which a set is measured in this process: starting
-workers costs about a second, half a minute of stems' measuring on one core."""
+"""Seconds of stems (all stems counted) under which a set is measured by threads of this process:
+starting worker processes costs about a second, half a minute of stems' measuring on one core."""
 
 
 @dataclass(frozen=True)
@@ -217,12 +217,12 @@ def block_length(rate: int) -> int:
     return frame_length(rate) * BLOCK_FRAMES
 
 
-def parallel_workers(source: StemSource, workers: int) -> int:
-    """How many processes a pass over ``source`` is worth: ``workers`` for a set on disk of at least
-    :data:`PARALLEL_MIN_STEM_S` stem-seconds, else 1 (this process; a set in memory is not copied
-    to workers)."""
+def parallel_plan(source: StemSource, workers: int) -> dict[str, int | bool]:
+    """How a pass over ``source`` spreads over ``workers``: processes for a set on disk of at least
+    :data:`PARALLEL_MIN_STEM_S` stem-seconds, threads below that and for a set in memory (which is
+    not copied to workers). Keyword arguments for :func:`~faderwise.tools.workers.map_in_workers`."""
     big = len(source.names) * source.duration_s >= PARALLEL_MIN_STEM_S
-    return workers if isinstance(source, StemFiles) and big else 1
+    return {"workers": workers, "processes": isinstance(source, StemFiles) and big}
 
 
 def segment_length(rate: int) -> int:
@@ -352,8 +352,8 @@ def analyze_stem_set(
         on_progress: called as ``(done, total, what)`` after each segment.
         true_peaks: measure true peaks (a quarter of the time); when false they are ``nan``,
             "not measured" (the advisors do not need them).
-        workers: processes measuring segments at once (a set in memory, or one under
-            :data:`PARALLEL_MIN_STEM_S`, is measured in this process). The numbers do not depend on it.
+        workers: processes measuring segments at once (threads for a set in memory, or one under
+            :data:`PARALLEL_MIN_STEM_S`: :func:`parallel_plan`). The numbers do not depend on it.
         label: how progress lines name the set (default: none).
     """
     names = source.names
@@ -362,7 +362,7 @@ def analyze_stem_set(
     progress = _Progress(source, segments, on_progress, label)
     results = map_in_workers(measure_segment, [(source, segment) for segment in segments],
                              {"true_peaks": true_peaks, "block": block_length(rate)},
-                             workers=parallel_workers(source, workers), on_done=progress.step)
+                             **parallel_plan(source, workers), on_done=progress.step)
     edges = hop_edges(source.n_samples, rate)
     signals = 2 * len(names) + 1
     hop_energy = np.zeros((signals, channels, len(edges) - 1))

@@ -6,6 +6,7 @@ reports levels; turning them into gain moves is the advisor's job.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,8 +19,10 @@ from faderwise.tools.analysis import (
     analyze_stem_set,
     json_number,
     level_difference,
+    parallel_plan,
 )
 from faderwise.tools.errors import StemSetError
+from faderwise.tools.workers import both
 
 
 def match_reference(version_a: StemSource, version_b: StemSource) -> tuple[dict[str, str], tuple[str, ...]]:
@@ -130,18 +133,26 @@ def analyze_pair(
     version_a: StemSource, version_b: StemSource, *, on_progress: ProgressCallback | None = None, workers: int = 1,
     true_peaks: bool = True,
 ) -> tuple[StemSetAnalysis, StemSetAnalysis]:
-    """Measure A, then B (:func:`analyze_stem_set`); ``on_progress`` sees one sequence of steps over
-    both, each named "A: …" or "B: …"."""
-    steps_a, steps_b = analysis_steps(version_a), analysis_steps(version_b)
+    """Measure A and B (:func:`analyze_stem_set`): one after the other when either is big enough
+    for worker processes, else side by side on two threads when there are ``workers``.
+    ``on_progress`` sees one count of steps over both, each named "A: …" or "B: …"."""
+    total = analysis_steps(version_a) + analysis_steps(version_b)
+    lock = threading.Lock()
+    done = 0
 
-    def relay(offset: int) -> ProgressCallback | None:
-        if on_progress is None:
-            return None
-        return lambda done, _total, what: on_progress(offset + done, steps_a + steps_b, what)
+    def report(_done: int, _total: int, what: str) -> None:
+        nonlocal done
+        with lock:
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total, what)
 
-    return (analyze_stem_set(version_a, on_progress=relay(0), workers=workers, label="A", true_peaks=true_peaks),
-            analyze_stem_set(version_b, on_progress=relay(steps_a), workers=workers, label="B",
-                             true_peaks=true_peaks))
+    small = not parallel_plan(version_a, workers)["processes"] and not parallel_plan(version_b, workers)["processes"]
+    return both(lambda: analyze_stem_set(version_a, on_progress=report, workers=workers, label="A",
+                                         true_peaks=true_peaks),
+                lambda: analyze_stem_set(version_b, on_progress=report, workers=workers, label="B",
+                                         true_peaks=true_peaks),
+                concurrently=workers > 1 and small)
 
 
 def compare_analyses(

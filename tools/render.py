@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from faderwise.tools.analysis import parallel_workers, segments_of
+from faderwise.tools.analysis import parallel_plan, segments_of
 from faderwise.tools.family import each, sum_signals
 from faderwise.tools.json_files import write_json
 from faderwise.tools.levels import amplitude_to_db, intersample_peaks_of_family, peak_amplitude, true_peak_context
@@ -44,8 +44,8 @@ class RenderedMix:
 
     Attributes:
         source: the stems the gains apply to.
-        gains_db: the gain applied to each stem, dB (0 for stems not named), the trim included.
-        trim_db: gain applied to every stem by the peak-safe trim (0 or negative), dB.
+        gains_db: the gain asked for each stem, dB (0 for stems not named).
+        trim_db: gain applied to every stem on top by the peak-safe trim (0 or negative), dB.
         sample_peak_dbfs, true_peak_dbtp: peaks of the rendered mix.
         clipped_samples: samples beyond ±1.0, which a fixed-point export would clip.
         warnings: one line for each thing the user should know.
@@ -60,14 +60,14 @@ class RenderedMix:
     warnings: tuple[str, ...] = field(default=())
 
     @property
-    def requested_db(self) -> dict[str, float]:
-        """The gains asked for, before the trim."""
-        return {name: gain - self.trim_db for name, gain in self.gains_db.items()}
+    def applied_db(self) -> dict[str, float]:
+        """The gain each stem gets, dB: what was asked plus the trim."""
+        return {name: gain + self.trim_db for name, gain in self.gains_db.items()}
 
     def read(self, start: int, stop: int) -> tuple[list[np.ndarray], np.ndarray]:
         """Samples ``start … stop-1`` of every adjusted stem (in the source's order) and of their
         mix, float32 ``(channels, stop − start)``."""
-        return _adjusted_block(self.source, self.gains_db, start, stop)
+        return _adjusted_block(self.source, self.applied_db, start, stop)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -102,9 +102,9 @@ def render_blocks(source: StemSource, start: int = 0, stop: int | None = None) -
 def mix_peaks(source: StemSource, gains_db: Mapping[str, float], *, workers: int = 1) -> tuple[float, float, int]:
     """The mix of ``source`` with ``gains_db`` applied: ``(sample peak dBFS, true peak dBTP,
     samples beyond full scale)``, measured block by block (each read with the true peak's context),
-    a segment per task over ``workers`` processes (:func:`~faderwise.tools.analysis.parallel_workers`)."""
+    a segment per task over ``workers`` processes (:func:`~faderwise.tools.analysis.parallel_plan`)."""
     found = map_in_workers(segment_peaks, [(source, dict(gains_db), start, stop) for start, stop in segments_of(source)],
-                           {}, workers=parallel_workers(source, workers))
+                           {}, **parallel_plan(source, workers))
     peaks, between, clipped = zip(*found)
     sample_peak = amplitude_to_db(max(peaks))
     return sample_peak, max(sample_peak, amplitude_to_db(max(between))), sum(clipped)
@@ -154,7 +154,6 @@ def render_mix(
     trim_db = 0.0
     if peak_safe and true_peak > ceiling_dbtp:
         trim_db = ceiling_dbtp - true_peak
-        gains = {name: gain + trim_db for name, gain in gains.items()}
         # A uniform gain moves every peak by the same dB; the ceiling is under full scale, so nothing clips.
         sample_peak, true_peak, clipped = sample_peak + trim_db, ceiling_dbtp, 0
         warnings.append(

@@ -48,6 +48,10 @@ from faderwise.tools.stems import (
 )
 from faderwise.tools.validate import LOUDNESS_BLOCK_S, MAX_CHANNELS, validate_audio
 
+IN_MEMORY_LIMIT_BYTES = 512_000_000
+"""Decoded size (float32) up to which a command or the chat decodes a set once and keeps it
+(:func:`in_memory_if_small`): a song of a few stems would otherwise be decoded again at every pass
+(alignment, measuring, the headroom check). Bigger sets are read in blocks at every pass."""
 RESAMPLE_HALF_TAPS = 10  # scipy.signal.resample_poly's default filter: 10·max(up, down) taps either side
 
 
@@ -216,6 +220,20 @@ def open_stem_set(path: str | os.PathLike[str], *, rate: int | None = None) -> S
     if (path / RENDER_MANIFEST).is_file() and (path / "stems").is_dir():
         return _open_folder(path / "stems", rate=rate, mixture_file=path / "mix.wav", origin=path)
     return _open_folder(path, rate=rate)
+
+
+def decoded_size(source: StemSource) -> int:
+    """Bytes of every stem of ``source`` decoded as float32 at the set's rate, channels and length."""
+    return len(source.names) * source.channels * source.n_samples * 4
+
+
+def in_memory_if_small(source: StemSource, *, limit: int | None = None) -> StemSource:
+    """``source`` decoded into memory when that takes at most ``limit`` bytes (default
+    :data:`IN_MEMORY_LIMIT_BYTES`), else ``source`` as it is, read in blocks."""
+    limit = IN_MEMORY_LIMIT_BYTES if limit is None else limit
+    if isinstance(source, StemFiles) and decoded_size(source) <= limit:
+        return source.load()
+    return source
 
 
 def load_stem_set(path: str | os.PathLike[str], *, rate: int | None = None) -> StemSet:
@@ -403,5 +421,6 @@ def _shape(audio: np.ndarray, rate: int, target_rate: int, channels: int, length
     return out
 
 
-__all__ = ["BlockReader", "StemFile", "StemFiles", "StemSource", "load_stem_mp4", "load_stem_set", "open_stem_set",
+__all__ = ["BlockReader", "StemFile", "StemFiles", "StemSource", "decoded_size", "in_memory_if_small", "load_stem_mp4",
+           "load_stem_set", "open_stem_set",
            "resampled_length", "stem_file"]

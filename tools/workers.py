@@ -12,10 +12,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 Result = TypeVar("Result")
+Other = TypeVar("Other")
 
 
 def default_workers() -> int:
@@ -44,6 +45,16 @@ def parse_workers(value: object, *, where: str) -> int:
     return count
 
 
+def both(first: Callable[[], Result], second: Callable[[], Other], *, concurrently: bool) -> tuple[Result, Other]:
+    """``(first(), second())``; with ``concurrently``, ``second`` runs on a thread beside ``first``
+    (for two jobs too short for worker processes: decoding, filters and FFTs release the GIL)."""
+    if not concurrently:
+        return first(), second()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(second)
+        return first(), pending.result()
+
+
 def _one_thread_each() -> None:
     """Worker start-up: one BLAS/OpenMP thread, so the workers do not fight over the cores."""
     try:
@@ -64,13 +75,15 @@ def _context(module: str) -> multiprocessing.context.BaseContext:
 
 
 def map_in_workers(function: Callable[..., Result], arguments: Sequence[tuple[Any, ...]],
-                   options: Mapping[str, Any], *, workers: int,
+                   options: Mapping[str, Any], *, workers: int, processes: bool = True,
                    on_done: Callable[[int], None] | None = None) -> list[Result]:
-    """``[function(*args, **options) for args in arguments]``, run in up to ``workers`` processes.
+    """``[function(*args, **options) for args in arguments]``, run in up to ``workers`` processes
+    (or, with ``processes`` false, threads: no start-up and no copying, for short jobs and data in
+    memory; decoding, filters and FFTs release the GIL).
 
     With one worker, or one input, everything runs here, in order. ``on_done(index)`` is called in
-    this process as each input finishes (in any order). The results come back in the inputs' order;
-    an exception in a worker is raised here as it was raised there.
+    the calling thread as each input finishes (in any order). The results come back in the inputs'
+    order; an exception in a worker is raised here as it was raised there.
     """
     if workers <= 1 or len(arguments) <= 1:
         results = []
@@ -80,8 +93,10 @@ def map_in_workers(function: Callable[..., Result], arguments: Sequence[tuple[An
                 on_done(index)
         return results
     found: dict[int, Result] = {}
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(arguments)), mp_context=_context(function.__module__),
-                               initializer=_one_thread_each)
+    count = min(workers, len(arguments))
+    pool: Executor = (ProcessPoolExecutor(max_workers=count, mp_context=_context(function.__module__),
+                                          initializer=_one_thread_each) if processes
+                      else ThreadPoolExecutor(max_workers=count))
     try:
         pending = {pool.submit(function, *args, **options): index for index, args in enumerate(arguments)}
         for future in as_completed(pending):
