@@ -1,10 +1,12 @@
-"""Work spread over processes: how many, and one way to run a function over many inputs.
+"""Work spread over the cores: how many workers, and one way to run a function over many inputs.
 
-Processes, not threads: the measurements are numpy and scipy calls, but enough of each block's work
-holds the GIL (Python loops over signals, small arrays) that threads would share one core. Workers
-are forked from a ``forkserver`` that has imported the work's module once (safe beside the chat's
-threads: the server itself has none; ``spawn`` where there is no forkserver), and each keeps one
-BLAS/FFT thread, so ``N`` workers use ``N`` cores and no more.
+Big jobs run in processes: the measurements are numpy and scipy calls, but enough of each block's
+work holds the GIL (Python loops over signals, small arrays) that threads would share one core.
+Workers are forked from a ``forkserver`` that has imported the work's module once (safe beside the
+chat's threads: the server itself has none; ``spawn`` where there is no forkserver), and each keeps
+one BLAS/FFT thread, so ``N`` workers use ``N`` cores and no more. Short jobs, and data already in
+memory, run on threads instead: no start-up, no copying, and decoding, filters and FFTs still
+release the GIL.
 """
 
 from __future__ import annotations
