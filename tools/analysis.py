@@ -24,14 +24,14 @@ level per frame).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from faderwise.tools.activity import active_hops, regions_from_hops
 from faderwise.tools.bands import BandLevels, band_layout, band_levels_of_family, frame_length
-from faderwise.tools.family import mix_backings_stems
+from faderwise.tools.family import Family, each, family_index, family_size, mix_backings_stems
 from faderwise.tools.levels import (
     amplitude_to_db,
     crest_factor_db,
@@ -207,8 +207,8 @@ def level_difference(a: float, b: float) -> float:
 
 
 def measure(audio: np.ndarray, rate: int) -> Measurement:
-    """Measure one float32 ``(channels, samples)`` signal."""
-    return analyze_stem_set(StemSet(stems={"signal": audio}, rate=rate)).stems["signal"].stem
+    """Measure one float32 ``(channels, samples)`` signal (on its own: no mix or backing is formed)."""
+    return measure_signals(StemSet(stems={"signal": audio}, rate=rate), family=each, true_peaks=True)[0]
 
 
 def block_length(rate: int) -> int:
@@ -258,16 +258,17 @@ class SegmentMeasures:
     band_power: np.ndarray
 
 
-def measure_segment(source: StemSource, segment: tuple[int, int], *, true_peaks: bool, block: int) -> SegmentMeasures:
-    """Measure samples ``segment[0] … segment[1]-1`` of every signal of ``source``'s family, in
-    blocks of ``block`` samples (a whole number of FFT frames: :func:`block_length`)."""
+def measure_segment(source: StemSource, segment: tuple[int, int], *, true_peaks: bool, block: int,
+                    family: Family) -> SegmentMeasures:
+    """Measure samples ``segment[0] … segment[1]-1`` of every signal ``family`` builds from the stems of
+    ``source`` (:mod:`faderwise.tools.family`), in blocks of ``block`` samples (a whole number of FFT
+    frames: :func:`block_length`)."""
     start, stop = segment
     rate, channels, n = source.rate, source.channels, len(source.names)
-    signals = 2 * n + 1
+    signals = family_size(family, n)
     context = true_peak_context(rate) if true_peaks else 0
     edges = hop_edges(source.n_samples, rate)
-    first_hop = max(int(np.searchsorted(edges, start, side="right")) - 1, 0)
-    last_hop = max(min(int(np.searchsorted(edges, stop, side="left")), len(edges) - 1), first_hop)
+    first_hop, last_hop = _hops_touched(edges, start, stop)
     n_fft = frame_length(rate)
     frames = -(-(stop - start) // n_fft)
     bands = len(band_layout(rate)[0])
@@ -290,27 +291,42 @@ def measure_segment(source: StemSource, segment: tuple[int, int], *, true_peaks:
             block_stop = min(block_start + block, stop)
             held = reader.read(block_start - context, block_stop + context)
             parts = [audio[:, context : audio.shape[1] - context] for audio in held]
-            _measure_block(found, parts, [k(part) for k, part in zip(filters, parts)], block_start, edges, first_hop)
+            weighted = [k(part) for k, part in zip(filters, parts)]
+            _measure_block(found, family(parts), family(weighted), block_start, edges, first_hop)
             row = (block_start - start) // n_fft  # a block is a whole number of frames
-            for index, levels in enumerate(band_levels_of_family(parts, rate, family=mix_backings_stems)):
+            for index, levels in enumerate(band_levels_of_family(parts, rate, family=family)):
                 found.band_power[index, row : row + levels.power.shape[0]] = levels.power
             if true_peaks:
-                peaks = intersample_peaks_of_family(held, rate, family=mix_backings_stems, margin=context)
+                peaks = intersample_peaks_of_family(held, rate, family=family, margin=context)
                 np.maximum(found.intersample_peak, [10.0 ** (peak / 20.0) for peak in peaks],
                            out=found.intersample_peak)
     return found
 
 
-def _measure_block(found: SegmentMeasures, parts: list[np.ndarray], weighted: list[np.ndarray], start: int,
+def _measure_block(found: SegmentMeasures, signals: Iterator[np.ndarray], weighted: Iterator[np.ndarray], start: int,
                    edges: np.ndarray, first_hop: int) -> None:
-    """Add one block's sums, peaks and hop energies of every signal to ``found``."""
-    for index, signal in enumerate(mix_backings_stems(parts)):
+    """Add one block's sums, peaks and hop energies of every signal (and of the same signals
+    K-weighted, ``weighted``) to ``found``."""
+    for index, signal in enumerate(signals):
         found.sum_squares[index] += float(np.vdot(signal, signal))
         found.peak[index] = max(found.peak[index], peak_amplitude(signal))
-    for index, signal in enumerate(mix_backings_stems(weighted)):
+    for index, signal in enumerate(weighted):
         first, energies = _hop_energy(signal, start, edges)
         if energies.shape[1]:
             found.hop_energy[index, :, first - first_hop : first - first_hop + energies.shape[1]] += energies
+
+
+def _hops_touched(edges: np.ndarray, start: int, stop: int) -> tuple[int, int]:
+    """The whole hops (``edges``: :func:`~faderwise.tools.loudness.hop_edges`) that samples
+    ``start … stop-1`` reach into: hops ``first … last-1`` (none when ``first == last``)."""
+    first = max(int(np.searchsorted(edges, start, side="right")) - 1, 0)
+    return first, max(min(int(np.searchsorted(edges, stop, side="left")), len(edges) - 1), first)
+
+
+def side_by_side(version_a: StemSource, version_b: StemSource, workers: int) -> bool:
+    """Whether a pass over A and one over B should run at once, on two threads: there are
+    ``workers``, and neither set is big enough for worker processes (:func:`parallel_plan`)."""
+    return workers > 1 and not any(parallel_plan(version, workers)["processes"] for version in (version_a, version_b))
 
 
 def _hop_energy(weighted: np.ndarray, start: int, edges: np.ndarray) -> tuple[int, np.ndarray]:
@@ -318,9 +334,8 @@ def _hop_energy(weighted: np.ndarray, start: int, edges: np.ndarray) -> tuple[in
     ``start``) in each hop it touches: ``(first hop, (channels, hops))``."""
     channels, length = weighted.shape
     stop = start + length
-    first = max(int(np.searchsorted(edges, start, side="right")) - 1, 0)
-    last = min(int(np.searchsorted(edges, stop, side="left")), len(edges) - 1)
-    if last <= first:
+    first, last = _hops_touched(edges, start, stop)
+    if last == first:
         return first, np.zeros((channels, 0))
     bounds = np.clip(edges[first : last + 1], start, stop) - start
     lengths = np.diff(bounds)
@@ -357,41 +372,14 @@ def analyze_stem_set(
         label: how progress lines name the set (default: none).
     """
     names = source.names
-    rate, channels = source.rate, source.channels
-    segments = segments_of(source)
-    progress = _Progress(source, segments, on_progress, label)
-    results = map_in_workers(measure_segment, [(source, segment) for segment in segments],
-                             {"true_peaks": true_peaks, "block": block_length(rate)},
-                             **parallel_plan(source, workers), on_done=progress.step)
-    edges = hop_edges(source.n_samples, rate)
-    signals = 2 * len(names) + 1
-    hop_energy = np.zeros((signals, channels, len(edges) - 1))
-    sum_squares, peak = np.zeros(signals), np.zeros(signals)
-    intersample = np.zeros(signals) if true_peaks else np.full(signals, np.nan)
-    band_power = []
-    for found in results:
-        hop_energy[:, :, found.first_hop : found.first_hop + found.hop_energy.shape[2]] += found.hop_energy
-        sum_squares += found.sum_squares
-        np.maximum(peak, found.peak, out=peak)
-        np.maximum(intersample, found.intersample_peak, out=intersample)
-        band_power.append(found.band_power)
-    power = np.concatenate(band_power, axis=1)
-    centres, labels = band_layout(rate)
-    n_fft = frame_length(rate)
-    frame_times = (np.arange(power.shape[1]) * n_fft + n_fft / 2) / rate
-    weights = channel_weights(channels)
-    lengths = np.diff(edges).astype(np.float64)
-    size = channels * source.n_samples
-
-    def measured(index: int) -> Measurement:
-        blocks = LoudnessBlocks(energy=weights @ hop_energy[index], lengths=lengths, rate=rate)
-        bands = BandLevels(centres_hz=centres, labels=labels, frame_times_s=frame_times, power=power[index])
-        return _measurement(blocks, sum_squares[index] / size, peak[index], intersample[index], bands)
-
-    mix = measured(0)
+    progress = _Progress(source, segments_of(source), on_progress, label)
+    measured = measure_signals(source, family=mix_backings_stems, true_peaks=true_peaks, workers=workers,
+                               on_done=progress.step)
+    mix_at, backing_at, stem_at = family_index(len(names))
+    mix = measured[mix_at]
     stems: dict[str, StemMeasurement] = {}
     for index, name in enumerate(names):
-        stem, backing = measured(1 + len(names) + index), measured(1 + index)
+        stem, backing = measured[stem_at[index]], measured[backing_at[index]]
         stems[name] = StemMeasurement(
             name=name,
             stem=stem,
@@ -399,8 +387,40 @@ def analyze_stem_set(
             stem_to_mix_lu=level_difference(stem.integrated_lufs, mix.integrated_lufs),
             stem_to_backing_lu=level_difference(stem.integrated_lufs, backing.integrated_lufs),
         )
-    return StemSetAnalysis(label=source.label, rate=rate, channels=channels, duration_s=source.duration_s, mix=mix,
-                           stems=stems, warnings=source.warnings)
+    return StemSetAnalysis(label=source.label, rate=source.rate, channels=source.channels,
+                           duration_s=source.duration_s, mix=mix, stems=stems, warnings=source.warnings)
+
+
+def measure_signals(source: StemSource, *, family: Family, true_peaks: bool, workers: int = 1,
+                    on_done: Callable[[int], None] | None = None) -> list[Measurement]:
+    """A :class:`Measurement` of every signal ``family`` builds from the stems of ``source``, in
+    the family's order: the segments measured (over ``workers``, :func:`parallel_plan`; ``on_done``
+    told of each as it finishes) and merged in order."""
+    rate, channels = source.rate, source.channels
+    results = map_in_workers(measure_segment, [(source, segment) for segment in segments_of(source)],
+                             {"true_peaks": true_peaks, "block": block_length(rate), "family": family},
+                             **parallel_plan(source, workers), on_done=on_done)
+    edges = hop_edges(source.n_samples, rate)
+    signals = family_size(family, len(source.names))
+    hop_energy = np.zeros((signals, channels, len(edges) - 1))
+    sum_squares, peak = np.zeros(signals), np.zeros(signals)
+    intersample = np.zeros(signals) if true_peaks else np.full(signals, np.nan)
+    for found in results:
+        hop_energy[:, :, found.first_hop : found.first_hop + found.hop_energy.shape[2]] += found.hop_energy
+        sum_squares += found.sum_squares
+        np.maximum(peak, found.peak, out=peak)
+        np.maximum(intersample, found.intersample_peak, out=intersample)
+    power = np.concatenate([found.band_power for found in results], axis=1)
+    centres, labels = band_layout(rate)
+    n_fft = frame_length(rate)
+    frame_times = (np.arange(power.shape[1]) * n_fft + n_fft / 2) / rate
+    weights = channel_weights(channels)
+    lengths = np.diff(edges).astype(np.float64)
+    size = channels * source.n_samples
+    return [_measurement(LoudnessBlocks(energy=weights @ hop_energy[index], lengths=lengths, rate=rate),
+                         sum_squares[index] / size, peak[index], intersample[index],
+                         BandLevels(centres_hz=centres, labels=labels, frame_times_s=frame_times, power=power[index]))
+            for index in range(signals)]
 
 
 def _measurement(blocks: LoudnessBlocks, mean_square: float, peak: float, intersample_peak: float,

@@ -47,6 +47,12 @@ def each(parts: Sequence[Signal]) -> Iterator[Signal]:
     yield from parts
 
 
+def family_size(family: Family, n_parts: int) -> int:
+    """How many signals ``family`` builds from ``n_parts`` parts (2N + 1 for
+    :func:`mix_backings_stems`, N for :func:`each`)."""
+    return sum(1 for _ in family([np.zeros((1, 1), dtype=np.float32)] * n_parts))
+
+
 def family_index(n_stems: int) -> tuple[int, range, range]:
     """Positions in :func:`mix_backings_stems` output: the mix, the backings, the stems."""
     return 0, range(1, 1 + n_stems), range(1 + n_stems, 1 + 2 * n_stems)
