@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate
 
-from faderwise.tools.analysis import block_length, parallel_plan, segment_length
+from faderwise.tools.analysis import block_length, parallel_plan, segment_length, side_by_side
 from faderwise.tools.family import sum_signals
 from faderwise.tools.stem_files import StemSource
 from faderwise.tools.stems import StemSet
@@ -73,9 +73,9 @@ def align_versions(
     """
     rate = version_a.rate
     hop = int(round(ENVELOPE_HOP_S * rate))
-    small = not parallel_plan(version_a, workers)["processes"] and not parallel_plan(version_b, workers)["processes"]
     energy_a, energy_b = both(lambda: _hop_energies(version_a, hop, workers=workers),
-                              lambda: _hop_energies(version_b, hop, workers=workers), concurrently=workers > 1 and small)
+                              lambda: _hop_energies(version_b, hop, workers=workers),
+                              concurrently=side_by_side(version_a, version_b, workers))
     max_lag = int(round(FINE_SEARCH_S * rate))
     length = min(int(excerpt_s * rate), version_a.n_samples, max(version_b.n_samples - 2 * max_lag, rate))
     hops = max(length // hop, 1)

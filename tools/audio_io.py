@@ -44,25 +44,49 @@ def read_audio(
         InvalidAudioError: NaN/Inf samples, more than 8 channels, shorter than ``min_duration_s``.
     """
     path = Path(path)
+    require_audio_file(path)
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise unreadable(path, exc) from exc
+    require_whole(path, data.shape[0], int(rate))
+    # soundfile returns (frames, channels); transposing here is the one place the axis order is known.
+    return validate_audio(data.T, int(rate), source=path, min_duration_s=min_duration_s), int(rate)
+
+
+def require_audio_file(path: Path) -> None:
+    """Register ``path`` as an input and refuse it unless it is a file with something in it.
+
+    Raises:
+        AudioReadError: no such file, or an empty one.
+    """
     note_input(path)
     if not path.is_file():
         raise AudioReadError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise AudioReadError(f"{path}: file is empty (0 bytes)")
-    try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        detail = str(exc).split(":")[-1].strip() or "format not recognised"
-        raise AudioReadError(f"{path}: not a readable audio file ({detail})") from exc
-    if data.shape[0] == 0:
+
+
+def unreadable(path: Path, exc: Exception) -> AudioReadError:
+    """The error for a file libsndfile cannot open or decode, with its reason."""
+    detail = str(exc).split(":")[-1].strip() or "format not recognised"
+    return AudioReadError(f"{path}: not a readable audio file ({detail})")
+
+
+def require_whole(path: Path, frames: int, rate: int) -> None:
+    """Refuse a file of ``frames`` samples at ``rate`` Hz that holds none, or that is shorter than
+    its header declares (:func:`truncated_fraction`).
+
+    Raises:
+        AudioReadError: no samples, or cut short (naming what the header promised and what is there).
+    """
+    if frames == 0:
         raise AudioReadError(f"{path}: contains no audio samples")
     missing = truncated_fraction(path)
     if missing is not None:
-        held_s = data.shape[0] / rate
+        held_s = frames / rate
         raise AudioReadError(f"{path}: truncated: the header promises {held_s / (1.0 - missing):.2f} s of audio but "
                              f"the file ends after {held_s:.2f} s (an interrupted copy or export?)")
-    # soundfile returns (frames, channels); transposing here is the one place the axis order is known.
-    return validate_audio(data.T, int(rate), source=path, min_duration_s=min_duration_s), int(rate)
 
 
 def audio_header(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:

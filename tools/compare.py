@@ -19,7 +19,7 @@ from faderwise.tools.analysis import (
     analyze_stem_set,
     json_number,
     level_difference,
-    parallel_plan,
+    side_by_side,
 )
 from faderwise.tools.errors import StemSetError
 from faderwise.tools.workers import both
@@ -147,12 +147,11 @@ def analyze_pair(
             if on_progress is not None:
                 on_progress(done, total, what)
 
-    small = not parallel_plan(version_a, workers)["processes"] and not parallel_plan(version_b, workers)["processes"]
     return both(lambda: analyze_stem_set(version_a, on_progress=report, workers=workers, label="A",
                                          true_peaks=true_peaks),
                 lambda: analyze_stem_set(version_b, on_progress=report, workers=workers, label="B",
                                          true_peaks=true_peaks),
-                concurrently=workers > 1 and small)
+                concurrently=side_by_side(version_a, version_b, workers))
 
 
 def compare_analyses(

@@ -28,7 +28,7 @@ from faderwise.tools.json_files import write_json
 from faderwise.tools.levels import amplitude_to_db, intersample_peaks_of_family, peak_amplitude, true_peak_context
 from faderwise.tools.outputs import output_folder
 from faderwise.tools.stem_files import StemSource
-from faderwise.tools.stems import db_to_gain
+from faderwise.tools.stems import apply_gain
 from faderwise.tools.workers import map_in_workers
 
 DEFAULT_CEILING_DBTP = -1.0  # EBU R128 / streaming delivery ceiling
@@ -86,8 +86,7 @@ def _finite_or_none(value: float) -> float | None:
 
 def _adjusted_block(source: StemSource, gains_db: Mapping[str, float], start: int,
                     stop: int) -> tuple[list[np.ndarray], np.ndarray]:
-    stems = [audio * np.float32(db_to_gain(gains_db.get(name, 0.0)))
-             for name, audio in zip(source.names, source.read(start, stop))]
+    stems = [apply_gain(audio, gains_db.get(name, 0.0)) for name, audio in zip(source.names, source.read(start, stop))]
     return stems, sum_signals(stems)
 
 

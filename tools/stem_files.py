@@ -32,7 +32,15 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from faderwise.tools.audio_io import audio_header, decode_audio_streams, read_audio, resample, truncated_fraction
+from faderwise.tools.audio_io import (
+    audio_header,
+    decode_audio_streams,
+    read_audio,
+    require_audio_file,
+    require_whole,
+    resample,
+    unreadable,
+)
 from faderwise.tools.errors import AudioReadError, StemSetError
 from faderwise.tools.memory import memory_of_stem_files
 from faderwise.tools.outputs import note_input
@@ -285,23 +293,13 @@ def _open_folder(folder: Path, *, rate: int | None, mixture_file: Path | None = 
 def stem_file(path: Path) -> StemFile:
     """One stem's header, checked as :func:`faderwise.tools.audio_io.read_audio` checks a whole
     file: present, not empty, readable, not cut short, at most 8 channels, one loudness block long."""
-    note_input(path)
-    if not path.is_file():
-        raise AudioReadError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise AudioReadError(f"{path}: file is empty (0 bytes)")
+    require_audio_file(path)
     header = audio_header(path)
     if header is None:
         _open(path).close()  # raises, saying why libsndfile cannot read it
         raise AudioReadError(f"{path}: not a readable audio file (format not recognised)")
     frames, rate, channels = header
-    if frames == 0:
-        raise AudioReadError(f"{path}: contains no audio samples")
-    missing = truncated_fraction(path)
-    if missing is not None:
-        held_s = frames / rate
-        raise AudioReadError(f"{path}: truncated: the header promises {held_s / (1.0 - missing):.2f} s of audio but "
-                             f"the file ends after {held_s:.2f} s (an interrupted copy or export?)")
+    require_whole(path, frames, rate)
     if channels > MAX_CHANNELS:
         raise AudioReadError(f"{path}: has {channels} channels; faderwise supports at most {MAX_CHANNELS}")
     if frames / rate < LOUDNESS_BLOCK_S:
@@ -352,8 +350,7 @@ def _open(path: Path) -> sf.SoundFile:
     try:
         return sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        detail = str(exc).split(":")[-1].strip() or "format not recognised"
-        raise AudioReadError(f"{path}: not a readable audio file ({detail})") from exc
+        raise unreadable(path, exc) from exc
     except OSError as exc:
         raise AudioReadError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
