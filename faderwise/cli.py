@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,8 @@ from faderwise.tools.paths import data_dir
 
 if TYPE_CHECKING:  # the advisor package loads only for the commands that need it
     from faderwise.advisor.model import Advice
+    from faderwise.tools.daw_project import FaderPlan
+    from faderwise.tools.stem_files import StemSource
 
 
 class FaderwiseUsageError(FaderwiseError):
@@ -52,16 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=run_demo)
 
     analyze = commands.add_parser("analyze", help="measure a stem set, optionally against a reference")
-    analyze.add_argument("stems", type=Path, help="folder of stems, MUSDB18-HQ song folder or .stem.mp4 (Version A)")
+    analyze.add_argument("stems", type=Path, help="folder of stems, MUSDB18-HQ song folder, .stem.mp4, or a REAPER "
+                         "(.RPP) or Ardour (.ardour) project with its tracks' bounced stems beside it (Version A)")
     analyze.add_argument("--reference", type=Path, help="the balanced reference (Version B), same layouts")
     analyze.add_argument("--json", action="store_true", help="print the numbers as JSON instead of a table")
     analyze.add_argument("--plot", type=Path, metavar="FILE.png", help="write short-term loudness over time")
     analyze.add_argument("--force", action="store_true", help="replace FILE.png if faderwise wrote it before")
+    add_map_option(analyze)
     add_workers_option(analyze)
     analyze.set_defaults(handler=run_analyze)
 
     advise = commands.add_parser("advise", help="say which faders to move, by how much, and why")
-    advise.add_argument("stems", type=Path, help="your stems (Version A), or a bundle folder from faderwise bundle")
+    advise.add_argument("stems", type=Path, help="your stems (Version A): a folder, .stem.mp4, a REAPER or Ardour "
+                        "project with its bounced stems beside it, or a bundle folder from faderwise bundle")
     advise.add_argument("--reference", type=Path, help="a balanced reference (Version B); without it the "
                         "single-mix advisor judges A alone")
     advise.add_argument("--stem", action="append", metavar="NAME", help="advise on this stem only (repeatable)")
@@ -76,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="is the reference a re-balanced copy of the same song (same) or another song "
                         "(different)? default: detect")
     advise.add_argument("--json", action="store_true", help="print the advice as JSON")
+    add_map_option(advise)
     add_workers_option(advise)
     advise.set_defaults(handler=run_advise)
 
@@ -101,6 +107,44 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--reference", type=Path, help="Version B, drawn in the plot")
     add_workers_option(apply)
     apply.set_defaults(handler=run_apply)
+    export = commands.add_parser("export", help="write advice into a new REAPER/Ardour project (faders moved), "
+                                 "or as a CSV/JSON table of fader moves for any DAW")
+    export.add_argument("advice", type=Path, help="advice JSON from faderwise advise --json")
+    export.add_argument("--project", type=Path, help="the project the stems were bounced from (SONG.RPP or "
+                        "SONG.ardour); it is read, never written")
+    export.add_argument("--out", type=Path, required=True, help="the new file: a project (same DAW and suffix), "
+                        "or FILE.csv / FILE.json with --format")
+    export.add_argument("--format", choices=("project", "csv", "json"), default="project",
+                        help="project (default): a copy of --project with the faders moved; csv or json: one row per "
+                        "move (stem, track, current dB, move dB, new dB)")
+    export.add_argument("--master", action="store_true", help="also move the master fader by the advice's master offset")
+    export.add_argument("--force", action="store_true", help="replace OUT if faderwise wrote it before (JSON only: a "
+                        "project or CSV carries no mark of faderwise, so it is never replaced)")
+    add_map_option(export)
+    export.set_defaults(handler=run_export)
+
+    push = commands.add_parser("push", help="move a running REAPER's or Ardour's faders over OSC: a dry run "
+                               "first, --apply to send, --undo to put them back")
+    push.add_argument("advice", type=Path, nargs="?", help="advice JSON from faderwise advise --json")
+    push.add_argument("--osc", choices=("reaper", "ardour"), required=True, help="the DAW listening for OSC")
+    push.add_argument("--host", help="where it runs (default 127.0.0.1; --undo: where the push went)")
+    push.add_argument("--port", type=int, help="its OSC port (default REAPER 8000, Ardour 3819)")
+    push.add_argument("--listen", type=int, metavar="PORT", help="the port its replies come to (default REAPER 9000, "
+                      "as set in its control surface; Ardour replies to any free port)")
+    push.add_argument("--apply", action="store_true", help="send the moves (without it: a dry run that only shows them)")
+    push.add_argument("--undo", action="store_true", help="put back the faders of the last push")
+    push.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the DAW's first reply (default 2)")
+    add_map_option(push)
+    push.set_defaults(handler=run_push)
+
+    mcp = commands.add_parser("mcp", help="serve faderwise's tools over the Model Context Protocol (for MCP clients)")
+    mcp.add_argument("--http", action="store_true", help="streamable HTTP on 127.0.0.1 instead of stdio")
+    mcp.add_argument("--port", type=int, default=8765, help="the HTTP port (default 8765)")
+    mcp.add_argument("--out", type=Path, help="folder for renders, bundles, plots and exports (default: faderwise's "
+                     "data folder, mcp/)")
+    add_workers_option(mcp)
+    mcp.set_defaults(handler=run_mcp)
+
     chat = commands.add_parser("chat", help="the chat: ask about your balance, get explained fader moves")
     chat.add_argument("stems", nargs="?", type=Path, help="your stems (Version A); default: the demo song")
     chat.add_argument("--reference", type=Path, help="the balanced reference (Version B)")
@@ -231,6 +275,31 @@ def add_workers_option(parser: argparse.ArgumentParser) -> None:
                         "default: the config's workers, else auto. The numbers do not depend on it")
 
 
+def add_map_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--map", type=Path, metavar="MAP.yaml", help="a project's tracks to stem files (track name: "
+                        "file, or null to leave a track out); default SONG.stems.yaml beside the project if it "
+                        "exists, else by name")
+
+
+def open_stems(path: Path, *, map_file: Path | None = None, err: Console | None = None) -> StemSource:
+    """A stem set from the command line: a project's bounced stems (the mapping shown on stderr),
+    or what :func:`~faderwise.tools.stem_files.open_stem_set` opens."""
+    from faderwise.tools.daw_project import is_project_file, open_project_stems
+    from faderwise.tools.stem_files import open_stem_set
+
+    if is_project_file(path):
+        stems, mapping = open_project_stems(path, map_file=map_file)
+        err = err or Console(stderr=True)
+        err.print(f"{path}: {mapping.project.daw_name} project, {len(mapping.files)} stems (track ← stem file):",
+                  highlight=False, soft_wrap=True)
+        for line in mapping.lines():
+            err.print(f"  {line}", highlight=False, soft_wrap=True)
+        return stems
+    if map_file is not None:
+        raise FaderwiseUsageError(f"--map maps a project's tracks to stems, and {path} is not a .RPP or .ardour project")
+    return open_stem_set(path)
+
+
 def worker_count(value: str) -> int:
     """``--workers``: a whole number from 1 up, or ``auto``."""
     from faderwise.tools.workers import parse_workers
@@ -252,7 +321,7 @@ def resolve_workers(args: argparse.Namespace) -> int:
 
 def run_analyze(args: argparse.Namespace) -> int:
     analyze_paths(args.stems, args.reference, plot=args.plot, as_json=args.json, force=args.force,
-                  workers=resolve_workers(args))
+                  workers=resolve_workers(args), map_file=args.map)
     return 0
 
 
@@ -276,16 +345,16 @@ def run_advise(args: argparse.Namespace) -> int:
     from faderwise.advisor.headroom import check_headroom
     from faderwise.advisor.measured import MeasuredAdvisor
     from faderwise.tools.bundle import is_bundle, read_bundle
-    from faderwise.tools.stem_files import in_memory_if_small, open_stem_set
+    from faderwise.tools.stem_files import in_memory_if_small
 
     if is_bundle(args.stems):
-        if args.reference is not None or args.stem or args.advisor not in (None, "measured"):
+        if args.reference is not None or args.stem or args.map or args.advisor not in (None, "measured"):
             raise FaderwiseUsageError(f"{args.stems}: a bundle holds its own reference and target; "
                                       "--reference, --stem and other advisors do not apply")
         return _print_advice(MeasuredAdvisor().advise_bundle(read_bundle(args.stems)), as_json=args.json)
     err = Console(stderr=True)
-    version_a = in_memory_if_small(open_stem_set(args.stems))
-    version_b = in_memory_if_small(open_stem_set(args.reference)) if args.reference is not None else None
+    version_a = in_memory_if_small(open_stems(args.stems, map_file=args.map, err=err))
+    version_b = in_memory_if_small(open_stems(args.reference, err=err)) if args.reference is not None else None
     workers = resolve_workers(args)
     name = args.advisor or ("measured" if version_b is not None else "single-mix")
     from faderwise.advisor.alm import ALM_KINDS
@@ -365,6 +434,87 @@ def run_apply(args: argparse.Namespace) -> int:
         plot_stem_levels(args.plot, analyze_stem_set(version_a), after,
                          analyze_stem_set(reference) if reference is not None else None, force=args.force)
         err.print(f"wrote {args.plot}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from faderwise.advisor.model import read_advice
+    from faderwise.tools.daw_project import plan_fader_moves, read_project, write_fader_table, write_project
+
+    if args.format == "project" and args.project is None:
+        raise FaderwiseUsageError("export writes a new project: give --project SONG.RPP|SONG.ardour, or --format csv|json")
+    if args.map is not None and args.project is None:
+        raise FaderwiseUsageError("--map maps a project's tracks: give --project too")
+    advice = read_advice(args.advice)
+    project = read_project(args.project) if args.project is not None else None
+    check_target(args.out, folder=False, force=args.force)  # refused before anything is planned
+    plan = plan_fader_moves(advice.gains_db(), project=project, map_file=args.map, where=str(args.advice),
+                            master_db=advice.global_offset_db if args.master else 0.0)
+    if args.format == "project":
+        out = write_project(plan, args.out, force=args.force)
+    else:
+        out = write_fader_table(plan, args.out, table_format=args.format, force=args.force)
+    _print_plan(plan, heading=None)
+    print(f"wrote {out}")
+    return 0
+
+
+def _print_plan(plan: FaderPlan, *, heading: str | None) -> None:
+    """The relative/absolute note, one line per fader change, then the warnings on stderr."""
+    from faderwise.tools.daw_project import RELATIVE_NOTE, change_lines
+
+    print(heading or RELATIVE_NOTE + (f" in {plan.project.source}" if plan.project else ""))
+    for line in change_lines(plan):
+        print(f"  {one_line(line)}")
+    err = Console(stderr=True)
+    for warning in plan.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from faderwise.tools.daw_project import RELATIVE_NOTE
+    from faderwise.tools.fader_push import apply_push, plan_push, undo_push
+    from faderwise.tools.osc_faders import OscDaw
+
+    if args.undo:
+        if args.advice is not None or args.apply or args.map is not None:
+            raise FaderwiseUsageError("push --undo puts back the last push: give no ADVICE.json, --apply or --map")
+        outcome = undo_push(args.osc, host=args.host, port=args.port, listen_port=args.listen, timeout=args.timeout)
+        restored = ", ".join(f"{track} {db:+.1f} dB" for track, db in outcome.levels.items()) or "no fader"
+        print(f"put back {restored}")
+        for track, db in outcome.left_alone.items():
+            print(f"  left {track} at {db:+.1f} dB: moved since the push, so it is yours now")
+        return _report_not_taken(outcome.not_taken, args.osc)
+    if args.advice is None:
+        raise FaderwiseUsageError("push needs ADVICE.json (from faderwise advise --json), or --undo")
+    from faderwise.advisor.model import read_advice
+
+    advice = read_advice(args.advice)
+    with OscDaw(args.osc, args.host or "127.0.0.1", args.port, listen_port=args.listen, timeout=args.timeout) as daw:
+        plan = plan_push(daw, advice.gains_db(), map_file=args.map, where=str(args.advice))
+        _print_plan(plan, heading=f"{'pushing to' if args.apply else 'dry run on'} {daw.where}: {RELATIVE_NOTE}")
+        if not args.apply:
+            print("nothing sent: run again with --apply to move these faders (faderwise push --undo puts them back)")
+            return 0
+        outcome = apply_push(daw, plan)
+    print(f"moved {len(outcome.levels)} fader{'s' if len(outcome.levels) != 1 else ''}; "
+          f"faderwise push --undo --osc {args.osc} puts them back (record {outcome.record})")
+    return _report_not_taken(outcome.not_taken, args.osc)
+
+
+def _report_not_taken(not_taken: Mapping[str, float], daw: str) -> int:
+    """Exit status 2 and one line when the DAW's faders are not where they were sent."""
+    if not not_taken:
+        return 0
+    listed = ", ".join(f"{track} (at {db:+.1f} dB)" for track, db in not_taken.items())
+    print(f"faderwise: error: {daw} did not take every move: {listed}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def run_mcp(args: argparse.Namespace) -> int:
+    from faderwise.agent.mcp_server import serve
+
+    serve(http_port=args.port if args.http else None, output_dir=args.out, workers=resolve_workers(args))
     return 0
 
 
@@ -596,18 +746,17 @@ def print_demo_analysis() -> int:
 
 
 def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_json: bool,
-                  force: bool = False, workers: int = 1) -> None:
+                  force: bool = False, workers: int = 1, map_file: Path | None = None) -> None:
     """Open, measure (``workers`` processes), print; the plot is written last, so bad input
     writes nothing (and a plot target that may not be written is refused before measuring)."""
     from faderwise.tools.analysis import analyze_stem_set
     from faderwise.tools.compare import compare_stem_sets
     from faderwise.tools.plot import plot_short_term
     from faderwise.tools.report import analysis_table, comparison_table
-    from faderwise.tools.stem_files import open_stem_set
 
     out, err = Console(), Console(stderr=True)
-    version_a = open_stem_set(stems)
-    version_b = open_stem_set(reference) if reference is not None else None
+    version_a = open_stems(stems, map_file=map_file, err=err)
+    version_b = open_stems(reference, err=err) if reference is not None else None
     if plot is not None:
         check_target(plot, folder=False, force=force)
     with _ProgressBar(err, enabled=_worth_a_bar(version_a, version_b) and err.is_terminal) as on_progress:

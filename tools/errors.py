@@ -10,6 +10,9 @@ print it as it is (``faderwise: error: <message>``) and exit with status 2.
     ├── OutputError              an output that cannot or may not be written (the path named)
     │   ├── OutputExistsError    it exists and may not be replaced (no --force, or not faderwise's own)
     │   └── InputOverlapError    it is, holds or lies inside an input of the command
+    ├── ProjectError             a DAW project that cannot be read or mapped (not one, truncated, unknown
+    │                            version, duplicate track names, a track with no bounced stem)
+    ├── DawConnectionError       a DAW that does not answer over OSC (host unknown or unreachable, no reply)
     ├── ResourceLimitError       the input needs more memory than the machine has free
     └── MissingDependencyError   an external program or optional extra is not installed
 """
@@ -44,6 +47,14 @@ class OutputExistsError(OutputError, FileExistsError):
 
 class InputOverlapError(OutputError):
     """An output that is, holds or lies inside an input of the command."""
+
+
+class ProjectError(FaderwiseError, ValueError):
+    """A REAPER or Ardour project that cannot be read, or whose tracks cannot be mapped to stems."""
+
+
+class DawConnectionError(FaderwiseError, ConnectionError):
+    """A DAW that cannot be reached over OSC, or does not answer."""
 
 
 class ResourceLimitError(FaderwiseError, MemoryError):

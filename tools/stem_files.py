@@ -203,8 +203,9 @@ class BlockReader:
 
 
 def open_stem_set(path: str | os.PathLike[str], *, rate: int | None = None) -> StemFiles | StemSet:
-    """A stem set, from its files' headers only: a folder of stems, a MUSDB18-HQ song folder or a
-    folder ``faderwise apply`` wrote. A ``.stem.mp4`` (a compressed container, MUSDB18 excerpts)
+    """A stem set, from its files' headers only: a folder of stems, a MUSDB18-HQ song folder, a
+    folder ``faderwise apply`` wrote, or a DAW project whose tracks' bounced stems lie beside it
+    (:func:`faderwise.tools.daw_project.open_project_stems`). A ``.stem.mp4`` (a compressed container, MUSDB18 excerpts)
     is decoded into memory instead.
 
     Args:
@@ -224,7 +225,12 @@ def open_stem_set(path: str | os.PathLike[str], *, rate: int | None = None) -> S
     if path.is_file():
         if path.name.lower().endswith(STEM_MP4_SUFFIX):
             return load_stem_mp4(path, rate=rate)
-        raise StemSetError(f"{path}: a stem set is a folder of audio files or a {STEM_MP4_SUFFIX} file")
+        from faderwise.tools.daw_project import is_project_file, open_project_stems  # projects read stem files
+
+        if is_project_file(path):
+            return open_project_stems(path, rate=rate)[0]
+        raise StemSetError(f"{path}: a stem set is a folder of audio files, a {STEM_MP4_SUFFIX} file or a REAPER "
+                           "(.RPP) or Ardour (.ardour) project with its bounced stems beside it")
     if (path / RENDER_MANIFEST).is_file() and (path / "stems").is_dir():
         return _open_folder(path / "stems", rate=rate, mixture_file=path / "mix.wav", origin=path)
     return _open_folder(path, rate=rate)
@@ -272,6 +278,12 @@ def load_stem_mp4(path: Path, *, rate: int | None = None) -> StemSet:
     mixture = shaped.pop(MIXTURE_NAME)
     return StemSet(stems=shaped, rate=layout.rate, sources=layout.sources, origin=path, mixture=mixture,
                    warnings=layout.warnings)
+
+
+def open_stem_files(origin: Path, files: Mapping[str, Path], *, rate: int | None = None) -> StemFiles:
+    """The stem set of the given files (stem name → file), opened from their headers as a folder's
+    stems are; ``origin`` is what the set is called (a project file)."""
+    return _assemble(origin, {name: stem_file(file) for name, file in files.items()}, rate=rate, mixture_file=None)
 
 
 def _open_folder(folder: Path, *, rate: int | None, mixture_file: Path | None = None,

@@ -1,0 +1,306 @@
+"""REAPER and Ardour projects: read, map tracks to bounced stems, advise, export, read back.
+
+The round trip must give exactly the advised fader changes and nothing else: every byte of the
+new project outside the moved fader values is the input's, and the input is never written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from daw_projects import (
+    ARDOUR_ROUTES,
+    REAPER_TRACKS,
+    ardour_session_text,
+    reaper_project_text,
+    write_project_with_stems,
+)
+from faderwise.cli import main
+from faderwise.tools.daw_project import (
+    map_stems,
+    plan_fader_moves,
+    project_text_with,
+    read_project,
+    write_project,
+)
+from faderwise.tools.errors import ProjectError
+from faderwise.tools.project_model import BUS, FOLDER, TRACK, Project
+
+EXACT_DB = 1e-9
+"""How close a moved fader read back must be to the advised move (dB): the gain is written with
+14 decimals (REAPER) or as a double that reads back exactly (Ardour)."""
+
+FORMATS = {
+    "reaper": (".RPP", lambda **kw: reaper_project_text(**kw)),
+    "reaper-crlf": (".RPP", lambda **kw: reaper_project_text(**kw).replace("\n", "\r\n")),
+    "ardour": (".ardour", lambda **kw: ardour_session_text(**kw)),
+}
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def outside_faders(project: Project) -> list[str]:
+    """The project's text cut at every fader value: what must not change."""
+    spans = sorted(track.span for track in (*project.tracks, *([project.master] if project.master else [])))
+    pieces, position = [], 0
+    for start, end in spans:
+        pieces.append(project.text[position:start])
+        position = end
+    return [*pieces, project.text[position:]]
+
+
+@pytest.fixture(params=sorted(FORMATS))
+def daw_format(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_project(folder: Path, daw_format: str, demo_dir: Path, **options: object) -> Path:
+    suffix, text = FORMATS[daw_format]
+    return write_project_with_stems(folder, text(**options), suffix, demo_dir / "version_a")
+
+
+def test_reads_tracks_folders_buses_mute_solo(tmp_path: Path, demo_dir: Path, daw_format: str) -> None:
+    project = read_project(make_project(tmp_path, daw_format, demo_dir))
+    assert [track.name for track in project.tracks] == [name for name, *_ in REAPER_TRACKS]
+    assert [route[0] for route in ARDOUR_ROUTES] == [name for name, *_ in REAPER_TRACKS]
+    group = FOLDER if project.daw == "reaper" else BUS
+    assert {track.name: track.kind for track in project.tracks if track.kind != TRACK} == {"Drums": group,
+                                                                                            "Guitars": group}
+    assert {track.name: track.parent for track in project.tracks if track.parent} == {
+        "Kick": "Drums", "Snare": "Drums", "Overheads": "Drums", "Guitar": "Guitars", "Gtr DI": "Guitars"}
+    expected_db = {"Drums": -3.0, "Kick": 0.0, "Snare": -1.0, "Overheads": -6.0, "Bass": 1.0, "Keys": -9.0,
+                   "Guitars": 0.0, "Guitar": -2.0, "Gtr DI": 0.0, "Vocals": 3.0}
+    for track in project.tracks:
+        assert track.gain_db == pytest.approx(expected_db[track.name], abs=1e-6), track.name
+    assert [t.name for t in project.tracks if t.mute] == ["Gtr DI"]
+    assert [t.name for t in project.tracks if t.solo] == ["Vocals"]
+    assert project.master is not None and project.master.gain_db == pytest.approx(-1.0, abs=1e-6)
+    assert [t.number for t in project.tracks] == list(range(1, 11))
+
+
+def test_maps_tracks_to_bounced_stems(tmp_path: Path, demo_dir: Path, daw_format: str) -> None:
+    mapping = map_stems(read_project(make_project(tmp_path, daw_format, demo_dir)))
+    assert dict(mapping.tracks) == {"Drums": "Drums", "Bass": "Bass", "Keys": "Keys", "Guitar": "Guitar",
+                                    "Vocals": "Vocals"}
+    daw = "REAPER" if daw_format.startswith("reaper") else "Ardour"
+    assert mapping.lines() == [
+        "Drums ← stems/Drums.wav (fader -3.0 dB)", "Bass ← stems/Bass.wav (fader +1.0 dB)",
+        "Keys ← stems/Keys.wav (fader -9.0 dB)", "Guitar ← stems/Guitar.wav (fader -2.0 dB)",
+        "Vocals ← stems/Vocals.wav (fader +3.0 dB)",
+        f"Gtr DI: muted in {daw}, no stem: left out of the mix",
+        "solo on 'Vocals' is ignored: faderwise measures the whole mix, as it plays with no solo"]
+
+
+def test_round_trip_read_advise_export_read_back(tmp_path: Path, demo_dir: Path, daw_format: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    project_path = make_project(tmp_path / "song", daw_format, demo_dir)
+    before_bytes, before_mtime = project_path.read_bytes(), project_path.stat().st_mtime_ns
+    code, advice_json, err = run(["advise", str(project_path), "--reference", str(demo_dir / "version_b"), "--json",
+                                  "--workers", "1"], capsys)
+    assert code == 0, err
+    assert "Vocals ← stems/Vocals.wav (fader +3.0 dB)" in err
+    advice = json.loads(advice_json)
+    # The demo's A is B with the vocals 4 dB up and the drums 3 dB down: the advice undoes exactly that.
+    moves = {move["stem"]: move["delta_db"] for move in advice["moves"]}
+    assert moves == {"Vocals": pytest.approx(-4.0, abs=0.05), "Drums": pytest.approx(3.0, abs=0.05)}
+    (tmp_path / "advice.json").write_text(advice_json)
+    out = tmp_path / "song" / f"new{project_path.suffix}"
+    code, printed, err = run(["export", str(tmp_path / "advice.json"), "--project", str(project_path),
+                              "--out", str(out)], capsys)
+    assert code == 0, err
+    assert printed.splitlines()[0] == ("fader moves are relative: each fader moves by the advised dB from where it is "
+                                       f"now in {project_path}")
+    assert printed.splitlines()[-1] == f"wrote {out}"
+    old, new = read_project(project_path), read_project(out)
+    assert [t.name for t in new.tracks] == [t.name for t in old.tracks]
+    for before, after in zip(old.tracks, new.tracks):
+        expected = moves.get(before.name, 0.0)
+        assert after.gain_db - before.gain_db == pytest.approx(expected, abs=EXACT_DB), before.name
+        if before.name not in moves:
+            assert after.gain == before.gain, before.name
+        assert (after.mute, after.solo, after.parent, after.kind) == (before.mute, before.solo, before.parent,
+                                                                      before.kind)
+    assert new.master is not None and old.master is not None and new.master.gain == old.master.gain
+    assert outside_faders(new) == outside_faders(old)  # byte for byte outside the moved values
+    assert out.read_bytes() == project_text_with(plan_fader_moves(moves, project=old)).encode()
+    assert project_path.read_bytes() == before_bytes and project_path.stat().st_mtime_ns == before_mtime
+    changed = [t.name for t, u in zip(old.tracks, new.tracks) if old.text[slice(*t.span)] != new.text[slice(*u.span)]]
+    assert changed == ["Drums", "Vocals"]
+
+
+def test_export_limits_to_the_daws_range_and_says_so(tmp_path: Path, demo_dir: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    for daw_format, top in (("reaper", 12.0), ("ardour", 6.0)):
+        project_path = make_project(tmp_path / daw_format, daw_format, demo_dir)
+        advice = tmp_path / f"{daw_format}.json"
+        advice.write_text(json.dumps({"format": "faderwise.advice/1", "advisor": "measured", "text": "",
+                                      "moves": [{"stem": "vocals", "delta_db": 10.0}]}))
+        out = project_path.with_name(f"loud{project_path.suffix}")
+        code, printed, err = run(["export", str(advice), "--project", str(project_path), "--out", str(out)], capsys)
+        assert code == 0
+        name = "REAPER" if daw_format == "reaper" else "Ardour"
+        assert f"  Vocals (stem vocals): +3.0 dB → {top:+.1f} dB (move +10.0 dB) (limited)" in printed.splitlines()
+        assert err.replace("\n", " ").strip() == (
+            f"warning: Vocals: +3.0 dB +10.0 dB would be +13.0 dB, past {name}'s {top:+.0f} dB fader maximum: set "
+            f"to {top:+.1f} dB, {13.0 - top:.1f} dB short")
+        assert read_project(out).track("Vocals").gain_db == pytest.approx(top, abs=EXACT_DB)
+
+
+def test_export_csv_and_json_tables(tmp_path: Path, demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project_path = make_project(tmp_path, "reaper", demo_dir)
+    advice = tmp_path / "advice.json"
+    advice.write_text(json.dumps({"format": "faderwise.advice/1", "advisor": "measured", "text": "",
+                                  "global_offset_db": -1.5,
+                                  "moves": [{"stem": "Lead_Vocals", "delta_db": -2.5}, {"stem": "keys", "delta_db": 1}]}))
+    (tmp_path / "song.stems.yaml").write_text("Vocals: stems/Lead_Vocals.wav\n")
+    os.rename(tmp_path / "stems" / "Vocals.wav", tmp_path / "stems" / "Lead_Vocals.wav")
+    assert run(["export", str(advice), "--project", str(project_path), "--out", str(tmp_path / "moves.csv"),
+                "--format", "csv", "--master"], capsys)[0] == 0
+    assert (tmp_path / "moves.csv").read_text() == ("stem,track,current_db,move_db,new_db\n"
+                                                    "Lead_Vocals,Vocals,3.00,-2.50,0.50\n"
+                                                    "keys,Keys,-9.00,1.00,-8.00\n"
+                                                    ",Master,-1.00,-1.50,-2.50\n")
+    assert run(["export", str(advice), "--out", str(tmp_path / "moves.json"), "--format", "json"], capsys)[0] == 0
+    table = json.loads((tmp_path / "moves.json").read_text())
+    assert table["format"] == "faderwise.fader-moves/1" and table["relative"] is True and table["project"] is None
+    assert table["moves"] == [
+        {"stem": "Lead_Vocals", "track": "Lead_Vocals", "current_db": None, "move_db": -2.5, "new_db": None,
+         "limited": False},
+        {"stem": "keys", "track": "keys", "current_db": None, "move_db": 1.0, "new_db": None, "limited": False}]
+
+
+def test_map_file_overrides_names_and_leaves_tracks_out(tmp_path: Path, demo_dir: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    project_path = make_project(tmp_path, "ardour", demo_dir)
+    os.rename(tmp_path / "stems" / "Vocals.wav", tmp_path / "stems" / "lead.wav")
+    os.remove(tmp_path / "stems" / "Keys.wav")
+    map_file = tmp_path / "my-map.yaml"
+    map_file.write_text("Vocals: stems/lead.wav\nKeys: null\n")
+    code, _, err = run(["analyze", str(project_path), "--map", str(map_file), "--json"], capsys)
+    assert code == 0, err
+    assert "  Vocals ← stems/lead.wav (fader +3.0 dB)" in err.splitlines()
+    assert "  Keys: left out (the map file says null)" in err.splitlines()
+    assert f"  map file: {map_file}" in err.splitlines()
+    mapping = map_stems(read_project(project_path), map_file=map_file)
+    assert sorted(mapping.files) == ["Bass", "Drums", "Guitar", "lead"]
+
+
+def test_non_ascii_names_keep_every_other_byte(tmp_path: Path) -> None:
+    routes = [("Kéys ☃", "AudioTrack", "0.5", 0, 0, "Master"), ("Bäss", "AudioTrack", "1", 0, 0, "Master")]
+    path = tmp_path / "sóng.ardour"
+    path.write_bytes(ardour_session_text(routes=routes).encode("utf-8"))
+    project = read_project(path)
+    plan = plan_fader_moves({"kéys": -2.0}, project=project)  # ☃ and spaces are not compared
+    out = write_project(plan, tmp_path / "new.ardour")
+    new = read_project(out)
+    assert new.track("Kéys ☃").gain_db - project.track("Kéys ☃").gain_db == pytest.approx(-2.0, abs=EXACT_DB)
+    assert new.track("Bäss").gain == 1.0
+    assert outside_faders(new) == outside_faders(project)
+
+
+def test_automation_and_double_counting(tmp_path: Path, demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project_path = make_project(tmp_path / "auto", "reaper", demo_dir, volume_envelope="Vocals")
+    advice = tmp_path / "advice.json"
+    advice.write_text(json.dumps({"format": "faderwise.advice/1", "advisor": "measured", "text": "",
+                                  "moves": [{"stem": "vocals", "delta_db": -2.0}]}))
+    code, _, err = run(["export", str(advice), "--project", str(project_path), "--out",
+                        str(project_path.with_name("new.RPP"))], capsys)
+    assert code == 0
+    assert ("warning: Vocals: its volume automation plays back and overrides the fader; move the automation by "
+            "-2.0 dB instead") in err.replace("\n", " ")
+    ardour = make_project(tmp_path / "double", "ardour", demo_dir)
+    (tmp_path / "double" / "stems" / "Kick.wav").write_bytes((tmp_path / "double" / "stems" / "Bass.wav").read_bytes())
+    with pytest.raises(ProjectError, match=r"^.*song\.ardour: both 'Drums' and its track 'Kick' have bounced stems, "
+                                           r"so the mix would count 'Kick' twice; map one of them to null in .*"
+                                           r"song\.stems\.yaml or with --map$"):
+        map_stems(read_project(ardour))
+
+
+BAD_PROJECTS = {
+    "wrong-format": ("song.RPP", lambda text: b"RIFF\x24\x00\x00\x00WAVEfmt ",
+                     "{p}: not a REAPER project (the first line is not <REAPER_PROJECT …>)"),
+    "not-a-project": ("song.txt", lambda text: text.encode(),
+                      "{p}: not a REAPER (.RPP) or Ardour (.ardour) project"),
+    "truncated-xml": ("song.ardour", lambda text: ardour_session_text().encode()[:5000],
+                      "{p}: not a complete XML file (line 82, column 11: unclosed token); is it cut short?"),
+    "truncated-rpp": ("song.RPP", lambda text: text.encode()[:3000],
+                      "{p}: the file ends inside an open block (truncated?): 3 '<' blocks never closed"),
+    "rpp-version": ("song.RPP", lambda text: text.replace("<REAPER_PROJECT 0.1", "<REAPER_PROJECT 0.2").encode(),
+                    "{p}: REAPER project format '0.2' is not one faderwise knows (it reads format 0.1, written by "
+                    "REAPER 4 to 7)"),
+    "ardour-version": ("song.ardour", lambda text: ardour_session_text(version="2.0.0").encode(),
+                       "{p}: Ardour session format '2.0.0' is not one faderwise knows (it reads formats 3000–9999, "
+                       "written by Ardour 3 to 9)"),
+    "not-ardour": ("song.ardour", lambda text: b'<?xml version="1.0"?>\n<svg></svg>\n',
+                   "{p}: not an Ardour session (its root element is <svg>, not <Session>)"),
+    "duplicate-names": ("song.RPP", lambda text: text.replace('NAME Keys', 'NAME Bass').encode(),
+                        "{p}: two tracks are named 'Bass' (tracks 5 and 6): rename one in REAPER, so that each stem "
+                        "maps to one track"),
+    "no-stem": ("song.RPP", lambda text: text.replace("NAME Keys", 'NAME "Synth Pad"').encode(),
+                "{p}: the track 'Synth Pad' has no bounced stem (looked for a file named like it in {d} and its "
+                "stems, bounces, renders, export folders); bounce it there, or map it in {d}/song.stems.yaml or "
+                "with --map (null leaves it out)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PROJECTS))
+@pytest.mark.parametrize("command", ["analyze", "export"])
+def test_bad_projects_one_line_exit_2_nothing_written(case: str, command: str, tmp_path: Path, demo_dir: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    name, content, message = BAD_PROJECTS[case]
+    folder = tmp_path / "song"
+    make_project(folder, "reaper", demo_dir)
+    (folder / "song.RPP").unlink()
+    path = folder / name
+    path.write_bytes(content(reaper_project_text()))
+    before = sorted(p.name for p in folder.rglob("*")), path.read_bytes(), path.stat().st_mtime_ns
+    advice = tmp_path / "advice.json"
+    advice.write_text(json.dumps({"format": "faderwise.advice/1", "advisor": "measured", "text": "",
+                                  "moves": [{"stem": "Bass", "delta_db": -1.0}]}))
+    out = folder / f"new{path.suffix}"
+    args = (["analyze", str(path)] if command == "analyze" else
+            ["export", str(advice), "--project", str(path), "--out", str(out)])
+    if case == "no-stem" and command == "export":  # export reads no audio: a track without a stem is no matter
+        assert run(args, capsys)[0] == 0 and out.is_file()
+        return
+    if case == "not-a-project" and command == "analyze":
+        message = ("{p}: a stem set is a folder of audio files, a .stem.mp4 file or a REAPER (.RPP) or Ardour "
+                   "(.ardour) project with its bounced stems beside it")
+    code, printed, err = run(args, capsys)
+    assert code == 2
+    assert err == f"faderwise: error: {message.format(p=path, d=folder)}\n"
+    assert not out.exists()
+    assert (sorted(p.name for p in folder.rglob("*")), path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+def test_export_refuses_to_replace_and_advice_stem_without_track(tmp_path: Path, demo_dir: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    project_path = make_project(tmp_path, "reaper", demo_dir)
+    advice = tmp_path / "advice.json"
+    advice.write_text(json.dumps({"format": "faderwise.advice/1", "advisor": "measured", "text": "",
+                                  "moves": [{"stem": "theremin", "delta_db": 2.0}]}))
+    code, _, err = run(["export", str(advice), "--project", str(project_path), "--out", str(tmp_path / "new.RPP")],
+                       capsys)
+    assert code == 2 and not (tmp_path / "new.RPP").exists()
+    assert err == (f"faderwise: error: {advice}: moves the stem 'theremin', but no track of {project_path} is named "
+                   "like it (tracks: Drums, Kick, Snare, Overheads, Bass, Keys, Guitars, Guitar, Gtr DI, Vocals); map "
+                   f"it in {tmp_path}/song.stems.yaml or with --map\n")
+    for target, text in ((project_path, "{t}: is an input of this command"), (tmp_path / "x.ardour",
+                         "{t}: a REAPER project must end in .RPP")):
+        advice.write_text(json.dumps({"format": "faderwise.advice/1", "advisor": "m", "text": "",
+                                      "moves": [{"stem": "bass", "delta_db": 2.0}]}))
+        before = project_path.read_bytes()
+        code, _, err = run(["export", str(advice), "--project", str(project_path), "--out", str(target),
+                            "--force"], capsys)
+        assert code == 2 and project_path.read_bytes() == before
+        assert err.startswith(f"faderwise: error: {text.format(t=target)}"), err
+    assert not math.isnan(read_project(project_path).track("Bass").gain_db)

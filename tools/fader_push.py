@@ -1,0 +1,136 @@
+"""Advice pushed to a running DAW: plan → dry run → apply → undo.
+
+:func:`plan_push` reads the DAW's faders (:class:`~faderwise.tools.osc_faders.OscDaw`) and plans
+the moves exactly as an exported project does
+(:func:`~faderwise.tools.daw_project.plan_fader_moves`): the dry run is that plan, shown.
+:func:`apply_push` sends it, reads the faders back to check that the DAW took each move, and
+keeps a record of the levels before (``pushes/push-….json`` in faderwise's data folder, through
+the guarded writer). :func:`undo_push` puts back the levels of the last push not undone yet, but
+only on faders still where the push left them: a fader the producer moved since is left alone
+and named.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from faderwise.tools.daw_project import FaderPlan, plan_fader_moves
+from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.json_files import read_json, write_json
+from faderwise.tools.osc_faders import OscDaw, levels_differing
+from faderwise.tools.outputs import check_target
+from faderwise.tools.paths import data_dir
+
+PUSH_FORMAT = "faderwise.push/1"
+UNDO_FORMAT = "faderwise.push-undo/1"
+
+
+class NothingToUndoError(FaderwiseError):
+    """``push --undo`` with no push left to undo."""
+
+
+def pushes_dir() -> Path:
+    """Where push records are kept (the data folder's ``pushes``)."""
+    return data_dir() / "pushes"
+
+
+def _new_record_path(kind: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S-%f")
+    return pushes_dir() / f"{kind}-{stamp}.json"
+
+
+def plan_push(daw: OscDaw, moves: Mapping[str, float], *, map_file: str | os.PathLike[str] | None = None,
+              where: str = "advice") -> FaderPlan:
+    """The moves (stem → dB) as fader changes on the running DAW: nothing is sent."""
+    return plan_fader_moves(moves, project=daw.faders(), map_file=map_file, where=where)
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """What an apply or undo did: the record written, the faders set (track → dB), the faders
+    that are not where they were sent (track → dB now), and those left alone (undo)."""
+
+    record: Path
+    levels: Mapping[str, float]
+    not_taken: Mapping[str, float]
+    left_alone: Mapping[str, float]
+
+
+def apply_push(daw: OscDaw, plan: FaderPlan) -> PushOutcome:
+    """Send ``plan`` (from :func:`plan_push` on this ``daw``), check it arrived, record it."""
+    if plan.project is None or not plan.changes:
+        raise FaderwiseError("the advice moves no fader of the DAW: nothing to push")
+    record = _new_record_path("push")
+    check_target(record, folder=False)  # refuse before any fader moves, not after
+    numbers = {track.name: track.number for track in plan.project.tracks}
+    levels = {change.track: float(change.new_db) for change in plan.changes}  # type: ignore[arg-type]
+    daw.set_levels({numbers[track]: db for track, db in levels.items()})
+    not_taken = levels_differing(daw.faders(), levels)
+    write_json(record, {
+        "format": PUSH_FORMAT, "daw": daw.dialect.daw, "host": daw.host, "port": daw.port,
+        "listen_port": daw.listen_port, "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "faders": [{"track": change.track, "number": numbers[change.track], "stem": change.stem,
+                    "before_db": _finite(change.current_db), "pushed_db": _finite(change.new_db)}
+                   for change in plan.changes],
+        "not_taken": {track: _finite(db) for track, db in not_taken.items()},
+    })
+    return PushOutcome(record, levels, not_taken, {})
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, 4)
+
+
+def last_push(daw: str) -> tuple[Path, dict[str, object]]:
+    """The newest push record for ``daw`` that no undo record names.
+
+    Raises:
+        NothingToUndoError: there is none.
+    """
+    folder = pushes_dir()
+    records = sorted(folder.glob("push-*.json")) if folder.is_dir() else []
+    undone = {str(read_json(path, error=FaderwiseError).get("undoes"))  # type: ignore[union-attr]
+              for path in (folder.glob("undo-*.json") if folder.is_dir() else [])}
+    for path in reversed(records):
+        record = read_json(path, error=FaderwiseError)
+        if isinstance(record, dict) and record.get("format") == PUSH_FORMAT and record.get("daw") == daw \
+                and path.name not in undone:
+            return path, record
+    raise NothingToUndoError(f"no push to {daw} left to undo (records in {folder})")
+
+
+def undo_push(daw_name: str, *, host: str | None = None, port: int | None = None, listen_port: int | None = None,
+              timeout: float = 2.0) -> PushOutcome:
+    """Put back the faders of the last push to ``daw_name`` (at the host and ports it went to,
+    unless given) that are still where it left them."""
+    path, record = last_push(daw_name)
+    target = _new_record_path("undo")
+    check_target(target, folder=False)
+    faders = list(record.get("faders", []))  # type: ignore[call-overload]
+    with OscDaw(daw_name, host or str(record["host"]), port or int(record["port"]),  # type: ignore[call-overload]
+                listen_port=listen_port if listen_port is not None else record.get("listen_port"),  # type: ignore[arg-type]
+                timeout=timeout) as daw:
+        now = {track.name: track for track in daw.faders().tracks}
+        restore: dict[str, float] = {}
+        left_alone: dict[str, float] = {}
+        for fader in faders:
+            track = now.get(fader["track"])
+            before = fader["before_db"]
+            pushed = fader["pushed_db"]
+            if track is None or before is None:
+                continue
+            if pushed is not None and abs(track.gain_db - pushed) <= 0.05:
+                restore[fader["track"]] = float(before)
+            else:
+                left_alone[fader["track"]] = track.gain_db
+        daw.set_levels({now[track].number: db for track, db in restore.items()})
+        not_taken = levels_differing(daw.faders(), restore)
+    write_json(target, {"format": UNDO_FORMAT, "undoes": path.name, "daw": daw_name,
+                        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "restored": restore, "left_alone": {k: _finite(v) for k, v in left_alone.items()}})
+    return PushOutcome(target, restore, not_taken, left_alone)
