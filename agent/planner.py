@@ -43,7 +43,9 @@ HELP_TEXT = """I can measure your stems, compare them with a reference and say w
 - "compare" (after applying, to check), "how loud is the vocal?" (measure)
 - "apply" (asks first; renders to a new folder), "undo", "forget the bass move"
 - "plot" (levels) or "plot loudness over time", "bundle the vocals"
-- "use the single-mix advisor", "list stems", "load FOLDER", "reference FOLDER"
+- "use the single-mix advisor", "list stems", "load FOLDER" (or SONG.RPP / SONG.ardour), "reference FOLDER"
+- "export to reaper" (a new copy of the project with the faders moved), "push to reaper" / "push to ardour"
+  (moves the running DAW's faders over OSC; shows them and asks first), "undo the push"
 """
 FALLBACK_TEXT = ("I'm the offline planner, so I only understand mixing requests about gain: an overview, which stem "
                  "is off, a stem by name, why, how much, compare, apply, undo, plot. Type **help** for examples, "
@@ -61,7 +63,7 @@ class Intent:
     calls: tuple[tuple[str, dict[str, Any]], ...] = field(default=())
 
 
-PATH = r"""["']([^"']+)["']|(\S*[/\\]\S*|\S+\.(?:mp4|wav|flac)|\.\.?(?=[\s,;]|$))"""
+PATH = r"""["']([^"']+)["']|(\S*[/\\]\S*|\S+\.(?:mp4|wav|flac|rpp|RPP|ardour)|\.\.?(?=[\s,;]|$))"""
 
 
 def _path_after(text: str, words: str) -> str | None:
@@ -103,6 +105,7 @@ def mentioned_stems(text: str, stem_names: Sequence[str]) -> list[str]:
     return ordered
 
 
+WHICH_DAW_TEXT = "Which DAW? Say **push to reaper** or **push to ardour** (and **undo the push to reaper** to go back)."
 SCOPE_TEXT = ("faderwise advises gain only (how loud each stem sits in the mix): not EQ, compression, reverb or "
               "other effects, panning or arrangement.")
 
@@ -113,6 +116,9 @@ RULES: list[tuple[str, str]] = [
               r"side-?chain\w*|gat(e|ing)|de-?ess\w*|auto-?tune|pitch|arrang\w*|high[- ]pass|low[- ]pass|filter\w*|"
               r"(boost|cut) the (highs|lows|mids|treble|bass frequencies))\b"),
     ("help", r"^\s*(\?|help|what can you do|commands)\b|\bhelp\b"),
+    ("undo_push", r"\bundo\b.*\bpush\b|\b(put|set) (the|my) faders back\b"),
+    ("push", r"\bpush\b|\b(send|move)\b.*\bfaders?\b.*\b(reaper|ardour)\b"),
+    ("export", r"\bexport\b(?!.*\b(conversation|chat|transcript|markdown)\b)|\bwrite\b.*\b(reaper|ardour|project)\b|\.rpp\b|\.ardour\b"),
     ("undo", r"\b(undo|revert|roll ?back|go back|take (it|that|them) back)\b"),
     ("why", r"\bwhy\b|\bexplain\b|\breasons?\b|\bevidence\b|how do you know"),
     ("how_much", r"\bhow much\b|\bexactly\b|\bprecisely\b|\bhow many (db|decibels)\b"),
@@ -153,6 +159,20 @@ def classify(text: str, stem_names: Sequence[str], *, has_reference: bool) -> In
         return Intent("help")
     if kind == "scope":
         return Intent("scope", stems, calls=(("explain_stem", one),) if first else (("advise", {}),))
+    daw = "ardour" if re.search(r"\bardour\b", lowered) else "reaper" if re.search(r"\breaper\b", lowered) else None
+    if kind == "undo_push":
+        return Intent("undo_push", calls=(("undo_push", {"daw": daw}),)) if daw else Intent("which-daw")
+    if kind == "push":
+        if daw is None:
+            return Intent("which-daw")
+        ports = {key: int(number) for key, number in re.findall(r"\b(port|listen)\s+(\d{2,5})\b", lowered)}
+        args = {"daw": daw, **({"port": ports["port"]} if "port" in ports else {}),
+                **({"listen_port": ports["listen"]} if "listen" in ports else {})}
+        return Intent("push", calls=(("push_faders", args),))
+    if kind == "export":
+        project = _path_after(text, "export|into|to|project")
+        return Intent("export", calls=(("export_project", {"project": project} if project and
+                                        re.search(r"\.(rpp|ardour)$", project, re.IGNORECASE) else {}),))
     if kind == "undo":
         return Intent("undo", calls=(("undo_apply", {}),))
     if kind in ("why", "how_much"):
@@ -463,6 +483,8 @@ class OfflinePlanner(BaseChatModel):
             return AIMessage(content="", tool_calls=calls)
         if intent.kind == "help":
             return AIMessage(content=HELP_TEXT)
+        if intent.kind == "which-daw":
+            return AIMessage(content=WHICH_DAW_TEXT)
         if intent.kind == "stray-answer":
             return AIMessage(content="There is nothing waiting for a yes or no right now. " + FALLBACK_TEXT)
         return AIMessage(content=FALLBACK_TEXT)

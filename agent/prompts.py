@@ -15,6 +15,9 @@ the backing, where the stem is buried or exposed, where the backing covers it).
 tools take no stem argument to mean that stem.
 - apply_moves renders to a new folder and asks the producer to confirm; never claim a move is applied \
 before the tool says so. undo_apply reverts, forget_move drops a pending move.
+- export_project writes the moves into a new copy of the producer's REAPER or Ardour project; push_faders \
+moves a running DAW's faders over OSC, only when the producer asks, and asks them to confirm; undo_push \
+puts the faders back.
 - Keep answers short: the moves first, then the evidence. If a tool fails, say what failed and what the \
 producer can do."""
 

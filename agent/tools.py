@@ -33,18 +33,25 @@ from faderwise.agent.plots import write_plot
 from faderwise.agent.workspace import LoadedStems, Workspace
 from faderwise.tools.analysis import json_number, peak_warning
 from faderwise.tools.bundle import make_bundle, write_bundle
+from faderwise.tools.daw_project import RELATIVE_NOTE, FaderPlan, change_lines
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.fader_push import apply_push, plan_push
+from faderwise.tools.fader_push import undo_push as undo_push_faders
 from faderwise.tools.json_files import plain_json
+from faderwise.tools.osc_faders import OscDaw
 from faderwise.tools.report import format_difference, format_level
 
 StemArg = Annotated[str | None, "a stem name or the words for it ('vox', 'the kick'); omit for the stem the "
                     "conversation is about"]
 Result = tuple[str, dict[str, Any]]
 TOOL_NAMES = ("load_stems", "set_reference", "list_stems", "measure", "compare_to_reference", "advise", "explain_stem",
-              "make_ab_bundle", "plot", "apply_moves", "undo_apply", "forget_move")
+              "make_ab_bundle", "plot", "apply_moves", "undo_apply", "forget_move", "export_project", "push_faders",
+              "undo_push")
 """The tools :func:`make_tools` makes, in its order (scripts name them in ``expect: {tools: …}``)."""
-CHANGES_SESSION = frozenset({"load_stems", "set_reference", "apply_moves", "undo_apply", "forget_move"})
-"""The tools that change what a session holds (the rest only measure, advise or write new files)."""
+CHANGES_SESSION = frozenset({"load_stems", "set_reference", "apply_moves", "undo_apply", "forget_move", "push_faders",
+                             "undo_push"})
+"""The tools that change what a session holds or the producer's DAW (the rest only measure, advise or
+write new files): a model may call them only when the producer's message asks for them."""
 YES_WORDS = frozenset({"y", "yes", "yeah", "yep", "ok", "okay", "sure", "apply", "do it", "go", "go ahead", "confirm"})
 
 
@@ -131,6 +138,27 @@ def stem_explanation(stem: str, facts: Mapping[str, Any], move: GainMove | None)
         move_headline(stem, facts, move), backing_sentence(facts), moment_sentence(facts, move.delta_db),
         masking_sentence(facts) if move.delta_db > 0 else "", confidence_sentence(move.low_db, move.high_db),
     ) if part.strip())
+
+
+def _plan_content(headline: str, plan: FaderPlan) -> str:
+    """``headline``, what the fader moves are relative to, each change and each warning."""
+    where = f" in {plan.project.source}" if plan.project else ""
+    text = f"{headline}: {RELATIVE_NOTE}{where}. " + "; ".join(change_lines(plan)) + "."
+    return text + "".join(f" Warning: {line}" for line in plan.warnings)
+
+
+def moves_text(gains_db: Mapping[str, float]) -> str:
+    """"vocals -4.0 dB, drums +3.0 dB"."""
+    return ", ".join(f"{stem} {gain:+.1f} dB" for stem, gain in gains_db.items())
+
+
+def render_moves(workspace: Workspace, gains_db: Mapping[str, float]) -> Result:
+    """Apply ``gains_db`` (confirmed by the producer) to Version A: a new render folder."""
+    rendered, out = workspace.apply(gains_db)
+    warnings = "".join(f" Warning: {line}" for line in rendered.warnings)
+    return (f"Applied {moves_text(gains_db)}; wrote {out}/stems and {out}/mix.wav. Version A is now the adjusted "
+            f"mix.{warnings}"), {"kind": "apply", "applied": True, "gains_db": dict(gains_db), "folder": str(out),
+                                 "render": rendered.to_json()}
 
 
 def make_tools(workspace: Workspace) -> list[BaseTool]:
@@ -313,7 +341,7 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
                                     "was applied. Call apply_moves once, listing every stem to move")
         names = [workspace.resolve(stem) for stem in stems] if stems else None
         gains = workspace.planned_gains(names)
-        listed = ", ".join(f"{stem} {gain:+.1f} dB" for stem, gain in gains.items())
+        listed = moves_text(gains)
         plan_id = confirmation_id(tool_call_id, gains, workspace.require_a().fingerprint)
         answer = interrupt({"kind": "confirm-apply", "id": plan_id, "gains_db": gains,
                             "question": f"Apply {listed} and render to a new folder? (yes/no)"})
@@ -324,17 +352,14 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         if not is_yes(answer.get("answer")):
             return f"Not applied: the producer declined ({listed}).", {"kind": "apply", "applied": False,
                                                                         "gains_db": gains}
-        rendered, out = workspace.apply(gains)
-        warnings = "".join(f" Warning: {line}" for line in rendered.warnings)
-        return (f"Applied {listed}; wrote {out}/stems and {out}/mix.wav. Version A is now the adjusted mix.{warnings}"), {
-            "kind": "apply", "applied": True, "gains_db": gains, "folder": str(out), "render": rendered.to_json()}
+        return render_moves(workspace, gains)
 
     @tool(response_format="content_and_artifact")
     @serialized
     def undo_apply() -> Result:
         """Undo the last apply: Version A goes back to the stems before it, and its moves are pending again."""
         undone = workspace.undo()
-        listed = ", ".join(f"{stem} {gain:+.1f} dB" for stem, gain in undone.gains_db.items())
+        listed = moves_text(undone.gains_db)
         return (f"Undid {listed}; Version A is {workspace.require_a().path} again (the render in {undone.folder} "
                 f"stays on disk)."), {"kind": "undo", "gains_db": dict(undone.gains_db), "folder": str(undone.folder)}
 
@@ -348,8 +373,59 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         return f"Dropped the {name} move. Pending moves: {left}.", {"kind": "advice-edit", "forgot": name,
                                                                        **_advice_artifact(advice)}
 
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def export_project(
+        project: Annotated[str | None, "the REAPER .RPP or Ardour .ardour project the stems were bounced from; omit "
+                           "when the stems were loaded from it"] = None,
+    ) -> Result:
+        """Write the session's fader moves (applied and pending) into a new copy of the DAW project, beside it:
+        each advised track's fader moves by its dB from where it is now. The project itself is never changed."""
+        plan, out = workspace.export_project(project)
+        return _plan_content(f"Wrote {out}", plan), {"kind": "export", "file": str(out), **plan.to_json()}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def push_faders(
+        tool_call_id: Annotated[str, InjectedToolCallId],
+        daw: Annotated[Literal["reaper", "ardour"], "the DAW listening for OSC"],
+        host: Annotated[str | None, "where it runs (default this machine)"] = None,
+        port: Annotated[int | None, "its OSC port (default REAPER 8000, Ardour 3819)"] = None,
+        listen_port: Annotated[int | None, "the port its replies come to (default REAPER 9000)"] = None,
+    ) -> Result:
+        """Move the running DAW's faders by the session's moves over OSC: reads the faders, shows the plan (a dry
+        run) and asks the producer before sending anything; undo_push puts them back."""
+        with OscDaw(daw, host or "127.0.0.1", port, listen_port=listen_port) as live:
+            plan = plan_push(live, workspace.project_moves(), where="this session's advice")
+            if not plan.changes:
+                return _plan_content(f"Nothing to push to {live.where}", plan), {"kind": "push", "pushed": False,
+                                                                                  **plan.to_json()}
+            plan_id = confirmation_id(tool_call_id, {c.track: float(c.new_db or 0.0) for c in plan.changes}, live.where)
+            listed = "; ".join(change_lines(plan))
+            answer = interrupt({"kind": "confirm-push", "id": plan_id, "question": f"Move these faders on "
+                                f"{live.where}: {listed}? (yes/no)"})
+            if not (isinstance(answer, dict) and answer.get("id") == plan_id and is_yes(answer.get("answer"))):
+                return _plan_content(f"Not pushed (dry run only) to {live.where}", plan), {
+                    "kind": "push", "pushed": False, **plan.to_json()}
+            outcome = apply_push(live, plan)
+        missed = "".join(f" Warning: {track} is at {db:+.1f} dB, not where it was sent."
+                         for track, db in outcome.not_taken.items())
+        return _plan_content(f"Pushed to {live.where} (undo_push puts them back)", plan) + missed, {
+            "kind": "push", "pushed": True, "record": str(outcome.record), **plan.to_json()}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def undo_push(daw: Annotated[Literal["reaper", "ardour"], "the DAW the last push went to"]) -> Result:
+        """Put the DAW's faders back where the last push found them (faders moved since are left alone)."""
+        outcome = undo_push_faders(daw)
+        restored = moves_text(outcome.levels) or "no fader"
+        alone = "".join(f" Left {track} at {db:+.1f} dB: it was moved since the push."
+                        for track, db in outcome.left_alone.items())
+        return f"Put back {restored} on {daw}.{alone}", {"kind": "undo-push", "restored": dict(outcome.levels),
+                                                         "left_alone": dict(outcome.left_alone)}
+
     tools = [load_stems, set_reference, list_stems, measure, compare_to_reference, advise, explain_stem,
-             make_ab_bundle, plot, apply_moves, undo_apply, forget_move]
+             make_ab_bundle, plot, apply_moves, undo_apply, forget_move, export_project, push_faders, undo_push]
     for each in tools:  # one clean paragraph each: a docstring's line breaks and indentation are not sent
         each.description = " ".join(each.description.split())
     return tools

@@ -52,6 +52,9 @@ SLASH_COMMANDS: dict[str, str] = {
     "/apply": "/apply [STEM ...]: render the pending moves to a new folder (asks first)",
     "/plot": "/plot [levels|loudness]: draw the stems' levels or loudness over time",
     "/export": "/export FILE.md [--force]: save this conversation as Markdown",
+    "/export-project": "/export-project [SONG.RPP|SONG.ardour]: a new copy of the project with the faders moved "
+                       "(default: the project the stems came from)",
+    "/push": "/push reaper|ardour [PORT]: move the running DAW's faders over OSC (shows them, asks first)",
     "/sessions": "/sessions: list saved sessions",
     "/model": "/model SPEC: switch model (offline, ollama:MODEL[@HOST], openai:MODEL, anthropic:MODEL; "
               "options ,mode=routed ,tool_choice=required)",
@@ -302,7 +305,11 @@ class ChatApp(App[None]):
                   "/reference": f"reference {shlex.quote(args[0])}" if len(args) == 1 else None,
                   "/advise": f"use the {args[0]} advisor" if args else "overview",
                   "/apply": "apply " + " ".join(args) if args else "apply the moves",
-                  "/plot": "plot loudness over time" if args[:1] == ["loudness"] else "plot levels"}
+                  "/plot": "plot loudness over time" if args[:1] == ["loudness"] else "plot levels",
+                  "/export-project": f"export to the project {shlex.quote(args[0])}" if len(args) == 1 else
+                                     "export to the project" if not args else None,
+                  "/push": f"push to {args[0]}" + (f" port {args[1]}" if len(args) == 2 else "")
+                           if 1 <= len(args) <= 2 and args[0] in ("reaper", "ardour") else None}
         if command in spoken:
             said = spoken[command]
             if said is None:

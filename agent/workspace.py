@@ -26,6 +26,7 @@ from faderwise.advisor.measured import MeasuredAdvisor, PreparedPair
 from faderwise.advisor.stem_names import find_stem
 from faderwise.tools.analysis import ProgressCallback, StemSetAnalysis, analyze_stem_set, level_difference
 from faderwise.tools.compare import Comparison, analyze_pair, compare_analyses
+from faderwise.tools.daw_project import FaderPlan, is_project_file, plan_fader_moves, read_project, write_project_beside
 from faderwise.tools.errors import FaderwiseError, OutputExistsError, StemSetError
 from faderwise.tools.json_files import plain_json
 from faderwise.tools.render import RenderedMix, mix_peaks, render_mix, write_render
@@ -376,6 +377,38 @@ class Workspace:
         self.version_a = load(self.applied[-1].folder / "stems") if self.applied else self.original_a
         self.advice = last.advice
         return last
+
+    # -- the DAW --------------------------------------------------------------------------------
+
+    def project_moves(self) -> dict[str, float]:
+        """What to carry into the project the stems were bounced from, stem → dB: every applied
+        move added up, and the pending advice (computed now if there is none) on top."""
+        moves = self.total_gains()
+        pending = self.advice if self.advice is not None or self.applied else self.current_advice()
+        for stem, gain in (pending.gains_db() if pending is not None else {}).items():
+            moves[stem] = moves.get(stem, 0.0) + gain
+        return moves
+
+    def project_path(self, project: str | os.PathLike[str] | None) -> Path:
+        """``project``, else the project Version A was first loaded from.
+
+        Raises:
+            NothingLoadedError: no project named and the stems came from a folder.
+        """
+        if project:
+            return Path(os.path.abspath(Path(project).expanduser()))
+        source = self.require_a() if self.original_a is None else self.original_a
+        if is_project_file(source.path):
+            return source.path
+        raise NothingLoadedError(f"which project? The stems came from the folder {source.path}; name the REAPER "
+                                 "(.RPP) or Ardour (.ardour) project they were bounced from (/export-project FILE)")
+
+    def export_project(self, project: str | os.PathLike[str] | None = None) -> tuple[FaderPlan, Path]:
+        """The session's moves (:meth:`project_moves`) written into a new copy of ``project`` (default:
+        the project A came from) beside it, ``SONG-faderwise-NN.RPP``; the project is never written."""
+        plan = plan_fader_moves(self.project_moves(), project=read_project(self.project_path(project)),
+                                where="this session's advice")
+        return plan, write_project_beside(plan)
 
     def total_gains(self) -> dict[str, float]:
         """Every applied move added up, stem → dB relative to the stems first loaded."""

@@ -115,7 +115,7 @@ def _ardour_route(order: int, name: str, flags: str, gain: str, mute: int, solo:
     playlist = f' audio-playlist="{route_id + 5000}" playlist="{name}.1"' if track else ""
     inputs = "" if name == "Master" else (
         f'      <Port type="audio" name="{name}/audio_in 1">\n'
-        + (f'        <Connection other="system:capture_1"/>\n' if track else "")
+        + ('        <Connection other="system:capture_1"/>\n' if track else "")
         + "      </Port>\n")
     return (
         f'    <Route version="7003" id="{route_id}" name="{name}" default-type="audio" strict-io="1" active="1" '

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from daw_projects import (
     ARDOUR_ROUTES,
     REAPER_TRACKS,
@@ -20,6 +19,7 @@ from daw_projects import (
     reaper_project_text,
     write_project_with_stems,
 )
+
 from faderwise.cli import main
 from faderwise.tools.daw_project import (
     map_stems,

@@ -8,9 +8,9 @@ import socket
 from pathlib import Path
 
 import pytest
+from osc_standins import StandInArdour, StandInReaper
 
 from faderwise.cli import main
-from osc_standins import StandInArdour, StandInReaper
 
 MIXER = {1: ("Drums", -3.0), 2: ("Kick", 0.0), 3: ("Snare", -1.0), 4: ("Overheads", -6.0), 5: ("Bass", 1.0),
          6: ("Keys", -9.0), 7: ("Guitars", 0.0), 8: ("Guitar", -2.0), 9: ("Gtr DI", 0.0), 10: ("Vocals", 3.0)}

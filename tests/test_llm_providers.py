@@ -126,7 +126,8 @@ def test_an_openai_compatible_server_drives_the_tools(serve: object, demo_dir: P
         f"drums, guitar, keys, vocals; 30.0 s). Reference (Version B): {b}.")}
     described = {tool["function"]["name"]: tool["function"]["description"] for tool in first["tools"]}
     assert set(described) == {"load_stems", "set_reference", "list_stems", "measure", "compare_to_reference", "advise",
-                              "explain_stem", "make_ab_bundle", "plot", "apply_moves", "undo_apply", "forget_move"}
+                              "explain_stem", "make_ab_bundle", "plot", "apply_moves", "undo_apply", "forget_move",
+                              "export_project", "push_faders", "undo_push"}
     assert described["advise"] == ("Say which faders to move by how much, and why, from measurements. The advice "
                                    "becomes the pending moves that apply_moves renders.")
     assert all("\n" not in text and "  " not in text for text in described.values())

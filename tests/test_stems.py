@@ -174,4 +174,5 @@ def test_a_file_that_is_not_a_stem_set(tmp_path: Path) -> None:
     sf.write(path, np.zeros((RATE, 2)), RATE)
     with pytest.raises(StemSetError) as raised:
         load_stem_set(path)
-    assert str(raised.value) == f"{path}: a stem set is a folder of audio files or a .stem.mp4 file"
+    assert str(raised.value) == (f"{path}: a stem set is a folder of audio files, a .stem.mp4 file or a REAPER (.RPP) "
+                                 "or Ardour (.ardour) project with its bounced stems beside it")

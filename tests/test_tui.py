@@ -309,7 +309,9 @@ async def test_export_errors_are_a_note_and_the_chat_goes_on(demo_dir: Path, tmp
 
 
 def test_complete_slash() -> None:
-    assert complete_slash("/ex") == ("/export ", ["/export"])
+    assert complete_slash("/ex") == ("/ex", ["/export", "/export-project"])
+    assert complete_slash("/export-") == ("/export-project ", ["/export-project"])
+    assert complete_slash("/pu") == ("/push ", ["/push"])
     assert complete_slash("/") [1][0] == "/load"
     assert complete_slash("hello") == ("hello", [])
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from faderwise.tools.ardour_session import read_ardour
 from faderwise.tools.audio_io import AUDIO_EXTENSIONS
-from faderwise.tools.errors import ProjectError
+from faderwise.tools.errors import OutputExistsError, ProjectError
 from faderwise.tools.json_files import read_yaml, write_json
 from faderwise.tools.outputs import check_target, note_input, output_file, write_text
 from faderwise.tools.project_model import MASTER, Project, Track, db_to_gain
@@ -447,6 +447,29 @@ def write_project(plan: FaderPlan, out: str | os.PathLike[str], *, force: bool =
     with output_file(out, force=force, inputs=[plan.project.path]) as staging:
         staging.write_bytes(data)
     return out
+
+
+MAX_EXPORTS = 99
+
+
+def write_project_beside(plan: FaderPlan) -> Path:
+    """:func:`write_project` into ``SONG-faderwise-NN`` (same suffix) beside the project, the first
+    number free: beside it, REAPER finds the media by the same relative paths and Ardour takes it
+    as a snapshot of the same session."""
+    if plan.project is None:
+        raise ProjectError("there is no project to write the fader moves into")
+    source = plan.project.path
+    for number in range(1, MAX_EXPORTS + 1):
+        out = source.with_name(f"{source.stem}-faderwise-{number:02d}{source.suffix}")
+        if out.exists() or out.is_symlink():
+            continue
+        try:
+            return write_project(plan, out)
+        except OutputExistsError:
+            if not out.exists():
+                raise
+    raise OutputExistsError(f"{source.parent}: every {source.stem}-faderwise-NN{source.suffix} up to "
+                            f"{MAX_EXPORTS} is taken; move some away")
 
 
 def fader_table_csv(plan: FaderPlan) -> str:
