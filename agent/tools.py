@@ -92,6 +92,8 @@ def _set_summary(loaded: LoadedStems) -> str:
     stems = loaded.stems
     text = (f"{len(stems.names)} stems from {loaded.path}: {', '.join(stems.names)} "
             f"({stems.duration_s:.1f} s, {stems.rate} Hz, {stems.channels} ch).")
+    if loaded.mapping is not None:
+        text += f" {loaded.mapping.project.daw_name} tracks (track ← stem file): {'; '.join(loaded.mapping.lines())}."
     return text + "".join(f" Warning: {line}" for line in stems.warnings)
 
 

@@ -26,7 +26,15 @@ from faderwise.advisor.measured import MeasuredAdvisor, PreparedPair
 from faderwise.advisor.stem_names import find_stem
 from faderwise.tools.analysis import ProgressCallback, StemSetAnalysis, analyze_stem_set, level_difference
 from faderwise.tools.compare import Comparison, analyze_pair, compare_analyses
-from faderwise.tools.daw_project import FaderPlan, is_project_file, plan_fader_moves, read_project, write_project_beside
+from faderwise.tools.daw_project import (
+    FaderPlan,
+    StemMapping,
+    is_project_file,
+    open_project_stems,
+    plan_fader_moves,
+    read_project,
+    write_project_beside,
+)
 from faderwise.tools.errors import FaderwiseError, OutputExistsError, StemSetError
 from faderwise.tools.json_files import plain_json
 from faderwise.tools.render import RenderedMix, mix_peaks, render_mix, write_render
@@ -62,6 +70,8 @@ class LoadedStems:
     path: Path
     stems: StemSource
     fingerprint: str
+    mapping: StemMapping | None = None
+    """Which track each stem is, when ``path`` is a DAW project."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +96,18 @@ def fingerprint(stem_set: StemSource, path: Path) -> str:
 
 
 def load(path: str | os.PathLike[str]) -> LoadedStems:
-    """Load a stem set from a folder, a MUSDB18-HQ song folder or a ``.stem.mp4``; the path is kept
+    """Load a stem set from a folder, a MUSDB18-HQ song folder, a ``.stem.mp4`` or a DAW project
+    (its tracks' bounced stems, and the mapping); the path is kept
     absolute, so a session resumed from another folder finds the same files."""
     path = Path(os.path.abspath(Path(path).expanduser()))
+    mapping = None
+    if is_project_file(path):
+        opened, mapping = open_project_stems(path)
+    else:
+        opened = open_stem_set(path)
     # A small set is decoded once and kept; a big one is read in blocks whenever a tool needs sound.
-    stems = in_memory_if_small(open_stem_set(path))
-    return LoadedStems(path=path, stems=stems, fingerprint=fingerprint(stems, path))
+    stems = in_memory_if_small(opened)
+    return LoadedStems(path=path, stems=stems, fingerprint=fingerprint(stems, path), mapping=mapping)
 
 
 @dataclass

@@ -39,6 +39,9 @@ def test_export_to_reaper_after_advice_and_after_an_apply(tmp_path: Path, demo_d
     monkeypatch.setenv("FADERWISE_DATA_DIR", str(tmp_path / "data"))
     project = write_project_with_stems(tmp_path / "song", reaper_project_text(), ".RPP", demo_dir / "version_a")
     session = session_on(project, demo_dir / "version_b", tmp_path)
+    reply, _, _, _ = collect(session.send("list stems"))
+    assert ("REAPER tracks (track ← stem file): Drums ← stems/Drums.wav (fader -3.0 dB); Bass ← stems/Bass.wav (fader "
+            "+1.0 dB);") in reply
     reply, calls, _, error = collect(session.send("export to reaper"))
     assert error is None and [c["name"] for c in calls] == ["export_project"]
     first = project.with_name("song-faderwise-01.RPP")
