@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from faderwise.tools.daw_project import (
     write_project,
 )
 from faderwise.tools.errors import ProjectError
+from faderwise.tools.outputs import command_inputs
 from faderwise.tools.project_model import BUS, FOLDER, TRACK, Project
 
 EXACT_DB = 1e-9
@@ -304,3 +306,38 @@ def test_export_refuses_to_replace_and_advice_stem_without_track(tmp_path: Path,
         assert code == 2 and project_path.read_bytes() == before
         assert err.startswith(f"faderwise: error: {text.format(t=target)}"), err
     assert not math.isnan(read_project(project_path).track("Bass").gain_db)
+
+
+def test_the_project_readers_survive_a_fuzzer(tmp_path: Path) -> None:
+    """Seeded byte flips, truncations, deleted and doubled lines of both formats: each read returns
+    a project with finite fader gains or raises ProjectError naming the file, never anything else."""
+    rng = random.Random(2026)
+    seeds = {".RPP": reaper_project_text().encode(), ".ardour": ardour_session_text().encode()}
+    outcomes = {"read": 0, "refused": 0}
+    for case in range(300):
+        suffix, original = rng.choice(sorted(seeds.items()))
+        data = bytearray(original)
+        mutation = case % 4
+        if mutation == 0:
+            for _ in range(rng.randint(1, 16)):
+                data[rng.randrange(len(data))] = rng.choice(b'<>"\' \n=/0123456789.-eE\x00\xff')
+        elif mutation == 1:
+            data = data[:rng.randrange(len(data))]
+        else:
+            lines = bytes(data).splitlines(keepends=True)
+            index = rng.randrange(len(lines))
+            lines[index:index + 1] = [] if mutation == 2 else [lines[index], lines[index]]
+            data = bytearray(b"".join(lines))
+        path = tmp_path / f"fuzzed-{case}{suffix}"
+        path.write_bytes(bytes(data))
+        with command_inputs():
+            try:
+                project = read_project(path)
+            except ProjectError as exc:
+                assert "\n" not in str(exc) and str(path) in str(exc)
+                outcomes["refused"] += 1
+            else:
+                assert all(math.isfinite(track.gain) and track.gain >= 0 for track in project.tracks)
+                outcomes["read"] += 1
+        path.unlink()
+    assert outcomes["read"] > 30 and outcomes["refused"] > 30, outcomes

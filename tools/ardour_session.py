@@ -144,6 +144,15 @@ def _true(value: str | None) -> bool:
         return value in ("yes", "true")
 
 
+def _order(route: dict[str, object]) -> float:
+    """The route's place in the mixer: its PresentationInfo order, else its place in the file."""
+    try:
+        order = float(str(route["order"]))
+    except ValueError:
+        order = math.nan
+    return order if math.isfinite(order) else float(route["index"])  # type: ignore[arg-type]
+
+
 def _value_span(raw: bytes, start: int) -> tuple[int, int] | None:
     """Bytes of the ``value`` attribute's text in the start tag at byte ``start``."""
     match = _VALUE.search(raw, start, _tag_end(raw, start))
@@ -164,8 +173,7 @@ def _project(path: Path, text: str, raw: bytes, version: str, routes: list[dict[
             raise ProjectError(f"{path}: line {entry['line']}: the route {entry['name']!r} has no fader "
                                "(no amp processor with a gaincontrol value)")
         kind = MASTER if "MasterOut" in flags else TRACK if ("Track" in flags or entry["track"]) else BUS
-        order = entry["order"]
-        found.append((float(order) if order is not None else float(entry["index"]), entry, kind))  # type: ignore[arg-type]
+        found.append((_order(entry), entry, kind))
     found.sort(key=lambda item: item[0])
     buses = {str(entry["name"]) for _, entry, kind in found if kind == BUS}
     tracks: list[Track] = []

@@ -5,7 +5,7 @@ the moves exactly as an exported project does
 (:func:`~faderwise.tools.daw_project.plan_fader_moves`): the dry run is that plan, shown.
 :func:`apply_push` sends it, reads the faders back to check that the DAW took each move, and
 keeps a record of the levels before (``pushes/push-….json`` in faderwise's data folder, through
-the guarded writer). :func:`undo_push` puts back the levels of the last push not undone yet, but
+the guarded writer, before the first fader moves). :func:`undo_push` puts back the levels of the last push not undone yet, but
 only on faders still where the push left them: a fader the producer moved since is left alone
 and named.
 """
@@ -62,24 +62,23 @@ class PushOutcome:
 
 
 def apply_push(daw: OscDaw, plan: FaderPlan) -> PushOutcome:
-    """Send ``plan`` (from :func:`plan_push` on this ``daw``), check it arrived, record it."""
+    """Record ``plan`` (from :func:`plan_push` on this ``daw``), send it, and read back which faders
+    are not where they were sent."""
     if plan.project is None or not plan.changes:
         raise FaderwiseError("the advice moves no fader of the DAW: nothing to push")
-    record = _new_record_path("push")
-    check_target(record, folder=False)  # refuse before any fader moves, not after
     numbers = {track.name: track.number for track in plan.project.tracks}
     levels = {change.track: float(change.new_db) for change in plan.changes}  # type: ignore[arg-type]
-    daw.set_levels({numbers[track]: db for track, db in levels.items()})
-    not_taken = levels_differing(daw.faders(), levels)
-    write_json(record, {
+    # The record is written before any fader moves: a push that fails halfway can still be undone
+    # (a fader the push never reached is not where the record says it went, so undo leaves it alone).
+    record = write_json(_new_record_path("push"), {
         "format": PUSH_FORMAT, "daw": daw.dialect.daw, "host": daw.host, "port": daw.port,
         "listen_port": daw.listen_port, "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "faders": [{"track": change.track, "number": numbers[change.track], "stem": change.stem,
                     "before_db": _finite(change.current_db), "pushed_db": _finite(change.new_db)}
                    for change in plan.changes],
-        "not_taken": {track: _finite(db) for track, db in not_taken.items()},
     })
-    return PushOutcome(record, levels, not_taken, {})
+    daw.set_levels({numbers[track]: db for track, db in levels.items()})
+    return PushOutcome(record, levels, levels_differing(daw.faders(), levels), {})
 
 
 def _finite(value: float | None) -> float | None:
@@ -109,8 +108,7 @@ def undo_push(daw_name: str, *, host: str | None = None, port: int | None = None
     """Put back the faders of the last push to ``daw_name`` (at the host and ports it went to,
     unless given) that are still where it left them."""
     path, record = last_push(daw_name)
-    target = _new_record_path("undo")
-    check_target(target, folder=False)
+    target = check_target(_new_record_path("undo"), folder=False)  # refused before any fader moves
     faders = list(record.get("faders", []))  # type: ignore[call-overload]
     with OscDaw(daw_name, host or str(record["host"]), port or int(record["port"]),  # type: ignore[call-overload]
                 listen_port=listen_port if listen_port is not None else record.get("listen_port"),  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ Writing a copy replaces only the characters of the ``vol`` value (:attr:`Track.s
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -49,10 +50,22 @@ def _tokens(line: str, offset: int) -> list[tuple[str, int, int]]:
 
 
 def _number(text: str, path: Path, line_no: int, key: str) -> float:
+    """A finite number, or :class:`ProjectError` naming the line."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise ProjectError(f"{path}: line {line_no}: {key} holds {text!r}, not a number") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ProjectError(f"{path}: line {line_no}: {key} holds {text!r}, not a number")
+    return value
+
+
+def _gain(text: str, path: Path, line_no: int, key: str) -> float:
+    """A fader's linear gain: a finite number from 0 up."""
+    value = _number(text, path, line_no, key)
+    if value < 0:
+        raise ProjectError(f"{path}: line {line_no}: {key} holds {text!r}, not a fader gain (0 or more)")
+    return value
 
 
 def read_reaper(path: Path, text: str) -> Project:
@@ -108,7 +121,7 @@ def read_reaper(path: Path, text: str) -> Project:
             continue
         values = tokens[1:]
         if depth == 1 and key == "MASTER_VOLUME" and values:
-            gain = _number(values[0][0], path, line_no, key)
+            gain = _gain(values[0][0], path, line_no, key)
             master = Track(name="Master", number=0, kind=MASTER, gain=gain, span=(values[0][1], values[0][2]))
         elif depth == 1 and key == "MASTERMUTESOLO" and values:
             flags = int(_number(values[0][0], path, line_no, key))
@@ -117,7 +130,7 @@ def read_reaper(path: Path, text: str) -> Project:
             if key == "NAME" and values:
                 current["name"] = values[0][0]
             elif key == "VOLPAN" and values:
-                current["gain"] = _number(values[0][0], path, line_no, key)
+                current["gain"] = _gain(values[0][0], path, line_no, key)
                 current["span"] = (values[0][1], values[0][2])
             elif key == "MUTESOLO" and len(values) >= 2:
                 current["mute"] = _number(values[0][0], path, line_no, key) != 0
