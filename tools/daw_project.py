@@ -190,9 +190,15 @@ def _db_text(db: float) -> str:
 def _audio_beside(project: Project) -> list[Path]:
     """Audio files in the project's folder and in its stem folders (any case)."""
     folder = project.path.parent
-    folders = [folder, *(entry for entry in sorted(folder.iterdir())
-                         if entry.is_dir() and entry.name.casefold() in STEM_FOLDERS)]
-    return [entry for where in folders for entry in sorted(where.iterdir())
+
+    def entries(where: Path) -> list[Path]:
+        try:
+            return sorted(where.iterdir())
+        except OSError as exc:
+            raise ProjectError(f"{where}: cannot read folder ({exc.strerror or exc})") from None
+
+    folders = [folder, *(entry for entry in entries(folder) if entry.is_dir() and entry.name.casefold() in STEM_FOLDERS)]
+    return [entry for where in folders for entry in entries(where)
             if entry.is_file() and not entry.name.startswith(".") and entry.suffix.casefold() in AUDIO_EXTENSIONS]
 
 
