@@ -117,7 +117,7 @@ class StandInReaper(StandInDaw):
         if address == "/device/track/count" and tags == "i":
             self.bank_size = args[0]
             return True
-        if address == "/action/41743" and tags == "":
+        if address == "/action" and tags == "i" and args[0] == 41743:  # ACTION i/action: refresh all surfaces
             for number in sorted(self.tracks)[: self.bank_size]:
                 self.reply(device, *self._feedback(number))
             return True

@@ -2,9 +2,10 @@
 
 The addresses are each DAW's own:
 
-* **REAPER** (its ``Default.ReaperOSC`` pattern; a control surface "OSC" listening on a port,
-  8000 by default, and sending to this machine's port, 9000 by default): ``/device/track/count i``
-  makes the bank hold every track, ``/action/41743`` ("Control surface: refresh all surfaces")
+* **REAPER** (its ``Default.ReaperOSC`` patterns ``DEVICE_TRACK_COUNT i/device/track/count``,
+  ``ACTION i/action``, ``TRACK_NAME s/track/@/name`` and ``TRACK_VOLUME f/track/@/volume/db``;
+  a control surface "OSC" listening on a port, 8000 by default, and sending to this machine's
+  port, 9000 by default): ``/device/track/count i`` makes the bank hold every track, ``/action i 41743`` ("Control surface: refresh all surfaces")
   makes REAPER send each track's ``/track/N/name s`` and ``/track/N/volume/db f``; a fader is set
   with ``/track/N/volume/db f``.
 * **Ardour** (Preferences → Control Surfaces → OSC, port 3819; replies go to the port asked
@@ -78,7 +79,7 @@ def _ardour_reply(address: str, params: list[Any]) -> tuple[int, str, Any] | Non
 
 REAPER = Dialect(
     daw="reaper", name="REAPER", port=8000, listen_port=9000, max_gain_db=12.0,
-    ask=lambda: [("/device/track/count", [(REAPER_BANK_SIZE, "i")]), (f"/action/{REAPER_REFRESH_ACTION}", [])],
+    ask=lambda: [("/device/track/count", [(REAPER_BANK_SIZE, "i")]), ("/action", [(REAPER_REFRESH_ACTION, "i")])],
     read_reply=_reaper_reply,
     set_level=lambda number, db: (f"/track/{number}/volume/db", [(db, "f")]),
 )
