@@ -43,6 +43,10 @@ def test_stdio_list_tools_and_a_full_advise_on_the_demo(tmp_path: Path, demo_dir
             assert schemas["apply"]["properties"]["confirm"]["type"] == "boolean"
             assert schemas["load"]["required"] == ["stems"]
             assert all(tool.description for tool in listed.tools)
+            resources = await client.list_resources()
+            assert [str(r.uri) for r in resources.resources] == ["faderwise://advice"]
+            templates = await client.list_resource_templates()
+            assert [t.uri_template for t in templates.resource_templates] == ["faderwise://plot/{kind}"]
 
             loaded = payload(await client.call_tool("load", {"stems": str(demo_dir / "version_a"),
                                                              "reference": str(demo_dir / "version_b")}))

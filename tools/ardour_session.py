@@ -159,9 +159,19 @@ def _value_span(raw: bytes, start: int) -> tuple[int, int] | None:
     return (match.start(2), match.end(2)) if match else None
 
 
+def _character_offsets(raw: bytes, offsets: list[int]) -> dict[int, int]:
+    """Byte offsets in ``raw`` as offsets in its decoded text, in one pass (they lie at quotes,
+    so no slice cuts a character)."""
+    found: dict[int, int] = {}
+    characters = last = 0
+    for offset in sorted(set(offsets)):
+        characters += len(raw[last:offset].decode("utf-8", "surrogateescape"))
+        found[offset], last = characters, offset
+    return found
+
+
 def _project(path: Path, text: str, raw: bytes, version: str, routes: list[dict[str, object]]) -> Project:
-    def characters(byte: int) -> int:  # a byte offset in the file as an offset in ``text``
-        return len(raw[:byte].decode("utf-8", "surrogateescape"))
+    characters = _character_offsets(raw, [offset for entry in routes if entry["span"] for offset in entry["span"]])
 
     master: Track | None = None
     found: list[tuple[float, dict[str, object], str]] = []
@@ -190,7 +200,7 @@ def _project(path: Path, text: str, raw: bytes, version: str, routes: list[dict[
                        and bus != entry["name"]), None)
         track = Track(name=str(entry["name"]), number=len(tracks) + 1, kind=kind, gain=gain, mute=bool(entry["mute"]),
                       solo=bool(entry["solo"]), parent=parent, automated=bool(entry["automated"]),
-                      span=(characters(start), characters(end)))
+                      span=(characters[start], characters[end]))
         if kind == MASTER:
             master = replace(track, number=0)
         else:
