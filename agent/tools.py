@@ -35,7 +35,7 @@ from faderwise.tools.analysis import json_number, peak_warning
 from faderwise.tools.bundle import make_bundle, write_bundle
 from faderwise.tools.daw_project import RELATIVE_NOTE, FaderPlan, change_lines
 from faderwise.tools.errors import FaderwiseError
-from faderwise.tools.fader_push import apply_push, plan_push
+from faderwise.tools.fader_push import AlreadyPushedError, apply_push, plan_push, repeated_push
 from faderwise.tools.fader_push import undo_push as undo_push_faders
 from faderwise.tools.json_files import plain_json
 from faderwise.tools.osc_faders import OscDaw
@@ -402,6 +402,10 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
             if not plan.changes:
                 return _plan_content(f"Nothing to push to {live.where}", plan), {"kind": "push", "pushed": False,
                                                                                   **plan.to_json()}
+            repeated = repeated_push(live, plan)
+            if repeated is not None:
+                raise AlreadyPushedError(f"these moves were pushed to {live.where} already ({repeated}) and the faders "
+                                         "are still there: pushing again would move them twice (undo_push first)")
             plan_id = confirmation_id(tool_call_id, {c.track: float(c.new_db or 0.0) for c in plan.changes}, live.where)
             listed = "; ".join(change_lines(plan))
             answer = interrupt({"kind": "confirm-push", "id": plan_id, "question": f"Move these faders on "

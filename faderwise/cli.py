@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "as set in its control surface; Ardour replies to any free port)")
     push.add_argument("--apply", action="store_true", help="send the moves (without it: a dry run that only shows them)")
     push.add_argument("--undo", action="store_true", help="put back the faders of the last push")
+    push.add_argument("--again", action="store_true", help="push moves that were the last push again (they are "
+                      "refused while the faders are still where that push left them)")
     push.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the DAW's first reply (default 2)")
     add_map_option(push)
     push.set_defaults(handler=run_push)
@@ -473,12 +475,13 @@ def _print_plan(plan: FaderPlan, *, heading: str | None) -> None:
 
 def run_push(args: argparse.Namespace) -> int:
     from faderwise.tools.daw_project import RELATIVE_NOTE
-    from faderwise.tools.fader_push import apply_push, plan_push, undo_push
+    from faderwise.tools.fader_push import apply_push, plan_push, repeated_push, undo_push
     from faderwise.tools.osc_faders import OscDaw
 
     if args.undo:
-        if args.advice is not None or args.apply or args.map is not None:
-            raise FaderwiseUsageError("push --undo puts back the last push: give no ADVICE.json, --apply or --map")
+        if args.advice is not None or args.apply or args.again or args.map is not None:
+            raise FaderwiseUsageError("push --undo puts back the last push: give no ADVICE.json, --apply, --again or "
+                                      "--map")
         outcome = undo_push(args.osc, host=args.host, port=args.port, listen_port=args.listen, timeout=args.timeout)
         restored = ", ".join(f"{track} {db:+.1f} dB" for track, db in outcome.levels.items()) or "no fader"
         print(f"put back {restored}")
@@ -494,9 +497,13 @@ def run_push(args: argparse.Namespace) -> int:
         plan = plan_push(daw, advice.gains_db(), map_file=args.map, where=str(args.advice))
         _print_plan(plan, heading=f"{'pushing to' if args.apply else 'dry run on'} {daw.where}: {RELATIVE_NOTE}")
         if not args.apply:
+            repeated = None if args.again else repeated_push(daw, plan)
+            if repeated is not None:
+                print(f"these moves were pushed already ({repeated}) and the faders are still there: --apply would "
+                      "refuse to move them twice (faderwise push --undo first, or --again)")
             print("nothing sent: run again with --apply to move these faders (faderwise push --undo puts them back)")
             return 0
-        outcome = apply_push(daw, plan)
+        outcome = apply_push(daw, plan, again=args.again)
     print(f"moved {len(outcome.levels)} fader{'s' if len(outcome.levels) != 1 else ''}; "
           f"faderwise push --undo --osc {args.osc} puts them back (record {outcome.record})")
     return _report_not_taken(outcome.not_taken, args.osc)

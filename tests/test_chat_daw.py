@@ -84,6 +84,9 @@ def test_push_shows_the_dry_run_asks_and_undoes(tmp_path: Path, demo_dir: Path,
         reply, _, _, _ = collect(session.send("yes"))
         assert reply.startswith(f"Pushed to {where} (undo_push puts them back): {NOTE}")
         assert daw.levels()["Vocals"] == pytest.approx(-1.0, abs=1e-6)
+        reply, _, pending, _ = collect(session.send(ask))  # again: refused before anything is asked or sent
+        assert pending is None and reply.startswith(f"I couldn't do that: these moves were pushed to {where} already (")
+        assert reply.endswith(") and the faders are still there: pushing again would move them twice (undo_push first)")
         reply, calls, _, _ = collect(session.send("undo the push to reaper"))
         assert [c["name"] for c in calls] == ["undo_push"]
         assert reply == "Put back Vocals +3.0 dB, Drums -3.0 dB on reaper."

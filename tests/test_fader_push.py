@@ -71,8 +71,19 @@ def test_dry_run_apply_undo(which: str, advice: Path, tmp_path: Path, capsys: py
         assert daw.levels() == pytest.approx(moved, abs=1e-6)
         record = json.loads(records[0].read_text())
         assert record["faders"] == [
-            {"track": "Vocals", "number": 10, "stem": "vocals", "before_db": 3.0, "pushed_db": -1.0},
-            {"track": "Drums", "number": 1, "stem": "drums", "before_db": -3.0, "pushed_db": 0.0}]
+            {"track": "Vocals", "number": 10, "stem": "vocals", "before_db": 3.0, "move_db": -4.0, "pushed_db": -1.0},
+            {"track": "Drums", "number": 1, "stem": "drums", "before_db": -3.0, "move_db": 3.0, "pushed_db": 0.0}]
+
+        assert record["faders"][0]["move_db"] == -4.0
+        code, out, err = run(["push", str(advice), *target], capsys)  # the same advice again: said in the dry run
+        assert code == 0 and (f"these moves were pushed already ({records[0]}) and the faders are still there: --apply "
+                              "would refuse to move them twice (faderwise push --undo first, or --again)") in out
+        code, out, err = run(["push", str(advice), *target, "--apply"], capsys)
+        assert code == 2 and err == (f"faderwise: error: {where}: these moves were pushed already ({records[0]}) and the "
+                                     "faders are still where that push left them, so pushing again would move them "
+                                     "twice; faderwise push --undo puts them back first, --again pushes anyway\n")
+        assert daw.levels() == pytest.approx(moved, abs=1e-6)
+        assert len(list((tmp_path / "data" / "pushes").glob("push-*.json"))) == 1
 
         daw.tracks[10][1] = -2.5  # the producer moves the vocal after the push: undo leaves it alone
         code, out, err = run(["push", "--undo", "--osc", which, *extra], capsys)

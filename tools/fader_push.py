@@ -22,7 +22,7 @@ from pathlib import Path
 from faderwise.tools.daw_project import FaderPlan, plan_fader_moves
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.json_files import read_json, write_json
-from faderwise.tools.osc_faders import OscDaw, levels_differing
+from faderwise.tools.osc_faders import VERIFY_TOLERANCE_DB, OscDaw, levels_differing
 from faderwise.tools.outputs import check_target
 from faderwise.tools.paths import data_dir
 
@@ -32,6 +32,10 @@ UNDO_FORMAT = "faderwise.push-undo/1"
 
 class NothingToUndoError(FaderwiseError):
     """``push --undo`` with no push left to undo."""
+
+
+class AlreadyPushedError(FaderwiseError):
+    """The moves of the last push sent again onto the faders it already moved."""
 
 
 def pushes_dir() -> Path:
@@ -61,11 +65,44 @@ class PushOutcome:
     left_alone: Mapping[str, float]
 
 
-def apply_push(daw: OscDaw, plan: FaderPlan) -> PushOutcome:
+def repeated_push(daw: OscDaw, plan: FaderPlan) -> Path | None:
+    """The record of the last push to this DAW (not undone) when ``plan`` is the same moves on the
+    same tracks and those faders are still where that push left them: pushing it again would move
+    them twice."""
+    try:
+        path, record = last_push(daw.dialect.daw)
+    except NothingToUndoError:
+        return None
+    if (record.get("host"), record.get("port")) != (daw.host, daw.port):
+        return None
+    pushed = {fader["track"]: fader for fader in record.get("faders", [])}  # type: ignore[attr-defined]
+    if not plan.changes or set(pushed) != {change.track for change in plan.changes}:
+        return None
+    for change in plan.changes:
+        fader = pushed[change.track]
+        if fader.get("pushed_db") is None or fader.get("move_db") is None or change.current_db is None:
+            return None
+        if abs(change.current_db - fader["pushed_db"]) > VERIFY_TOLERANCE_DB or \
+                abs(change.move_db - fader["move_db"]) > VERIFY_TOLERANCE_DB:
+            return None
+    return path
+
+
+def apply_push(daw: OscDaw, plan: FaderPlan, *, again: bool = False) -> PushOutcome:
     """Record ``plan`` (from :func:`plan_push` on this ``daw``), send it, and read back which faders
-    are not where they were sent."""
+    are not where they were sent.
+
+    Raises:
+        AlreadyPushedError: the same moves were the last push and the faders are still there
+            (:func:`repeated_push`), unless ``again``.
+    """
     if plan.project is None or not plan.changes:
         raise FaderwiseError("the advice moves no fader of the DAW: nothing to push")
+    repeated = None if again else repeated_push(daw, plan)
+    if repeated is not None:
+        raise AlreadyPushedError(f"{daw.where}: these moves were pushed already ({repeated}) and the faders are still "
+                                 "where that push left them, so pushing again would move them twice; faderwise push "
+                                 "--undo puts them back first, --again pushes anyway")
     numbers = {track.name: track.number for track in plan.project.tracks}
     levels = {change.track: float(change.new_db) for change in plan.changes}  # type: ignore[arg-type]
     # The record is written before any fader moves: a push that fails halfway can still be undone
@@ -74,7 +111,8 @@ def apply_push(daw: OscDaw, plan: FaderPlan) -> PushOutcome:
         "format": PUSH_FORMAT, "daw": daw.dialect.daw, "host": daw.host, "port": daw.port,
         "listen_port": daw.listen_port, "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "faders": [{"track": change.track, "number": numbers[change.track], "stem": change.stem,
-                    "before_db": _finite(change.current_db), "pushed_db": _finite(change.new_db)}
+                    "before_db": _finite(change.current_db), "move_db": round(change.move_db, 4),
+                    "pushed_db": _finite(change.new_db)}
                    for change in plan.changes],
     })
     daw.set_levels({numbers[track]: db for track, db in levels.items()})
