@@ -86,9 +86,13 @@ class AppliedRender:
 
 
 def fingerprint(stem_set: StemSource, path: Path) -> str:
-    """A digest of the set's files (path, size, modification time) and sample rate: it changes
-    when any file is rewritten, and is equal for a reload of unchanged files."""
+    """A digest of the set's files (path, size, modification time), the project or ``.stem.mp4`` it
+    was opened from, and its sample rate: it changes when any file is rewritten, and is equal for a
+    reload of unchanged files."""
     digest = hashlib.sha1(f"{path.resolve()}|{stem_set.rate}".encode())
+    if path.is_file():  # a project (its faders set the stems' gains) or a .stem.mp4
+        stat = os.stat(path)
+        digest.update(f"|{stat.st_size}:{stat.st_mtime_ns}".encode())
     for name, source in sorted(stem_set.sources.items()):
         stat = os.stat(source)
         digest.update(f"|{name}={Path(source).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())

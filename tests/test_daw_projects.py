@@ -341,3 +341,27 @@ def test_the_project_readers_survive_a_fuzzer(tmp_path: Path) -> None:
                 outcomes["read"] += 1
         path.unlink()
     assert outcomes["read"] > 30 and outcomes["refused"] > 30, outcomes
+
+
+def test_a_folder_fader_is_heard_in_its_tracks_stems(tmp_path: Path, demo_dir: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A track's stem is bounced after its own fader but not its folder's: the Guitars folder at
+    -6 dB puts the guitar 6 dB under the balanced reference, and the advice and export say so."""
+    tracks = [(name, depth, 0.5011872336272722 if name == "Guitars" else gain, mute, solo)
+              for name, depth, gain, mute, solo in REAPER_TRACKS]
+    project_path = write_project_with_stems(tmp_path / "song", reaper_project_text(tracks=tracks), ".RPP",
+                                            demo_dir / "version_a")
+    code, advice_json, err = run(["advise", str(project_path), "--reference", str(demo_dir / "version_b"), "--json",
+                                  "--workers", "1"], capsys)
+    assert code == 0
+    assert "  Guitar ← stems/Guitar.wav (fader -2.0 dB; through Guitars at -6.0 dB)" in err.splitlines()
+    moves = {move["stem"]: move["delta_db"] for move in json.loads(advice_json)["moves"]}
+    assert moves == {"Vocals": pytest.approx(-4.0, abs=0.05), "Drums": pytest.approx(3.0, abs=0.05),
+                     "Guitar": pytest.approx(6.0, abs=0.05)}
+    (tmp_path / "advice.json").write_text(advice_json)
+    out = project_path.with_name("new.RPP")
+    assert run(["export", str(tmp_path / "advice.json"), "--project", str(project_path), "--out", str(out)],
+               capsys)[0] == 0
+    new = read_project(out)
+    assert new.track("Guitar").gain_db == pytest.approx(-2.0 + moves["Guitar"], abs=EXACT_DB)
+    assert new.track("Guitars").gain == read_project(project_path).track("Guitars").gain  # the folder stays

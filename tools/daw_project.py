@@ -7,8 +7,9 @@
   ``Lead Vox.wav``, ``lead_vox.flac``, ``03 Lead Vox.wav`` or ``SONG-Lead Vox.wav`` (REAPER's
   ``$project-$track``). A map file (YAML, ``track name: file`` or ``null`` to leave a track out)
   overrides it; ``SONG.stems.yaml`` beside the project is used when present. Stems are taken to be
-  bounced after the fader, as REAPER's and Ardour's stem exports write them by default, so a move
-  of a stem is the same move of its track's fader.
+  bounced after the track's own fader, as REAPER's and Ardour's stem exports write them by
+  default, so a move of a stem is the same move of its track's fader; the faders of the folders or
+  buses the track plays through are applied as the stem is read, so the stems sum to the mix.
 * :func:`plan_fader_moves` turns advice (stem → dB) into fader changes: relative to where each
   fader is now, limited to the DAW's range (said when a move would pass it).
   :func:`write_project` writes them into a **new** project that differs from the input only in
@@ -170,8 +171,15 @@ class StemMapping:
     tracks: Mapping[str, str]
     notes: tuple[str, ...] = ()
 
+    def above_db(self, stem: str) -> float:
+        """The faders the stem's track plays through (its folders or buses), added up in dB: a
+        stem bounced after its own fader is measured with them, as it sounds in the mix."""
+        track = self.project.track(self.tracks[stem])
+        return sum(above.gain_db for above in self.project.ancestors(track))
+
     def lines(self) -> list[str]:
-        """One line per stem — ``Lead Vox ← stems/Lead Vox.wav (fader -3.0 dB)`` — then the notes."""
+        """One line per stem — ``Lead Vox ← stems/Lead Vox.wav (fader -3.0 dB)``, and the faders
+        above it when they are not at 0 dB — then the notes."""
         shown = []
         for stem, file in self.files.items():
             track = self.project.track(self.tracks[stem])
@@ -179,7 +187,9 @@ class StemMapping:
                 where = file.relative_to(self.project.path.parent)
             except ValueError:
                 where = file
-            shown.append(f"{track.name} ← {where} (fader {_db_text(track.gain_db)} dB)")
+            above = [parent for parent in self.project.ancestors(track) if parent.gain != 1.0]
+            through = "".join(f"; through {parent.name} at {_db_text(parent.gain_db)} dB" for parent in above)
+            shown.append(f"{track.name} ← {where} (fader {_db_text(track.gain_db)} dB{through})")
         return [*shown, *self.notes]
 
 
@@ -296,7 +306,8 @@ def open_project_stems(path: str | os.PathLike[str], *, map_file: str | os.PathL
     from faderwise.tools.stem_files import open_stem_files
 
     mapping = map_stems(read_project(path), map_file=map_file)
-    return open_stem_files(Path(path), mapping.files, rate=rate), mapping
+    gains = {stem: db_to_gain(mapping.above_db(stem)) for stem in mapping.files}
+    return open_stem_files(Path(path), mapping.files, gains=gains, rate=rate), mapping
 
 
 # -- fader moves out -------------------------------------------------------------------------------

@@ -65,12 +65,14 @@ RESAMPLE_HALF_TAPS = 10  # scipy.signal.resample_poly's default filter: 10·max(
 
 @dataclass(frozen=True)
 class StemFile:
-    """One stem's file as its header describes it."""
+    """One stem's file as its header describes it, and a fixed linear ``gain`` applied as it is
+    read (1: none; a project track's stem plays through the faders of its folders or buses)."""
 
     path: Path
     frames: int
     rate: int
     channels: int
+    gain: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,8 @@ class BlockReader:
         else:
             audio = _read_resampled(file, handle, rate, position, position + hi - lo)
         out[:, lo - start : hi - start] = audio if audio.shape[0] == channels else audio[:1]
+        if file.gain != 1.0:
+            out *= np.float32(file.gain)
         return out
 
 
@@ -280,10 +284,14 @@ def load_stem_mp4(path: Path, *, rate: int | None = None) -> StemSet:
                    warnings=layout.warnings)
 
 
-def open_stem_files(origin: Path, files: Mapping[str, Path], *, rate: int | None = None) -> StemFiles:
+def open_stem_files(origin: Path, files: Mapping[str, Path], *, gains: Mapping[str, float] | None = None,
+                    rate: int | None = None) -> StemFiles:
     """The stem set of the given files (stem name → file), opened from their headers as a folder's
-    stems are; ``origin`` is what the set is called (a project file)."""
-    return _assemble(origin, {name: stem_file(file) for name, file in files.items()}, rate=rate, mixture_file=None)
+    stems are, each read with its linear gain in ``gains`` (default 1); ``origin`` is what the set
+    is called (a project file)."""
+    gains = gains or {}
+    return _assemble(origin, {name: replace(stem_file(file), gain=gains.get(name, 1.0)) for name, file in files.items()},
+                     rate=rate, mixture_file=None)
 
 
 def _open_folder(folder: Path, *, rate: int | None, mixture_file: Path | None = None,
