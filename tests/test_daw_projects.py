@@ -365,3 +365,17 @@ def test_a_folder_fader_is_heard_in_its_tracks_stems(tmp_path: Path, demo_dir: P
     new = read_project(out)
     assert new.track("Guitar").gain_db == pytest.approx(-2.0 + moves["Guitar"], abs=EXACT_DB)
     assert new.track("Guitars").gain == read_project(project_path).track("Guitars").gain  # the folder stays
+
+
+def test_a_fader_above_the_default_top_is_never_pulled_down_by_the_limit(tmp_path: Path) -> None:
+    tracks = [("Loud", 0, 10 ** (15 / 20), 0, 0), ("Quiet", 0, 0.5, 0, 0)]
+    path = tmp_path / "wide.RPP"
+    path.write_text(reaper_project_text(tracks=tracks))
+    plan = plan_fader_moves({"loud": -2.0, "quiet": 20.0}, project=read_project(path))
+    assert [(c.track, round(c.new_db, 6), c.limited) for c in plan.changes] == [("Loud", 13.0, False),
+                                                                                 ("Quiet", 12.0, True)]
+    new = read_project(write_project(plan, tmp_path / "new.RPP"))
+    assert new.track("Loud").gain_db == pytest.approx(13.0, abs=EXACT_DB)
+    assert new.track("Quiet").gain_db == pytest.approx(12.0, abs=EXACT_DB)
+    assert plan.warnings == ("Quiet: -6.0 dB +20.0 dB would be +14.0 dB, past REAPER's +12 dB fader maximum: set to "
+                             "+12.0 dB, 2.0 dB short",)

@@ -373,7 +373,8 @@ def plan_fader_moves(moves: Mapping[str, float], *, project: Project | None,
                      where: str = "advice") -> FaderPlan:
     """The fader changes for ``moves`` (stem → dB, relative to the stems as bounced) in
     ``project``: each track's fader from where it is by the move, at most the DAW's top
-    (:attr:`Project.max_gain_db`; the warning says by how much a move was cut). ``master_db``
+    (:attr:`Project.max_gain_db`, or the fader's own level when it is higher already; the warning
+    says by how much a move was cut). ``master_db``
     moves the master fader too. Without a project, the moves per stem (no current level).
 
     Raises:
@@ -397,11 +398,12 @@ def plan_fader_moves(moves: Mapping[str, float], *, project: Project | None,
             warnings.append(f"{track.name}: its fader is at -inf dB, so a relative move leaves it silent; left as it is")
             continue
         target = current + move
-        new = min(target, project.max_gain_db)
+        top = max(project.max_gain_db, current)  # a fader already above the default top shows a wider range
+        new = min(target, top)
         if new < target:
             warnings.append(f"{track.name}: {_db_text(current)} dB {move:+.1f} dB would be {target:+.1f} dB, past "
-                            f"{project.daw_name}'s {project.max_gain_db:+.0f} dB fader maximum: set to "
-                            f"{project.max_gain_db:+.1f} dB, {target - new:.1f} dB short")
+                            f"{project.daw_name}'s {top:+.0f} dB fader maximum: set to {top:+.1f} dB, "
+                            f"{target - new:.1f} dB short")
         if track.automated:
             warnings.append(f"{track.name}: its volume automation plays back and overrides the fader; move the "
                             f"automation by {move:+.1f} dB instead")
@@ -438,7 +440,7 @@ def project_text_with(plan: FaderPlan) -> str:
     edits = []
     for change in plan.changes:
         track = tracks[change.track]
-        gain = db_to_gain(project.max_gain_db) if change.limited else track.gain * db_to_gain(change.move_db)
+        gain = db_to_gain(float(change.new_db)) if change.limited else track.gain * db_to_gain(change.move_db)
         edits.append((track.span, project.format_gain(gain)))
     for (start, end), value in sorted(edits, reverse=True):
         text = text[:start] + value + text[end:]
