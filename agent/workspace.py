@@ -421,7 +421,7 @@ class Workspace:
         if is_project_file(source.path):
             return source.path
         raise NothingLoadedError(f"which project? The stems came from the folder {source.path}; name the REAPER "
-                                 "(.RPP) or Ardour (.ardour) project they were bounced from (/export-project FILE)")
+                                 "(.RPP) or Ardour (.ardour) project they were bounced from")
 
     def export_project(self, project: str | os.PathLike[str] | None = None) -> tuple[FaderPlan, Path]:
         """The session's moves (:meth:`project_moves`) written into a new copy of ``project`` (default:

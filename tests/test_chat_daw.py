@@ -62,7 +62,7 @@ def test_export_needs_a_project_when_the_stems_came_from_a_folder(tmp_path: Path
     session = session_on(demo_dir / "version_a", demo_dir / "version_b", tmp_path)
     reply, _, _, _ = collect(session.send("export to reaper"))
     assert reply == (f"I couldn't do that: which project? The stems came from the folder {demo_dir / 'version_a'}; "
-                     "name the REAPER (.RPP) or Ardour (.ardour) project they were bounced from (/export-project FILE)")
+                     "name the REAPER (.RPP) or Ardour (.ardour) project they were bounced from")
 
 
 def test_push_shows_the_dry_run_asks_and_undoes(tmp_path: Path, demo_dir: Path,
