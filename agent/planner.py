@@ -117,7 +117,8 @@ RULES: list[tuple[str, str]] = [
               r"(boost|cut) the (highs|lows|mids|treble|bass frequencies))\b"),
     ("help", r"^\s*(\?|help|what can you do|commands)\b|\bhelp\b"),
     ("undo_push", r"\bundo\b.*\bpush\b|\b(put|set) (the|my) faders back\b"),
-    ("push", r"\bpush\b|\b(send|move)\b.*\bfaders?\b.*\b(reaper|ardour)\b"),
+    # "push the vocals" is mixing slang for raising them: a push to the DAW names the DAW
+    ("push", r"\b(push|send|move)\b.*\b(reaper|ardour|daw|osc)\b"),
     ("export", r"\bexport\b(?!.*\b(conversation|chat|transcript|markdown)\b)|\bwrite\b.*\b(reaper|ardour|project)\b|\.rpp\b|\.ardour\b"),
     ("undo", r"\b(undo|revert|roll ?back|go back|take (it|that|them) back)\b"),
     ("why", r"\bwhy\b|\bexplain\b|\breasons?\b|\bevidence\b|how do you know"),

@@ -38,6 +38,13 @@ DEMO_STEMS = ["bass", "drums", "guitar", "keys", "vocals"]
     ("use the single-mix advisor", "overview", [("advise", {"advisor": "single-mix"})]),
     ("bundle the vocals", "bundle", [("make_ab_bundle", {"stem": "vocals"})]),
     ("list stems", "list", [("list_stems", {})]),
+    ("export to reaper", "export", [("export_project", {})]),
+    ("export into '/tmp/my song/song.RPP'", "export", [("export_project", {"project": "/tmp/my song/song.RPP"})]),
+    ("push to ardour port 3900", "push", [("push_faders", {"daw": "ardour", "port": 3900})]),
+    ("send the faders to reaper listen 9001", "push", [("push_faders", {"daw": "reaper", "listen_port": 9001})]),
+    ("push the moves to the daw", "which-daw", []),
+    ("push the vocals up", "stem", [("explain_stem", {"stem": "vocals"})]),  # slang for raise, not the DAW
+    ("undo the push to reaper", "undo_push", [("undo_push", {"daw": "reaper"})]),
     ("load ~/songs/take2", "load", [("load_stems", {"path": "~/songs/take2"})]),
     ('reference "/mixes/final mix"', "reference", [("set_reference", {"path": "/mixes/final mix"})]),
     ("is my mix balanced?", "overview", [("compare_to_reference", {}), ("advise", {})]),
