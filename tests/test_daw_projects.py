@@ -379,3 +379,20 @@ def test_a_fader_above_the_default_top_is_never_pulled_down_by_the_limit(tmp_pat
     assert new.track("Quiet").gain_db == pytest.approx(12.0, abs=EXACT_DB)
     assert plan.warnings == ("Quiet: -6.0 dB +20.0 dB would be +14.0 dB, past REAPER's +12 dB fader maximum: set to "
                              "+12.0 dB, 2.0 dB short",)
+
+
+def test_a_generated_project_without_volpan_lines(tmp_path: Path) -> None:
+    """Projects written by scripts may leave VOLPAN out: REAPER reads such a track at 0 dB, and so
+    does faderwise; a copy cannot move a value the file does not state, and says so."""
+    path = tmp_path / "generated.RPP"
+    path.write_text('<REAPER_PROJECT 0.1 "7.0/test" 0\n  TEMPO 120 4 4\n  <TRACK {00000000-0000-0000-0000-000000000001}\n'
+                    '    NAME Bass\n  >\n  <TRACK\n    NAME Keys\n    VOLPAN 0.5 0 -1 -1 1\n  >\n>\n')
+    project = read_project(path)
+    assert [(t.name, t.gain, t.span is None) for t in project.tracks] == [("Bass", 1.0, True), ("Keys", 0.5, False)]
+    moved = read_project(write_project(plan_fader_moves({"keys": 1.0}, project=project), tmp_path / "keys.RPP"))
+    assert moved.track("Keys").gain_db == pytest.approx(project.track("Keys").gain_db + 1.0, abs=EXACT_DB)
+    with pytest.raises(ProjectError) as raised:
+        write_project(plan_fader_moves({"bass": 1.0}, project=project), tmp_path / "bass.RPP")
+    assert str(raised.value) == (f"{path}: the track 'Bass' states no fader value (no VOLPAN line), so a copy cannot "
+                                 "move it; open and save the project in REAPER once, then export again")
+    assert not (tmp_path / "bass.RPP").exists()

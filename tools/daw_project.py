@@ -440,6 +440,10 @@ def project_text_with(plan: FaderPlan) -> str:
     edits = []
     for change in plan.changes:
         track = tracks[change.track]
+        if track.span is None:
+            raise ProjectError(f"{project.path}: the track {track.name!r} states no fader value (no VOLPAN line), so a "
+                               f"copy cannot move it; open and save the project in {project.daw_name} once, then "
+                               "export again")
         gain = db_to_gain(float(change.new_db)) if change.limited else track.gain * db_to_gain(change.move_db)
         edits.append((track.span, project.format_gain(gain)))
     for (start, end), value in sorted(edits, reverse=True):

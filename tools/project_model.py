@@ -45,7 +45,8 @@ class Track:
         solo: whether the track is soloed.
         parent: the folder or bus its audio goes through (by name), if not straight to the master.
         automated: whether a volume envelope or gain automation plays back, overriding the fader.
-        span: ``(start, end)`` characters of the fader value in the project's text.
+        span: ``(start, end)`` characters of the fader value in the project's text; ``None`` when
+            the file states no value (the DAW's default, 0 dB) or the faders were read live.
     """
 
     name: str
@@ -56,7 +57,7 @@ class Track:
     solo: bool = False
     parent: str | None = None
     automated: bool = False
-    span: tuple[int, int] = (0, 0)
+    span: tuple[int, int] | None = None
 
     @property
     def gain_db(self) -> float:

@@ -7,7 +7,8 @@ or a backtick. The lines read here (REAPER's project format 0.1, REAPER 4 to 7):
 * ``<REAPER_PROJECT 0.1 "7.15/linux-x86_64" …`` — the first line: format version, REAPER version.
 * ``MASTER_VOLUME vol pan …`` and ``MASTERMUTESOLO m`` (bit 1 mute, bit 2 solo) — the master.
 * ``<TRACK`` blocks at the top level, in the mixer's order, each with ``NAME``, ``VOLPAN vol pan
-  width …`` (``vol`` is the fader as a linear gain, 1 = 0 dB), ``MUTESOLO mute solo …`` and
+  width …`` (``vol`` is the fader as a linear gain, 1 = 0 dB; a track without the line, as some
+  generated projects have, is at 0 dB and cannot be moved in a copy), ``MUTESOLO mute solo …`` and
   ``ISBUS flag depth`` (``depth`` +1 opens a folder with this track as its parent, −n closes n
   folders after this track).
 * ``<VOLENV2`` inside a track — its volume envelope; ``ACT 1`` with points means it plays back and
@@ -154,9 +155,6 @@ def read_reaper(path: Path, text: str) -> Project:
 
 def _track(current: dict[str, object], folders: list[str], path: Path) -> Track:
     """The track just closed; ``folders`` (the open folders' names, innermost last) is updated."""
-    if current["span"] is None:
-        raise ProjectError(f"{path}: line {current['line']}: the track {current['name'] or current['number']!r} has "
-                           "no VOLPAN line, so its fader cannot be read")
     name = str(current["name"]) or f"Track {current['number']}"  # REAPER shows an unnamed track by its number
     track = Track(name=name, number=int(current["number"]), kind=TRACK,  # type: ignore[call-overload]
                   gain=float(current["gain"]), mute=bool(current["mute"]),  # type: ignore[arg-type]
