@@ -102,10 +102,23 @@ class StandInReaper(StandInDaw):
 
     name = "REAPER"
 
-    def __init__(self, tracks: dict[int, tuple[str, float]], *, device_port: int, answer: bool = True) -> None:
+    def __init__(self, tracks: dict[int, tuple[str, float]], *, device_port: int, answer: bool = True,
+                 playing: bool = False) -> None:
         super().__init__(tracks, answer=answer)
         self.device_port = device_port
         self.bank_size = 8  # REAPER's default surface bank
+        self.playing = playing  # while playing, REAPER sends every track's meter without end
+
+    def __enter__(self) -> StandInReaper:
+        super().__enter__()
+        if self.playing:
+            threading.Thread(target=self._meters, daemon=True).start()
+        return self
+
+    def _meters(self) -> None:
+        while not self._stop.wait(0.01):
+            for number in self.tracks:
+                self.reply(("127.0.0.1", self.device_port), message(f"/track/{number}/vu", (0.5, "f")))
 
     def _feedback(self, number: int) -> list[bytes]:
         name, db = self.tracks[number]

@@ -138,3 +138,15 @@ def test_a_stem_with_no_track_on_the_daw(advice: Path, capsys: pytest.CaptureFix
                        f"127.0.0.1:{daw.port} is named like it (tracks: Drums, Kick, Snare, Overheads, Bass, Keys, "
                        "Guitars, Guitar, Gtr DI, Vocals); map it with --map\n")
         assert daw.levels() == {name: db for name, db in MIXER.values()}
+
+
+def test_a_playing_daw_sends_meters_without_end_and_the_faders_are_still_read(
+        advice: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    listen = free_port()
+    with StandInReaper(MIXER, device_port=listen, playing=True) as daw:
+        code, out, err = run(["push", str(advice), "--osc", "reaper", "--port", str(daw.port), "--listen", str(listen)],
+                             capsys)
+        assert (code, err) == (0, "")
+        assert out.splitlines()[1:3] == ["  Vocals (stem vocals): +3.0 dB → -1.0 dB (move -4.0 dB)",
+                                         "  Drums (stem drums): -3.0 dB → +0.0 dB (move +3.0 dB)"]
+    assert daw.rejected == []

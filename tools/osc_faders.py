@@ -154,16 +154,12 @@ class OscDaw:
         except OSError as exc:
             raise DawConnectionError(f"{self.where}: cannot send to it ({exc.strerror or exc})") from None
 
-    def _replies(self) -> Iterator[tuple[str, list[Any]]]:
-        """Messages received until none has come for :data:`QUIET_S` (or none at all in ``timeout``)."""
+    def _replies(self, wait: Callable[[], float]) -> Iterator[tuple[str, list[Any]]]:
+        """Messages as they arrive, each waited for at most ``wait()`` seconds (asked again before
+        each one; nothing more is read once it is 0 or less)."""
         assert self._socket is not None
-        deadline = time.monotonic() + self.timeout
-        got_any = False
-        while True:
-            wait = (QUIET_S if got_any else deadline - time.monotonic())
-            if wait <= 0:
-                return
-            self._socket.settimeout(wait)
+        while (seconds := wait()) > 0:
+            self._socket.settimeout(seconds)
             try:
                 data, _ = self._socket.recvfrom(65536)
             except TimeoutError:
@@ -175,22 +171,29 @@ class OscDaw:
                 packet = OscPacket(data)
             except ParseError:
                 continue
-            got_any = True
             for timed in packet.messages:
                 yield timed.message.address, list(timed.message.params)
 
     def faders(self) -> Project:
-        """Every track's name and fader as the DAW reports them now.
+        """Every track's name and fader as the DAW reports them now: what comes until no name or
+        level has come for :data:`QUIET_S` (meters and other feedback, which a playing DAW sends
+        without end, do not count), or until ``timeout`` when none comes.
 
         Raises:
             DawConnectionError: no reply within ``timeout``, or no track named in the replies.
         """
+        started = time.monotonic()
+        last_fader: list[float] = []  # when the latest name or level came
+
+        def wait() -> float:
+            return (last_fader[-1] + QUIET_S if last_fader else started + self.timeout) - time.monotonic()
+
         for address, args in self.dialect.ask():
             self.send(address, args)
         names: dict[int, str] = {}
         levels: dict[int, float] = {}
         heard = False
-        for address, params in self._replies():
+        for address, params in self._replies(wait):
             heard = True
             reply = self.dialect.read_reply(address, params)
             if reply is None:
@@ -200,6 +203,7 @@ class OscDaw:
                 names[number] = value
             elif field == "db" and isinstance(value, (int, float)):
                 levels[number] = float(value)
+            last_fader[:] = [time.monotonic()]
         listen = f" (listening on port {self._socket.getsockname()[1]} for its replies)" if self._socket else ""
         if not heard:
             raise DawConnectionError(f"{self.where}: no answer within {self.timeout:g} s{listen}; is {self.dialect.name} "
