@@ -107,6 +107,7 @@ class StandInReaper(StandInDaw):
         super().__init__(tracks, answer=answer)
         self.device_port = device_port
         self.bank_size = 8  # REAPER's default surface bank
+        self.bank = 2  # the producer scrolled the surface: track numbers are the bank's
         self.playing = playing  # while playing, REAPER sends every track's meter without end
 
     def __enter__(self) -> StandInReaper:
@@ -117,26 +118,33 @@ class StandInReaper(StandInDaw):
 
     def _meters(self) -> None:
         while not self._stop.wait(0.01):
-            for number in self.tracks:
+            for number in range(1, self.bank_size + 1):
                 self.reply(("127.0.0.1", self.device_port), message(f"/track/{number}/vu", (0.5, "f")))
+
+    def _offset(self) -> int:
+        return (self.bank - 1) * self.bank_size
 
     def _feedback(self, number: int) -> list[bytes]:
         name, db = self.tracks[number]
-        return [message(f"/track/{number}/name", (name, "s")), message(f"/track/{number}/volume/db", (db, "f")),
-                message(f"/track/{number}/volume", (0.716, "f"))]
+        shown = number - self._offset()
+        return [message(f"/track/{shown}/name", (name, "s")), message(f"/track/{shown}/volume/db", (db, "f")),
+                message(f"/track/{shown}/volume", (0.716, "f"))]
 
     def handle(self, address: str, tags: str, args: list[Any], sender: tuple[str, int]) -> bool:
         device = ("127.0.0.1", self.device_port)
         if address == "/device/track/count" and tags == "i":
             self.bank_size = args[0]
             return True
+        if address == "/device/track/bank/select" and tags == "i" and args[0] >= 1:
+            self.bank = args[0]
+            return True
         if address == "/action" and tags == "i" and args[0] == 41743:  # ACTION i/action: refresh all surfaces
-            for number in sorted(self.tracks)[: self.bank_size]:
+            for number in sorted(self.tracks)[self._offset():self._offset() + self.bank_size]:
                 self.reply(device, *self._feedback(number))
             return True
         match = re.fullmatch(r"/track/(\d+)/volume/db", address)
-        if match and tags == "f" and int(match.group(1)) in self.tracks:
-            number = int(match.group(1))
+        if match and tags == "f" and int(match.group(1)) + self._offset() in self.tracks:
+            number = int(match.group(1)) + self._offset()
             self.tracks[number][1] = min(max(args[0], self.min_db), self.max_db)
             self.reply(device, *self._feedback(number))
             return True

@@ -3,9 +3,10 @@
 The addresses are each DAW's own:
 
 * **REAPER** (its ``Default.ReaperOSC`` patterns ``DEVICE_TRACK_COUNT i/device/track/count``,
-  ``ACTION i/action``, ``TRACK_NAME s/track/@/name`` and ``TRACK_VOLUME f/track/@/volume/db``;
+  ``DEVICE_TRACK_BANK_SELECT i/device/track/bank/select``, ``ACTION i/action``, ``TRACK_NAME s/track/@/name`` and ``TRACK_VOLUME f/track/@/volume/db``;
   a control surface "OSC" listening on a port, 8000 by default, and sending to this machine's
-  port, 9000 by default): ``/device/track/count i`` makes the bank hold every track, ``/action i 41743`` ("Control surface: refresh all surfaces")
+  port, 9000 by default): ``/device/track/count i`` and ``/device/track/bank/select 1`` make
+  the surface's bank hold every track from the first (track numbers are the bank's), ``/action i 41743`` ("Control surface: refresh all surfaces")
   makes REAPER send each track's ``/track/N/name s`` and ``/track/N/volume/db f``; a fader is set
   with ``/track/N/volume/db f``.
 * **Ardour** (Preferences → Control Surfaces → OSC, port 3819; replies go to the port asked
@@ -79,7 +80,9 @@ def _ardour_reply(address: str, params: list[Any]) -> tuple[int, str, Any] | Non
 
 REAPER = Dialect(
     daw="reaper", name="REAPER", port=8000, listen_port=9000, max_gain_db=12.0,
-    ask=lambda: [("/device/track/count", [(REAPER_BANK_SIZE, "i")]), ("/action", [(REAPER_REFRESH_ACTION, "i")])],
+    # the bank holds every track and starts at the first, so track numbers are the project's own
+    ask=lambda: [("/device/track/count", [(REAPER_BANK_SIZE, "i")]), ("/device/track/bank/select", [(1, "i")]),
+                 ("/action", [(REAPER_REFRESH_ACTION, "i")])],
     read_reply=_reaper_reply,
     set_level=lambda number, db: (f"/track/{number}/volume/db", [(db, "f")]),
 )
