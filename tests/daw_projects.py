@@ -191,7 +191,7 @@ def ardour_session_text(*, routes: list[tuple[str, str, str, int, int, str]] | N
 
 def write_project_with_stems(folder: Path, project_text: str, suffix: str, stems_from: Path) -> Path:
     """``folder/song<suffix>`` holding ``project_text``, and the demo's stems bounced into
-    ``folder/stems`` as the tracks of :data:`STEMS_OF_TRACKS` (``Drums.wav``, ``Lead Vox`` …)."""
+    ``folder/stems`` as the tracks of :data:`STEMS_OF_TRACKS` (``Drums.wav``, ``Vocals.wav`` …)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "stems").mkdir(exist_ok=True)
     for track, stem in STEMS_OF_TRACKS.items():
