@@ -30,7 +30,7 @@ from faderwise.tools.daw_project import (
     FaderPlan,
     StemMapping,
     is_project_file,
-    open_project_stems,
+    open_stems_and_mapping,
     plan_fader_moves,
     read_project,
     write_project_beside,
@@ -38,7 +38,7 @@ from faderwise.tools.daw_project import (
 from faderwise.tools.errors import FaderwiseError, OutputExistsError, StemSetError
 from faderwise.tools.json_files import plain_json
 from faderwise.tools.render import RenderedMix, mix_peaks, render_mix, write_render
-from faderwise.tools.stem_files import StemSource, in_memory_if_small, open_stem_set
+from faderwise.tools.stem_files import StemSource, in_memory_if_small
 from faderwise.tools.workers import both, default_workers
 
 SNAPSHOT_FORMAT = "faderwise.workspace/1"
@@ -104,11 +104,7 @@ def load(path: str | os.PathLike[str]) -> LoadedStems:
     (its tracks' bounced stems, and the mapping); the path is kept
     absolute, so a session resumed from another folder finds the same files."""
     path = Path(os.path.abspath(Path(path).expanduser()))
-    mapping = None
-    if is_project_file(path):
-        opened, mapping = open_project_stems(path)
-    else:
-        opened = open_stem_set(path)
+    opened, mapping = open_stems_and_mapping(path)
     # A small set is decoded once and kept; a big one is read in blocks whenever a tool needs sound.
     stems = in_memory_if_small(opened)
     return LoadedStems(path=path, stems=stems, fingerprint=fingerprint(stems, path), mapping=mapping)

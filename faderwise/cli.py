@@ -286,20 +286,18 @@ def add_map_option(parser: argparse.ArgumentParser) -> None:
 def open_stems(path: Path, *, map_file: Path | None = None, err: Console | None = None) -> StemSource:
     """A stem set from the command line: a project's bounced stems (the mapping shown on stderr),
     or what :func:`~faderwise.tools.stem_files.open_stem_set` opens."""
-    from faderwise.tools.daw_project import is_project_file, open_project_stems
-    from faderwise.tools.stem_files import open_stem_set
+    from faderwise.tools.daw_project import is_project_file, open_stems_and_mapping
 
-    if is_project_file(path):
-        stems, mapping = open_project_stems(path, map_file=map_file)
+    if map_file is not None and not is_project_file(path):
+        raise FaderwiseUsageError(f"--map maps a project's tracks to stems, and {path} is not a .RPP or .ardour project")
+    stems, mapping = open_stems_and_mapping(path, map_file=map_file)
+    if mapping is not None:
         err = err or Console(stderr=True)
         err.print(f"{path}: {mapping.project.daw_name} project, {len(mapping.files)} stems (track ← stem file):",
                   highlight=False, soft_wrap=True)
         for line in mapping.lines():
             err.print(f"  {line}", highlight=False, soft_wrap=True)
-        return stems
-    if map_file is not None:
-        raise FaderwiseUsageError(f"--map maps a project's tracks to stems, and {path} is not a .RPP or .ardour project")
-    return open_stem_set(path)
+    return stems
 
 
 def worker_count(value: str) -> int:

@@ -36,9 +36,10 @@ from faderwise.tools.json_files import read_yaml, write_json
 from faderwise.tools.outputs import check_target, note_input, output_file, write_text
 from faderwise.tools.project_model import MASTER, Project, Track, db_to_gain
 from faderwise.tools.reaper_project import read_reaper
+from faderwise.tools.report import format_difference
 
 if TYPE_CHECKING:
-    from faderwise.tools.stem_files import StemFiles
+    from faderwise.tools.stem_files import StemFiles, StemSource
 
 READERS = {".rpp": read_reaper, ".ardour": read_ardour}
 STEM_FOLDERS = ("stems", "bounces", "renders", "export")
@@ -194,7 +195,8 @@ class StemMapping:
 
 
 def _db_text(db: float) -> str:
-    return "-inf" if db == -math.inf else f"{db:+.1f}"
+    """A fader level, signed with one decimal (:func:`~faderwise.tools.report.format_difference`), or ``-inf``."""
+    return "-inf" if db == -math.inf else format_difference(db)
 
 
 def _audio_beside(project: Project) -> list[Path]:
@@ -227,7 +229,7 @@ def map_stems(project: Project, *, map_file: str | os.PathLike[str] | None = Non
     hint = _map_hint(project)
     explicit_file = _map_file(project, map_file)
     explicit = read_stem_map(explicit_file, project) if explicit_file is not None else {}
-    candidates = _audio_beside(project)
+    candidates = [(entry, stem_keys(entry.stem, project)) for entry in _audio_beside(project)]
     files: dict[str, Path] = {}  # track name → file
     notes: list[str] = []
     silenced = {track.name for track in project.tracks
@@ -241,7 +243,7 @@ def map_stems(project: Project, *, map_file: str | os.PathLike[str] | None = Non
             if not file.is_file():
                 raise ProjectError(f"{explicit_file}: the track {track.name!r} maps to {file}, which does not exist")
         else:
-            matches = [entry for entry in candidates if name_key(track.name) in stem_keys(entry.stem, project)]
+            matches = [entry for entry, keys in candidates if name_key(track.name) in keys]
             if len(matches) > 1:
                 raise ProjectError(f"{project.path}: the track {track.name!r} matches several bounced stems "
                                    f"({', '.join(str(m) for m in matches)}); say which {hint}")
@@ -310,6 +312,17 @@ def open_project_stems(path: str | os.PathLike[str], *, map_file: str | os.PathL
     return open_stem_files(Path(path), mapping.files, gains=gains, rate=rate), mapping
 
 
+def open_stems_and_mapping(path: str | os.PathLike[str], *, map_file: str | os.PathLike[str] | None = None,
+                           ) -> tuple[StemSource, StemMapping | None]:
+    """Any stem set :func:`~faderwise.tools.stem_files.open_stem_set` opens, with the mapping of its
+    tracks when ``path`` is a project (the commands and the chat show it)."""
+    if is_project_file(path):
+        return open_project_stems(path, map_file=map_file)
+    from faderwise.tools.stem_files import open_stem_set
+
+    return open_stem_set(path), None
+
+
 # -- fader moves out -------------------------------------------------------------------------------
 
 
@@ -348,19 +361,24 @@ class FaderPlan:
                 "moves": [change.to_json() for change in self.changes], "warnings": list(self.warnings)}
 
 
-def track_for_stem(stem: str, project: Project, *, map_file: str | os.PathLike[str] | None = None,
-                   where: str = "advice") -> Track:
-    """The track whose fader moves ``stem``: the map file's track for a file called ``stem``, else
-    the track named like it.
+def _mapped_tracks(project: Project, map_file: str | os.PathLike[str] | None) -> dict[str, Track]:
+    """The map file's tracks by their stem file's name (casefolded); empty without a map file."""
+    explicit_file = _map_file(project, map_file)
+    if explicit_file is None:
+        return {}
+    return {file.stem.casefold(): project.track(track_name)
+            for track_name, file in read_stem_map(explicit_file, project).items() if file is not None}
+
+
+def _track_for_stem(stem: str, project: Project, mapped: Mapping[str, Track], *, where: str) -> Track:
+    """The track whose fader moves ``stem``: the map file's track for a file called ``stem``
+    (``mapped``, from :func:`_mapped_tracks`), else the track named like it.
 
     Raises:
         ProjectError: no track (or several) named like ``stem``.
     """
-    explicit_file = _map_file(project, map_file)
-    if explicit_file is not None:
-        for track_name, file in read_stem_map(explicit_file, project).items():
-            if file is not None and file.stem.casefold() == stem.casefold():
-                return project.track(track_name)
+    if stem.casefold() in mapped:
+        return mapped[stem.casefold()]
     track = _track_named_like(stem, project, where=where)
     if track is None:
         raise ProjectError(f"{where}: moves the stem {stem!r}, but no track of {project.source} is named like it "
@@ -385,8 +403,8 @@ def plan_fader_moves(moves: Mapping[str, float], *, project: Project | None,
     changes: list[FaderChange] = []
     warnings: list[str] = []
     taken: dict[str, str] = {}
-    targets = [(stem, track_for_stem(stem, project, map_file=map_file, where=where), move)
-               for stem, move in moves.items()]
+    mapped = _mapped_tracks(project, map_file) if moves else {}  # read once, not once per stem
+    targets = [(stem, _track_for_stem(stem, project, mapped, where=where), move) for stem, move in moves.items()]
     if master_db and project.master is not None:
         targets.append((None, project.master, master_db))
     for stem, track, move in targets:

@@ -160,7 +160,7 @@ def undo_push(daw_name: str, *, host: str | None = None, port: int | None = None
             pushed = fader["pushed_db"]
             if track is None or before is None:
                 continue
-            if pushed is not None and abs(track.gain_db - pushed) <= 0.05:
+            if pushed is not None and abs(track.gain_db - pushed) <= VERIFY_TOLERANCE_DB:
                 restore[fader["track"]] = float(before)
             else:
                 left_alone[fader["track"]] = track.gain_db

@@ -31,6 +31,7 @@ from typing import Any
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
+from faderwise.tools import ardour_session, reaper_project
 from faderwise.tools.errors import DawConnectionError
 from faderwise.tools.project_model import TRACK, Project, Track, db_to_gain
 
@@ -79,7 +80,7 @@ def _ardour_reply(address: str, params: list[Any]) -> tuple[int, str, Any] | Non
 
 
 REAPER = Dialect(
-    daw="reaper", name="REAPER", port=8000, listen_port=9000, max_gain_db=12.0,
+    daw="reaper", name="REAPER", port=8000, listen_port=9000, max_gain_db=reaper_project.MAX_GAIN_DB,
     # the bank holds every track and starts at the first, so track numbers are the project's own
     ask=lambda: [("/device/track/count", [(REAPER_BANK_SIZE, "i")]), ("/device/track/bank/select", [(1, "i")]),
                  ("/action", [(REAPER_REFRESH_ACTION, "i")])],
@@ -87,7 +88,7 @@ REAPER = Dialect(
     set_level=lambda number, db: (f"/track/{number}/volume/db", [(db, "f")]),
 )
 ARDOUR = Dialect(
-    daw="ardour", name="Ardour", port=3819, listen_port=None, max_gain_db=6.0,
+    daw="ardour", name="Ardour", port=3819, listen_port=None, max_gain_db=ardour_session.MAX_GAIN_DB,
     ask=lambda: [("/set_surface", [(0, "i"), (ARDOUR_STRIP_TYPES, "i"), (ARDOUR_FEEDBACK, "i"), (0, "i")])],
     read_reply=_ardour_reply,
     set_level=lambda number, db: ("/strip/gain", [(number, "i"), (max(db, ARDOUR_SILENCE_DB), "f")]),
