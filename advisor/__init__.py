@@ -1,20 +1,26 @@
 """Advisors: turn stems (Version A, optionally a reference B) into :class:`Advice`.
 
-Every advisor has ``name`` and ``advise(version_a, version_b, *, stems=None) -> Advice``.
-torch is imported lazily, only by the audio-language model advisor.
+Every advisor has ``name`` and ``advise(version_a, version_b, *, stems=None) -> Advice``; they are
+listed, with how to build each, in :mod:`faderwise.advisor.registry`, and every front end advises
+through :class:`faderwise.advisor.service.AdviceService`.
+
+The names below load on first use (PEP 562): importing a light submodule (the registry, for a
+command line's help) does not load the measuring code, scipy or pyloudnorm; torch is imported
+only by the audio-language model advisor, when a model is loaded.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from faderwise.advisor.baselines import EqualLoudnessAdvisor, SingleMixAdvisor
-from faderwise.advisor.measured import MeasuredAdvisor
-from faderwise.advisor.model import ADVICE_SCHEMA, Advice, AdviceFormatError, GainMove, read_advice
-from faderwise.advisor.parse import parse_moves
-from faderwise.tools.analysis import ProgressCallback
-from faderwise.tools.stem_files import StemSource
+if TYPE_CHECKING:
+    from faderwise.advisor.baselines import EqualLoudnessAdvisor, SingleMixAdvisor
+    from faderwise.advisor.measured import MeasuredAdvisor
+    from faderwise.advisor.model import ADVICE_SCHEMA, Advice, AdviceFormatError, GainMove, read_advice
+    from faderwise.advisor.parse import parse_moves
+    from faderwise.tools.stem_files import StemSource
 
 
 class Advisor(Protocol):
@@ -23,22 +29,21 @@ class Advisor(Protocol):
     def advise(self, version_a: StemSource, version_b: StemSource, *, stems: Sequence[str] | None = None) -> Advice: ...
 
 
-ADVISOR_NAMES = ("measured", "single-mix", "equal-loudness")
+_LAZY = {
+    "ADVICE_SCHEMA": "model", "Advice": "model", "AdviceFormatError": "model", "GainMove": "model",
+    "read_advice": "model", "parse_moves": "parse", "MeasuredAdvisor": "measured",
+    "SingleMixAdvisor": "baselines", "EqualLoudnessAdvisor": "baselines",
+}
 
 
-def make_advisor(name: str, *, workers: int = 1, on_progress: ProgressCallback | None = None) -> Advisor:
-    """The advisor called ``name`` (one of :data:`ADVISOR_NAMES`), measuring with ``workers``
-    processes and reporting to ``on_progress``."""
-    if name == "measured":
-        return MeasuredAdvisor(workers=workers, on_progress=on_progress)
-    if name == "single-mix":
-        return SingleMixAdvisor(workers=workers, on_progress=on_progress)
-    if name == "equal-loudness":
-        return EqualLoudnessAdvisor(workers=workers, on_progress=on_progress)
-    raise ValueError(f"unknown advisor {name!r}; choose from {', '.join(ADVISOR_NAMES)}")
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
-__all__ = [
-    "ADVICE_SCHEMA", "ADVISOR_NAMES", "Advice", "AdviceFormatError", "Advisor", "EqualLoudnessAdvisor", "GainMove",
-    "MeasuredAdvisor", "SingleMixAdvisor", "make_advisor", "parse_moves", "read_advice",
-]
+__all__ = ["ADVICE_SCHEMA", "Advice", "AdviceFormatError", "Advisor", "EqualLoudnessAdvisor", "GainMove",
+           "MeasuredAdvisor", "SingleMixAdvisor", "parse_moves", "read_advice"]

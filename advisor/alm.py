@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from faderwise.advisor.explain import join
+from faderwise.advisor.explain import as_it_is, instruction, join
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.advisor.parse import parse_moves
 from faderwise.advisor.stem_names import require_stems
+from faderwise.tools.analysis import ProgressCallback
 from faderwise.tools.bundle import (
     ALM_RATE,
     CLIP_NAMES,
@@ -34,6 +35,8 @@ from faderwise.tools.bundle import (
     target_activity,
 )
 from faderwise.tools.errors import FaderwiseError, MissingDependencyError
+from faderwise.tools.input_files import MODEL_SETTINGS_LIMIT_BYTES, exists_as_file
+from faderwise.tools.json_files import read_json
 from faderwise.tools.outputs import note_input
 from faderwise.tools.stem_files import StemSource
 
@@ -305,11 +308,18 @@ def level_ruler(target_a: Any, target_b: Any) -> Any:
 
 
 def model_settings(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The model folder's :data:`MODEL_SETTINGS` (empty when it has none)."""
-    import json
+    """The model folder's :data:`MODEL_SETTINGS` (empty when it has none).
 
+    Raises:
+        ModelLoadError: the file is not JSON, or cannot be read.
+        NotAFileError: it is a named pipe (FIFO), a socket or a device.
+        InputTooLargeError: larger than :data:`~faderwise.tools.input_files.MODEL_SETTINGS_LIMIT_BYTES`.
+    """
     settings = Path(folder) / MODEL_SETTINGS
-    return json.loads(settings.read_text(encoding="utf-8")) if settings.is_file() else {}
+    if not exists_as_file(settings, what="model settings", limit=MODEL_SETTINGS_LIMIT_BYTES):
+        return {}
+    return read_json(settings, error=ModelLoadError, limit=MODEL_SETTINGS_LIMIT_BYTES,  # type: ignore[return-value]
+                     what="model settings")
 
 
 def model_representation(folder: str | os.PathLike[str]) -> str:
@@ -384,6 +394,16 @@ def adapter_base(folder: Path, recorded: str) -> Path:
     return Path(recorded)
 
 
+def stated_sentence(stem: str, delta_db: float | None) -> str:
+    """What the producer reads of one stem's answer: the move it stated for ``stem`` (a "leave" for
+    0 dB), or that it stated none ("The model gave no move for the vocals.")."""
+    if delta_db is None:
+        return f"The model gave no move for the {stem}."
+    if delta_db == 0.0:
+        return f"Leave the {stem} {as_it_is(stem)}."
+    return f"{instruction(stem, delta_db)}."
+
+
 class AudioLanguageAdvisor:
     """Advice written by an audio-language model that hears each stem's bundle.
 
@@ -404,6 +424,8 @@ class AudioLanguageAdvisor:
         self.model, self.processor = load_model(folder, four_bit=four_bit)
         self.representation = (representation or model_representation(folder)) if differential else "bundle"
         self.model.eval()
+        self.on_progress: ProgressCallback | None = None
+        """Told before each stem is heard: (stems done, stems in all, which one now)."""
 
     def answer(self, clips: Sequence[np.ndarray], stem: str) -> str:
         """The model's words for one stem (greedy decoding)."""
@@ -426,7 +448,9 @@ class AudioLanguageAdvisor:
             raise FaderwiseError("the differential audio-language model hears a reference: pass --reference")
         wanted = require_stems(stems, version_a.names, label=version_a.label) if stems else list(version_a.names)
         texts, moves, facts = [], [], {}
-        for stem in wanted:
+        for index, stem in enumerate(wanted):
+            if self.on_progress is not None:
+                self.on_progress(index, len(wanted), f"the model hears the {stem}")
             bundle = make_bundle(version_a, version_b if version_b is not None else version_a, stem,
                                  max_s=self.processor.feature_extractor.chunk_length)
             if self.differential:
@@ -436,11 +460,15 @@ class AudioLanguageAdvisor:
             said = self.answer(clips, stem)
             stated = [m for m in parse_moves(said, version_a.names) if m.stem == stem]
             facts[stem] = {"answer": said, "status": "stated" if stated else "no-move-stated"}
-            texts.append(said)
+            texts.append(stated_sentence(stem, stated[0].delta_db if stated else None))
             if stated and stated[0].delta_db != 0.0:
                 delta = stated[0].delta_db
                 moves.append(GainMove(stem=stem, delta_db=delta, low_db=delta - STATED_MOVE_HALF_WIDTH_DB,
                                       high_db=delta + STATED_MOVE_HALF_WIDTH_DB))
+        if self.on_progress is not None:
+            self.on_progress(len(wanted), len(wanted), "the model has heard every stem")
+        # The text is built from the moves, never the model's own words: an answer that named another
+        # stem, or no number, must not read as a move (its words stay in the evidence, per stem).
         return Advice(advisor=f"{self.name}:{self.folder}", moves=tuple(moves), text=join(texts),
                       evidence={"mode": "alm-differential" if self.differential else "alm-single-mix",
                                 "stems": facts})

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.input_files import open_binary
 
 SUPPORTED_VERSIONS = (5, 6)
 # CTranslate2's DataType enum (include/ctranslate2/types.h), by its uint8 code
@@ -58,10 +59,11 @@ def read_ctranslate2(path: str | os.PathLike[str], *, prefix: str = "encoder/") 
 
     Raises:
         CTranslate2FormatError: not a CTranslate2 model of a known version, or cut short.
+        NotAFileError: a named pipe (FIFO), a socket or a device.
     """
     path = Path(path)
     try:
-        with path.open("rb") as stream:
+        with open_binary(path, what="a CTranslate2 model") as stream:  # a named pipe or a device is refused
             return _read(stream, path, prefix)
     except (struct.error, UnicodeDecodeError) as exc:
         raise CTranslate2FormatError(f"{path}: not a CTranslate2 model file, or cut short ({exc})") from None

@@ -41,11 +41,16 @@ def confidence_label(half_width_db: float) -> str:
     return "high" if half_width_db <= 0.25 else "medium" if half_width_db <= 1.0 else "low"
 
 
+def as_it_is(stem: str) -> str:
+    """"as they are" for a stem whose name reads as a plural ("the drums"), else "as it is"."""
+    return "as they are" if is_plural(stem) else "as it is"
+
+
 def leave_sentence(stems: Sequence[str], reason: str) -> str:
     """"Leave the bass, the keys and the guitar as they are: <reason>."."""
     named = [f"the {stem}" for stem in stems]
     listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-    return f"Leave {listed} as they are: {reason}." if len(named) > 1 else f"Leave {listed} as it is: {reason}."
+    return f"Leave {listed} as they are: {reason}." if len(named) > 1 else f"Leave {listed} {as_it_is(stems[0])}: {reason}."
 
 
 def signed_lu(value: float) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.input_files import ADVICE_LIMIT_BYTES
 from faderwise.tools.json_files import is_number, read_json
 from faderwise.tools.outputs import note_input
 
@@ -125,9 +126,16 @@ class Advice:
 
 
 def read_advice(path: str | os.PathLike[str]) -> Advice:
-    """Load an advice JSON file (an input: no output of the command may replace it)."""
+    """Load an advice JSON file (an input: no output of the command may replace it).
+
+    Raises:
+        AdviceFormatError: missing, unreadable, not JSON, not advice.
+        NotAFileError: a named pipe (FIFO), a socket or a device.
+        InputTooLargeError: larger than :data:`~faderwise.tools.input_files.ADVICE_LIMIT_BYTES`.
+    """
     note_input(path)
-    return Advice.from_json(read_json(path, error=AdviceFormatError), source=str(path))
+    return Advice.from_json(read_json(path, error=AdviceFormatError, limit=ADVICE_LIMIT_BYTES, what="advice"),
+                            source=str(path))
 
 
 ADVICE_SCHEMA: dict[str, object] = {

@@ -67,11 +67,13 @@ class _Reading:
     instruction: bool
 
 
-def parse_moves(text: str, stem_names: Iterable[str]) -> list[GainMove]:
+def parse_moves(text: str, stem_names: Iterable[str], *, instructions_only: bool = False) -> list[GainMove]:
     """Gain moves stated in ``text`` for stems of ``stem_names``, in order of first mention.
 
     Returns one :class:`GainMove` per stem the text commits to (``delta_db`` positive = raise;
-    a "leave it" is 0 dB; "3–4 dB" gives the range and its middle); nothing for the rest.
+    a "leave it" is 0 dB; "3–4 dB" gives the range and its middle); nothing for the rest. With
+    ``instructions_only``, only what the text tells to do ("lower the bass 3 dB", "leave the keys"),
+    not what it describes ("the bass is 3 dB louder than in the reference").
     """
     names = list(stem_names)
     table = mention_table(names)
@@ -87,9 +89,15 @@ def parse_moves(text: str, stem_names: Iterable[str]) -> list[GainMove]:
         if stems:
             previous = stems
         reading = _read_clause(clause, stems)
-        if reading is not None:
+        if reading is not None and (reading.instruction or not instructions_only):
             readings.append(reading)
     return _settle(readings, names)
+
+
+def instructs_a_move(text: str) -> bool:
+    """Whether ``text`` tells someone to move a fader by an amount ("lower the lead by 3 dB"), whatever
+    it names: a direction verb and an amount in dB, not negated."""
+    return bool(_AMOUNT.search(text)) and bool(_UP.search(text) or _DOWN.search(text)) and not _NEGATION.search(text)
 
 
 def _mark_stems(text: str, table: dict[str, str]) -> str:

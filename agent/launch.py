@@ -74,7 +74,7 @@ def open_chat(*, stems: str | os.PathLike[str] | None, reference: str | os.PathL
         try:
             spec = parse_llm_spec(llm or info.llm)
             workspace = Workspace(output_dir=session_output_dir(info.id), advisor_name=config.advisor,
-                                  alm_model=config.alm_model, workers=config.workers)
+                                  alm_model=config.alm_model, workers=config.workers, inputs=(store.path,))
             session = AgentSession(workspace=workspace, llm=spec, checkpointer=store.saver, thread_id=info.id,
                                    archive=store.archive(info.id))
             problems = session.restore_workspace()
@@ -93,7 +93,7 @@ def open_chat(*, stems: str | os.PathLike[str] | None, reference: str | os.PathL
     stems_path, reference_path = resolve_input(stems), resolve_input(reference) if reference is not None else None
     # Load before the session exists, so bad input makes no empty session.
     probe = Workspace(output_dir=Path(), advisor_name=config.advisor, alm_model=config.alm_model,
-                      workers=config.workers)
+                      workers=config.workers, inputs=(store.path,))  # no output of a tool may replace the database
     if reference_path is not None:
         probe.load_pair(stems_path, reference_path)
     else:

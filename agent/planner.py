@@ -29,6 +29,7 @@ from faderwise.advisor.evidence import format_time
 from faderwise.advisor.explain import is_leave, is_plural, leave_sentence, master_sentence, rounded_db
 from faderwise.advisor.headroom import headroom_sentence
 from faderwise.advisor.model import GainMove
+from faderwise.advisor.registry import ADVISORS, advisor_names
 from faderwise.advisor.stem_names import CLASS_ALIASES, mention_table
 from faderwise.agent.messages import message_text, turn_start
 from faderwise.agent.tools import is_yes, move_headline
@@ -105,6 +106,17 @@ def mentioned_stems(text: str, stem_names: Sequence[str]) -> list[str]:
     return ordered
 
 
+def advisor_named(lowered: str) -> str:
+    """The advisor a message names (:mod:`faderwise.advisor.registry`; the longest name it holds, so
+    "alm-pretrained" is not "alm"), or in words: "the audio-language model" is ``alm``, "without a
+    reference" is ``single-mix``."""
+    for name in sorted(advisor_names(), key=len, reverse=True):
+        spelled = "|".join(re.escape(form) for form in {name, name.replace("-", " ")})
+        if re.search(rf"(?<![\w-])(?:{spelled})(?![\w-])", lowered):
+            return name
+    return "alm" if re.search(r"audio[- ]language", lowered) else "single-mix"
+
+
 WHICH_DAW_TEXT = "Which DAW? Say **push to reaper** or **push to ardour** (and **undo the push to reaper** to go back)."
 SCOPE_TEXT = ("faderwise advises gain only (how loud each stem sits in the mix): not EQ, compression, reverb or "
               "other effects, panning or arrangement.")
@@ -114,7 +126,11 @@ RULES: list[tuple[str, str]] = [
     ("scope", r"\b(eq|eqs|eq'?d|equali[sz]\w*|compress\w*|limit(er|ing)\w*|reverb\w*|delay|echo|chorus|flanger|"
               r"phaser|saturat\w*|distort\w*|overdrive|effects?|fx|plug-?ins?|pan|panned|panning|stereo width|widen\w*|"
               r"side-?chain\w*|gat(e|ing)|de-?ess\w*|auto-?tune|pitch|arrang\w*|high[- ]pass|low[- ]pass|filter\w*|"
-              r"(boost|cut) the (highs|lows|mids|treble|bass frequencies))\b"),
+              r"(boost|cut) the (highs|lows|mids|treble|bass frequencies)|"
+              # tone and character: EQ, compression or saturation in a producer's words, not a fader
+              r"punch(y|ier|iness)?|bright(er|en|ness)?|dark(er|en)?|warm(er|th)?|presence|airy|more air|mudd?(y|iness)|"
+              r"boom(y|iness)|crisp(er|ness)?|crack|snap(py|pier)?|thick(er|en)?|thin(ner)?|harsh(ness)?|"
+              r"sibilan\w*|tone|tonal|timbre|tight(en|er)|fat(ter)?|crunch(y|ier)?)\b"),
     ("help", r"^\s*(\?|help|what can you do|commands)\b|\bhelp\b"),
     ("undo_push", r"\bundo\b.*\bpush\b|\b(put|set) (the|my) faders back\b"),
     # "push the vocals" is mixing slang for raising them: a push to the DAW names the DAW
@@ -129,7 +145,7 @@ RULES: list[tuple[str, str]] = [
     ("bundle", r"\bbundle\b"),
     ("list", r"^\s*(list|stems)\b|\b(list|show)\b.*\bstems\b|\bwhat stems\b|\bstems\b.*\b(loaded|have|got)\b"),
     ("advisor", r"\bsingle[- ]mix\b|\bequal[- ]loudness\b|\bwithout (the |a )?reference\b|\bmeasured advisor\b|"
-                r"\balm\b|\baudio[- ]language model\b"),
+                r"\balm\b|\balm-[a-z-]+\b|\baudio[- ]language model\b"),
     ("which", r"\btoo (loud|quiet|soft|low|high|hot|quietly)\b|\bfurthest\b|\bworst\b|\bmost off\b|\bloudest\b|"
               r"\bquietest\b|\b(which|what)\b.*\b(stems?|tracks?|instruments?|parts?|ones?|faders?)\b.*"
               r"\b(off|wrong|loud|quiet|soft|buried|most|needs?|biggest|change)\b"),
@@ -190,8 +206,7 @@ def classify(text: str, stem_names: Sequence[str], *, has_reference: bool) -> In
     if kind == "list":
         return Intent("list", calls=(("list_stems", {}),))
     if kind == "advisor":
-        name = ("equal-loudness" if "equal" in lowered else "measured" if "measured" in lowered else
-                "alm" if re.search(r"\balm\b|audio[- ]language", lowered) else "single-mix")
+        name = advisor_named(lowered)
         return Intent("overview", detail=name, calls=(("advise", {"advisor": name}),))
     if kind == "which":
         side = ("loud" if re.search(r"too (loud|high|hot)|\bloudest\b", lowered) else
@@ -381,8 +396,12 @@ def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResul
         mix = comparison.artifact.get("mix_a_minus_b_lu")
         if isinstance(mix, (int, float)):
             paragraphs.append(f"Your mix is {format_difference(mix)} LU against the reference overall.")
+    kind = next((k for k in ADVISORS if k.name == intent.detail), None)
     if intent.detail == "alm":
         paragraphs.append("Advice from the audio-language model, which heard each stem's A/B bundle.")
+    elif kind is not None and kind.is_model:
+        heard = "each stem's A/B bundle" if kind.hears_reference else "your mix alone"
+        paragraphs.append(f"Advice from the {kind.name} audio-language model, which heard {heard}.")
     elif intent.detail and intent.detail != "measured":
         paragraphs.append(f"Advice from the {intent.detail} advisor, which judges your mix alone.")
     if moves:

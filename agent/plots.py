@@ -7,14 +7,14 @@ transcript and in a snapshot test alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from faderwise.tools.outputs import output_folder
-from faderwise.tools.plot import plot_short_term, plot_stem_levels
+from faderwise.tools.plot import png_bytes, pyplot, save_figure, short_term_figure, stem_levels_figure
 
 if TYPE_CHECKING:
     from faderwise.agent.workspace import Workspace
@@ -66,24 +66,36 @@ def sparkline(values: np.ndarray, *, low: float, high: float, width: int = SPARK
     return "".join(cells)
 
 
-def _write_png(workspace: Workspace, kind: PlotKind, draw: Callable[[Path], Path]) -> Path:
-    """``draw(png)`` into ``<kind>.png`` of a new folder ``plot-<kind>-NN`` of the session."""
+def write_plot(workspace: Workspace, kind: PlotKind) -> tuple[Path, str]:
+    """Write the plot as a PNG in a new folder ``plot-<kind>-NN`` of the session's output folder;
+    return its path and the terminal chart."""
+    figure, chart = plot_figure(workspace, kind)
+
     def write(folder: Path) -> Path:
         with output_folder(folder, kind="plot") as staging:
-            draw(staging / f"{kind}.png")
+            save_figure(figure, staging / f"{kind}.png")
         return folder / f"{kind}.png"
-    return workspace.write_new(f"plot-{kind}", write)
+    try:
+        path = workspace.write_new(f"plot-{kind}", write)
+    finally:
+        pyplot().close(figure)  # type: ignore[arg-type]
+    workspace.record_output(path.parent)
+    return path, chart
 
 
-def write_plot(workspace: Workspace, kind: PlotKind) -> tuple[Path, str]:
-    """Write the plot as a PNG in the session's output folder; return its path and the terminal chart."""
+def plot_png(workspace: Workspace, kind: PlotKind) -> tuple[bytes, str]:
+    """The plot as PNG bytes, written nowhere (an MCP client's image), and the terminal chart."""
+    figure, chart = plot_figure(workspace, kind)
+    return png_bytes(figure), chart
+
+
+def plot_figure(workspace: Workspace, kind: PlotKind) -> tuple[object, str]:
+    """The plot's matplotlib figure (the caller saves and closes it) and the terminal chart."""
     analysis_a = workspace.analysis_a()
     analysis_b = workspace.analysis_b() if workspace.version_b is not None else None
     if kind == "levels":
         before = workspace.original_a
         original = workspace.analysis_of(before.stems, (before.fingerprint,)) if before and workspace.applied else None
-        path = _write_png(workspace, kind, lambda png: plot_stem_levels(png, original or analysis_a, analysis_a,
-                                                                        analysis_b))
         labels = ["A"] + (["B"] if analysis_b else [])
         levels = {}
         for name, stem in analysis_a.stems.items():
@@ -92,9 +104,8 @@ def write_plot(workspace: Workspace, kind: PlotKind) -> tuple[Path, str]:
                 paired = workspace.prepared().pairs.get(name)
                 row.append(analysis_b.stems[paired].stem.integrated_lufs if paired else -math.inf)
             levels[name] = row
-        return path, level_bars(levels, labels)
+        return stem_levels_figure(original or analysis_a, analysis_a, analysis_b), level_bars(levels, labels)
     subject = workspace.comparison() if analysis_b is not None else analysis_a
-    path = _write_png(workspace, kind, lambda png: plot_short_term(png, subject))
     curves = {name: [stem.stem.short_term.lufs] for name, stem in analysis_a.stems.items()}
     if analysis_b is not None:
         for name, paired in workspace.prepared().pairs.items():
@@ -115,4 +126,4 @@ def write_plot(workspace: Workspace, kind: PlotKind) -> tuple[Path, str]:
         for label, row in zip(labels, rows):
             scale = f"  {low:.1f} to {high:.1f} LUFS" if label == "A" else ""
             lines.append(f"{name + ' ' + label:{width}}  {sparkline(row, low=low, high=high)}{scale}")
-    return path, "\n".join(lines)
+    return short_term_figure(subject), "\n".join(lines)

@@ -54,6 +54,7 @@ from faderwise.agent.session import (
 from faderwise.agent.tools import TOOL_NAMES
 from faderwise.agent.workspace import Workspace
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.input_files import SCRIPT_LIMIT_BYTES
 from faderwise.tools.json_files import is_number, read_yaml
 from faderwise.tools.outputs import check_target, note_input, write_text
 
@@ -91,7 +92,7 @@ def read_script(path: str | os.PathLike[str]) -> Script:
         ScriptError: unreadable YAML, a missing or unknown key, or a malformed expectation.
     """
     path = Path(path)
-    payload = read_yaml(path, error=ScriptError, missing="no such script")
+    payload = read_yaml(path, error=ScriptError, missing="no such script", limit=SCRIPT_LIMIT_BYTES, what="a script")
     if not isinstance(payload, dict):
         raise ScriptError(f"{path}: expected a mapping with 'stems' and 'turns'")
     unknown = sorted(set(payload) - SCRIPT_KEYS)

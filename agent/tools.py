@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AIMessage
@@ -21,6 +22,7 @@ from langgraph.prebuilt import InjectedState
 from langgraph.types import interrupt
 
 from faderwise.advisor.explain import (
+    as_it_is,
     backing_sentence,
     confidence_sentence,
     instruction,
@@ -30,12 +32,11 @@ from faderwise.advisor.explain import (
 )
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.agent.plots import write_plot
-from faderwise.agent.workspace import LoadedStems, Workspace
+from faderwise.agent.workspace import LoadedStems, NothingLoadedError, Workspace
 from faderwise.tools.analysis import json_number, peak_warning
-from faderwise.tools.bundle import make_bundle, write_bundle
 from faderwise.tools.daw_project import RELATIVE_NOTE, FaderPlan, change_lines
 from faderwise.tools.errors import FaderwiseError
-from faderwise.tools.fader_push import AlreadyPushedError, apply_push, plan_push, repeated_push
+from faderwise.tools.fader_push import AlreadyPushedError, apply_push, last_push, plan_push, repeated_push
 from faderwise.tools.fader_push import undo_push as undo_push_faders
 from faderwise.tools.json_files import plain_json
 from faderwise.tools.osc_faders import OscDaw
@@ -52,6 +53,8 @@ CHANGES_SESSION = frozenset({"load_stems", "set_reference", "apply_moves", "undo
                              "undo_push"})
 """The tools that change what a session holds or the producer's DAW (the rest only measure, advise or
 write new files): a model may call them only when the producer's message asks for them."""
+CONFIRMS_ITSELF = frozenset({"apply_moves", "undo_apply", "push_faders", "undo_push"})
+"""The session-changing tools that ask the producer themselves before they change anything."""
 YES_WORDS = frozenset({"y", "yes", "yeah", "yep", "ok", "okay", "sure", "apply", "do it", "go", "go ahead", "confirm"})
 
 
@@ -59,12 +62,23 @@ class ApplyRefusedError(FaderwiseError):
     """An apply the agent may not run: several in one step (each would need its own answer)."""
 
 
-def confirmation_id(tool_call_id: str, gains_db: Mapping[str, float], source_fingerprint: str) -> str:
-    """The id of one confirmation question: the tool call that asks it and exactly what it would
-    render (the moves and the audio they apply to). An answer is taken only for the same id, so a
-    "yes" can never apply another plan than the one shown."""
-    plan = json.dumps([sorted((stem, round(gain, 3)) for stem, gain in gains_db.items()), source_fingerprint])
-    return f"{tool_call_id}:{hashlib.sha1(plan.encode()).hexdigest()[:12]}"
+def confirmation_id(tool_call_id: str, plan: object) -> str:
+    """The id of one confirmation question: the tool call that asks it and exactly what it would change
+    (``plan``, any JSON-ready value: the moves and the audio they apply to, the faders and the DAW…). An
+    answer is taken only for the same id, so a "yes" can never run another plan than the one shown."""
+    digest = hashlib.sha1(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{tool_call_id}:{digest}"
+
+
+def ask_producer(tool_call_id: str, kind: str, question: str, plan: object,
+                 **details: Any) -> Literal["yes", "no", "other"]:
+    """Ask the producer ``question`` (the graph pauses; the chat shows it as a yes/no) about exactly
+    ``plan``: "yes" or "no", or "other" when the answer came for another question."""
+    plan_id = confirmation_id(tool_call_id, plan)
+    answer = interrupt({"kind": kind, "id": plan_id, "question": question, **details})
+    if not isinstance(answer, dict) or answer.get("id") != plan_id:
+        return "other"
+    return "yes" if is_yes(answer.get("answer")) else "no"
 
 
 def _last_tool_calls(state: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -128,7 +142,7 @@ def stem_explanation(stem: str, facts: Mapping[str, Any], move: GainMove | None)
         if status in ("measured", "relative", "baseline"):
             amount = facts.get("move_db")
             detail = f" (measured move {format_difference(amount)} dB)" if isinstance(amount, (int, float)) else ""
-            return (f"Leave the {stem} as it is: it is within 0.5 dB of where it should be{detail}."
+            return (f"Leave the {stem} {as_it_is(stem)}: it is within 0.5 dB of where it should be{detail}."
                     + backing_sentence(facts))
         return {"silent-a": f"The {stem} is silent in your mix, so there is no level to move.",
                 "silent-b": f"The {stem} is silent in the reference, so there is no level to match.",
@@ -142,7 +156,7 @@ def stem_explanation(stem: str, facts: Mapping[str, Any], move: GainMove | None)
     ) if part.strip())
 
 
-def _plan_content(headline: str, plan: FaderPlan) -> str:
+def plan_content(headline: str, plan: FaderPlan) -> str:
     """``headline``, what the fader moves are relative to, each change and each warning."""
     where = f" in {plan.project.source}" if plan.project else ""
     text = f"{headline}: {RELATIVE_NOTE}{where}. " + "; ".join(change_lines(plan)) + "."
@@ -154,13 +168,24 @@ def moves_text(gains_db: Mapping[str, float]) -> str:
     return ", ".join(f"{stem} {gain:+.1f} dB" for stem, gain in gains_db.items())
 
 
-def render_moves(workspace: Workspace, gains_db: Mapping[str, float]) -> Result:
-    """Apply ``gains_db`` (confirmed by the producer) to Version A: a new render folder."""
-    rendered, out = workspace.apply(gains_db)
+def render_moves(workspace: Workspace, gains_db: Mapping[str, float], *, peak_safe: bool = False,
+                 out: Path | None = None, force: bool = False) -> Result:
+    """Apply ``gains_db`` (confirmed by the producer) to Version A: a new render folder (``out`` if
+    given; ``force`` replaces an earlier faderwise render there); ``peak_safe`` trims every stem alike
+    so the mix peaks at the ceiling."""
+    rendered, out = workspace.apply(gains_db, peak_safe=peak_safe, out=out, force=force)
     warnings = "".join(f" Warning: {line}" for line in rendered.warnings)
     return (f"Applied {moves_text(gains_db)}; wrote {out}/stems and {out}/mix.wav. Version A is now the adjusted "
             f"mix.{warnings}"), {"kind": "apply", "applied": True, "gains_db": dict(gains_db), "folder": str(out),
                                  "render": rendered.to_json()}
+
+
+def bundle_result(workspace: Workspace, stem: str, *, out: Path | None = None, force: bool = False) -> Result:
+    """Write ``stem``'s A/B bundle (:meth:`Workspace.write_bundle`) and say where and which window."""
+    bundle, written = workspace.write_bundle(stem, out=out, force=force)
+    return (f"Wrote the {stem} bundle to {written}: {stem} and its backing in A and B, "
+            f"{bundle.window_a_s[0]:.1f}–{bundle.window_a_s[1]:.1f} s of A."), {
+        "kind": "bundle", "stem": stem, "folder": str(written), "window_a_s": list(bundle.window_a_s)}
 
 
 def make_tools(workspace: Workspace) -> list[BaseTool]:
@@ -168,10 +193,11 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
 
     def serialized(function: Callable[..., Result]) -> Callable[..., Result]:
         # A model may call several tools in one step and ToolNode runs them on threads; the
-        # workspace's caches are filled one call at a time, so nothing is measured twice.
+        # workspace's caches are filled one call at a time, so nothing is measured twice. Each call
+        # is one request: its own register of inputs, the session's front-end words (Workspace.request).
         @functools.wraps(function)
         def locked(*args: Any, **kwargs: Any) -> Result:
-            with workspace.lock:
+            with workspace.request(function.__name__):
                 content, artifact = function(*args, **kwargs)
             # Artifacts are stored with the conversation: plain JSON types only (no numpy scalars).
             return content, plain_json(artifact)  # type: ignore[return-value]
@@ -307,13 +333,7 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
     def make_ab_bundle(stem: StemArg = None) -> Result:
         """Write the A/B bundle of one stem (target and backing in A and in B, where the target plays) for
         listening or for the audio-language model."""
-        name = workspace.resolve(stem)
-        a, b = workspace.require_a(), workspace.require_b()
-        bundle = make_bundle(a.stems, b.stems, name)
-        out = workspace.write_new(f"bundle-{name}", lambda folder: write_bundle(bundle, folder))
-        return (f"Wrote the {name} bundle to {out}: {name} and its backing in A and B, "
-                f"{bundle.window_a_s[0]:.1f}–{bundle.window_a_s[1]:.1f} s of A."), {
-            "kind": "bundle", "stem": name, "folder": str(out), "window_a_s": list(bundle.window_a_s)}
+        return bundle_result(workspace, workspace.resolve(stem))
 
     @tool(response_format="content_and_artifact")
     @serialized
@@ -333,6 +353,7 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         tool_call_id: Annotated[str, InjectedToolCallId],
         state: Annotated[dict[str, Any], InjectedState],
         stems: Annotated[list[str] | None, "apply only these stems' moves; omit for every pending move"] = None,
+        peak_safe: Annotated[bool, "also trim every stem alike so the mix peaks at -1 dBTP (keeps the balance)"] = False,
     ) -> Result:
         """Apply the pending moves: render the adjusted stems and mix to a new folder, which becomes Version A.
         Asks the producer to confirm first. The original audio is never changed. Call it once per step, with
@@ -344,26 +365,36 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         names = [workspace.resolve(stem) for stem in stems] if stems else None
         gains = workspace.planned_gains(names)
         listed = moves_text(gains)
-        plan_id = confirmation_id(tool_call_id, gains, workspace.require_a().fingerprint)
-        answer = interrupt({"kind": "confirm-apply", "id": plan_id, "gains_db": gains,
-                            "question": f"Apply {listed} and render to a new folder? (yes/no)"})
-        answered_id = answer.get("id") if isinstance(answer, dict) else None
-        if answered_id != plan_id:
+        answer = ask_producer(tool_call_id, "confirm-apply", f"Apply {listed} and render to a new folder? (yes/no)",
+                              [sorted((stem, round(gain, 3)) for stem, gain in gains.items()),
+                               workspace.require_a().fingerprint], gains_db=gains)
+        if answer == "other":
             return (f"Not applied: the answer was not to this question ({listed}); ask the producer again."), {
                 "kind": "apply", "applied": False, "gains_db": gains}
-        if not is_yes(answer.get("answer")):
+        if answer == "no":
             return f"Not applied: the producer declined ({listed}).", {"kind": "apply", "applied": False,
                                                                         "gains_db": gains}
-        return render_moves(workspace, gains)
+        return render_moves(workspace, gains, peak_safe=peak_safe)
 
     @tool(response_format="content_and_artifact")
     @serialized
-    def undo_apply() -> Result:
-        """Undo the last apply: Version A goes back to the stems before it, and its moves are pending again."""
+    def undo_apply(tool_call_id: Annotated[str, InjectedToolCallId]) -> Result:
+        """Undo the last apply: Version A goes back to the stems before it, and its moves are pending again.
+        Asks the producer to confirm first."""
+        if not workspace.applied:
+            raise NothingLoadedError("nothing has been applied in this session, so there is nothing to undo")
+        last = workspace.applied[-1]
+        before = workspace.applied[-2].folder / "stems" if len(workspace.applied) > 1 else last.source
+        listed = moves_text(last.gains_db)
+        if ask_producer(tool_call_id, "confirm-undo", f"Undo {listed}, so that Version A is {before} again? (yes/no)",
+                        ["undo-apply", str(last.folder), dict(last.gains_db)]) != "yes":
+            return f"Not undone: the producer did not confirm ({listed} stays applied).", {
+                "kind": "undo", "undone": False, "gains_db": dict(last.gains_db), "folder": str(last.folder)}
         undone = workspace.undo()
         listed = moves_text(undone.gains_db)
         return (f"Undid {listed}; Version A is {workspace.require_a().path} again (the render in {undone.folder} "
-                f"stays on disk)."), {"kind": "undo", "gains_db": dict(undone.gains_db), "folder": str(undone.folder)}
+                f"stays on disk)."), {"kind": "undo", "undone": True, "gains_db": dict(undone.gains_db),
+                                      "folder": str(undone.folder)}
 
     @tool(response_format="content_and_artifact")
     @serialized
@@ -384,7 +415,7 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         """Write the session's fader moves (applied and pending) into a new copy of the DAW project, beside it:
         each advised track's fader moves by its dB from where it is now. The project itself is never changed."""
         plan, out = workspace.export_project(project)
-        return _plan_content(f"Wrote {out}", plan), {"kind": "export", "file": str(out), **plan.to_json()}
+        return plan_content(f"Wrote {out}", plan), {"kind": "export", "file": str(out), **plan.to_json()}
 
     @tool(response_format="content_and_artifact")
     @serialized
@@ -400,34 +431,44 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         with OscDaw(daw, host or "127.0.0.1", port, listen_port=listen_port) as live:
             plan = plan_push(live, workspace.project_moves(), where="this session's advice")
             if not plan.changes:
-                return _plan_content(f"Nothing to push to {live.where}", plan), {"kind": "push", "pushed": False,
+                return plan_content(f"Nothing to push to {live.where}", plan), {"kind": "push", "pushed": False,
                                                                                   **plan.to_json()}
             repeated = repeated_push(live, plan)
             if repeated is not None:
                 raise AlreadyPushedError(f"these moves were pushed to {live.where} already ({repeated}) and the faders "
                                          "are still there: pushing again would move them twice (undo_push first)")
-            plan_id = confirmation_id(tool_call_id, {c.track: float(c.new_db or 0.0) for c in plan.changes}, live.where)
             listed = "; ".join(change_lines(plan))
-            answer = interrupt({"kind": "confirm-push", "id": plan_id, "question": f"Move these faders on "
-                                f"{live.where}: {listed}? (yes/no)"})
-            if not (isinstance(answer, dict) and answer.get("id") == plan_id and is_yes(answer.get("answer"))):
-                return _plan_content(f"Not pushed (dry run only) to {live.where}", plan), {
+            if ask_producer(tool_call_id, "confirm-push", f"Move these faders on {live.where}: {listed}? (yes/no)",
+                            [{c.track: float(c.new_db or 0.0) for c in plan.changes}, live.where]) != "yes":
+                return plan_content(f"Not pushed (dry run only) to {live.where}", plan), {
                     "kind": "push", "pushed": False, **plan.to_json()}
             outcome = apply_push(live, plan)
         missed = "".join(f" Warning: {track} is at {db:+.1f} dB, not where it was sent."
                          for track, db in outcome.not_taken.items())
-        return _plan_content(f"Pushed to {live.where} (undo_push puts them back)", plan) + missed, {
+        return plan_content(f"Pushed to {live.where} (undo_push puts them back)", plan) + missed, {
             "kind": "push", "pushed": True, "record": str(outcome.record), **plan.to_json()}
 
     @tool(response_format="content_and_artifact")
     @serialized
-    def undo_push(daw: Annotated[Literal["reaper", "ardour"], "the DAW the last push went to"]) -> Result:
-        """Put the DAW's faders back where the last push found them (faders moved since are left alone)."""
+    def undo_push(tool_call_id: Annotated[str, InjectedToolCallId],
+                  daw: Annotated[Literal["reaper", "ardour"], "the DAW the last push went to"]) -> Result:
+        """Put the DAW's faders back where the last push found them (faders moved since are left alone).
+        Asks the producer to confirm first."""
+        record_path, record = last_push(daw)
+        faders = [fader for fader in record.get("faders", []) if isinstance(fader, dict)]  # type: ignore[attr-defined]
+        listed = "; ".join(f"{fader.get('track')} back to {format_difference(fader.get('before_db'))} dB"
+                           for fader in faders if isinstance(fader.get("before_db"), (int, float))) or "no fader"
+        where = f"{daw} at {record.get('host')}:{record.get('port')}"
+        if ask_producer(tool_call_id, "confirm-undo-push", f"Put these faders back on {where}: {listed}? Faders "
+                        "moved since the push are left alone. (yes/no)", ["undo-push", str(record_path)]) != "yes":
+            return f"Not undone: the producer did not confirm; the faders on {where} stay where they are.", {
+                "kind": "undo-push", "undone": False, "record": str(record_path)}
         outcome = undo_push_faders(daw)
         restored = moves_text(outcome.levels) or "no fader"
         alone = "".join(f" Left {track} at {db:+.1f} dB: it was moved since the push."
                         for track, db in outcome.left_alone.items())
-        return f"Put back {restored} on {daw}.{alone}", {"kind": "undo-push", "restored": dict(outcome.levels),
+        return f"Put back {restored} on {daw}.{alone}", {"kind": "undo-push", "undone": True,
+                                                         "restored": dict(outcome.levels),
                                                          "left_alone": dict(outcome.left_alone)}
 
     tools = [load_stems, set_reference, list_stems, measure, compare_to_reference, advise, explain_stem,

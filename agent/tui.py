@@ -25,6 +25,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Collapsible, DataTable, Footer, Header, Markdown, RichLog, Static, TextArea
 
+from faderwise.advisor.registry import advisor_names
 from faderwise.agent.keys import BINDINGS as KEY_BINDINGS
 from faderwise.agent.llm import parse_llm_spec
 from faderwise.agent.planner import HELP_TEXT
@@ -48,7 +49,7 @@ from faderwise.tools.memory import format_duration
 SLASH_COMMANDS: dict[str, str] = {
     "/load": "/load FOLDER: load your stems (Version A)",
     "/reference": "/reference FOLDER: load the balanced reference (Version B)",
-    "/advise": "/advise [measured|single-mix|equal-loudness]: propose fader moves",
+    "/advise": f"/advise [{'|'.join(advisor_names())}]: propose fader moves (with that advisor)",
     "/apply": "/apply [STEM ...]: render the pending moves to a new folder (asks first)",
     "/plot": "/plot [levels|loudness]: draw the stems' levels or loudness over time",
     "/export": "/export FILE.md [--force]: save this conversation as Markdown",

@@ -12,19 +12,22 @@ and measurements are reloaded from the files when a session is resumed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from faderwise.advisor import ADVISOR_NAMES, Advice, EqualLoudnessAdvisor, SingleMixAdvisor
-from faderwise.advisor.headroom import check_headroom
+from faderwise.advisor import Advice
 from faderwise.advisor.measured import MeasuredAdvisor, PreparedPair
+from faderwise.advisor.registry import UnknownAdvisorError
+from faderwise.advisor.service import AdviceService
 from faderwise.advisor.stem_names import find_stem
 from faderwise.tools.analysis import ProgressCallback, StemSetAnalysis, analyze_stem_set, level_difference
+from faderwise.tools.bundle import ABBundle, make_bundle, write_bundle
 from faderwise.tools.compare import Comparison, analyze_pair, compare_analyses
 from faderwise.tools.daw_project import (
     FaderPlan,
@@ -33,11 +36,15 @@ from faderwise.tools.daw_project import (
     open_stems_and_mapping,
     plan_fader_moves,
     read_project,
+    write_project,
     write_project_beside,
 )
-from faderwise.tools.errors import FaderwiseError, OutputExistsError, StemSetError
+from faderwise.tools.errors import FaderwiseError, OutputError, OutputExistsError, StemSetError
 from faderwise.tools.json_files import plain_json
-from faderwise.tools.render import RenderedMix, mix_peaks, render_mix, write_render
+from faderwise.tools.outputs import command_inputs, output_identity, remove_output, slug
+from faderwise.tools.project_model import Project
+from faderwise.tools.remedies import CHAT, Remedies, remedies, remedies_for
+from faderwise.tools.render import RenderedMix, mix_peaks, write_render
 from faderwise.tools.stem_files import StemSource, in_memory_if_small
 from faderwise.tools.workers import both, default_workers
 
@@ -50,11 +57,12 @@ class NothingLoadedError(FaderwiseError):
     """A request that needs stems (or a reference, or advice) the session does not have yet."""
 
 
-class UnknownAdvisorError(FaderwiseError):
-    """An advisor name that is not one of :data:`advisor.ADVISOR_NAMES`."""
+class BusyError(FaderwiseError):
+    """A request that found the session still working on another one for longer than it may wait."""
 
 
-BASELINES = {"single-mix": SingleMixAdvisor, "equal-loudness": EqualLoudnessAdvisor}
+__all__ = ["AppliedRender", "BusyError", "LoadedStems", "NothingLoadedError", "UnknownAdvisorError", "Workspace",
+           "fingerprint", "load"]
 
 
 @dataclass(frozen=True)
@@ -142,8 +150,66 @@ class Workspace:
     _analyses: dict[tuple[str, ...], StemSetAnalysis] = field(default_factory=dict, repr=False)
     _prepared: dict[tuple[str, str], PreparedPair] = field(default_factory=dict, repr=False)
     _true_peaks: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
-    _alm_advisors: dict[str, Any] = field(default_factory=dict, repr=False)
+    remedies: Remedies = CHAT
+    """The words of the front end this session serves, for what its errors tell the producer to do
+    (:mod:`faderwise.tools.remedies`): the chat's, or the MCP server's."""
+    inputs: tuple[Path, ...] = ()
+    """More inputs than the audio loaded: files an output may never replace (the sessions database)."""
+    wait_s: float | None = None
+    """How long a request waits for another one to finish before it is refused as busy (None: as long
+    as it takes; the MCP server sets a limit, so one slow call cannot stall every later one)."""
+    outputs: dict[Path, tuple[int, ...]] = field(default_factory=dict)
+    """What this session wrote (renders, bundles, plots, exports), in order, each with the identity it
+    had when written (:func:`~faderwise.tools.outputs.output_identity`)."""
     _alm_answers: dict[tuple[str, str, str], Advice] = field(default_factory=dict, repr=False)
+    _busy_with: str | None = field(default=None, repr=False)
+
+    _service: AdviceService = field(default_factory=AdviceService, repr=False)
+
+    @property
+    def service(self) -> AdviceService:
+        """The advice service (:mod:`faderwise.advisor.service`) with this session's workers and model: the
+        one the command line and the MCP server use too. Its loaded models live as long as the session."""
+        self._service.workers, self._service.alm_model = self.workers, self.alm_model
+        return self._service
+
+    # -- one request at a time ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def request(self, what: str, *, on_progress: ProgressCallback | None = None) -> Iterator[None]:
+        """Run one request (a tool call) on this session: alone (waiting at most :attr:`wait_s` for
+        another to end), with its own register of inputs holding everything the session reads (so an
+        output can never replace them, and a concurrent call's inputs are never this one's), in the
+        words of the session's front end; ``on_progress``, if given, hears how far its measuring is.
+
+        Raises:
+            BusyError: another request held the session for longer than :attr:`wait_s`.
+        """
+        if not self.lock.acquire(timeout=-1 if self.wait_s is None else self.wait_s):
+            raise BusyError(f"busy: this session is still working on {self._busy_with or 'another request'}; "
+                            "try again when it ends")
+        outer, outer_progress = self._busy_with, self.on_progress
+        try:
+            self._busy_with = outer or what
+            if on_progress is not None:
+                self.on_progress = on_progress
+            with contextlib.ExitStack() as scope:
+                scope.enter_context(command_inputs(*self.input_paths()))
+                scope.enter_context(remedies_for(self.remedies))
+                yield
+        finally:
+            self._busy_with, self.on_progress = outer, outer_progress
+            self.lock.release()
+
+    def input_paths(self) -> list[Path]:
+        """Everything this session reads: the stems as first loaded and as they are now (their files and
+        the folder, project or ``.stem.mp4`` they came from), the reference, and :attr:`inputs`."""
+        paths: list[Path] = list(self.inputs)
+        for loaded in (self.original_a, self.version_a, self.version_b):
+            if loaded is not None:
+                paths.append(loaded.path)
+                paths.extend(Path(source) for source in loaded.stems.sources.values())
+        return list(dict.fromkeys(paths))
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -164,19 +230,24 @@ class Workspace:
     def load_pair(self, stems: str | os.PathLike[str], reference: str | os.PathLike[str]) -> None:
         """:meth:`load_stems` and :meth:`set_reference` at once (both or neither), a small set's
         decoding on two threads when there are workers."""
-        loaded_a, loaded_b = both(lambda: load(stems), lambda: load(reference), concurrently=self.workers > 1)
-        self.version_a = self.original_a = loaded_a
-        self.version_b = loaded_b
+        self.set_loaded(*both(lambda: load(stems), lambda: load(reference), concurrently=self.workers > 1))
+
+    def set_loaded(self, version_a: LoadedStems, version_b: LoadedStems | None = None) -> None:
+        """Make stems loaded already (:func:`load`) Version A, and the reference if given: what a
+        request that loaded them outside the session's lock does, all or nothing."""
+        self.version_a = self.original_a = version_a
+        if version_b is not None:
+            self.version_b = version_b
         self.advice, self.focus, self.applied = None, None, []
 
     def require_a(self) -> LoadedStems:
         if self.version_a is None:
-            raise NothingLoadedError("no stems loaded yet: load a folder of stems first (/load FOLDER)")
+            raise NothingLoadedError(f"no stems loaded yet: load a folder of stems first ({remedies().load})")
         return self.version_a
 
     def require_b(self) -> LoadedStems:
         if self.version_b is None:
-            raise NothingLoadedError("no reference loaded: set a balanced reference first (/reference FOLDER)")
+            raise NothingLoadedError(f"no reference loaded: set a balanced reference first ({remedies().reference})")
         return self.version_b
 
     # -- stems the conversation names -----------------------------------------------------------
@@ -236,6 +307,11 @@ class Workspace:
         self._analyses[self._b_key(prepared)] = analysis_b
         self.measure_count += 2
 
+    def pair(self) -> tuple[PreparedPair, StemSetAnalysis, StemSetAnalysis]:
+        """A and the aligned reference, and their analyses (measured together once)."""
+        self._measure_pair()
+        return self.prepared(), self.analysis_a(), self.analysis_b()
+
     def analysis_a(self) -> StemSetAnalysis:
         loaded = self.require_a()
         return self.analysis_of(loaded.stems, (loaded.fingerprint,))
@@ -286,43 +362,30 @@ class Workspace:
 
     # -- advice ---------------------------------------------------------------------------------
 
-    def advise(self, *, advisor: str | None = None) -> Advice:
-        """Advice for every stem of the current A; it becomes the session's pending advice.
+    def advise(self, *, advisor: str | None = None, on_progress: ProgressCallback | None = None) -> Advice:
+        """Advice for every stem of the current A (:class:`~faderwise.advisor.service.AdviceService`); it
+        becomes the session's pending advice.
 
-        The measured advisor needs a reference; the single-mix and equal-loudness advisors
-        judge A alone.
+        ``advisor`` names one (:mod:`faderwise.advisor.registry`); without it, the session's advisor
+        when a reference is loaded, else one that judges A alone. The DSP advisors read the session's
+        measurements; a model's answers are kept per model, A and B.
         """
-        name = advisor or (self.advisor_name if self.version_b is not None else "single-mix")
-        a = self.require_a()
-        if name == "measured":
-            self._measure_pair()
-            advice = check_headroom(MeasuredAdvisor().advise_analyses(self.prepared(), self.analysis_a(),
-                                                                      self.analysis_b()), a.stems, workers=self.workers)
-        elif name in BASELINES:
-            advice = check_headroom(BASELINES[name]().advise_analysis(self.analysis_a()), a.stems, workers=self.workers)
-        elif name == "alm" or name.startswith("alm:"):
-            advice = self._alm_advice(name)  # checked once, with the answer it caches
+        a, b = self.require_a(), self.version_b
+        words = remedies()
+        choice = self.service.choose(advisor or None, has_reference=b is not None, preferred=self.advisor_name,
+                                     remedy=f"load a reference first ({words.reference})")
+        stems_b = b.stems if b is not None and choice.kind.hears_reference else None
+        if choice.kind.is_model:
+            key = (self.service.model_key(choice), a.fingerprint,
+                   b.fingerprint if stems_b is not None and b is not None else "")
+            if key not in self._alm_answers:
+                self._alm_answers[key] = self.service.advise(a.stems, stems_b, advisor=choice.spec,
+                                                             on_progress=on_progress or self.on_progress)
+            advice = self._alm_answers[key]
         else:
-            raise UnknownAdvisorError(f"unknown advisor {name!r}; choose from {', '.join(ADVISOR_NAMES)}, "
-                                      "alm or alm:MODEL_FOLDER")
+            advice = self.service.advise(a.stems, stems_b, advisor=choice.spec, measurements=self)
         self.advice = advice
         return advice
-
-    def _alm_advice(self, name: str) -> Advice:
-        """Advice from the audio-language model (loaded once per folder; answers cached per A and B)."""
-        from faderwise.advisor.alm import shipped_model
-
-        folder = Path(name.partition(":")[2]) if ":" in name else self.alm_model or shipped_model(differential=True)
-        a, b = self.require_a(), self.require_b()
-        key = (str(folder), a.fingerprint, b.fingerprint)
-        if key not in self._alm_answers:
-            from faderwise.advisor.alm import AudioLanguageAdvisor  # torch loads only when the model is asked for
-
-            if str(folder) not in self._alm_advisors:
-                self._alm_advisors[str(folder)] = AudioLanguageAdvisor(folder)
-            self._alm_answers[key] = check_headroom(self._alm_advisors[str(folder)].advise(a.stems, b.stems), a.stems,
-                                                    workers=self.workers)
-        return self._alm_answers[key]
 
     def current_advice(self) -> Advice:
         """The pending advice, computed now if there is none."""
@@ -339,24 +402,16 @@ class Workspace:
 
     # -- applying -------------------------------------------------------------------------------
 
-    def planned_gains(self, stems: Sequence[str] | None = None) -> dict[str, float]:
-        """The pending moves (only those of ``stems`` if given), stem → dB."""
-        advice = self.current_advice()
-        gains = advice.gains_db()
-        if stems:
-            missing = [stem for stem in stems if stem not in gains]
-            if missing:
-                raise StemSetError(f"no pending move for {', '.join(missing)}: the advice leaves "
-                                   f"{'it' if len(missing) == 1 else 'them'} as {'it is' if len(missing) == 1 else 'they are'}")
-            gains = {stem: gains[stem] for stem in stems}
-        if not gains:
-            raise NothingLoadedError("the advice moves no fader: there is nothing to apply")
-        return gains
+    def planned_gains(self, stems: Sequence[str] | None = None, *, master: bool = False) -> dict[str, float]:
+        """The pending moves (only those of ``stems`` if given; with ``master`` the master offset on
+        every stem), stem → dB."""
+        return self.service.planned_gains(self.current_advice(), self.require_a().stems.names, stems=stems,
+                                          master=master)
 
     def free_folder(self, prefix: str) -> Path:
         """``output_dir/<prefix>-NN``, with the first number not taken yet."""
         number = 1
-        while (self.output_dir / f"{prefix}-{number:02d}").exists():
+        while os.path.lexists(self.output_dir / f"{prefix}-{number:02d}"):  # a dangling link takes its number too
             number += 1
         return self.output_dir / f"{prefix}-{number:02d}"
 
@@ -368,21 +423,39 @@ class Workspace:
             try:
                 return write(folder)
             except OutputExistsError:
-                if not folder.exists():
+                if not os.path.lexists(folder):
                     raise
         raise OutputExistsError(f"{self.output_dir}: every {prefix}-NN folder tried was taken while writing")
 
-    def apply(self, gains_db: Mapping[str, float]) -> tuple[RenderedMix, Path]:
-        """Render the current A with ``gains_db`` into a new folder ``output_dir/apply-NN``; the
-        render becomes Version A. The input audio is never touched."""
+    def apply(self, gains_db: Mapping[str, float], *, peak_safe: bool = False, out: Path | None = None,
+              force: bool = False) -> tuple[RenderedMix, Path]:
+        """Render the current A with ``gains_db`` into a new folder (``out``, else ``output_dir/apply-NN``;
+        ``force`` replaces an earlier faderwise render at ``out``); the render becomes Version A. With
+        ``peak_safe`` every stem is trimmed alike so the mix peaks at the ceiling. The input audio is
+        never touched."""
         source = self.require_a()
-        rendered = render_mix(source.stems, gains_db=gains_db, workers=self.workers)  # peaks, then written by blocks
-        out = self.write_new("apply", lambda folder: write_render(rendered, folder))
-        self.applied.append(AppliedRender(gains_db=dict(gains_db), folder=out, source=source.path,
+        rendered = self.service.render(source.stems, gains_db, peak_safe=peak_safe)  # peaks, then written by blocks
+        if out is not None:
+            written = write_render(rendered, out, force=force)
+        else:
+            written = self.write_new("apply", lambda folder: write_render(rendered, folder))
+        self.record_output(written)
+        self.applied.append(AppliedRender(gains_db=dict(gains_db), folder=written, source=source.path,
                                           advice=self.advice))
-        self.version_a = load(out / "stems")
+        self.version_a = load(written / "stems")
         self.advice = None
-        return rendered, out
+        return rendered, written
+
+    def write_bundle(self, stem: str, *, out: Path | None = None, force: bool = False) -> tuple[ABBundle, Path]:
+        """Write ``stem``'s A/B bundle (target and backing in A and B, where the target plays) into ``out``
+        (``force`` replaces an earlier faderwise bundle there), else a new ``output_dir/bundle-STEM-NN``."""
+        bundle = make_bundle(self.require_a().stems, self.require_b().stems, stem)
+        if out is not None:
+            written = write_bundle(bundle, out, force=force)
+        else:
+            written = self.write_new(f"bundle-{slug(stem) or 'stem'}", lambda folder: write_bundle(bundle, folder))
+        self.record_output(Path(os.path.abspath(written)))
+        return bundle, written
 
     def undo(self) -> AppliedRender:
         """Go back to the stems before the last apply; its advice is pending again. The render
@@ -419,12 +492,44 @@ class Workspace:
         raise NothingLoadedError(f"which project? The stems came from the folder {source.path}; name the REAPER "
                                  "(.RPP) or Ardour (.ardour) project they were bounced from")
 
-    def export_project(self, project: str | os.PathLike[str] | None = None) -> tuple[FaderPlan, Path]:
+    def export_project(self, project: str | os.PathLike[str] | None = None, *, read: Project | None = None,
+                       out: Path | None = None, force: bool = False) -> tuple[FaderPlan, Path]:
         """The session's moves (:meth:`project_moves`) written into a new copy of ``project`` (default:
-        the project A came from) beside it, ``SONG-faderwise-NN.RPP``; the project is never written."""
-        plan = plan_fader_moves(self.project_moves(), project=read_project(self.project_path(project)),
-                                where="this session's advice")
-        return plan, write_project_beside(plan)
+        the project A came from): ``out`` if given (``force`` replaces an earlier faderwise export there),
+        else ``SONG-faderwise-NN.RPP`` beside it; the project is never written. ``read``: the project,
+        read already (outside the session's lock: a request never holds it while reading a file)."""
+        parsed = read if read is not None else read_project(self.project_path(project))
+        plan = plan_fader_moves(self.project_moves(), project=parsed, where="this session's advice")
+        written = write_project(plan, out, force=force) if out is not None else write_project_beside(plan)
+        self.record_output(written)
+        return plan, written
+
+    # -- what the session wrote ---------------------------------------------------------------------
+
+    def record_output(self, path: Path) -> None:
+        """Remember ``path`` as written by this session (:meth:`remove_output` may remove it, only as
+        it was written)."""
+        self.outputs[Path(path)] = output_identity(path)
+
+    def remove_output(self, path: str | os.PathLike[str]) -> Path:
+        """Remove an output this session wrote, exactly as it was written.
+
+        Raises:
+            OutputError: not written by this session, changed since, or still needed (Version A now, or
+                a render an undo goes back to).
+        """
+        target = Path(os.path.abspath(Path(path).expanduser()))
+        if target not in self.outputs:
+            raise OutputError(f"{path}: not written by this session; faderwise removes only what it wrote here")
+        current = self.version_a.path if self.version_a is not None else None
+        for step in self.applied:
+            if step.folder == target:
+                why = "it is Version A now" if current is not None and current.parent == target else \
+                    "undo goes back through it"
+                raise OutputError(f"{path}: {why}; undo the apply first")
+        remove_output(target, self.outputs[target])
+        del self.outputs[target]
+        return target
 
     def total_gains(self) -> dict[str, float]:
         """Every applied move added up, stem → dB relative to the stems first loaded."""

@@ -24,6 +24,7 @@ import numpy as np
 from faderwise.tools.audio_io import read_audio
 from faderwise.tools.bundle import ABBundle, read_bundle
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.input_files import MANIFEST_LIMIT_BYTES, exists_as_file, read_text_bounded
 from faderwise.tools.outputs import note_input
 
 DSP_ADVISORS = ("measured", "single-mix", "equal-loudness", "no-change")
@@ -96,9 +97,10 @@ def read_items(dataset: Path, *, split: str, limit: int | None = None, sample: i
     for an advisor too slow to answer them all."""
     note_input(dataset)
     manifest = dataset / "manifest.jsonl"
-    if not manifest.is_file():
+    if not exists_as_file(manifest, what="a manifest", limit=MANIFEST_LIMIT_BYTES):
         raise EvalConfigError(f"{manifest}: no manifest; make the test set with faderwise synth")
-    records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [json.loads(line) for line in read_text_bounded(manifest, limit=MANIFEST_LIMIT_BYTES,
+                                                              what="a manifest").splitlines() if line.strip()]
     items = [EvalItem(dataset, r) for r in records if r["split"] == split][:limit]
     if sample is not None and sample < len(items):
         items = [items[int(i)] for i in np.unique(np.linspace(0, len(items) - 1, max(sample, 1)).round())]

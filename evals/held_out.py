@@ -21,6 +21,7 @@ from faderwise.advisor.measured import MeasuredAdvisor
 from faderwise.advisor.parse import parse_moves
 from faderwise.evals.gain_error import StemError, summarise
 from faderwise.tools.bundle import read_bundle
+from faderwise.tools.input_files import MANIFEST_LIMIT_BYTES, read_text_bounded
 from faderwise.training.train import load_examples
 
 EVALUATION_FORMAT = "faderwise.model-evaluation/1"
@@ -43,7 +44,8 @@ def evaluate_model(model_folder: str | Path, dataset: str | Path, *, variant: st
     differential = variant == "differential"
     advisor = AudioLanguageAdvisor(model_folder, differential=differential)
     records = {json.loads(line)["id"]: json.loads(line)
-               for line in (dataset / "manifest.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+               for line in read_text_bounded(dataset / "manifest.jsonl", limit=MANIFEST_LIMIT_BYTES,
+                                             what="a manifest").splitlines() if line.strip()}
     examples = load_examples(dataset, split, variant=variant, limit=limit)
     model_errors, none_errors, measured_errors, unparsed, answers = [], [], [], 0, []
     for index, example in enumerate(examples):

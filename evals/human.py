@@ -35,11 +35,14 @@ from faderwise.evals.run import answer_path
 from faderwise.evals.stats import cohen_kappa, rank_correlation
 from faderwise.tools.bundle import CLIP_NAMES
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.input_files import JSON_LIMIT_BYTES, read_text_bounded
 from faderwise.tools.json_files import read_json, write_json
 from faderwise.tools.outputs import check_target, note_input, output_folder, slug, write_text
 
 STUDY_FORMAT = "faderwise.study/1"
 ANSWERS_FORMAT = "faderwise.study-answers/1"
+STUDY_ANSWERS = "study answers"
+"""What an annotator's answers file is called in the input checks (:mod:`faderwise.tools.input_files`)."""
 QUESTIONS = (
     ("correctness", "Is the stated adjustment correct (direction and size), judging by the clips?"),
     ("specificity", "Is the explanation specific to what you hear (levels, instruments, moments)?"),
@@ -312,7 +315,8 @@ def read_answers(path: Path, *, study: Mapping[str, Any]) -> AnnotatorAnswers:
     entries = study["entries"]
     if path.suffix.lower() == ".csv":
         try:
-            rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+            rows = list(csv.DictReader(read_text_bounded(path, limit=JSON_LIMIT_BYTES,
+                                                         what=STUDY_ANSWERS).splitlines()))
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise StudyError(f"{path}: cannot read the CSV: {exc}") from None
         if not rows:
@@ -321,7 +325,7 @@ def read_answers(path: Path, *, study: Mapping[str, Any]) -> AnnotatorAnswers:
             {"entry": row.get("entry"), "ratings": {q: _csv_rating(row.get(q) or "") for q, _ in QUESTIONS},
              "codes": {c: (row.get(c) or "0").strip() in ("1", "true", "True") for c, _ in CODES}} for row in rows]}
     else:
-        payload = read_json(path, error=StudyError)
+        payload = read_json(path, error=StudyError, limit=JSON_LIMIT_BYTES, what=STUDY_ANSWERS)
         if not isinstance(payload, dict) or payload.get("format") != ANSWERS_FORMAT:
             raise StudyError(f"{path}: not a {ANSWERS_FORMAT} file saved by the study page")
     if payload.get("study") != study["id"]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from faderwise.evals.advisors import EvalConfigError, EvalItem, make_advisor, read_items, single_mix_twin
 from faderwise.evals.judge import Judge, JudgeCase, Ranking, Verdict, make_judge
+from faderwise.tools.input_files import CONFIG_LIMIT_BYTES, LOG_LIMIT_BYTES, exists_as_file, read_text_bounded
 from faderwise.tools.json_files import read_json, read_yaml, write_json
 from faderwise.tools.outputs import claim_run_folder, slug
 
@@ -75,7 +76,8 @@ def read_config(path: str | os.PathLike[str]) -> EvalConfig:
             names the file and the key).
     """
     path = Path(path)
-    payload = read_yaml(path, error=EvalConfigError, missing="no such config")
+    payload = read_yaml(path, error=EvalConfigError, missing="no such config", limit=CONFIG_LIMIT_BYTES,
+                        what="a config file")
     if not isinstance(payload, dict) or not isinstance(payload.get("dataset"), str):
         raise EvalConfigError(f"{path}: needs 'dataset' (a faderwise synth folder)")
     known = {f.name for f in fields(EvalConfig)} - {"source"}
@@ -326,8 +328,9 @@ def replay_script(path: Path, out: Path) -> dict[str, Any]:
     from faderwise.agent.script import read_script, run_script
 
     transcript = out / "scripts" / f"{path.stem}.jsonl"
-    if transcript.is_file():
-        records = [json.loads(line) for line in transcript.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if exists_as_file(transcript, what="a transcript", limit=LOG_LIMIT_BYTES):
+        records = [json.loads(line) for line in read_text_bounded(transcript, limit=LOG_LIMIT_BYTES,
+                                                                  what="a transcript").splitlines() if line.strip()]
     else:
         records = run_script(read_script(path), llm=None, output_dir=out / "scripts" / path.stem,
                              transcript=transcript)

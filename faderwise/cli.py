@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from faderwise import __version__
-from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.errors import FaderwiseError, one_line
 from faderwise.tools.outputs import check_target, command_inputs
 from faderwise.tools.paths import data_dir
 
@@ -70,13 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--reference", type=Path, help="a balanced reference (Version B); without it the "
                         "single-mix advisor judges A alone")
     advise.add_argument("--stem", action="append", metavar="NAME", help="advise on this stem only (repeatable)")
-    advise.add_argument("--advisor", type=advisor_spec, metavar="NAME",
-                        help="measured, single-mix, equal-loudness, alm[:MODEL_FOLDER] (an audio-language model "
-                        "that hears the A/B bundle; without a folder the small one faderwise ships), "
-                        "alm-single-mix[:MODEL_FOLDER] (hears A alone), alm-pretrained (the pretrained miniature, "
-                        "fine-tuned; needs faderwise[alm-pretrained]), alm-pretrained-single-mix, "
-                        "alm-pretrained-zero-shot (its base before fine-tuning); "
-                        "default: measured with a reference, single-mix without")
+    advise.add_argument("--advisor", type=advisor_spec, metavar="NAME", help=advisor_help())
     advise.add_argument("--material", choices=("auto", "same", "different"), default="auto",
                         help="is the reference a re-balanced copy of the same song (same) or another song "
                         "(different)? default: detect")
@@ -128,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("advice", type=Path, nargs="?", help="advice JSON from faderwise advise --json")
     push.add_argument("--osc", choices=("reaper", "ardour"), required=True, help="the DAW listening for OSC")
     push.add_argument("--host", help="where it runs (default 127.0.0.1; --undo: where the push went)")
-    push.add_argument("--port", type=int, help="its OSC port (default REAPER 8000, Ardour 3819)")
-    push.add_argument("--listen", type=int, metavar="PORT", help="the port its replies come to (default REAPER 9000, "
+    push.add_argument("--port", type=port_number, help="its OSC port (default REAPER 8000, Ardour 3819)")
+    push.add_argument("--listen", type=port_number, metavar="PORT", help="the port its replies come to (default REAPER 9000, "
                       "as set in its control surface; Ardour replies to any free port)")
     push.add_argument("--apply", action="store_true", help="send the moves (without it: a dry run that only shows them)")
     push.add_argument("--undo", action="store_true", help="put back the faders of the last push")
@@ -141,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     mcp = commands.add_parser("mcp", help="serve faderwise's tools over the Model Context Protocol (for MCP clients)")
     mcp.add_argument("--http", action="store_true", help="streamable HTTP on 127.0.0.1 instead of stdio")
-    mcp.add_argument("--port", type=int, default=8765, help="the HTTP port (default 8765)")
+    mcp.add_argument("--port", type=port_number, default=8765, help="the HTTP port (default 8765)")
+    mcp.add_argument("--time-limit", type=positive_seconds, default=None, metavar="SECONDS",
+                     help="the longest one tool call may take (default 300)")
     mcp.add_argument("--out", type=Path, help="folder for renders, bundles, plots and exports (default: faderwise's "
                      "data folder, mcp/)")
     add_workers_option(mcp)
@@ -224,15 +220,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def advisor_spec(text: str) -> str:
-    """``--advisor``: a built-in advisor's name, or an audio-language one (``alm``, ``alm:FOLDER``, …)."""
-    from faderwise.advisor.alm import ALM_KINDS
+    """``--advisor``: a spec of :mod:`faderwise.advisor.registry` (``measured``, ``alm``, ``alm:FOLDER``, …)."""
+    from faderwise.advisor.registry import UnknownAdvisorError, parse_advisor, spelled_choices
 
-    kind = text.partition(":")[0]
-    if text in ("measured", "single-mix", "equal-loudness") or kind in ALM_KINDS:
-        return text
-    raise argparse.ArgumentTypeError(f"{text!r}: choose measured, single-mix, equal-loudness, alm[:MODEL_FOLDER], "
-                                     "alm-single-mix[:MODEL_FOLDER], alm-pretrained, alm-pretrained-single-mix "
-                                     "or alm-pretrained-zero-shot")
+    try:
+        return parse_advisor(text).spec
+    except UnknownAdvisorError:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose {spelled_choices()}") from None
+
+
+def advisor_help() -> str:
+    """``--advisor``'s help: every advisor of the registry, with what it needs."""
+    from faderwise.advisor.registry import ADVISORS
+
+    listed = "; ".join(f"{kind.name}{'[:MODEL_FOLDER]' if kind.takes_folder else ''} ({kind.summary}"
+                       f"{f'; needs faderwise[{kind.extra}]' if kind.extra else ''})" for kind in ADVISORS)
+    return f"{listed}. Default: measured with a reference, single-mix without"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -254,12 +257,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-
-
-def one_line(text: str) -> str:
-    """``text`` with line breaks and other control characters shown as escapes, so an error
-    stays one line whatever a file name holds."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -341,45 +338,29 @@ def run_bundle(args: argparse.Namespace) -> int:
 
 
 def run_advise(args: argparse.Namespace) -> int:
-    from faderwise.advisor import make_advisor
-    from faderwise.advisor.headroom import check_headroom
-    from faderwise.advisor.measured import MeasuredAdvisor
+    from faderwise.advisor.service import AdviceService
     from faderwise.tools.bundle import is_bundle, read_bundle
     from faderwise.tools.stem_files import in_memory_if_small
 
+    service = AdviceService(workers=resolve_workers(args))
     if is_bundle(args.stems):
         if args.reference is not None or args.stem or args.map or args.advisor not in (None, "measured"):
             raise FaderwiseUsageError(f"{args.stems}: a bundle holds its own reference and target; "
                                       "--reference, --stem and other advisors do not apply")
-        return _print_advice(MeasuredAdvisor().advise_bundle(read_bundle(args.stems)), as_json=args.json)
+        return _print_advice(service.advise_bundle(read_bundle(args.stems)), as_json=args.json)
     err = Console(stderr=True)
     version_a = in_memory_if_small(open_stems(args.stems, map_file=args.map, err=err))
     version_b = in_memory_if_small(open_stems(args.reference, err=err)) if args.reference is not None else None
-    workers = resolve_workers(args)
-    name = args.advisor or ("measured" if version_b is not None else "single-mix")
-    from faderwise.advisor.alm import ALM_KINDS
-
-    kind = name.partition(":")[0]
-    hears_reference = name == "measured" or (kind in ALM_KINDS and ALM_KINDS[kind][1])
-    if hears_reference and version_b is None:
-        raise FaderwiseUsageError(f"the {name.partition(':')[0]} advisor compares with a reference: "
-                                  "pass --reference STEMS_B")
+    choice = service.choose(args.advisor, has_reference=version_b is not None)  # refused before measuring
     with _ProgressBar(err, enabled=_worth_a_bar(version_a, version_b) and err.is_terminal) as on_progress:
-        if kind in ALM_KINDS:
-            from faderwise.advisor.alm import alm_advisor
-
-            advisor = alm_advisor(name)
-        elif name == "measured":
-            advisor = MeasuredAdvisor(material=args.material, workers=workers, on_progress=on_progress)
-        else:
-            advisor = make_advisor(name, workers=workers, on_progress=on_progress)
-        advice = check_headroom(advisor.advise(version_a, version_b, stems=args.stem), version_a, workers=workers)
+        advice = service.advise(version_a, version_b, advisor=choice.spec, stems=args.stem, material=args.material,
+                                on_progress=on_progress)
     # said once the advice stands: bad audio found while measuring is then the only line on stderr
-    if name == "single-mix" and version_b is None:
+    if choice.kind.name == "single-mix" and version_b is None:
         err.print("no reference given: the single-mix advisor judges your mix alone, against typical levels",
                   highlight=False, soft_wrap=True)
-    elif not hears_reference and version_b is not None:
-        err.print(f"the {name.partition(':')[0]} advisor judges your mix alone: the reference is not used",
+    elif not choice.kind.hears_reference and version_b is not None:
+        err.print(f"the {choice.kind.name} advisor judges your mix alone: the reference is not used",
                   highlight=False, soft_wrap=True)
     return _print_advice(advice, as_json=args.json)
 
@@ -406,12 +387,14 @@ def render_advice(advice: Advice) -> str:
 
 def run_apply(args: argparse.Namespace) -> int:
     from faderwise.advisor.model import read_advice
+    from faderwise.advisor.service import AdviceService
     from faderwise.tools.analysis import analyze_stem_set
     from faderwise.tools.plot import plot_stem_levels
-    from faderwise.tools.render import render_mix, write_render
+    from faderwise.tools.render import write_render
     from faderwise.tools.stem_files import in_memory_if_small, open_stem_set
 
     err = Console(stderr=True)
+    service = AdviceService(workers=resolve_workers(args))
     advice = read_advice(args.advice)
     version_a = in_memory_if_small(open_stem_set(args.stems))  # two passes: the peaks, then the render
     reference = open_stem_set(args.reference) if args.reference is not None else None
@@ -419,10 +402,8 @@ def run_apply(args: argparse.Namespace) -> int:
     check_target(args.out, folder=True, force=args.force)
     if args.plot is not None:
         check_target(args.plot, folder=False, force=args.force)
-    gains = advice.gains_db()
-    if args.master and advice.global_offset_db:
-        gains = {name: gains.get(name, 0.0) + advice.global_offset_db for name in version_a.names}
-    rendered = render_mix(version_a, gains_db=gains, peak_safe=args.peak_safe, workers=resolve_workers(args))
+    gains = service.planned_gains(advice, version_a.names, master=args.master, require_moves=False)
+    rendered = service.render(version_a, gains, peak_safe=args.peak_safe)
     out = write_render(rendered, args.out, force=args.force)
     applied = ", ".join(f"{name} {gain:+.1f} dB" for name, gain in rendered.gains_db.items() if gain) or "nothing"
     print(f"applied {applied}; wrote {out}/stems, {out}/mix.wav and {out}/render.json")
@@ -517,10 +498,33 @@ def _report_not_taken(not_taken: Mapping[str, float], daw: str) -> int:
 
 
 def run_mcp(args: argparse.Namespace) -> int:
-    from faderwise.agent.mcp_server import serve
+    from faderwise.agent.mcp_server import TIME_LIMIT_S, serve
 
-    serve(http_port=args.port if args.http else None, output_dir=args.out, workers=resolve_workers(args))
+    serve(http_port=args.port if args.http else None, output_dir=args.out, workers=resolve_workers(args),
+          time_limit_s=args.time_limit or TIME_LIMIT_S)
     return 0
+
+
+def port_number(value: str) -> int:
+    """``--port``: a TCP port, 1 to 65535."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1 to 65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (1 to 65535)")
+    return port
+
+
+def positive_seconds(value: str) -> float:
+    """A number of seconds above 0."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0")
+    return seconds
 
 
 def run_chat(args: argparse.Namespace) -> int:
@@ -729,7 +733,8 @@ def run_default(args: argparse.Namespace) -> int:
     """No command: the chat on the demo song in a terminal; elsewhere (a pipe, CI) the demo's
     analysis printed, since a full-screen app needs a terminal."""
     if sys.stdin.isatty() and sys.stdout.isatty():
-        return run_chat(argparse.Namespace(stems=None, reference=None, llm=None, resume=False, name=None))
+        chat = build_parser().parse_args(["chat"])  # every option of chat at its default: none can be forgotten here
+        return chat.handler(chat)
     return print_demo_analysis()
 
 

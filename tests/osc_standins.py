@@ -119,7 +119,10 @@ class StandInReaper(StandInDaw):
     def _meters(self) -> None:
         while not self._stop.wait(0.01):
             for number in range(1, self.bank_size + 1):
-                self.reply(("127.0.0.1", self.device_port), message(f"/track/{number}/vu", (0.5, "f")))
+                try:
+                    self.reply(("127.0.0.1", self.device_port), message(f"/track/{number}/vu", (0.5, "f")))
+                except OSError:  # the stand-in closed its socket between the wait and the send
+                    return
 
     def _offset(self) -> int:
         return (self.bank - 1) * self.bank_size

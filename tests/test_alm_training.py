@@ -339,24 +339,29 @@ def test_the_alm_advisor_turns_generated_words_into_moves(demo_dir: Path, tiny_b
     advisor = AudioLanguageAdvisor(tiny_base, max_new_tokens=40)
     answers = {"vocals": "Lower the vocals by about 4 dB: in your mix they sit 4 dB above where the reference has "
                          "them.",
-               "bass": "Leave the bass as it is: it already matches the reference."}
+               "bass": "Leave the bass as it is: it already matches the reference.",
+               "drums": "Lower the dB.",  # seen from a model: no stem, no number
+               "keys": "Lower the bass by about 2 dB."}  # the right size under another stem's name
     prompts = []
 
     def say(**inputs: torch.Tensor) -> torch.Tensor:
         text = advisor.processor.tokenizer.decode(inputs["input_ids"][0])
         prompts.append((text, inputs["input_features"].shape[0]))
-        stem = "vocals" if "the vocals fader" in text else "bass"
+        stem = next(name for name in answers if f"the {name} fader" in text)
         said = advisor.processor.tokenizer(answers[stem] + "<|im_end|>", return_tensors="pt")["input_ids"]
         return torch.cat([inputs["input_ids"], said], dim=1)
 
     advisor.model.generate = lambda **kwargs: say(**{k: v for k, v in kwargs.items()
                                                       if k in ("input_ids", "input_features")})
-    advice = advisor.advise(version_a, version_b, stems=["vocals", "bass"])
-    assert [clips for _, clips in prompts] == [4, 4]  # four clips each
+    advice = advisor.advise(version_a, version_b, stems=["vocals", "bass", "drums", "keys"])
+    assert [clips for _, clips in prompts] == [4, 4, 4, 4]  # four clips each
     assert "Audio 3: the vocals in the balanced reference (Version B)" in prompts[0][0]
     assert advice.evidence["stems"]["vocals"] == {"answer": answers["vocals"], "status": "stated"}
+    assert advice.evidence["stems"]["keys"] == {"answer": answers["keys"], "status": "no-move-stated"}
     assert [(m.stem, m.delta_db, m.low_db, m.high_db) for m in advice.moves] == [("vocals", -4.0, -5.0, -3.0)]
-    assert advice.text == answers["vocals"] + " " + answers["bass"]
+    # the text is built from the moves: a sentence about another stem, or with no number, is never a move
+    assert advice.text == ("Lower the vocals by about 4 dB. Leave the bass as it is. The model gave no move for the "
+                           "drums. The model gave no move for the keys.")
     with pytest.raises(Exception, match="hears a reference: pass --reference"):
         advisor.advise(version_a, None)
 

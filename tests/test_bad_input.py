@@ -87,8 +87,9 @@ def test_broken_stem_mp4(tmp_path: Path, capsys: pytest.CaptureFixture[str], con
 
 
 def test_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["analyze", str(tmp_path / "nowhere")], capsys)
-    assert_clean_failure(code, out, err, f"{tmp_path}/nowhere: no such file or folder", tmp_path / "p.png")
+    plot = tmp_path / "p.png"  # asked for, so that "nothing written" is a check that can fail
+    code, out, err = run_cli(["analyze", str(tmp_path / "nowhere"), "--plot", str(plot)], capsys)
+    assert_clean_failure(code, out, err, f"{tmp_path}/nowhere: no such file or folder", plot)
 
 
 def test_missing_reference_stem(stems_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,6 +103,9 @@ def test_missing_reference_stem(stems_dir: Path, tmp_path: Path, capsys: pytest.
 
 def test_input_is_never_modified_by_a_failed_run(stems_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (stems_dir / "broken.wav").write_text("garbage")
-    before = {p.name: p.read_bytes() for p in stems_dir.iterdir()}
-    run_cli(["analyze", str(stems_dir)], capsys)
-    assert {p.name: p.read_bytes() for p in stems_dir.iterdir()} == before
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in stems_dir.iterdir()}
+    plot = tmp_path / "plot.png"
+    code, out, err = run_cli(["analyze", str(stems_dir), "--plot", str(plot)], capsys)
+    assert_clean_failure(code, out, err, f"{stems_dir}/broken.wav: not a readable audio file (Format not recognised.)",
+                         plot)  # the run did fail, and on the file planted for it
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in stems_dir.iterdir()} == before

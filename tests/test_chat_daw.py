@@ -87,8 +87,17 @@ def test_push_shows_the_dry_run_asks_and_undoes(tmp_path: Path, demo_dir: Path,
         reply, _, pending, _ = collect(session.send(ask))  # again: refused before anything is asked or sent
         assert pending is None and reply.startswith(f"I couldn't do that: these moves were pushed to {where} already (")
         assert reply.endswith(") and the faders are still there: pushing again would move them twice (undo_push first)")
-        reply, calls, _, _ = collect(session.send("undo the push to reaper"))
+        reply, calls, pending, _ = collect(session.send("undo the push to reaper"))
         assert [c["name"] for c in calls] == ["undo_push"]
+        question = (f"Put these faders back on reaper at 127.0.0.1:{daw.port}: Vocals back to +3.0 dB; Drums back to "
+                    "-3.0 dB? Faders moved since the push are left alone. (yes/no)")
+        assert pending is not None and reply == question  # an undo moves the DAW's faders too: it asks first
+        reply, _, _, _ = collect(session.send("no"))
+        assert reply == (f"Not undone: the producer did not confirm; the faders on reaper at 127.0.0.1:{daw.port} "
+                         "stay where they are.")
+        assert daw.levels()["Vocals"] == pytest.approx(-1.0, abs=1e-6)
+        assert collect(session.send("undo the push to reaper"))[0] == question
+        reply, _, _, _ = collect(session.send("yes"))
         assert reply == "Put back Vocals +3.0 dB, Drums -3.0 dB on reaper."
         assert daw.levels() == pytest.approx({name: db for name, db in MIXER.values()}, abs=1e-6)
     assert daw.rejected == []

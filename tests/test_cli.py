@@ -180,3 +180,20 @@ def test_python_m_faderwise_ignores_the_users_own_packages(tmp_path: Path) -> No
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "song" / "version_a" / "vocals.wav").is_file()
+
+
+def test_the_bare_command_in_a_terminal_is_chat_with_every_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`faderwise` in a terminal runs what `faderwise chat` runs, with every option of chat at its default
+    (a namespace built by hand once lacked --workers and crashed the README's first command)."""
+    import faderwise.cli as cli
+
+    seen: list[object] = []
+    monkeypatch.setattr(cli, "run_chat", lambda args: seen.append(args) or 0)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert cli.main([]) == 0
+    (args,) = seen
+    expected = vars(cli.build_parser().parse_args(["chat"]))
+    assert {key: value for key, value in vars(args).items() if key != "handler"} == {
+        key: value for key, value in expected.items() if key != "handler"}
+    assert vars(args)["workers"] is None and vars(args)["command"] == "chat"

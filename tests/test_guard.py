@@ -235,3 +235,62 @@ def test_a_model_that_keeps_calling_tools_is_stopped(demo_dir: Path, tmp_path: P
     assert reply.startswith("- bass: -24.0 LUFS") and reply.endswith(
         "(faderwise: the model kept calling tools without answering, so this answer is the built-in planner's, "
         "from the tools' results.)")
+
+
+def test_a_cloud_model_asks_before_changing_the_session_unasked(demo_dir: Path, tmp_path: Path) -> None:
+    """Native mode (the default for cloud models): an unasked session change runs only on the producer's yes."""
+    other = demo_dir / "version_b"
+    session, model = guarded_session(demo_dir, tmp_path, [
+        AIMessage("", tool_calls=[call("load_stems", "m1", path=str(other))]),
+        AIMessage("I could not load them."),
+        AIMessage("", tool_calls=[call("load_stems", "m2", path=str(other))]),
+        AIMessage("Loaded."),
+    ])
+    question = (f"The model (openai:fake) wants to run load_stems(path={str(other)!r}), which your message did not "
+                "ask for. Go ahead? (yes/no)")
+    reply, calls, pending, _ = collect(list(session.send("what about the bass?")))
+    assert pending is not None and pending.question == question and reply == question
+    assert session.workspace.version_a.path == demo_dir / "version_a"  # nothing ran yet
+    reply, calls, _, error = collect(list(session.send("no")))
+    assert error is None and calls == [] and reply == "I could not load them."
+    assert session.workspace.version_a.path == demo_dir / "version_a"
+    tool_results = [m for m in session.messages() if isinstance(m, ToolMessage)]
+    assert tool_results[-1].content == "Not run: the producer did not allow it (their message did not ask for it)."
+    reply, _, pending, _ = collect(list(session.send("and the drums?")))
+    assert pending is not None
+    reply, calls, _, _ = collect(list(session.send("yes")))
+    assert [c["name"] for c in calls] == ["load_stems"] and reply == "Loaded."
+    assert session.workspace.version_a.path == other
+
+
+def test_a_reply_that_states_a_move_the_advice_does_not_hold_is_kept_back(demo_dir: Path, tmp_path: Path) -> None:
+    # "-4.0 dB" for the vocals was returned by a tool (the first turn's advice), so the numbers are grounded;
+    # but the producer dropped that move, and the reply still states it
+    stale = "Done. Lower the vocals by 4.0 dB."
+    session, _ = guarded_session(demo_dir, tmp_path, [
+        AIMessage("", tool_calls=[call("advise", "m1")]), AIMessage("Lower the vocals by about 4 dB."),
+        AIMessage("", tool_calls=[call("forget_move", "m2", stem="vocals")]), AIMessage(stale)])
+    assert collect(list(session.send("what's off?")))[0] == "Lower the vocals by about 4 dB."
+    events = list(session.send("forget the vocal move"))
+    reply, _, _, error = collect(events)
+    assert error is None and stale not in reply
+    assert [e for e in events if isinstance(e, Guarded)] == [Guarded(
+        "the model's reply stated a fader move the advice does not hold: the vocals -4.0 dB", stale)]
+    assert reply.startswith("Dropped the vocals move. Pending moves: drums +3.0 dB")
+    assert reply.endswith("(faderwise: the model's reply stated a fader move the advice does not hold, so this answer "
+                          "is the built-in planner's, from the tools' results.)")
+
+
+def test_evidence_in_a_reply_is_not_taken_for_a_move(demo_dir: Path, tmp_path: Path) -> None:
+    """The compared levels a model quotes describe the mix; only what it tells the producer to do must be a
+    move the advice holds (here the vocals move was dropped, and their level difference is still a fact)."""
+    described = "In your mix the vocals are 4.0 dB louder than in the reference."
+    session, _ = guarded_session(demo_dir, tmp_path, [
+        AIMessage("", tool_calls=[call("forget_move", "m1", stem="vocals")]), AIMessage("Dropped the vocals move."),
+        AIMessage("", tool_calls=[call("compare_to_reference", "m2")]), AIMessage(described),
+    ])
+    collect(list(session.send("forget the vocal move")))
+    assert [m.stem for m in session.workspace.advice.moves] == ["drums"]
+    events = list(session.send("compare with the reference"))
+    assert collect(events)[0] == described
+    assert [e for e in events if isinstance(e, Guarded)] == []

@@ -299,3 +299,55 @@ def test_the_processes_of_one_run_claim_its_folder_at_once(tmp_path: Path) -> No
     with pytest.raises(OutputExistsError) as raised:
         claim_run_folder(other, kind="train")
     assert str(raised.value) == f"{other}: already exists and is not a faderwise train folder; choose a new folder"
+
+
+def test_concurrent_calls_each_keep_their_own_inputs(tmp_path: Path) -> None:
+    """Two calls at once (the MCP server runs tool calls on threads): each is refused its own input's
+    insides, and allowed the other's; neither loses its register when the other ends first."""
+    import threading
+
+    from faderwise.tools.outputs import command_inputs, noted_inputs
+
+    first_input, second_input = tmp_path / "first", tmp_path / "second"
+    first_input.mkdir()
+    second_input.mkdir()
+    both_open, first_done = threading.Barrier(2, timeout=10), threading.Event()
+    seen: dict[str, object] = {}
+
+    def verdict(target: Path) -> str:
+        try:
+            check_target(target, folder=True)
+        except InputOverlapError as exc:
+            return str(exc)
+        return "allowed"
+
+    def first() -> None:
+        with command_inputs(first_input):
+            both_open.wait()  # the second call opened its own register after this one
+            seen["first own"] = verdict(first_input / "out")
+            seen["first other"] = verdict(second_input / "out")
+        first_done.set()
+
+    def second() -> None:
+        with command_inputs(second_input):
+            both_open.wait()
+            first_done.wait(10)  # the first call has ended: this one's register is still its own
+            note_input(tmp_path / "late")
+            seen["second own"] = verdict(second_input / "out")
+            seen["second late"] = verdict(tmp_path / "late" / "out")
+            seen["second other"] = verdict(first_input / "out")
+            seen["second noted"] = noted_inputs()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert seen == {
+        "first own": f"{first_input / 'out'}: lies inside the input {first_input}; {NEVER}",
+        "first other": "allowed",
+        "second own": f"{second_input / 'out'}: lies inside the input {second_input}; {NEVER}",
+        "second late": f"{tmp_path / 'late' / 'out'}: lies inside the input {tmp_path / 'late'}; {NEVER}",
+        "second other": "allowed",
+        "second noted": frozenset({second_input.resolve(), (tmp_path / "late").resolve()}),
+    }

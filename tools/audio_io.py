@@ -19,12 +19,40 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from faderwise.tools.errors import AudioReadError, MissingDependencyError
+from faderwise.tools.input_files import check_regular_file, open_binary, open_regular_file
 from faderwise.tools.memory import memory_of_stem_files
 from faderwise.tools.outputs import note_input, output_file
 from faderwise.tools.validate import LOUDNESS_BLOCK_S, validate_audio
 
 # Formats libsndfile decodes (mp3 since libsndfile 1.1, which the soundfile wheels bundle).
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga", ".mp3")
+AUDIO_FILE = "an audio file"
+"""What an audio file is called in the input checks (:mod:`faderwise.tools.input_files`): audio is
+decoded in blocks, so it is checked for being a regular file, not for its size."""
+
+
+def open_sound_file(path: str | os.PathLike[str]) -> sf.SoundFile:
+    """libsndfile's reader of ``path``, opened from a descriptor checked to be a regular file
+    (:func:`faderwise.tools.input_files.open_regular_file`): a named pipe or a device is refused by
+    name rather than waited on. The descriptor is closed with the reader (or by libsndfile when it
+    cannot read the file).
+
+    libsndfile tells an MP3 that has bytes before its first frame (padding, a stray tag) by the
+    name's suffix alone, which a descriptor does not have: such a file is opened again by its path,
+    checked again first.
+
+    Raises:
+        NotAFileError: a named pipe, a socket, a device.
+        OSError: what ``open()`` raises (missing, a folder, no permission).
+        soundfile.LibsndfileError: libsndfile cannot read it.
+    """
+    try:
+        return sf.SoundFile(open_regular_file(path, what=AUDIO_FILE), closefd=True)
+    except sf.LibsndfileError:  # libsndfile has closed the descriptor
+        if Path(path).suffix.casefold() != ".mp3":
+            raise
+    check_regular_file(path, what=AUDIO_FILE)
+    return sf.SoundFile(path)
 
 
 def read_audio(
@@ -46,21 +74,27 @@ def read_audio(
     path = Path(path)
     require_audio_file(path)
     try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        with open_sound_file(path) as handle:
+            rate = handle.samplerate
+            data = handle.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise unreadable(path, exc) from exc
+    except OSError as exc:
+        raise AudioReadError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     require_whole(path, data.shape[0], int(rate))
     # soundfile returns (frames, channels); transposing here is the one place the axis order is known.
     return validate_audio(data.T, int(rate), source=path, min_duration_s=min_duration_s), int(rate)
 
 
 def require_audio_file(path: Path) -> None:
-    """Register ``path`` as an input and refuse it unless it is a file with something in it.
+    """Register ``path`` as an input and refuse it unless it is a regular file with something in it.
 
     Raises:
+        NotAFileError: a named pipe (FIFO), a socket or a device (checked before anything opens it).
         AudioReadError: no such file, or an empty one.
     """
     note_input(path)
+    check_regular_file(path, what=AUDIO_FILE)
     if not path.is_file():
         raise AudioReadError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -91,12 +125,16 @@ def require_whole(path: Path, frames: int, rate: int) -> None:
 
 def audio_header(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
     """``(frames, sample rate, channels)`` from a file's header without decoding it; None when
-    the header cannot be read (:func:`read_audio` then says why)."""
+    the header cannot be read (:func:`read_audio` then says why).
+
+    Raises:
+        NotAFileError: a named pipe (FIFO), a socket or a device: refused, not opened.
+    """
     try:
-        info = sf.info(str(path))
+        with open_sound_file(path) as info:
+            return int(info.frames), int(info.samplerate), int(info.channels)
     except (sf.LibsndfileError, RuntimeError, TypeError, OSError):
         return None
-    return int(info.frames), int(info.samplerate), int(info.channels)
 
 
 def truncated_fraction(path: str | os.PathLike[str]) -> float | None:
@@ -106,12 +144,15 @@ def truncated_fraction(path: str | os.PathLike[str]) -> float | None:
     libsndfile reads such a file without complaint and returns only what is there, which would be
     measured as a stem that falls silent. Streaming writers that leave the size at 0 or 0xFFFFFFFF
     are not judged.
+
+    Raises:
+        NotAFileError: a named pipe (FIFO), a socket or a device: refused, not opened.
     """
     path = Path(path)
     try:
-        with path.open("rb") as handle:
+        with open_binary(path, what=AUDIO_FILE) as handle:
             header = handle.read(12)
-            size = path.stat().st_size
+            size = os.fstat(handle.fileno()).st_size
             if header[:4] == b"RIFF" and header[8:12] == b"WAVE":
                 order, wanted = "<", b"data"
             elif header[:4] == b"FORM" and header[8:12] in (b"AIFF", b"AIFC"):
@@ -190,8 +231,10 @@ def decode_audio_streams(path: Path) -> list[tuple[np.ndarray, int]]:
         ``(audio, rate)`` per audio stream in stream order; audio float32 ``(channels, samples)``.
 
     Raises:
+        NotAFileError: a named pipe (FIFO), a socket or a device: refused before ffmpeg opens it.
         AudioReadError: the file is not a container ffmpeg can read, or holds no audio stream.
     """
+    check_regular_file(path, what="a .stem.mp4 file")
     if path.stat().st_size == 0:
         raise AudioReadError(f"{path}: file is empty (0 bytes)")
     ffmpeg = ffmpeg_executable()

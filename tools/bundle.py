@@ -25,6 +25,7 @@ from faderwise.tools.activity import active_hops
 from faderwise.tools.analysis import analyze_stem_set, block_length
 from faderwise.tools.audio_io import read_audio, resample, to_mono, write_audio
 from faderwise.tools.errors import InvalidAudioError
+from faderwise.tools.input_files import JSON_LIMIT_BYTES, exists_as_file
 from faderwise.tools.json_files import read_json, write_json
 from faderwise.tools.loudness import HOP_S, LoudnessBlocks
 from faderwise.tools.outputs import note_input, output_folder
@@ -35,6 +36,8 @@ CLIP_NAMES = ("target_a", "backing_a", "target_b", "backing_b")
 ALM_RATE = 16_000
 MAX_CLIP_S = 30.0  # Whisper-style encoders (Qwen2-Audio) take at most 30 s per clip
 SAME_MATERIAL_TOLERANCE_S = 1.0
+BUNDLE_MANIFEST = "a bundle manifest"
+"""What ``bundle.json`` is called in the input checks (:mod:`faderwise.tools.input_files`)."""
 
 
 @dataclass(frozen=True)
@@ -216,8 +219,12 @@ def bundle_manifest(bundle: ABBundle, *, full_rate: bool = True, alm_suffix: str
 
 
 def is_bundle(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a folder written by :func:`write_bundle`."""
-    return (Path(path) / "bundle.json").is_file()
+    """Whether ``path`` is a folder written by :func:`write_bundle`.
+
+    Raises:
+        NotAFileError: its ``bundle.json`` is a named pipe (FIFO), a socket or a device.
+    """
+    return exists_as_file(Path(path) / "bundle.json", what=BUNDLE_MANIFEST)
 
 
 def read_bundle(folder: str | os.PathLike[str], *, alm: bool = False) -> ABBundle:
@@ -226,11 +233,13 @@ def read_bundle(folder: str | os.PathLike[str], *, alm: bool = False) -> ABBundl
     Raises:
         InvalidAudioError: ``bundle.json`` is missing, malformed or of another format.
         AudioReadError: a clip is missing or unreadable.
+        NotAFileError: ``bundle.json`` or a clip is a named pipe (FIFO), a socket or a device.
     """
     folder = Path(folder)
     note_input(folder)
     manifest_path = folder / "bundle.json"
-    manifest = read_json(manifest_path, error=InvalidAudioError, missing="no such file; not a faderwise bundle")
+    manifest = read_json(manifest_path, error=InvalidAudioError, missing="no such file; not a faderwise bundle",
+                         limit=JSON_LIMIT_BYTES, what=BUNDLE_MANIFEST)
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise InvalidAudioError(f"{manifest_path}: not a {BUNDLE_FORMAT} manifest")
     files = manifest["alm_clips"] if alm else manifest["clips"]

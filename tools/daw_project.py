@@ -30,12 +30,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faderwise.tools.ardour_session import read_ardour
-from faderwise.tools.audio_io import AUDIO_EXTENSIONS
+from faderwise.tools.audio_io import AUDIO_EXTENSIONS, AUDIO_FILE
 from faderwise.tools.errors import OutputExistsError, ProjectError
+from faderwise.tools.input_files import (
+    MAP_LIMIT_BYTES,
+    PROJECT_LIMIT_BYTES,
+    check_regular_file,
+    exists_as_file,
+    is_special_file,
+    read_bytes_bounded,
+)
 from faderwise.tools.json_files import read_yaml, write_json
 from faderwise.tools.outputs import check_target, note_input, output_file, write_text
 from faderwise.tools.project_model import MASTER, Project, Track, db_to_gain
 from faderwise.tools.reaper_project import read_reaper
+from faderwise.tools.remedies import remedies
 from faderwise.tools.report import format_difference
 
 if TYPE_CHECKING:
@@ -60,6 +69,8 @@ def read_project(path: str | os.PathLike[str]) -> Project:
     Raises:
         ProjectError: missing or unreadable, not a project of either DAW, truncated, a format
             version faderwise does not know, two tracks with one name.
+        NotAFileError: a named pipe (FIFO), a socket or a device (refused before it is opened).
+        InputTooLargeError: larger than :data:`~faderwise.tools.input_files.PROJECT_LIMIT_BYTES`.
     """
     path = Path(path)
     note_input(path)
@@ -67,7 +78,7 @@ def read_project(path: str | os.PathLike[str]) -> Project:
     if reader is None:
         raise ProjectError(f"{path}: not a REAPER (.RPP) or Ardour (.ardour) project")
     try:
-        raw = path.read_bytes()
+        raw = read_bytes_bounded(path, limit=PROJECT_LIMIT_BYTES, what="a project")
     except FileNotFoundError:
         raise ProjectError(f"{path}: no such file") from None
     except OSError as exc:
@@ -122,13 +133,19 @@ def default_map_file(project: Project) -> Path | None:
 
 def _map_hint(project: Project) -> str:
     beside = default_map_file(project)
-    return f"in {beside} or with --map" if beside else "with --map"
+    option = remedies().map_file
+    if option.startswith("--"):  # the command line: a map file beside the project, or one named with --map
+        return f"in {beside} or with {option}" if beside else f"with {option}"
+    return f"in {beside}" if beside else f"in {option}"  # the chat and MCP read the one beside the project
 
 
 def _map_file(project: Project, map_file: str | os.PathLike[str] | None) -> Path | None:
-    """The map file to use: the one named, else the one beside the project if it exists."""
+    """The map file to use: the one named, else the one beside the project if it exists (a named
+    pipe or a device there is refused, not passed over)."""
     beside = default_map_file(project)
-    return Path(map_file) if map_file is not None else beside if beside is not None and beside.is_file() else None
+    if map_file is not None:
+        return Path(map_file)
+    return beside if beside is not None and exists_as_file(beside, what="a map file") else None
 
 
 def read_stem_map(path: str | os.PathLike[str], project: Project) -> dict[str, Path | None]:
@@ -137,9 +154,11 @@ def read_stem_map(path: str | os.PathLike[str], project: Project) -> dict[str, P
 
     Raises:
         ProjectError: not YAML, not a mapping of names to files, a name that is no track.
+        NotAFileError: a named pipe (FIFO), a socket or a device.
+        InputTooLargeError: larger than :data:`~faderwise.tools.input_files.MAP_LIMIT_BYTES`.
     """
     path = Path(path)
-    loaded = read_yaml(path, error=ProjectError)
+    loaded = read_yaml(path, error=ProjectError, limit=MAP_LIMIT_BYTES, what="a map file")
     if not isinstance(loaded, dict) or not all(isinstance(key, str) for key in loaded):
         raise ProjectError(f"{path}: a map file maps track names to stem files (track name: file), one per line")
     mapping: dict[str, Path | None] = {}
@@ -200,7 +219,8 @@ def _db_text(db: float) -> str:
 
 
 def _audio_beside(project: Project) -> list[Path]:
-    """Audio files in the project's folder and in its stem folders (any case)."""
+    """Audio files in the project's folder and in its stem folders (any case); a named pipe or a
+    device with an audio file's name is among them, to be refused by name when it is read."""
     folder = project.path.parent
 
     def entries(where: Path) -> list[Path]:
@@ -211,7 +231,8 @@ def _audio_beside(project: Project) -> list[Path]:
 
     folders = [folder, *(entry for entry in entries(folder) if entry.is_dir() and entry.name.casefold() in STEM_FOLDERS)]
     return [entry for where in folders for entry in entries(where)
-            if entry.is_file() and not entry.name.startswith(".") and entry.suffix.casefold() in AUDIO_EXTENSIONS]
+            if (entry.is_file() or is_special_file(entry)) and not entry.name.startswith(".")
+            and entry.suffix.casefold() in AUDIO_EXTENSIONS]
 
 
 def map_stems(project: Project, *, map_file: str | os.PathLike[str] | None = None) -> StemMapping:
@@ -240,6 +261,7 @@ def map_stems(project: Project, *, map_file: str | os.PathLike[str] | None = Non
             if file is None:
                 notes.append(f"{track.name}: left out (the map file says null)")
                 continue
+            check_regular_file(file, what=AUDIO_FILE)  # a named pipe or a device is refused by name
             if not file.is_file():
                 raise ProjectError(f"{explicit_file}: the track {track.name!r} maps to {file}, which does not exist")
         else:

@@ -13,6 +13,8 @@ print it as it is (``faderwise: error: <message>``) and exit with status 2.
     ├── ProjectError             a DAW project that cannot be read or mapped (not one, truncated, unknown
     │                            version, duplicate track names, a track with no bounced stem)
     ├── DawConnectionError       a DAW that does not answer over OSC (host unknown or unreachable, no reply)
+    ├── NotAFileError            an input that is a named pipe (FIFO), a socket or a device, not a regular file
+    ├── InputTooLargeError       an input file larger than faderwise reads for its kind (tools/input_files.py)
     ├── ResourceLimitError       the input needs more memory than the machine has free
     └── MissingDependencyError   an external program or optional extra is not installed
 """
@@ -57,9 +59,26 @@ class DawConnectionError(FaderwiseError, ConnectionError):
     """A DAW that cannot be reached over OSC, or does not answer."""
 
 
+class NotAFileError(FaderwiseError, ValueError):
+    """An input that is not a regular file: a named pipe (FIFO), a socket, a character or block
+    device. Refused from its ``stat`` before anything opens it (an open of a FIFO would wait for a
+    writer forever; ``/dev/zero`` never ends)."""
+
+
+class InputTooLargeError(FaderwiseError, ValueError):
+    """An input file larger than the limit faderwise reads for its kind (a project, a map file, a
+    config, advice …; :mod:`faderwise.tools.input_files`)."""
+
+
 class ResourceLimitError(FaderwiseError, MemoryError):
     """A command that would need more memory than is free (said before decoding, not mid-run)."""
 
 
 class MissingDependencyError(FaderwiseError, RuntimeError):
     """An external program (ffmpeg) or an optional extra is missing."""
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters shown as escapes, so an error stays one
+    line whatever a file name holds (the command line's ``faderwise: error: …``, an MCP tool's error)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)

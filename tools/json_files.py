@@ -1,4 +1,5 @@
-"""JSON files written atomically; JSON and YAML files read with one clear error per problem."""
+"""JSON files written atomically; JSON and YAML files read (regular files only, each kind with a size
+limit: :mod:`faderwise.tools.input_files`) with one clear error per problem."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 from pathlib import Path
 
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.input_files import CONFIG_LIMIT_BYTES, JSON_LIMIT_BYTES, read_text_bounded
 from faderwise.tools.outputs import note_input, write_text
 
 
@@ -29,33 +31,44 @@ def write_json(path: str | os.PathLike[str], payload: object, *, force: bool = F
     return write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n", force=force, private=private)
 
 
-def read_json(path: str | os.PathLike[str], *, error: type[FaderwiseError], missing: str = "no such file") -> object:
-    """Parse a JSON file; a missing or malformed file raises ``error`` naming the file.
+def read_json(path: str | os.PathLike[str], *, error: type[FaderwiseError], missing: str = "no such file",
+              limit: int = JSON_LIMIT_BYTES, what: str = "a JSON file") -> object:
+    """Parse a JSON file; a missing, unreadable or malformed file raises ``error`` naming the file.
 
     Args:
         path: the file.
         error: the exception class to raise (the caller's domain: advice, bundle …).
         missing: what to say when the file does not exist.
+        limit: the largest file read, in bytes (:mod:`faderwise.tools.input_files`).
+        what: what the file is, for the size refusal (``"advice"``, ``"a JSON file"``).
+
+    Raises:
+        NotAFileError: a named pipe, socket or device; InputTooLargeError: over ``limit``.
     """
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text_bounded(path, limit=limit, what=what))
     except FileNotFoundError as exc:
         raise error(f"{path}: {missing}") from exc
+    except OSError as exc:
+        raise error(f"{path}: cannot read it ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path}: not valid JSON ({exc})") from exc
 
 
-def read_yaml(path: str | os.PathLike[str], *, error: type[FaderwiseError], missing: str = "no such file") -> object:
-    """Parse a YAML file (configs, scripts); a missing or malformed file raises ``error`` naming
-    the file, like :func:`read_json`."""
+def read_yaml(path: str | os.PathLike[str], *, error: type[FaderwiseError], missing: str = "no such file",
+              limit: int = CONFIG_LIMIT_BYTES, what: str = "a YAML file") -> object:
+    """Parse a YAML file (configs, scripts, map files); a missing, unreadable or malformed file
+    raises ``error`` naming the file, like :func:`read_json` (``limit`` in bytes, ``what`` as there)."""
     import yaml  # only the commands that read YAML pay for the import
 
     path = Path(path)
     note_input(path)  # configs and scripts are inputs: no output may replace them
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(read_text_bounded(path, limit=limit, what=what))
     except FileNotFoundError:
         raise error(f"{path}: {missing}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read it ({exc.strerror or exc})") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise error(f"{path}: not valid YAML: {exc}") from exc

@@ -32,6 +32,7 @@ Filesystem failures (a parent that is a file, no permission, a full disk) become
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import errno
 import json
@@ -46,6 +47,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from faderwise.tools.errors import InputOverlapError, OutputError, OutputExistsError
+from faderwise.tools.input_files import JSON_LIMIT_BYTES, LOG_LIMIT_BYTES, open_binary, read_text_bounded
+from faderwise.tools.remedies import remedies
 
 try:  # POSIX; elsewhere staging leftovers are not cleaned (they cannot be told from live ones)
     import fcntl
@@ -65,6 +68,8 @@ PNG_SOFTWARE = "faderwise"
 TEXT_SIGNATURE = "<!-- written by faderwise"
 """The first line of every Markdown or HTML file faderwise writes on its own."""
 _SIGNATURE_BYTES = 4096
+MARKER_LIMIT_BYTES = 64 * 1024
+"""The largest marker file read, bytes (faderwise's are about 150)."""
 
 
 def slug(text: str) -> str:
@@ -99,31 +104,51 @@ class _Inputs:
                 self.inodes.add((stat.st_dev, stat.st_ino))
 
 
-_inputs = _Inputs()
+_command_inputs: contextvars.ContextVar[_Inputs | None] = contextvars.ContextVar("faderwise_command_inputs",
+                                                                                default=None)
+"""The register of the command (or tool call) running in this context. It travels with the call:
+threads started by :func:`~faderwise.tools.workers.both` and :func:`~faderwise.tools.workers.map_in_workers`,
+and anyio's and LangGraph's worker threads, run in a copy of the caller's context and so share its
+register; two concurrent calls, each in its own :func:`command_inputs`, never see each other's."""
+
+
+def _register() -> _Inputs:
+    """This context's register; code that opened none (a library caller, a script) gets one of its
+    own on first use, kept for the rest of its context."""
+    register = _command_inputs.get()
+    if register is None:
+        register = _Inputs()
+        _command_inputs.set(register)
+    return register
 
 
 def note_input(*paths: str | os.PathLike[str]) -> None:
     """Register files or folders the running command reads: no output may be, hold or lie
     inside them. Every reader of user-supplied material calls this."""
+    register = _register()
     for path in paths:
-        _inputs.add(path)
+        register.add(path)
 
 
 def noted_inputs() -> frozenset[Path]:
     """The resolved paths registered so far by the running command."""
-    with _inputs.lock:
-        return frozenset(_inputs.paths)
+    register = _register()
+    with register.lock:
+        return frozenset(register.paths)
 
 
 @contextmanager
-def command_inputs() -> Iterator[None]:
-    """A fresh register of inputs for one command (the CLI opens one per command; tests per test)."""
-    global _inputs
-    saved, _inputs = _inputs, _Inputs()
+def command_inputs(*paths: str | os.PathLike[str]) -> Iterator[None]:
+    """A fresh register of inputs for one command or tool call, holding ``paths`` to begin with
+    (the CLI opens one per command, the chat and the MCP server one per tool call, tests one per
+    test). It is this context's until the block ends; what the block registers never reaches
+    another call's."""
+    token = _command_inputs.set(_Inputs())
     try:
+        note_input(*paths)
         yield
     finally:
-        _inputs = saved
+        _command_inputs.reset(token)
 
 
 def _resolve(path: str | os.PathLike[str]) -> Path:
@@ -140,7 +165,7 @@ def check_not_input(path: str | os.PathLike[str], *, inputs: Iterable[str | os.P
     registered = _Inputs()
     for extra in inputs:
         registered.add(extra)
-    for register in (_inputs, registered):
+    for register in (_register(), registered):
         with register.lock:
             hit = _overlap(target, register)
         if hit is not None:
@@ -193,9 +218,9 @@ def is_faderwise_output(path: str | os.PathLike[str]) -> bool:
     if path.is_dir():
         return False
     try:
-        with path.open("rb") as handle:
+        with open_binary(path, what="an earlier output") as handle:  # a named pipe there is no output of ours
             head = handle.read(_SIGNATURE_BYTES)
-    except OSError:
+    except (OSError, ValueError):
         return False
     suffix = path.suffix.casefold()
     if suffix == ".png":
@@ -204,7 +229,8 @@ def is_faderwise_output(path: str | os.PathLike[str]) -> bool:
         return head.startswith(TEXT_SIGNATURE.encode())
     if suffix in (".json", ".jsonl"):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text_bounded(path, limit=LOG_LIMIT_BYTES if suffix == ".jsonl" else JSON_LIMIT_BYTES,
+                                     what="an earlier output")
             first = json.loads(text.splitlines()[0] if suffix == ".jsonl" and text else text)
         except (OSError, UnicodeDecodeError, ValueError, IndexError):
             return False
@@ -221,7 +247,7 @@ def _marked(path: Path) -> bool:
 def _marker_kind(folder: Path) -> str | None:
     """The kind written in ``folder``'s marker, or None when it has none (or a foreign one)."""
     try:
-        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        marker = json.loads(read_text_bounded(folder / MARKER, limit=MARKER_LIMIT_BYTES, what="an output marker"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
     if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT:
@@ -291,11 +317,11 @@ def check_target(
         return path
     if not force:
         raise OutputExistsError(f"{path}: already exists; choose a new {'folder' if folder else 'file'} "
-                                "or pass --force to replace it")
+                                f"or {remedies().force}")
     if not is_faderwise_output(path):
         what = f"holds no {MARKER}" if folder else "carries no faderwise signature"
-        raise OutputExistsError(f"{path}: not something faderwise wrote ({what}), so --force will not replace it; "
-                                "move it away yourself or choose another place")
+        raise OutputExistsError(f"{path}: not something faderwise wrote ({what}), so {remedies().force_word} will "
+                                "not replace it; move it away yourself or choose another place")
     return path
 
 
@@ -439,6 +465,39 @@ def write_text(
     return Path(path)
 
 
+def output_identity(path: str | os.PathLike[str]) -> tuple[int, ...]:
+    """What :func:`remove_output` checks before it removes an output faderwise wrote: a folder's
+    device and inode; a file's device, inode, size and modification time (ns). Recorded right after
+    the write."""
+    stat = os.lstat(path)
+    if Path(path).is_dir() and not Path(path).is_symlink():
+        return (stat.st_dev, stat.st_ino)
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def remove_output(path: str | os.PathLike[str], identity: tuple[int, ...]) -> None:
+    """Remove an output faderwise wrote, only if it is still exactly that: the same file or folder
+    (``identity`` from :func:`output_identity`), never an input of the running call, a folder still
+    carrying faderwise's marker, a file unchanged since.
+
+    Raises:
+        OutputError: it is gone, was replaced or changed since, or is an input.
+    """
+    path = Path(path)
+    if not os.path.lexists(path):
+        raise OutputError(f"{path}: is gone already")
+    check_not_input(path)
+    if path.is_symlink() or output_identity(path) != identity:
+        raise OutputError(f"{path}: changed since faderwise wrote it (replaced or edited), so faderwise leaves it "
+                          "alone; remove it yourself if you mean to")
+    if path.is_dir() and _marker_kind(path) is None:
+        raise OutputError(f"{path}: holds no {MARKER} any more, so faderwise leaves it alone")
+    try:
+        _remove(path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot remove it: {exc.strerror or exc}") from exc
+
+
 def _check_parents(path: Path) -> None:
     """Refuse ``path`` when the nearest existing folder above it is a file."""
     for parent in path.parents:
@@ -475,7 +534,8 @@ def _commit(staging: Path, path: Path, *, folder: bool, force: bool, inputs: tup
     # --force: move the earlier output aside, make sure it is what was recognised, then replace.
     before = os.lstat(path)
     if not is_faderwise_output(path):
-        raise OutputExistsError(f"{path}: not something faderwise wrote, so --force will not replace it")
+        raise OutputExistsError(f"{path}: not something faderwise wrote, so {remedies().force_word} will not "
+                                "replace it")
     trash = Path(tempfile.mkdtemp(prefix=f".{path.name}{RETIRED_TAG}", dir=path.parent))
     trash_fd = os.open(trash, os.O_RDONLY)
     try:

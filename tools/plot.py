@@ -29,6 +29,20 @@ def save_figure(figure: object, out: str | os.PathLike[str], *, force: bool = Fa
     return out
 
 
+def png_bytes(figure: object) -> bytes:
+    """A matplotlib figure as PNG bytes (with faderwise's metadata), written nowhere; closes it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", metadata=png_metadata())  # type: ignore[attr-defined]
+    finally:
+        plt.close(figure)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
 def pyplot():  # type: ignore[no-untyped-def]
     """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
@@ -43,7 +57,13 @@ def plot_stem_levels(
     out: str | os.PathLike[str], before: StemSetAnalysis, after: StemSetAnalysis,
     reference: StemSetAnalysis | None = None, *, force: bool = False,
 ) -> Path:
-    """Bars of each stem's integrated loudness: A before, A after the moves, and B if given."""
+    """Bars of each stem's integrated loudness: A before, A after the moves, and B if given, as a PNG."""
+    return save_figure(stem_levels_figure(before, after, reference), out, force=force)
+
+
+def stem_levels_figure(before: StemSetAnalysis, after: StemSetAnalysis,
+                       reference: StemSetAnalysis | None = None) -> object:
+    """The figure of :func:`plot_stem_levels` (close it, or pass it to :func:`save_figure` / :func:`png_bytes`)."""
     plt = pyplot()
     names = list(before.stems)
     versions = [("A (before)", before), ("after", after)] + ([("B (reference)", reference)] if reference else [])
@@ -60,7 +80,7 @@ def plot_stem_levels(
     axes.legend(fontsize=8)
     axes.set_title(f"stem loudness: {before.label}", fontsize=9)
     figure.tight_layout()
-    return save_figure(figure, out, force=force)
+    return figure
 
 
 def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comparison, *,
@@ -69,6 +89,11 @@ def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comp
 
     For a :class:`Comparison`, Version B is drawn dashed over Version A in the same colour.
     """
+    return save_figure(short_term_figure(subject), out, force=force)
+
+
+def short_term_figure(subject: StemSetAnalysis | Comparison) -> object:
+    """The figure of :func:`plot_short_term`."""
     plt = pyplot()
     analysis = subject.a if isinstance(subject, Comparison) else subject
     curves: list[tuple[str, LoudnessCurve, LoudnessCurve | None]] = []
@@ -98,4 +123,4 @@ def plot_short_term(out: str | os.PathLike[str], subject: StemSetAnalysis | Comp
     axes.set_title(title, fontsize=9)
     axes.legend(loc="lower right", fontsize=8, ncol=2)
     figure.tight_layout()
-    return save_figure(figure, out, force=force)
+    return figure

@@ -35,6 +35,7 @@ from scipy.signal import resample_poly
 from faderwise.tools.audio_io import (
     audio_header,
     decode_audio_streams,
+    open_sound_file,
     read_audio,
     require_audio_file,
     require_whole,
@@ -42,6 +43,7 @@ from faderwise.tools.audio_io import (
     unreadable,
 )
 from faderwise.tools.errors import AudioReadError, StemSetError
+from faderwise.tools.input_files import check_regular_file, is_special_file
 from faderwise.tools.memory import memory_of_stem_files
 from faderwise.tools.outputs import note_input
 from faderwise.tools.stems import (
@@ -220,12 +222,15 @@ def open_stem_set(path: str | os.PathLike[str], *, rate: int | None = None) -> S
     Raises:
         StemSetError: missing path, empty or unreadable folder, duplicate stem names, channel
             layouts that cannot be mixed.
+        NotAFileError: ``path``, or a stem file in the folder, is a named pipe (FIFO), a socket or
+            a device (refused by name before anything opens it).
         AudioReadError, InvalidAudioError: a stem file that cannot be read or measured.
     """
     path = Path(path)
     note_input(path)  # no output may be, hold or lie inside a stem set being read
     if not path.exists():
         raise StemSetError(f"{path}: no such file or folder")
+    check_regular_file(path, what="a stem set")  # a named pipe or a device is refused, a folder passes
     if path.is_file():
         if path.name.lower().endswith(STEM_MP4_SUFFIX):
             return load_stem_mp4(path, rate=rate)
@@ -299,7 +304,7 @@ def _open_folder(folder: Path, *, rate: int | None, mixture_file: Path | None = 
     files = find_stem_files(folder)
     if mixture_file is None:
         mixture_file = next((f for name, f in files.items() if name.casefold() == MIXTURE_NAME), None)
-    elif not mixture_file.is_file():
+    elif not (mixture_file.is_file() or is_special_file(mixture_file)):  # a named pipe is refused, not passed over
         mixture_file = None
     stem_paths = {name: f for name, f in files.items() if f != mixture_file and name.casefold() != MIXTURE_NAME}
     if not stem_paths:
@@ -368,7 +373,7 @@ def resampled_length(frames: int, rate: int, target_rate: int) -> int:
 
 def _open(path: Path) -> sf.SoundFile:
     try:
-        return sf.SoundFile(path)
+        return open_sound_file(path)  # a named pipe swapped in since the header was read is refused, not waited on
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise unreadable(path, exc) from exc
     except OSError as exc:

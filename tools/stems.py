@@ -25,6 +25,7 @@ import numpy as np
 from faderwise.tools.audio_io import AUDIO_EXTENSIONS, resample
 from faderwise.tools.errors import StemSetError
 from faderwise.tools.family import sum_signals
+from faderwise.tools.input_files import is_special_file
 
 MIXTURE_NAME = "mixture"
 RENDER_MANIFEST = "render.json"  # what faderwise apply writes beside stems/ and mix.wav
@@ -175,14 +176,17 @@ def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
 
 
 def find_stem_files(folder: Path) -> dict[str, Path]:
-    """Stem name → file for every audio file directly in ``folder`` (hidden files skipped)."""
+    """Stem name → file for every audio file directly in ``folder`` (hidden files skipped). A
+    named pipe, socket or device with an audio file's name is listed too, so that reading it
+    refuses it by name (:func:`faderwise.tools.input_files.check_regular_file`) rather than passing
+    over a stem."""
     try:
         entries = sorted(folder.iterdir())
     except OSError as exc:
         raise StemSetError(f"{folder}: cannot read folder ({exc.strerror or exc})") from exc
     files = [
         entry for entry in entries
-        if entry.is_file() and not entry.name.startswith(".")
+        if (entry.is_file() or is_special_file(entry)) and not entry.name.startswith(".")
         and entry.suffix.lower() in AUDIO_EXTENSIONS
     ]
     if not files:

@@ -11,6 +11,7 @@ release the GIL.
 
 from __future__ import annotations
 
+import contextvars
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -53,7 +54,7 @@ def both(first: Callable[[], Result], second: Callable[[], Other], *, concurrent
     if not concurrently:
         return first(), second()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(second)
+        pending = pool.submit(contextvars.copy_context().run, second)  # the call's context (its inputs) goes along
         return first(), pending.result()
 
 
@@ -100,7 +101,11 @@ def map_in_workers(function: Callable[..., Result], arguments: Sequence[tuple[An
                                           initializer=_one_thread_each) if processes
                       else ThreadPoolExecutor(max_workers=count))
     try:
-        pending = {pool.submit(function, *args, **options): index for index, args in enumerate(arguments)}
+        if processes:
+            pending = {pool.submit(function, *args, **options): index for index, args in enumerate(arguments)}
+        else:  # threads run in a copy of the caller's context (the inputs it registers are the call's)
+            pending = {pool.submit(contextvars.copy_context().run, function, *args, **options): index
+                       for index, args in enumerate(arguments)}
         for future in as_completed(pending):
             index = pending[future]
             found[index] = future.result()

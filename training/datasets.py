@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from typing import Any
 
 from faderwise.tools.audio_io import AUDIO_EXTENSIONS
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.input_files import MANIFEST_LIMIT_BYTES, exists_as_file, read_text_bounded
 from faderwise.tools.stem_files import load_stem_set
 from faderwise.tools.stems import StemSet
 
@@ -196,6 +198,7 @@ RENDERED_KINDS = ("midi", "music21")
 
 MIXPARAMS_COLUMNS = ("mix_name", "song_name", "track_name", "track_audio_lufs", "parameters")
 GAIN_KEYS = ("gain", "gain_db", "fader", "fader_db", "volume", "volume_db", "level_db")
+MIXPARAMS_TABLE = "a MixParams table"
 
 
 @dataclass(frozen=True)
@@ -246,21 +249,24 @@ def read_mixparams(path: str | os.PathLike[str]) -> MixParamsData:
 
     Raises:
         DatasetError: the file is missing or lacks a required column.
+        NotAFileError: a named pipe (FIFO), a socket or a device.
+        InputTooLargeError: larger than :data:`~faderwise.tools.input_files.MANIFEST_LIMIT_BYTES`.
     """
     path = Path(path)
-    if not path.is_file():
+    if not exists_as_file(path, what=MIXPARAMS_TABLE, limit=MANIFEST_LIMIT_BYTES):
         raise DatasetError(f"{path}: no such MixParams file")
     numbered: list[tuple[int, dict[str, Any]]] = []  # (line in the file, row)
     if path.suffix.casefold() in (".jsonl", ".json"):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = read_text_bounded(path, limit=MANIFEST_LIMIT_BYTES, what=MIXPARAMS_TABLE)
+        for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:
                     numbered.append((number, json.loads(line)))
                 except json.JSONDecodeError as exc:
                     raise DatasetError(f"{path}: line {number} is not JSON ({exc.msg})") from exc
     else:
-        with path.open(newline="", encoding="utf-8") as handle:
-            numbered = list(enumerate(csv.DictReader(handle), start=2))  # line 1 is the header
+        text = read_text_bounded(path, limit=MANIFEST_LIMIT_BYTES, what=MIXPARAMS_TABLE, newline="")
+        numbered = list(enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2))  # line 1 is the header
     if numbered:
         missing = [column for column in MIXPARAMS_COLUMNS if column not in numbered[0][1]]
         if missing:

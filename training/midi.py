@@ -21,6 +21,7 @@ its own. Everything is drawn from a seed, so a song renders the same every time.
 
 from __future__ import annotations
 
+import io
 import math
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ import numpy as np
 
 from faderwise.tools.audio_io import read_audio
 from faderwise.tools.errors import FaderwiseError, MissingDependencyError
+from faderwise.tools.input_files import MIDI_LIMIT_BYTES, check_regular_file, exists_as_file, read_bytes_bounded
 from faderwise.tools.loudness import integrated_loudness
 from faderwise.tools.stems import StemSet, apply_gain
 
@@ -122,12 +124,18 @@ def read_midi_file(path: str | Path) -> list[Part]:
 
     Raises:
         MidiError: the file is not MIDI, holds no notes, or names a program outside GM.
+        NotAFileError: a named pipe (FIFO), a socket or a device.
+        InputTooLargeError: larger than :data:`~faderwise.tools.input_files.MIDI_LIMIT_BYTES`.
     """
     import mido
 
     path = Path(path)
     try:
-        midi = mido.MidiFile(path)
+        data = read_bytes_bounded(path, limit=MIDI_LIMIT_BYTES, what="a MIDI file")
+    except OSError as exc:
+        raise MidiError(f"{path}: not a readable MIDI file ({exc})") from None
+    try:
+        midi = mido.MidiFile(file=io.BytesIO(data))
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
         raise MidiError(f"{path}: not a readable MIDI file ({exc})") from None
     notes: dict[tuple[int, int, str], list[Note]] = {}
@@ -194,10 +202,12 @@ def corpus_piece(path: str | Path, *, seed: int, drums_share: float = 0.8) -> li
 
     Raises:
         MidiError: the piece cannot be parsed, has fewer than three parts, or no notes.
+        NotAFileError: a named pipe (FIFO), a socket or a device.
     """
     from music21 import converter, meter, note
 
     path = Path(path)
+    check_regular_file(path, what="a score")  # before music21 opens it
     rng = np.random.default_rng(seed)
     try:
         with warnings.catch_warnings():  # music21's notes on the encodings (an overfull bar) are not the user's
@@ -266,9 +276,10 @@ def soundfont(name_or_path: str) -> Path:
 
     Raises:
         MissingDependencyError: it is not installed (the message says which Debian package has it).
+        NotAFileError: it is a named pipe (FIFO), a socket or a device (FluidSynth would wait on it).
     """
     path = SOUNDFONTS.get(name_or_path, Path(name_or_path))
-    if not path.is_file():
+    if not exists_as_file(path, what="a SoundFont"):
         package = SOUNDFONT_PACKAGES.get(name_or_path)
         hint = f"install it: apt-get install {package}" if package else "name fluidr3, timgm6mb or an .sf2 file"
         raise MissingDependencyError(f"SoundFont {path}: not found; {hint}")

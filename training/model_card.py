@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from faderwise.advisor.alm import FIFTH_INPUTS
+from faderwise.tools.input_files import LOG_LIMIT_BYTES, MANIFEST_LIMIT_BYTES, read_text_bounded
 from faderwise.training.train import TrainConfig
 
 
@@ -16,7 +17,7 @@ def read_log(run: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]
     """``(step, training loss)`` and ``(step, validation loss)`` from a run's ``log.jsonl``."""
     train: dict[int, float] = {}
     val: dict[int, float] = {}
-    for line in (run / "log.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in read_text_bounded(run / "log.jsonl", limit=LOG_LIMIT_BYTES, what="a training log").splitlines():
         entry = json.loads(line)
         if "loss" in entry:
             train[entry["step"]] = entry["loss"]  # a step logged twice (a resume) keeps its last value
@@ -129,15 +130,21 @@ Not for real mixes beyond a demonstration: {material}.
 """
 
 
+def _manifest_lines(dataset: Path) -> list[str]:
+    """The lines of the dataset's ``manifest.jsonl`` (a regular file of at most
+    :data:`~faderwise.tools.input_files.MANIFEST_LIMIT_BYTES`)."""
+    return read_text_bounded(dataset / "manifest.jsonl", limit=MANIFEST_LIMIT_BYTES, what="a manifest").splitlines()
+
+
 def moved_share(dataset: Path) -> float:
     """The share of items whose target stem was moved (the others should be left alone)."""
-    records = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+    records = [json.loads(line) for line in _manifest_lines(dataset)]
     return sum(abs(r["target_move_db"]) > 0 for r in records) / len(records)
 
 
 def dataset_counts(dataset: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for line in (dataset / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in _manifest_lines(dataset):
         split = json.loads(line)["split"]
         counts[split] = counts.get(split, 0) + 1
     return {split: counts.get(split, 0) for split in ("train", "val", "test")}

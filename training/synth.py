@@ -44,6 +44,7 @@ from faderwise.tools.audio_io import write_audio
 from faderwise.tools.bundle import ALM_RATE, MAX_CLIP_S, ABBundle, alm_clip, make_bundle, write_bundle
 from faderwise.tools.demo_song import synthesize_demo_song
 from faderwise.tools.errors import FaderwiseError, MissingDependencyError
+from faderwise.tools.input_files import CONFIG_LIMIT_BYTES, exists_as_file
 from faderwise.tools.json_files import read_json, read_yaml, write_json
 from faderwise.tools.loudness import integrated_loudness
 from faderwise.tools.outputs import claim_run_folder, clean_leftovers, output_folder, slug, write_text
@@ -102,7 +103,8 @@ def read_config(path: str | os.PathLike[str]) -> SynthConfig:
         SynthConfigError: unreadable file, unknown key, or a value out of range.
     """
     path = Path(path)
-    payload = read_yaml(path, error=SynthConfigError, missing="no such config")
+    payload = read_yaml(path, error=SynthConfigError, missing="no such config", limit=CONFIG_LIMIT_BYTES,
+                        what="a config file")
     if not isinstance(payload, dict):
         raise SynthConfigError(f"{path}: expected a mapping with 'out' and 'datasets'")
     known = {f for f in SynthConfig.__dataclass_fields__}
@@ -267,7 +269,7 @@ def synth_song(song: Song, config: SynthConfig) -> list[dict[str, Any]]:
         for target in targets:
             identifier = item_id(song, pair, target)
             folder = items / identifier
-            if (folder / "item.json").is_file():
+            if exists_as_file(folder / "item.json", what="a JSON file"):
                 records.append(read_json(folder / "item.json", error=SynthConfigError))  # type: ignore[arg-type]
                 continue
             move = 0.0 - gains.get(target, 0.0)  # 0.0 - x: no "-0.0" for an unperturbed stem

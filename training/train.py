@@ -34,6 +34,14 @@ from faderwise.advisor.explain import instruction, is_leave, is_plural
 from faderwise.tools.audio_io import read_audio
 from faderwise.tools.bundle import CLIP_NAMES
 from faderwise.tools.errors import FaderwiseError
+from faderwise.tools.input_files import (
+    CONFIG_LIMIT_BYTES,
+    LOG_LIMIT_BYTES,
+    MANIFEST_LIMIT_BYTES,
+    exists_as_file,
+    open_binary,
+    read_text_bounded,
+)
 from faderwise.tools.json_files import read_json, read_yaml, write_json
 from faderwise.tools.outputs import check_run_folder, claim_run_folder, note_input, output_folder, write_text
 from faderwise.training.alm import build_processor, build_tokenizer, encode, small_model
@@ -118,7 +126,8 @@ class TrainConfig:
 
 def read_config(path: str | os.PathLike[str]) -> TrainConfig:
     path = Path(path)
-    payload = read_yaml(path, error=TrainConfigError, missing="no such config")
+    payload = read_yaml(path, error=TrainConfigError, missing="no such config", limit=CONFIG_LIMIT_BYTES,
+                        what="a config file")
     if not isinstance(payload, dict) or not isinstance(payload.get("dataset"), str) or not isinstance(
             payload.get("out"), str):
         raise TrainConfigError(f"{path}: needs 'dataset' (a synth folder) and 'out' (the run folder)")
@@ -199,9 +208,10 @@ def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None 
     ``answer`` picks the full explanation or the move alone."""
     note_input(dataset)
     manifest = dataset / "manifest.jsonl"
-    if not manifest.is_file():
+    if not exists_as_file(manifest, what="a manifest", limit=MANIFEST_LIMIT_BYTES):
         raise TrainConfigError(f"{manifest}: no manifest; run faderwise synth first")
-    records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [json.loads(line) for line in read_text_bounded(manifest, limit=MANIFEST_LIMIT_BYTES,
+                                                              what="a manifest").splitlines() if line.strip()]
     records = [r for r in records if r["split"] == split][:limit]
     examples = []
     for record in records:
@@ -450,7 +460,8 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
         step = int(state["step"])  # type: ignore[index]
         order = ExampleOrder(len(train_examples), seed=config.seed, epoch=int(state["epoch"]),  # type: ignore[index]
                              left=list(state["order"]))  # type: ignore[index]
-        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=False, map_location=device))
+        with open_binary(checkpoint / "optimizer.pt", what="a checkpoint") as stream:
+            optimizer.load_state_dict(torch.load(stream, weights_only=False, map_location=device))
     torch.manual_seed(config.seed + step)
     log = None
     if processes.main:
@@ -543,9 +554,9 @@ def open_tensorboard(config: TrainConfig) -> Any:
 
 def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines past ``step``: a killed run logged steps that its resume repeats."""
-    if not path.is_file():
+    if not exists_as_file(path, what="a training log", limit=LOG_LIMIT_BYTES):
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in read_text_bounded(path, limit=LOG_LIMIT_BYTES, what="a training log").splitlines()
             if line.strip() and json.loads(line)["step"] <= step]
     write_text(path, "".join(line + "\n" for line in kept), force=True)
 
