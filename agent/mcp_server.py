@@ -70,7 +70,7 @@ from faderwise.tools import errors
 from faderwise.tools.daw_project import read_project
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.json_files import plain_json, read_json, write_json
-from faderwise.tools.outputs import command_inputs
+from faderwise.tools.outputs import MARKER, command_inputs, output_kind
 from faderwise.tools.paths import data_dir
 from faderwise.tools.remedies import MCP, remedies_for
 
@@ -568,15 +568,10 @@ def _plain_reason(exc: BaseException) -> str:
 
 def describe_output(path: Path) -> dict[str, Any]:
     """What one output holds: its path, kind (a folder's marker), files and size."""
-    from faderwise.tools.outputs import MARKER
-
     if path.is_dir():
         files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and p.name != MARKER)
         size = sum((path / name).stat().st_size for name in files)
-        kind = None
-        with contextlib.suppress(OSError, ValueError):
-            kind = json.loads((path / MARKER).read_text(encoding="utf-8")).get("kind")
-        return {"path": str(path), "kind": kind, "files": files, "bytes": size}
+        return {"path": str(path), "kind": output_kind(path), "files": files, "bytes": size}
     exists = path.is_file()
     return {"path": str(path), "kind": "export" if exists else None, "files": [path.name] if exists else [],
             "bytes": path.stat().st_size if exists else 0}
@@ -659,7 +654,8 @@ def _hold(folder: Path) -> int | None:
     except ImportError:  # pragma: no cover - Windows: no lock, the session is still kept
         return os.open(os.devnull, os.O_RDONLY)
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".mcp-session.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    # an empty lock file, never written; not followed if it is a link (a lock on someone else's file)
+    fd = os.open(folder / ".mcp-session.lock", os.O_RDONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -244,6 +244,12 @@ def _marked(path: Path) -> bool:
     return any(_marker_kind(folder) is not None for folder in (resolved, *resolved.parents))
 
 
+def output_kind(folder: str | os.PathLike[str]) -> str | None:
+    """What faderwise wrote in ``folder`` ("render", "bundle", "plot"…), from its marker; None when it
+    holds none (or a foreign one)."""
+    return _marker_kind(Path(folder))
+
+
 def _marker_kind(folder: Path) -> str | None:
     """The kind written in ``folder``'s marker, or None when it has none (or a foreign one)."""
     try:
