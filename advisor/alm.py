@@ -23,6 +23,7 @@ import numpy as np
 from faderwise.advisor.explain import as_it_is, instruction, join
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.advisor.parse import parse_moves
+from faderwise.advisor.registry import parse_advisor
 from faderwise.advisor.stem_names import require_stems
 from faderwise.tools.analysis import ProgressCallback
 from faderwise.tools.bundle import (
@@ -82,18 +83,19 @@ class ModelLoadError(FaderwiseError):
     """A model folder that holds no Qwen2-Audio model or adapter."""
 
 
-ALM_KINDS: dict[str, tuple[str | None, bool]] = {
-    "alm": ("small-differential", True),
-    "alm-single-mix": ("small-single-mix", False),
-    "alm-pretrained": ("pretrained-differential", True),
-    "alm-pretrained-single-mix": ("pretrained-single-mix", False),
-    "alm-pretrained-zero-shot": (None, True),
+SHIPPED_MODELS: dict[str, str | None] = {
+    "alm": "small-differential",
+    "alm-single-mix": "small-single-mix",
+    "alm-pretrained": "pretrained-differential",
+    "alm-pretrained-single-mix": "pretrained-single-mix",
+    "alm-pretrained-zero-shot": None,
 }
-"""Advisor name → (the model faderwise ships in ``advisor/models/``, whether it hears the
-reference). ``alm``: the small model trained from scratch; ``alm-pretrained``: LoRA and projector
-trained on the pretrained miniature (:mod:`faderwise.advisor.pretrained`), whose base is assembled
-from the installed bases; ``alm-pretrained-zero-shot``: that base before fine-tuning, as the
-fine-tuned model hears (the research's starting point). Each takes ``:FOLDER`` for another model."""
+"""Audio-language advisor name (:mod:`faderwise.advisor.registry`, which says whether it hears the
+reference) → the model faderwise ships for it in ``advisor/models/``. ``alm``: the small model trained
+from scratch; ``alm-pretrained``: LoRA and projector trained on the pretrained miniature
+(:mod:`faderwise.advisor.pretrained`), whose base is assembled from the installed bases;
+``alm-pretrained-zero-shot``: that base before fine-tuning, as the fine-tuned model hears (the
+research's starting point; None: no shipped model). Each takes ``:FOLDER`` for another model."""
 
 
 ZERO_SHOT_TOKENS = 48
@@ -110,7 +112,7 @@ def shipped_model(*, differential: bool, kind: str | None = None) -> Path:
     """
     from importlib import resources
 
-    name = ALM_KINDS[kind or ("alm" if differential else "alm-single-mix")][0]
+    name = SHIPPED_MODELS[kind or ("alm" if differential else "alm-single-mix")]
     if name is None:
         raise ModelLoadError(f"{kind} is a base, not a shipped model")
     folder = Path(str(resources.files("faderwise.advisor") / "models" / name))
@@ -121,7 +123,7 @@ def shipped_model(*, differential: bool, kind: str | None = None) -> Path:
 
 
 def alm_advisor(name: str) -> AudioLanguageAdvisor:
-    """The audio-language advisor called ``name`` (``KIND`` or ``KIND:FOLDER``, :data:`ALM_KINDS`).
+    """The audio-language advisor called ``name`` (``KIND`` or ``KIND:FOLDER``, :data:`SHIPPED_MODELS`).
 
     Raises:
         ModelLoadError: an unknown kind, or a shipped model missing from the install.
@@ -129,9 +131,9 @@ def alm_advisor(name: str) -> AudioLanguageAdvisor:
             what to install).
     """
     kind, _, folder = name.partition(":")
-    if kind not in ALM_KINDS:
-        raise ModelLoadError(f"{name!r}: not an audio-language advisor ({', '.join(ALM_KINDS)})")
-    differential = ALM_KINDS[kind][1]
+    if kind not in SHIPPED_MODELS:
+        raise ModelLoadError(f"{name!r}: not an audio-language advisor ({', '.join(SHIPPED_MODELS)})")
+    differential = parse_advisor(kind).kind.hears_reference
     if folder:
         return AudioLanguageAdvisor(folder, differential=differential)
     if kind == "alm-pretrained-zero-shot":

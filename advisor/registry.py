@@ -169,13 +169,18 @@ def _equal_loudness(choice: AdvisorChoice, *, workers: int, on_progress: Any, ma
     return EqualLoudnessAdvisor(workers=workers, on_progress=on_progress)  # type: ignore[return-value]
 
 
+def model_spec(choice: AdvisorChoice, *, alm_model: Path | None) -> str:
+    """Which model ``choice`` runs, as a spec with its folder: the bare ``alm`` is ``alm_model`` (the
+    config's) when one is set; any other spec is itself."""
+    if choice.kind.name == "alm" and choice.folder is None and alm_model is not None:
+        return f"alm:{alm_model}"
+    return choice.spec
+
+
 def _model(choice: AdvisorChoice, *, workers: int, on_progress: Any, material: str, alm_model: Any) -> Advisor:
     from faderwise.advisor.alm import alm_advisor  # torch loads only when a model is asked for
 
-    spec = choice.spec
-    if choice.kind.name == "alm" and choice.folder is None and alm_model is not None:
-        spec = f"alm:{alm_model}"
-    advisor = alm_advisor(spec)
+    advisor = alm_advisor(model_spec(choice, alm_model=alm_model))
     advisor.on_progress = on_progress
     return advisor
 

@@ -24,6 +24,7 @@ from faderwise.advisor.registry import (
     AdvisorChoice,
     build_advisor,
     default_advisor,
+    model_spec,
     parse_advisor,
     require_reference,
 )
@@ -136,9 +137,7 @@ class AdviceService:
     def model_key(self, choice: AdvisorChoice) -> str:
         """Which model ``choice`` runs, as a spec with its folder: the bare ``alm`` is :attr:`alm_model`
         when one is set (a model is loaded once per key, and its answers are kept per key)."""
-        if choice.kind.name == "alm" and choice.folder is None and self.alm_model is not None:
-            return f"alm:{self.alm_model}"
-        return choice.spec
+        return model_spec(choice, alm_model=self.alm_model)
 
     # -- rendering ------------------------------------------------------------------------------
 

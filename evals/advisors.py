@@ -4,7 +4,7 @@ words; the words are what gets scored (their moves are parsed back, as for any a
 Names: ``measured`` (DSP, hears A and B), ``single-mix`` (typical levels, A only),
 ``equal-loudness`` (A only), ``alm`` / ``alm-single-mix`` (the shipped small audio-language
 models), ``alm-pretrained`` / ``alm-pretrained-single-mix`` (the fine-tuned pretrained miniature)
-and ``alm-pretrained-zero-shot`` (its base before fine-tuning; :data:`faderwise.advisor.alm.ALM_KINDS`),
+and ``alm-pretrained-zero-shot`` (its base before fine-tuning; :data:`faderwise.advisor.registry.ADVISORS`),
 ``alm:PATH`` / ``alm-single-mix:PATH`` (another one), ``llm:SPEC`` /
 ``llm-single-mix:SPEC`` (a chat model given the bundle's measured levels as text: of A and B,
 or of A only).
@@ -208,9 +208,9 @@ def make_advisor(name: str, *, chat_model: ChatModelFactory = default_chat_model
     if name in DSP_ADVISORS:
         return DSPAdvisor(name)
     kind, _, argument = name.partition(":")
-    from faderwise.advisor.alm import ALM_KINDS
+    from faderwise.advisor.alm import SHIPPED_MODELS
 
-    if kind in ALM_KINDS:
+    if kind in SHIPPED_MODELS:
         return ALMAdvisor(name)
     if kind in ("llm", "llm-single-mix") and argument:
         return LLMAdvisor(name, chat_model(argument), differential=kind == "llm")
@@ -221,10 +221,15 @@ def make_advisor(name: str, *, chat_model: ChatModelFactory = default_chat_model
 
 def hears_reference(name: str) -> bool:
     """Whether the advisor called ``name`` hears Version B (without building it)."""
-    from faderwise.advisor.alm import ALM_KINDS
+    from faderwise.advisor.registry import UnknownAdvisorError, parse_advisor
 
     kind = name.partition(":")[0]
-    return kind in SINGLE_MIX_TWINS or (kind in ALM_KINDS and ALM_KINDS[kind][1])
+    if kind in SINGLE_MIX_TWINS:
+        return True
+    try:
+        return parse_advisor(kind).kind.hears_reference
+    except UnknownAdvisorError:  # llm-single-mix, no-change: A alone
+        return False
 
 
 def single_mix_twin(name: str) -> str | None:

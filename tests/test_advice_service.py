@@ -35,6 +35,9 @@ def test_every_advisor_is_offered_by_every_front_end(tmp_path: Path, monkeypatch
     names = [kind.name for kind in ADVISORS]
     assert names == ["measured", "single-mix", "equal-loudness", "alm", "alm-single-mix", "alm-pretrained",
                      "alm-pretrained-single-mix", "alm-pretrained-zero-shot"]
+    from faderwise.advisor.alm import SHIPPED_MODELS
+
+    assert [kind.name for kind in ADVISORS if kind.is_model] == list(SHIPPED_MODELS)  # the models it can load
     advise_help = next(action.help for action in build_parser()._subparsers._group_actions[0].choices["advise"]._actions
                        if "--advisor" in action.option_strings)
     workspace = Workspace(output_dir=tmp_path, workers=1)
