@@ -35,10 +35,11 @@ from langgraph.types import Command
 
 from faderwise.advisor.explain import is_leave
 from faderwise.advisor.parse import parse_moves
+from faderwise.advisor.stem_names import mentioned_stems
 from faderwise.agent.grounding import MOVE_TOLERANCE_DB, Grounding, describe_ungrounded
 from faderwise.agent.llm import provider_error_line
 from faderwise.agent.messages import message_text, turn_start
-from faderwise.agent.planner import Intent, OfflinePlanner, mentioned_stems
+from faderwise.agent.planner import Intent, OfflinePlanner
 from faderwise.agent.prompts import WORDING_PROMPT
 from faderwise.agent.secrets import mask_secrets
 from faderwise.agent.text_calls import TextCalls, read_text_calls
@@ -245,7 +246,7 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
                ) -> dict[str, Any]:
         """Routed mode: the planner's tools have run (or it needs none); the model words the answer."""
         draft, intent, results = planner_step(messages, start)
-        if draft.tool_calls or intent.kind in ("help", "stray-answer"):
+        if draft.tool_calls or intent.kind in ("help", "stray-answer", "clarify", "which-daw"):
             return {"messages": [draft]}
         if results:
             facts = "\n".join(f"- {m.name}: {m.content}" for m in results)
@@ -282,6 +283,8 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], workspace: Work
             return {"messages": [ask(first, system(messages), config)]}
         if state.get("fallback"):
             return planner_turn(messages, start, {"fallback": state["fallback"]})
+        if messages[start].additional_kwargs.get("request"):  # a slash command runs as it was read
+            return planner_turn(messages, start, {})
         if route.current == "routed":
             return worded(messages, start, state, config)
         turn = messages[start + 1:]

@@ -16,6 +16,10 @@ optionally followed by ``,KEY=VALUE`` options:
 - ``timeout=SECONDS``: how long one request may take (default 120).
 - ``max_tokens=N``: the longest reply (default 1024; faderwise's answers are short, and a small model
   that loses its way stops there instead of filling its context).
+- ``understand=offline|model``: who reads what a message asks for when the planner picks the tools
+  (routed mode, and the check of a native model's calls). ``offline`` (the default): the grammar and
+  the labelled examples (:mod:`faderwise.agent.understand`). ``model``: the model chooses, its answer
+  held to a JSON schema by the server's grammar (:mod:`faderwise.agent.choose`); ollama and openai only.
 
 API keys are read by the provider libraries from the environment only; a spec never holds one,
 so nothing that stores specs (sessions, transcripts, logs) can leak a key.
@@ -43,8 +47,9 @@ SPEC_HELP = "offline, ollama:MODEL[@HOST], openai:MODEL or anthropic:MODEL"
 KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 TOOL_CHOICES = ("auto", "required", "none", "omit")
 MODES = ("native", "routed", "auto")
+UNDERSTAND = ("offline", "model")
 OPTION_VALUES: Mapping[str, tuple[str, ...] | None] = {"tool_choice": TOOL_CHOICES, "mode": MODES, "timeout": None,
-                                                       "max_tokens": None}
+                                                       "max_tokens": None, "understand": UNDERSTAND}
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_TOKENS = 1024
 CLOUD_HOSTS = ("api.openai.com", "api.anthropic.com")
@@ -99,6 +104,17 @@ class LLMSpec:
     def max_tokens(self) -> int:
         return int(self.option("max_tokens") or DEFAULT_MAX_TOKENS)
 
+    @property
+    def understand(self) -> str:
+        """Who reads a message's request: ``offline`` or ``model`` (see the module's doc)."""
+        return self.option("understand") or "offline"
+
+    def grammar_dialect(self, env: Mapping[str, str] = os.environ) -> str:
+        """How this provider's server takes a JSON schema (:data:`faderwise.agent.choose.Dialect`)."""
+        if self.provider == "ollama":
+            return "ollama"
+        return "json_object" if self.is_local(env) else "json_schema"
+
 
 def parse_llm_spec(text: str) -> LLMSpec:
     """Read a spec such as ``ollama:llama3.1@http://gpu-box:11434`` or
@@ -123,6 +139,9 @@ def parse_llm_spec(text: str) -> LLMSpec:
             raise LLMSpecError(f"unknown model {text!r}: the host after @ should look like http://HOST:PORT")
     if provider != "ollama" and "@" in rest:
         raise LLMSpecError(f"unknown model {text!r}: only ollama takes @HOST; for openai set OPENAI_BASE_URL")
+    if provider == "anthropic" and dict(options).get("understand") == "model":
+        raise LLMSpecError(f"understand=model in {text!r}: needs a server that holds a reply to a JSON schema "
+                           "(ollama, or an OpenAI-compatible one)")
     return LLMSpec(provider, model.strip(), host, options)
 
 

@@ -387,13 +387,19 @@ def build_server(workspace: Workspace, *, time_limit_s: float = TIME_LIMIT_S, bu
                               data={"kind": "export", "file": str(written), **plan.to_json()})
         return await run("export", call, ctx, changes=True)
 
-    def apply_plan(stems: list[str] | None, master: bool) -> dict[str, float]:
+    def apply_plan(stems: list[str] | None, master: bool, except_stems: list[str] | None = None) -> dict[str, float]:
         names = [workspace.resolve(stem) for stem in stems] if stems else None
-        return workspace.planned_gains(names, master=master)
+        left_out = {workspace.resolve(stem) for stem in except_stems or ()}
+        gains = {stem: gain for stem, gain in workspace.planned_gains(names, master=master).items()
+                 if stem not in left_out}
+        if not gains:
+            raise FaderwiseError("apply: no pending move is left to render" + (
+                f" once {', '.join(sorted(left_out))} {'is' if len(left_out) == 1 else 'are'} left out" if left_out else ""))
+        return gains
 
     async def apply_question(ctx: Context, stems: list[str] | None, master: bool,
-                             peak_safe: bool) -> Elicit[ConfirmApply]:
-        gains = await run("apply", lambda: apply_plan(stems, master), ctx)
+                             peak_safe: bool, except_stems: list[str] | None = None) -> Elicit[ConfirmApply]:
+        gains = await run("apply", lambda: apply_plan(stems, master, except_stems), ctx)
         return Elicit(f"Render {moves_text(gains)} to a new folder{' (peak-safe)' if peak_safe else ''}? Version A "
                       "becomes the render; your files are not changed.", ConfirmApply)
     server.apply_question = apply_question
@@ -409,6 +415,8 @@ def build_server(workspace: Workspace, *, time_limit_s: float = TIME_LIMIT_S, bu
                     confirm: Annotated[bool, Strict(), Field(description="true only after the producer agreed to the "
                                                              "plan")] = False,
                     stems: Annotated[list[str] | None, Field(description="only these stems' moves")] = None,
+                    except_stems: Annotated[list[str] | None, Field(description="every pending move but these "
+                                                                    "stems'")] = None,
                     master: Annotated[bool, Strict(), Field(description="also apply the advice's master offset to "
                                                             "every stem")] = False,
                     peak_safe: Annotated[bool, Strict(), Field(description="trim every stem alike so the mix peaks at "
@@ -417,7 +425,7 @@ def build_server(workspace: Workspace, *, time_limit_s: float = TIME_LIMIT_S, bu
                                                      "folder)")] = None,
                     force: Annotated[bool, Strict(), Field(description="replace an earlier faderwise render at out")]
                     = False) -> ToolResult:
-        gains = await run("apply", lambda: apply_plan(stems, master), ctx)
+        gains = await run("apply", lambda: apply_plan(stems, master, except_stems), ctx)
         listed, shown = moves_text(gains), {stem: round(gain, 3) for stem, gain in gains.items()}
         asked = not (isinstance(answer, AcceptedElicitation) and answer.data is None)
         if asked:  # the producer answered through the client: their answer, not the model's confirm, decides
@@ -431,7 +439,7 @@ def build_server(workspace: Workspace, *, time_limit_s: float = TIME_LIMIT_S, bu
                               data={"kind": "apply", "applied": False, "gains_db": shown, "asked": False})
 
         def render() -> ToolResult:
-            if apply_plan(stems, master) != gains:
+            if apply_plan(stems, master, except_stems) != gains:
                 raise FaderwiseError("apply: the pending moves changed since they were shown; nothing was rendered, "
                                      "call apply again")
             content, artifact = render_moves(workspace, gains, peak_safe=peak_safe,
@@ -439,6 +447,54 @@ def build_server(workspace: Workspace, *, time_limit_s: float = TIME_LIMIT_S, bu
                                              force=force)
             return ToolResult(text=content, data=plain_json(artifact))
         return await run("apply", render, ctx, changes=True)
+
+    @server.tool(name="what_if", title="Try a fader change", annotations=annotations("Try a fader change", read_only=True),
+                 description=_description("""What a fader change would do, without making it: where the stem would
+                 then sit against the reference and its backing (LUFS, LU), and the mix's true peak after it
+                 (whether it would clip)."""))
+    async def what_if(ctx: Context, stem: Annotated[str, Field(description="the stem (a name or the words for it)")],
+                      gain_db: Annotated[float, Field(description="the change in dB (+ raise)", ge=-24, le=24)],
+                      ) -> ToolResult:
+        content, artifact = await chat_tool("what_if", ctx, stem=stem, gain_db=gain_db)
+        return ToolResult(text=content, data=artifact)
+
+    @server.tool(name="set_move", title="Set the producer's own move",
+                 annotations=annotations("Set the producer's own move", read_only=False),
+                 description=_description("""The producer's own move for one stem replaces the pending one ("only 2
+                 dB", "make it -2 instead"): apply then renders it (and asks with the exact moves). Nothing is
+                 rendered here."""))
+    async def set_move(ctx: Context, stem: Annotated[str, Field(description="the stem (a name or the words for it)")],
+                       delta_db: Annotated[float, Field(description="the move in dB (+ raise)", ge=-24, le=24)],
+                       ) -> ToolResult:
+        def change() -> ToolResult:
+            name = workspace.resolve(stem)
+            before = workspace.current_advice().move_for(name)
+            advice = workspace.set_move(name, delta_db)
+            was = f"the advised {before.delta_db:+.1f} dB" if before is not None else "no move"
+            return ToolResult(text=f"The {name} move is now {delta_db:+.1f} dB (the producer's; it was {was}). Pending "
+                              f"moves: {moves_text(advice.gains_db()) or 'none'}.",
+                              data={"kind": "advice-edit", "stem": name, "delta_db": delta_db,
+                                    "advised_db": before.delta_db if before is not None else None,
+                                    "moves": [m.to_json() for m in advice.moves]})
+        return await run("set_move", change, ctx, changes=True)
+
+    @server.tool(name="measure_group", title="Measure stems together",
+                 annotations=annotations("Measure stems together", read_only=True),
+                 description=_description("""Two or more stems summed as one (the rhythm section, everything but the
+                 vocals): loudness in the mix and in the reference, and against the rest of the mix."""))
+    async def measure_group(ctx: Context, stems: Annotated[list[str], Field(description="the stems to sum",
+                                                                            min_length=2)]) -> ToolResult:
+        content, artifact = await chat_tool("measure_group", ctx, stems=stems)
+        return ToolResult(text=content, data=artifact)
+
+    @server.tool(name="second_opinion", title="Judge the advice",
+                 annotations=annotations("Judge the advice", read_only=True),
+                 description=_description("""A judge's second opinion on the pending advice, stem by stem:
+                 correctness against the measured move (with a reference), specificity to the audio evidence and
+                 staying with gain (1-5 each, with rationales; the evaluation's rubric)."""))
+    async def second_opinion(ctx: Context) -> ToolResult:
+        content, artifact = await chat_tool("second_opinion", ctx)
+        return ToolResult(text=content, data=artifact)
 
     @server.tool(name="remove_output", title="Remove an output",
                  annotations=annotations("Remove an output", read_only=False, destructive=True, idempotent=False),
@@ -530,13 +586,13 @@ def build_server(workspace: Workspace, *, time_limit_s: float = TIME_LIMIT_S, bu
 
 
 async def ask_to_apply(ctx: Context, stems: list[str] | None = None, master: bool = False,
-                       peak_safe: bool = False) -> Elicit[ConfirmApply] | None:
+                       peak_safe: bool = False, except_stems: list[str] | None = None) -> Elicit[ConfirmApply] | None:
     """apply's question to the producer, with the exact moves, where the client can ask (elicitation: a
     question sent mid-call, or, from protocol 2026-07-28, asked back in the call's result); None where it
     cannot (then only ``confirm: true`` renders)."""
     if not _can_elicit(ctx):
         return None
-    return await ctx.mcp_server.apply_question(ctx, stems, master, peak_safe)  # type: ignore[attr-defined]
+    return await ctx.mcp_server.apply_question(ctx, stems, master, peak_safe, except_stems)  # type: ignore[attr-defined]
 
 
 def _can_elicit(context: Context[Any, Any]) -> bool:

@@ -11,11 +11,11 @@ returns the planner itself, tool calls come as ``AIMessage.tool_calls``, and ans
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,203 +29,200 @@ from faderwise.advisor.evidence import format_time
 from faderwise.advisor.explain import is_leave, is_plural, leave_sentence, master_sentence, rounded_db
 from faderwise.advisor.headroom import headroom_sentence
 from faderwise.advisor.model import GainMove
-from faderwise.advisor.registry import ADVISORS, advisor_names
-from faderwise.advisor.stem_names import CLASS_ALIASES, mention_table
+from faderwise.advisor.registry import ADVISORS
+from faderwise.advisor.stem_names import mention_table, mentioned_stems, mentions, missing_instruments
 from faderwise.agent.messages import message_text, turn_start
-from faderwise.agent.tools import is_yes, move_headline
-from faderwise.tools.report import format_difference
+from faderwise.agent.semantic import EmbedderUnavailableError, ExampleMatcher, default_matcher
+from faderwise.agent.tools import move_headline
+from faderwise.agent.understand import LOUD_SIDE, QUIET_SIDE, Request, side, understand
+from faderwise.tools.report import format_difference, format_level
 
 HELP_TEXT = """I can measure your stems, compare them with a reference and say which faders to move. Try:
 
 - **overview** / "how's my mix?": compare with the reference and propose moves
-- "which stem is furthest off?", "what's too loud?", "what's too quiet?"
-- "what about the bass?", "and the drums?": one stem's move
+- "what's poking out?", "what's buried?", "top 3 moves", "which stems can stay?"
+- "what about the bass?", "is the kick too loud?" (a part word means the stem that holds it)
 - "why?", "how much exactly?": about the stem we are talking about
-- "compare" (after applying, to check), "how loud is the vocal?" (measure)
-- "apply" (asks first; renders to a new folder), "undo", "forget the bass move"
+- "how loud is the whole mix?", "how much headroom is left?", "is anything clipping?"
+- "is my mix hotter than the reference?", "compare" (every stem, A against B)
+- "what if I bring the guitar up 2 dB?" (changes nothing), "drums and bass together" (a group as one)
+- "only take the vocals down 2 instead" (your own move; asks first), "second opinion?" (a judge scores the advice)
+- "apply" or "apply all of it except the drums" (asks first; renders to a new folder), "undo", "forget the bass move"
 - "plot" (levels) or "plot loudness over time", "bundle the vocals"
 - "use the single-mix advisor", "list stems", "load FOLDER" (or SONG.RPP / SONG.ardour), "reference FOLDER"
 - "export to reaper" (a new copy of the project with the faders moved), "push to reaper" / "push to ardour"
   (moves the running DAW's faders over OSC; shows them and asks first), "undo the push"
 """
-FALLBACK_TEXT = ("I'm the offline planner, so I only understand mixing requests about gain: an overview, which stem "
-                 "is off, a stem by name, why, how much, compare, apply, undo, plot. Type **help** for examples, "
-                 "or switch to a language model with /model.")
+FALLBACK_TEXT = ("I'm the offline planner, so I only understand mixing requests about gain: the balance and which "
+                 "stem is off, one stem, the mix's level, what-ifs, your own moves, apply, undo, plots. Type **help** "
+                 "for examples, or switch to a language model with /model.")
 
 
 @dataclass(frozen=True)
 class Intent:
-    """What a message asks for: ``kind`` (one of the rules in :func:`classify`), the stems it
-    names, and details (a path, a plot kind, an advisor, which way "off" means)."""
+    """What a message asks for (:class:`~faderwise.agent.understand.Request`, read) and the tool calls
+    that answer it: ``kind`` is the request's intent, ``stems`` and ``detail`` its arguments."""
 
     kind: str
     stems: tuple[str, ...] = ()
     detail: str | None = None
     calls: tuple[tuple[str, dict[str, Any]], ...] = field(default=())
-
-
-PATH = r"""["']([^"']+)["']|(\S*[/\\]\S*|\S+\.(?:mp4|wav|flac|rpp|RPP|ardour)|\.\.?(?=[\s,;]|$))"""
-
-
-def _path_after(text: str, words: str) -> str | None:
-    match = re.search(rf"\b(?:{words})\b(?:\s+(?:the|my|stems?|from|in|at|to|folder|as))*\s+(?:{PATH})", text,
-                      re.IGNORECASE)
-    if not match:
-        return None
-    path = (match.group(1) or match.group(2)).rstrip(",;")
-    if not re.search(r"(?:^|[/\\])\.+$", path):  # a full stop ends the sentence, not a ".." component
-        path = path.rstrip(".")
-    return path
-
-
-def mentioned_stems(text: str, stem_names: Sequence[str]) -> list[str]:
-    """Stems of the set that ``text`` names, in order of appearance (aliases, plurals, and
-    misspellings close to a stem name); with no stems loaded, the class words it uses."""
-    lowered = text.casefold().replace("_", " ")  # "gtr_L" is said "gtr l", as mention_table spells it
-    table = mention_table(stem_names) if stem_names else {alias: alias for aliases in CLASS_ALIASES.values()
-                                                          for alias in aliases}
-    found: list[tuple[int, str]] = []
-    taken = [False] * len(lowered)
-    for phrase in sorted(table, key=len, reverse=True):
-        for match in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", lowered):
-            if not any(taken[match.start():match.end()]):
-                found.append((match.start(), table[phrase]))
-                taken[match.start():match.end()] = [True] * (match.end() - match.start())
-    if stem_names:
-        folded = {name.casefold(): name for name in stem_names}
-        for match in re.finditer(r"[a-z][a-z0-9]{3,}", lowered):
-            if any(taken[match.start():match.end()]):
-                continue
-            close = difflib.get_close_matches(match.group(), list(folded), n=1, cutoff=0.8)
-            if close:
-                found.append((match.start(), folded[close[0]]))
-    ordered: list[str] = []
-    for _, name in sorted(found):
-        if name not in ordered:
-            ordered.append(name)
-    return ordered
-
-
-def advisor_named(lowered: str) -> str:
-    """The advisor a message names (:mod:`faderwise.advisor.registry`; the longest name it holds, so
-    "alm-pretrained" is not "alm"), or in words: "the audio-language model" is ``alm``, "without a
-    reference" is ``single-mix``."""
-    for name in sorted(advisor_names(), key=len, reverse=True):
-        spelled = "|".join(re.escape(form) for form in {name, name.replace("-", " ")})
-        if re.search(rf"(?<![\w-])(?:{spelled})(?![\w-])", lowered):
-            return name
-    return "alm" if re.search(r"audio[- ]language", lowered) else "single-mix"
+    request: Request | None = None
 
 
 WHICH_DAW_TEXT = "Which DAW? Say **push to reaper** or **push to ardour** (and **undo the push to reaper** to go back)."
 SCOPE_TEXT = ("faderwise advises gain only (how loud each stem sits in the mix): not EQ, compression, reverb or "
               "other effects, panning or arrangement.")
 
-RULES: list[tuple[str, str]] = [
-    # asked for something beyond gain: said out loud first, then the gain view of the stem named
-    ("scope", r"\b(eq|eqs|eq'?d|equali[sz]\w*|compress\w*|limit(er|ing)\w*|reverb\w*|delay|echo|chorus|flanger|"
-              r"phaser|saturat\w*|distort\w*|overdrive|effects?|fx|plug-?ins?|pan|panned|panning|stereo width|widen\w*|"
-              r"side-?chain\w*|gat(e|ing)|de-?ess\w*|auto-?tune|pitch|arrang\w*|high[- ]pass|low[- ]pass|filter\w*|"
-              r"(boost|cut) the (highs|lows|mids|treble|bass frequencies)|"
-              # tone and character: EQ, compression or saturation in a producer's words, not a fader
-              r"punch(y|ier|iness)?|bright(er|en|ness)?|dark(er|en)?|warm(er|th)?|presence|airy|more air|mudd?(y|iness)|"
-              r"boom(y|iness)|crisp(er|ness)?|crack|snap(py|pier)?|thick(er|en)?|thin(ner)?|harsh(ness)?|"
-              r"sibilan\w*|tone|tonal|timbre|tight(en|er)|fat(ter)?|crunch(y|ier)?)\b"),
-    ("help", r"^\s*(\?|help|what can you do|commands)\b|\bhelp\b"),
-    ("undo_push", r"\bundo\b.*\bpush\b|\b(put|set) (the|my) faders back\b"),
-    # "push the vocals" is mixing slang for raising them: a push to the DAW names the DAW
-    ("push", r"\b(push|send|move)\b.*\b(reaper|ardour|daw|osc)\b"),
-    ("export", r"\bexport\b(?!.*\b(conversation|chat|transcript|markdown)\b)|\bwrite\b.*\b(reaper|ardour|project)\b|\.rpp\b|\.ardour\b"),
-    ("undo", r"\b(undo|revert|roll ?back|go back|take (it|that|them) back)\b"),
-    ("why", r"\bwhy\b|\bexplain\b|\breasons?\b|\bevidence\b|how do you know"),
-    ("how_much", r"\bhow much\b|\bexactly\b|\bprecisely\b|\bhow many (db|decibels)\b"),
-    ("forget", r"\b(forget|drop|skip|ignore)\b|\b(don'?t|do not)\b.*\b(move|touch|change|apply)\b|\bleave\b.*\balone\b"),
-    ("apply", r"\b(apply|go ahead|do it|render|make (the|those|these) (changes|moves))\b"),
-    ("plot", r"\b(plot|graph|chart|draw|visuali[sz]e)\b"),
-    ("bundle", r"\bbundle\b"),
-    ("list", r"^\s*(list|stems)\b|\b(list|show)\b.*\bstems\b|\bwhat stems\b|\bstems\b.*\b(loaded|have|got)\b"),
-    ("advisor", r"\bsingle[- ]mix\b|\bequal[- ]loudness\b|\bwithout (the |a )?reference\b|\bmeasured advisor\b|"
-                r"\balm\b|\balm-[a-z-]+\b|\baudio[- ]language model\b"),
-    ("which", r"\btoo (loud|quiet|soft|low|high|hot|quietly)\b|\bfurthest\b|\bworst\b|\bmost off\b|\bloudest\b|"
-              r"\bquietest\b|\b(which|what)\b.*\b(stems?|tracks?|instruments?|parts?|ones?|faders?)\b.*"
-              r"\b(off|wrong|loud|quiet|soft|buried|most|needs?|biggest|change)\b"),
-    ("measure", r"\bhow loud\b|\bmeasure\b|\blufs\b|\bpeaks?\b|\blevels?\b|\bloudness\b|\bcrest\b"),
-    ("compare", r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\b|\bafter\b|\bdifferences?\b|\bagainst the reference\b"),
-    ("overview", r"\boverview\b|what'?s wrong|\bhow('s| is| does) (my|the|this) (mix|song|balance)\b|\bbalanc|"
-                 r"\badvi[cs]e\b|\bsuggest|\bfix\b|\banaly[sz]e\b|\bfaders?\b|\bmoves?\b|\bcheck\b|\bsummary\b|"
-                 r"\bwhat should i\b|\bimprove\b"),
-]
+Calls = tuple[tuple[str, dict[str, Any]], ...]
 
 
-def classify(text: str, stem_names: Sequence[str], *, has_reference: bool) -> Intent:
-    """The intent of one message and the tool calls that answer it (the first rule that matches
-    wins; a message that only names stems asks about them)."""
-    stems = tuple(mentioned_stems(text, stem_names))
-    lowered = text.casefold().strip()
-    if not lowered:
-        return Intent("help")
-    for words, tool in (("load|open", "load_stems"), ("reference|version b|compare (?:it )?(?:with|to|against)",
-                                                       "set_reference")):
-        path = _path_after(text, words)
-        if path:
-            return Intent("load" if tool == "load_stems" else "reference", detail=path, calls=((tool, {"path": path}),))
-    kind = next((name for name, pattern in RULES if re.search(pattern, lowered)), None)
-    first = stems[0] if stems else None
-    one = {"stem": first} if first else {}
-    if kind == "help":
-        return Intent("help")
-    if kind == "scope":
-        return Intent("scope", stems, calls=(("explain_stem", one),) if first else (("advise", {}),))
-    daw = "ardour" if re.search(r"\bardour\b", lowered) else "reaper" if re.search(r"\breaper\b", lowered) else None
-    if kind == "undo_push":
-        return Intent("undo_push", calls=(("undo_push", {"daw": daw}),)) if daw else Intent("which-daw")
-    if kind == "push":
-        if daw is None:
-            return Intent("which-daw")
-        ports = {key: int(number) for key, number in re.findall(r"\b(port|listen)\s+(\d{2,5})\b", lowered)}
-        args = {"daw": daw, **({"port": ports["port"]} if "port" in ports else {}),
-                **({"listen_port": ports["listen"]} if "listen" in ports else {})}
-        return Intent("push", calls=(("push_faders", args),))
-    if kind == "export":
-        project = _path_after(text, "export|into|to|project")
-        return Intent("export", calls=(("export_project", {"project": project} if project and
-                                        re.search(r"\.(rpp|ardour)$", project, re.IGNORECASE) else {}),))
-    if kind == "undo":
-        return Intent("undo", calls=(("undo_apply", {}),))
-    if kind in ("why", "how_much"):
-        return Intent(kind, stems, calls=(("explain_stem", one),))
-    if kind == "forget":
-        return Intent("forget", stems, calls=tuple(("forget_move", {"stem": s}) for s in stems) or (("forget_move", {}),))
-    if kind == "apply":
-        return Intent("apply", stems, calls=(("apply_moves", {"stems": list(stems)} if stems else {}),))
-    if kind == "plot":
-        plot_kind = "loudness" if re.search(r"\btime\b|short[- ]term|\bcurves?\b|over the song", lowered) else "levels"
-        return Intent("plot", detail=plot_kind, calls=(("plot", {"kind": plot_kind}),))
-    if kind == "bundle":
-        return Intent("bundle", stems, calls=(("make_ab_bundle", one),))
-    if kind == "list":
-        return Intent("list", calls=(("list_stems", {}),))
-    if kind == "advisor":
-        name = advisor_named(lowered)
-        return Intent("overview", detail=name, calls=(("advise", {"advisor": name}),))
-    if kind == "which":
-        side = ("loud" if re.search(r"too (loud|high|hot)|\bloudest\b", lowered) else
-                "quiet" if re.search(r"too (quiet|soft|low|quietly)|\bquietest\b|\bburied\b", lowered) else "off")
-        return Intent("which", detail=side, calls=(("advise", {}),))
-    if kind == "measure":
-        return Intent("measure", stems, calls=tuple(("measure", {"stem": s}) for s in stems) or (("measure", {}),))
-    if kind == "compare":
-        return Intent("compare", calls=(("compare_to_reference", {}),))
-    if kind == "overview":
-        calls: tuple[tuple[str, dict[str, Any]], ...] = (("advise", {}),)
-        if has_reference:
-            calls = (("compare_to_reference", {}), *calls)
-        return Intent("overview", calls=calls)
-    if stems:
-        return Intent("stem", stems, calls=tuple(("explain_stem", {"stem": s}) for s in stems))
-    if is_yes(lowered) or lowered in ("no", "nope", "n"):
+def _one(request: Request) -> dict[str, Any]:
+    return {"stem": request.stems[0]} if request.stems else {}
+
+
+def _each(tool: str, request: Request) -> Calls:
+    return tuple((tool, {"stem": stem}) for stem in request.stems) or ((tool, {}),)
+
+
+def _advice_calls(request: Request, has_reference: bool) -> Calls:
+    return (("advise", {}),)
+
+
+def _overview_calls(request: Request, has_reference: bool) -> Calls:
+    return (("compare_to_reference", {}), ("advise", {})) if has_reference else (("advise", {}),)
+
+
+def _apply_calls(request: Request, has_reference: bool) -> Calls:
+    args: dict[str, Any] = {}
+    if request.stems:
+        args["stems"] = list(request.stems)
+    if request.except_stems:
+        args["except_stems"] = list(request.except_stems)
+    return (("apply_moves", args),)
+
+
+def _forget_calls(request: Request, has_reference: bool) -> Calls:
+    if request.except_stems or request.detail == "all":
+        return (("forget_move", {"except_stems": list(request.except_stems)}),)
+    if len(request.stems) > 1:
+        return (("forget_move", {"stems": list(request.stems)}),)
+    return (("forget_move", _one(request)),)
+
+
+def _amount_calls(tool: str) -> Callable[[Request, bool], Calls]:
+    def calls(request: Request, has_reference: bool) -> Calls:
+        if request.db is None or (tool == "what_if" and not request.stems):
+            return ()
+        return ((tool, {**_one(request), ("gain_db" if tool == "what_if" else "delta_db"): request.db}),)
+    return calls
+
+
+def _no_calls(request: Request, has_reference: bool) -> Calls:
+    return ()
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    """One row of :data:`INTENT_TABLE`: what the intent does (said in help and in the fallback's
+    "closest things I can do"), an example, and the tool calls a request of it needs."""
+
+    does: str
+    example: str
+    calls: Callable[[Request, bool], Calls]
+
+
+INTENT_TABLE: dict[str, IntentSpec] = {
+    "overview": IntentSpec("compare with the reference and propose moves", "how's my mix?", _overview_calls),
+    "which": IntentSpec("say which stem is furthest off, too loud or too quiet", "what's poking out?", _advice_calls),
+    "ranking": IntentSpec("rank the moves, biggest first", "top 3 moves", _advice_calls),
+    "can_stay": IntentSpec("say which stems can stay as they are", "which stems can stay?", _advice_calls),
+    "overall": IntentSpec("say whether your mix is louder or quieter than the reference overall",
+                          "is my mix hotter than the reference?", lambda r, ref: (("compare_to_reference", {}),)),
+    "mix_level": IntentSpec("measure the mix itself: loudness, true peak, headroom, clipping",
+                            "how much headroom is left?", lambda r, ref: (("measure", {}),)),
+    "stem": IntentSpec("one stem's move", "what about the bass?", lambda r, ref: _each("explain_stem", r)),
+    "why": IntentSpec("the evidence behind a move", "why?", lambda r, ref: (("explain_stem", _one(r)),)),
+    "how_much": IntentSpec("the exact amount of a move", "how much exactly?",
+                           lambda r, ref: (("explain_stem", _one(r)),)),
+    "measure": IntentSpec("measure a stem's loudness and peaks", "how loud is the vocal?",
+                          lambda r, ref: _each("measure", r)),
+    "compare": IntentSpec("a table of every stem against the reference", "compare",
+                          lambda r, ref: (("compare_to_reference", {}),)),
+    "what_if": IntentSpec("what a fader change would do, without making it", "what if I bring the guitar up 2 dB?",
+                          _amount_calls("what_if")),
+    "own_move": IntentSpec("set your own amount for a move", "only take the vocals down 2 instead",
+                           _amount_calls("set_move")),
+    "apply": IntentSpec("render the moves to a new folder (asks first)", "apply all of it except the drums",
+                        _apply_calls),
+    "forget": IntentSpec("drop a pending move (asks first)", "forget the bass move", _forget_calls),
+    "undo": IntentSpec("undo the last apply (asks first)", "undo", lambda r, ref: (("undo_apply", {}),)),
+    "group": IntentSpec("measure stems summed as one against the rest", "drums and bass together",
+                        lambda r, ref: (("measure_group", {"stems": list(r.stems)}),) if len(r.stems) > 1 else ()),
+    "judge": IntentSpec("a judge's second opinion on the advice", "second opinion?",
+                        lambda r, ref: (("second_opinion", {}),)),
+    "plot": IntentSpec("plot levels or loudness over time", "plot loudness over time",
+                       lambda r, ref: (("plot", {"kind": r.detail or "levels"}),)),
+    "bundle": IntentSpec("write a stem's A/B bundle", "bundle the vocals",
+                         lambda r, ref: (("make_ab_bundle", _one(r)),)),
+    "export": IntentSpec("a new copy of the DAW project with the faders moved", "export to reaper",
+                         lambda r, ref: (("export_project", {"project": r.detail} if r.detail else {}),)),
+    "push": IntentSpec("move a running DAW's faders over OSC (asks first)", "push to reaper",
+                       lambda r, ref: (("push_faders", {"daw": r.detail, **r.ports}),) if r.detail else ()),
+    "undo_push": IntentSpec("put the DAW's faders back (asks first)", "undo the push to reaper",
+                            lambda r, ref: (("undo_push", {"daw": r.detail}),) if r.detail else ()),
+    "advisor": IntentSpec("advise with another advisor", "use the single-mix advisor",
+                          lambda r, ref: (("advise", {"advisor": r.detail or "single-mix"}),)),
+    "list": IntentSpec("list the stems and pending moves", "list stems", lambda r, ref: (("list_stems", {}),)),
+    "load": IntentSpec("load your stems", "load ~/song/stems", lambda r, ref: (("load_stems", {"path": r.detail}),)),
+    "reference": IntentSpec("load a balanced reference", "reference ~/song/B",
+                            lambda r, ref: (("set_reference", {"path": r.detail}),)),
+    "scope": IntentSpec("say what gain can do about a tone request", "make the snare punchier",
+                        lambda r, ref: (("explain_stem", _one(r)),) if r.stems else (("advise", {}),)),
+    "help": IntentSpec("say what I can do", "help", _no_calls),
+    "greeting": IntentSpec("say hello", "hi", _no_calls),
+    "thanks": IntentSpec("say you're welcome", "thanks", _no_calls),
+    "clarify": IntentSpec("ask what you mean", "turn it down", _no_calls),
+    "unknown": IntentSpec("say what I can do instead", "what's the weather?", _no_calls),
+}
+"""Every intent the offline chat answers: adding one is a row here, its cue words in
+:data:`faderwise.agent.understand.CUES`, examples in ``request_examples.jsonl`` and its answer in
+:func:`write_answer`."""
+
+
+STRAY_ANSWERS = frozenset({"y", "yes", "yeah", "yep", "ok", "okay", "sure", "n", "no", "nope"})
+
+
+def classify(text: str, stem_names: Sequence[str], *, has_reference: bool, pending: Mapping[str, float] | None = None,
+             focus: str | None = None, matcher: ExampleMatcher | None = None) -> Intent:
+    """The intent of one message (:func:`~faderwise.agent.understand.understand`, with the shipped
+    examples unless ``matcher`` is given) and the tool calls that answer it."""
+    if text.strip().strip(".!").casefold() in STRAY_ANSWERS:  # a yes or no with no question waiting
         return Intent("stray-answer")
-    return Intent("unknown")
+    request = understand(text, stem_names, matcher=matcher if matcher is not None else _matcher(),
+                         pending=pending, focus=focus)
+    return intent_of(request, has_reference=has_reference)
+
+
+def intent_of(request: Request, *, has_reference: bool) -> Intent:
+    """The :class:`Intent` (with its tool calls) of a read request; a slash command's comes here directly."""
+    kind = request.intent
+    calls = INTENT_TABLE[kind].calls(request, has_reference) if kind in INTENT_TABLE else ()
+    if kind in ("push", "undo_push") and not calls:
+        kind = "which-daw"
+    if kind == "advisor":  # answered as an overview from that advisor
+        return Intent("overview", (), request.detail or "single-mix", calls, request)
+    if kind == "stem" and not request.stems:
+        calls = ()
+    return Intent(kind, request.stems, request.detail, calls, request)
+
+
+def _matcher() -> ExampleMatcher | None:
+    """The shipped examples (None when the embedder's package is missing: the cues alone then)."""
+    try:
+        return default_matcher()
+    except EmbedderUnavailableError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -272,10 +269,28 @@ def write_answer(intent: Intent, results: Sequence[ToolResult], said: str = "", 
     if not done:
         return "I couldn't do that: " + " ".join(r.content.removeprefix("Error: ") for r in failures)
     by_name = {r.name: r for r in done}
-    if intent.kind in ("overview", "which"):
+    request = intent.request or Request(intent.kind, intent.stems, detail=intent.detail)
+    if intent.kind in ("overview", "which") and "advise" in by_name:
         text = _advice_answer(intent, by_name["advise"].artifact, by_name.get("compare_to_reference"))
-    elif intent.kind == "stem":
+    elif intent.kind == "ranking" and "advise" in by_name:
+        text = _ranking_answer(request, by_name["advise"].artifact)
+    elif intent.kind == "can_stay" and "advise" in by_name:
+        text = _can_stay_answer(by_name["advise"].artifact)
+    elif intent.kind == "overall" and "compare_to_reference" in by_name:
+        text = _overall_answer(by_name["compare_to_reference"].artifact)
+    elif intent.kind == "mix_level" and "measure" in by_name:
+        text = _mix_answer(request, by_name["measure"].artifact)
+    elif intent.kind == "judge":
+        first, *rest = done[0].content.split("\n")
+        text = first + "".join(f"\n- {line}" for line in rest)
+    elif intent.kind in ("what_if", "own_move", "group", "forget"):
         text = "\n\n".join(r.content for r in done)
+        if intent.kind == "what_if":
+            text += " Say **apply** for the advised moves, or set your own (\"make it " \
+                    f"{format_difference(request.db or 0.0)} dB instead\")."
+
+    elif intent.kind == "stem":
+        text = "\n\n".join(_heard(said, r) + r.content for r in done)
     elif intent.kind == "scope":
         text = _scope_answer(intent, done[0], said)
     elif intent.kind == "why":
@@ -294,7 +309,91 @@ def write_answer(intent: Intent, results: Sequence[ToolResult], said: str = "", 
         text = "\n\n".join(r.content for r in done)
     if failures:
         text += "\n\n" + "\n".join(f"(That part failed: {r.content.removeprefix('Error: ')})" for r in failures)
-    return text
+    return _said_back(request) + text + _missing_sentence(request, ())
+
+
+def _heard(said: str, result: ToolResult) -> str:
+    """"By the measurements the drums are not too loud: " when the producer hears a stem one way and
+    the measured move goes the other (or nowhere); "" otherwise."""
+    if result.name != "explain_stem" or len(mentioned_stems(said, [str(result.artifact.get("stem"))])) != 1:
+        return ""
+    heard = side(said.casefold())
+    if heard == "off" or (not LOUD_SIDE.search(said.casefold()) and not QUIET_SIDE.search(said.casefold())):
+        return ""
+    stem, move = str(result.artifact.get("stem")), result.artifact.get("move")
+    delta = move["delta_db"] if isinstance(move, dict) else 0.0
+    if (heard == "loud" and delta < 0) or (heard == "quiet" and delta > 0):
+        return ""
+    verb = "are" if is_plural(stem) else "is"
+    return f"By the measurements the {stem} {verb} not too {'loud' if heard == 'loud' else 'quiet'}. "
+
+
+def _said_back(request: Request) -> str:
+    """"The kick is part of the drums stem. " for each part word the message used."""
+    if request.intent == "scope":
+        return ""  # the scope answer says it itself
+    lines = [f"The {phrase} {'are' if is_plural(phrase) else 'is'} part of the {stem} stem." for phrase, stem in request.parts]
+    return " ".join(lines) + (" " if lines else "")
+
+
+def _missing_sentence(request: Request, stem_names: Sequence[str]) -> str:
+    """A clear word when no stem holds an instrument the message names."""
+    if not request.missing:
+        return ""
+    words = ", ".join(f"the {word}" for word in request.missing)
+    listed = f" (it has: {', '.join(stem_names)})" if stem_names else ""
+    return f"\n\nNo stem of this session holds {words}{listed}, so I can't say anything about {'it' if len(request.missing) == 1 else 'them'}."
+
+
+def _ranking_answer(request: Request, advice: dict[str, Any]) -> str:
+    """The moves, biggest first (the first ``request.n``), then the stems that stay."""
+    moves = _answered_moves(Intent("overview"), advice)
+    if not moves:
+        return "Nothing to rank: every stem is within 0.5 dB of where it should be."
+    shown = moves[:request.n] if request.n else moves
+    lines = [f"{index}. {_headline(advice, move)}" for index, move in enumerate(shown, 1)]
+    rest = len(moves) - len(shown)
+    tail = f"\n\n{rest} more move{'s' if rest > 1 else ''} after these; ask for **the ranking** to see all." if rest else ""
+    return "From furthest off to closest:\n" + "\n".join(lines) + tail + "\n\n" + _left_alone(advice, moves)
+
+
+def _can_stay_answer(advice: dict[str, Any]) -> str:
+    moves = _moves(advice)
+    alone = _left_alone(advice, moves)
+    moved = ", ".join(f"the {m.stem} ({m.delta_db:+.1f} dB)" for m in sorted(moves, key=lambda m: -abs(m.delta_db)))
+    text = alone or "No stem can stay as it is: every one is more than 0.5 dB from where it should be."
+    return text + (f" The ones to move: {moved}." if moved else "")
+
+
+def _overall_answer(comparison: dict[str, Any]) -> str:
+    difference = comparison.get("mix_a_minus_b_lu")
+    if not isinstance(difference, (int, float)):
+        return "One of the two mixes is silent, so their overall levels cannot be compared."
+    if abs(difference) < 0.5:
+        verdict = "level with the reference overall"
+    else:
+        verdict = f"{'louder' if difference > 0 else 'quieter'} than the reference overall"
+    return (f"Your mix is {verdict}: {format_difference(difference)} LU (integrated loudness, ITU-R BS.1770). That "
+            "is the master level, not the balance; the balance moves are what **overview** lists.")
+
+
+def _mix_answer(request: Request, measured: dict[str, Any]) -> str:
+    """The mix's own loudness, true peak, headroom or clipping, from the measure tool."""
+    lufs, true_peak = measured.get("mix_lufs"), measured.get("mix_true_peak_dbtp")
+    sample_peak, ceiling = measured.get("mix_sample_peak_dbfs"), measured.get("ceiling_dbtp", -1.0)
+    warnings = [line for line in measured.get("warnings", []) if isinstance(line, str)]
+    facts = (f"Your mix: {format_level(lufs)} LUFS integrated (ITU-R BS.1770), true peak "
+             f"{format_level(true_peak, silent_text='—')} dBTP, sample peak {format_level(sample_peak, silent_text='—')} dBFS.")
+    if request.detail == "headroom" and isinstance(true_peak, (int, float)):
+        return (facts + f" Headroom: {format_difference(-true_peak)} dB below 0 dBTP, "
+                f"{format_difference(ceiling - true_peak)} dB below the {ceiling:.0f} dBTP ceiling streaming services ask for.")
+    if request.detail == "clipping":
+        clipped = [line for line in warnings if "clip" in line]
+        if clipped:
+            return facts + " Yes: " + "; ".join(clipped) + "."
+        return facts + (" Nothing clips: no stem and not the mix reaches full scale." if not warnings else
+                        " Nothing clips, but: " + "; ".join(warnings) + ".")
+    return facts + ("".join(f" Warning: {line}." for line in warnings))
 
 
 def _why_answer(result: ToolResult, previous: str) -> str:
@@ -453,6 +552,42 @@ def _comparison_answer(artifact: dict[str, Any]) -> str:
     return " ".join(summary) + "\n\n" + "\n".join(lines)
 
 
+NO_TOOL_ANSWERS = ("greeting", "thanks", "clarify", "unknown")
+
+
+def closest_things(request: Request) -> str:
+    """The things faderwise can do that a message came closest to, with an example each."""
+    kinds = [kind for kind in request.alternatives if kind in INTENT_TABLE and kind not in NO_TOOL_ANSWERS]
+    kinds = (kinds or ["overview", "which", "stem"])[:3]
+    return "; ".join(f"{INTENT_TABLE[kind].does} (\"{INTENT_TABLE[kind].example}\")" for kind in kinds)
+
+
+def no_tool_answer(intent: Intent, stem_names: Sequence[str]) -> str:
+    """The reply to a message no tool answers: small talk, a question back, or what is missing."""
+    request = intent.request or Request(intent.kind)
+    if intent.kind == "greeting":
+        return "Hi! Ask **overview** for the moves, or **help** for what I can do."
+    if intent.kind == "thanks":
+        return "You're welcome. Say **apply** when you're ready, or ask about any stem."
+    if intent.kind == "clarify":
+        return ("I'm not sure what you mean. Closest things I can do: " + closest_things(request) +
+                ". Which one, and for which stem?")
+    if intent.kind == "stem" and request.missing:
+        return _missing_sentence(request, stem_names).strip()
+    if intent.kind == "what_if":
+        return ("What change should I try? Say the stem and the amount, e.g. \"what if I bring the guitar up 2 dB?\""
+                + _missing_sentence(request, stem_names))
+    if intent.kind == "own_move":
+        return ("Which stem, by how much and which way? Say it with the sign, e.g. \"make the vocals -2 dB "
+                "instead\"; I never guess a direction.")
+    if intent.kind == "group":
+        return ("Which stems together? Name two or more, e.g. \"drums and bass together\" or \"everything but the "
+                f"vocals\" (this session has: {', '.join(stem_names) or 'no stems yet'}).")
+    if intent.kind == "stem":
+        return FALLBACK_TEXT
+    return f"{FALLBACK_TEXT} The closest things I can do: {closest_things(request)}."
+
+
 class OfflinePlanner(BaseChatModel):
     """A rule-based planner that answers mixing requests through the tools, offline.
 
@@ -461,6 +596,9 @@ class OfflinePlanner(BaseChatModel):
     """
 
     context: Callable[[], dict[str, Any]] = Field(default=lambda: {"stems": [], "has_reference": False})
+    chooser: Callable[[str, tuple[str, ...]], Request | None] | None = None
+    """A language model that reads the request instead (``understand=model``): text and stem names in,
+    a :class:`Request` out, or None when it failed (the offline reader reads the message then)."""
 
     @property
     def _llm_type(self) -> str:
@@ -476,14 +614,34 @@ class OfflinePlanner(BaseChatModel):
         if last_human is None:
             return Intent("help")
         context = self.context()
-        intent = classify(str(messages[last_human].content), context.get("stems", []),
-                          has_reference=bool(context.get("has_reference")))
+        attached = messages[last_human].additional_kwargs.get("request")
+        if isinstance(attached, dict):  # a slash command: read already
+            return intent_of(Request.from_json(attached), has_reference=bool(context.get("has_reference")))
+        said = str(messages[last_human].content)
+        intent = self._chosen(said, context) or classify(
+            said, context.get("stems", []), has_reference=bool(context.get("has_reference")),
+            pending=context.get("pending"), focus=context.get("focus"))
         if intent.kind in ("why", "how_much") and not intent.stems:
             led = lead_stem(messages, last_human, context.get("stems", []),
                             has_reference=bool(context.get("has_reference")))
             if led is not None:
                 intent = Intent(intent.kind, (led,), calls=(("explain_stem", {"stem": led}),))
         return intent
+
+    def _chosen(self, said: str, context: dict[str, Any]) -> Intent | None:
+        """The model's reading of ``said`` (with the grammar's part words and missing instruments), or
+        None when there is no chooser or it failed (the offline reader reads it then)."""
+        if self.chooser is None:
+            return None
+        stems = tuple(context.get("stems", []))
+        request = self.chooser(said, stems)
+        if request is None:
+            return None
+        found = mentions(said, stems)
+        request = dataclasses.replace(request, parts=tuple(dict.fromkeys((m.phrase, m.stem) for m in found
+                                                                         if m.is_part)),
+                                      missing=tuple(missing_instruments(said, stems)))
+        return intent_of(request, has_reference=bool(context.get("has_reference")))
 
     def respond(self, messages: Sequence[BaseMessage]) -> AIMessage:
         """The next message: tool calls for a new request, or the answer once its tools have run."""
@@ -507,6 +665,8 @@ class OfflinePlanner(BaseChatModel):
             return AIMessage(content=WHICH_DAW_TEXT)
         if intent.kind == "stray-answer":
             return AIMessage(content="There is nothing waiting for a yes or no right now. " + FALLBACK_TEXT)
+        if intent.kind in NO_TOOL_ANSWERS or intent.request is not None:
+            return AIMessage(content=no_tool_answer(intent, self.context().get("stems", [])))
         return AIMessage(content=FALLBACK_TEXT)
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,

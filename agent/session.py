@@ -10,6 +10,8 @@ reply. A failed turn loses nothing: the conversation up to it stays in the check
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Interrupt
 
+from faderwise.advisor.judge import LLMJudge
+from faderwise.agent.choose import choose_request
 from faderwise.agent.graph import ModelError, Route, build_graph
 from faderwise.agent.history import MemoryArchive, MessageArchive, settled_split
 from faderwise.agent.llm import LLMSpec, make_chat_model
@@ -29,6 +33,7 @@ from faderwise.agent.planner import OfflinePlanner
 from faderwise.agent.prompts import SYSTEM_PROMPT
 from faderwise.agent.secrets import mask_secrets
 from faderwise.agent.tools import is_yes, make_tools
+from faderwise.agent.understand import Request
 from faderwise.agent.workspace import Workspace
 from faderwise.tools.errors import FaderwiseError
 
@@ -120,6 +125,20 @@ def _confirm_of(interrupt: Interrupt) -> Confirm:
     return Confirm(question=str(value.get("question", "")), details=dict(value), interrupt_id=interrupt.id)
 
 
+log = logging.getLogger(__name__)
+
+
+def _model_choice(model: BaseChatModel, dialect: str, text: str, stems: tuple[str, ...]) -> Request | None:
+    """The model's reading of ``text`` (:func:`~faderwise.agent.choose.choose_request`), or None when it
+    failed: an unreachable server, a reply the schema did not hold. Kept per message (the planner reads a
+    turn's message several times, and a failure must not be asked again)."""
+    try:
+        return choose_request(model, text, stems, dialect=dialect)  # type: ignore[arg-type]
+    except Exception:  # the offline reader reads the message instead
+        log.info("the model's choice of the request failed", exc_info=True)
+        return None
+
+
 class AgentSession:
     """One conversation with the agent.
 
@@ -157,12 +176,17 @@ class AgentSession:
 
     def _build(self, llm: LLMSpec, model: BaseChatModel | None = None) -> CompiledStateGraph:
         model = model or make_chat_model(llm, context=self.context)
+        self.workspace.judge = None if llm.provider == "offline" else LLMJudge(model, name=str(llm))
         if llm.provider == "offline":
             self.route = None
             return build_graph(model, self._tools, self.workspace, checkpointer=self.checkpointer, system_prompt=None)
         self.route = Route(llm.mode())
+        chooser = None
+        if llm.understand == "model":
+            chooser = functools.lru_cache(maxsize=32)(functools.partial(_model_choice, model, llm.grammar_dialect()))
         return build_graph(model, self._tools, self.workspace, checkpointer=self.checkpointer,
-                           system_prompt=self.system_prompt, planner=OfflinePlanner(context=self.context),
+                           system_prompt=self.system_prompt, planner=OfflinePlanner(context=self.context,
+                                                                                    chooser=chooser),
                            route=self.route, tool_choice=llm.tool_choice, name=str(llm))
 
     @property
@@ -170,9 +194,11 @@ class AgentSession:
         return {"configurable": {"thread_id": self.thread_id}}
 
     def context(self) -> dict[str, Any]:
-        """What the offline planner may know: the stem names and whether a reference is loaded."""
-        a = self.workspace.version_a
-        return {"stems": a.stems.names if a else [], "has_reference": self.workspace.version_b is not None}
+        """What the offline planner may know: the stem names, whether a reference is loaded, the pending
+        moves (a producer's own amount keeps their direction) and the stem talked about."""
+        a, advice = self.workspace.version_a, self.workspace.advice
+        return {"stems": a.stems.names if a else [], "has_reference": self.workspace.version_b is not None,
+                "pending": advice.gains_db() if advice is not None else {}, "focus": self.workspace.focus}
 
     def set_llm(self, llm: LLMSpec) -> None:
         """Switch models; the conversation so far is kept."""
@@ -194,16 +220,18 @@ class AgentSession:
 
     # -- turns ----------------------------------------------------------------------------------
 
-    def send(self, text: str) -> Iterator[Event]:
+    def send(self, text: str, *, request: Request | None = None) -> Iterator[Event]:
         """Run one turn. While a confirmation is pending, "yes"/"no" answers it; anything else
-        declines it and is then taken as a new message."""
+        declines it and is then taken as a new message. ``request``: what a slash command asks,
+        read already (the planner runs it as it is; no sentence is parsed)."""
         if self.pending is not None:
             words = text.strip().strip(".!").casefold()
             if is_yes(words) or words in NO_WORDS:
                 yield from self.confirm(is_yes(words))
                 return
             yield from self.confirm(False)
-        yield from self._run({"messages": [HumanMessage(text)], "workspace": self.workspace.snapshot(),
+        message = HumanMessage(text, additional_kwargs={"request": request.to_json()} if request is not None else {})
+        yield from self._run({"messages": [message], "workspace": self.workspace.snapshot(),
                               "fallback": None, "rejected": []})
 
     def confirm(self, yes: bool) -> Iterator[Event]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,14 +27,17 @@ from faderwise.advisor.explain import (
     backing_sentence,
     confidence_sentence,
     instruction,
+    is_leave,
     level_clause,
     masking_sentence,
     moment_sentence,
 )
+from faderwise.advisor.judge import RubricJudge
+from faderwise.advisor.judge import second_opinion as judge_second_opinion
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.agent.plots import write_plot
 from faderwise.agent.workspace import LoadedStems, NothingLoadedError, Workspace
-from faderwise.tools.analysis import json_number, peak_warning
+from faderwise.tools.analysis import TRUE_PEAK_CEILING_DBTP, headroom_warnings, json_number, peak_warning
 from faderwise.tools.daw_project import RELATIVE_NOTE, FaderPlan, change_lines
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.fader_push import AlreadyPushedError, apply_push, last_push, plan_push, repeated_push
@@ -47,13 +51,13 @@ StemArg = Annotated[str | None, "a stem name or the words for it ('vox', 'the ki
 Result = tuple[str, dict[str, Any]]
 TOOL_NAMES = ("load_stems", "set_reference", "list_stems", "measure", "compare_to_reference", "advise", "explain_stem",
               "make_ab_bundle", "plot", "apply_moves", "undo_apply", "forget_move", "export_project", "push_faders",
-              "undo_push")
+              "undo_push", "what_if", "set_move", "measure_group", "second_opinion")
 """The tools :func:`make_tools` makes, in its order (scripts name them in ``expect: {tools: …}``)."""
 CHANGES_SESSION = frozenset({"load_stems", "set_reference", "apply_moves", "undo_apply", "forget_move", "push_faders",
-                             "undo_push"})
+                             "undo_push", "set_move"})
 """The tools that change what a session holds or the producer's DAW (the rest only measure, advise or
 write new files): a model may call them only when the producer's message asks for them."""
-CONFIRMS_ITSELF = frozenset({"apply_moves", "undo_apply", "push_faders", "undo_push"})
+CONFIRMS_ITSELF = frozenset({"apply_moves", "undo_apply", "push_faders", "undo_push", "forget_move", "set_move"})
 """The session-changing tools that ask the producer themselves before they change anything."""
 YES_WORDS = frozenset({"y", "yes", "yeah", "yep", "ok", "okay", "sure", "apply", "do it", "go", "go ahead", "confirm"})
 
@@ -112,7 +116,9 @@ def _set_summary(loaded: LoadedStems) -> str:
 
 
 def move_line(move: GainMove) -> str:
-    """"vocals -4.0 dB (likely -4.1 to -3.9)"."""
+    """"vocals -4.0 dB (likely -4.1 to -3.9)"; a move set exactly (the producer's own) has no range."""
+    if move.low_db == move.delta_db == move.high_db:
+        return f"{move.stem} {move.delta_db:+.1f} dB"
     return f"{move.stem} {move.delta_db:+.1f} dB (likely {move.low_db:+.1f} to {move.high_db:+.1f})"
 
 
@@ -260,11 +266,20 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
                          f"true peak {format_level(true_peaks[name], silent_text='—')} dBTP, "
                          f"plays {measured.stem.active_s:.1f} s")
         mix = analysis.mix
+        headroom = (f", headroom {format_difference(-true_peaks['mix'])} dB to 0 dBTP and "
+                    f"{format_difference(TRUE_PEAK_CEILING_DBTP - true_peaks['mix'])} dB to the "
+                    f"{TRUE_PEAK_CEILING_DBTP:.0f} dBTP ceiling" if math.isfinite(true_peaks["mix"]) else "")
         lines.append(f"mix: {format_level(mix.integrated_lufs)} LUFS, true peak "
-                     f"{format_level(true_peaks['mix'], silent_text='—')} dBTP")
-        return "; ".join(lines) + ".", {"kind": "measure", "source": analysis.label, "stems": rows,
-                                        "mix_lufs": json_number(mix.integrated_lufs, 1),
-                                        "mix_true_peak_dbtp": json_number(true_peaks["mix"], 1)}
+                     f"{format_level(true_peaks['mix'], silent_text='—')} dBTP, sample peak "
+                     f"{format_level(mix.sample_peak_dbfs, silent_text='—')} dBFS{headroom}")
+        mix_peak = peak_warning(analysis.label, "the mix", mix.sample_peak_dbfs, true_peaks["mix"])
+        warnings = list(dict.fromkeys([*headroom_warnings(analysis), *([mix_peak] if mix_peak else [])]))
+        content = "; ".join(lines) + "." + "".join(f" Warning: {line}" for line in warnings)
+        return content, {"kind": "measure", "source": analysis.label, "stems": rows,
+                         "mix_lufs": json_number(mix.integrated_lufs, 1),
+                         "mix_true_peak_dbtp": json_number(true_peaks["mix"], 1),
+                         "mix_sample_peak_dbfs": json_number(mix.sample_peak_dbfs, 1),
+                         "ceiling_dbtp": TRUE_PEAK_CEILING_DBTP, "warnings": warnings}
 
     @tool(response_format="content_and_artifact")
     @serialized
@@ -354,6 +369,8 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         state: Annotated[dict[str, Any], InjectedState],
         stems: Annotated[list[str] | None, "apply only these stems' moves; omit for every pending move"] = None,
         peak_safe: Annotated[bool, "also trim every stem alike so the mix peaks at -1 dBTP (keeps the balance)"] = False,
+        except_stems: Annotated[list[str] | None, "apply every pending move but these stems' ('all except the "
+                                "drums')"] = None,
     ) -> Result:
         """Apply the pending moves: render the adjusted stems and mix to a new folder, which becomes Version A.
         Asks the producer to confirm first. The original audio is never changed. Call it once per step, with
@@ -363,9 +380,16 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
             raise ApplyRefusedError(f"refused: this step asked to apply moves {len(calls)} times at once; nothing "
                                     "was applied. Call apply_moves once, listing every stem to move")
         names = [workspace.resolve(stem) for stem in stems] if stems else None
-        gains = workspace.planned_gains(names)
+        left_out = [workspace.resolve(stem) for stem in except_stems or ()]
+        gains = {stem: gain for stem, gain in workspace.planned_gains(names).items() if stem not in left_out}
+        if not gains:
+            raise NothingLoadedError("no pending move is left to apply" + (
+                f" once the {', '.join(left_out)} {'is' if len(left_out) == 1 else 'are'} left out" if left_out else ""))
         listed = moves_text(gains)
-        answer = ask_producer(tool_call_id, "confirm-apply", f"Apply {listed} and render to a new folder? (yes/no)",
+        kept = (f" (leaving the {', '.join(left_out)} "
+                f"{as_it_is(left_out[0]) if len(left_out) == 1 else 'as they are'})" if left_out else "")
+        answer = ask_producer(tool_call_id, "confirm-apply", f"Apply {listed}{kept} and render to a new folder? "
+                              "(yes/no)",
                               [sorted((stem, round(gain, 3)) for stem, gain in gains.items()),
                                workspace.require_a().fingerprint], gains_db=gains)
         if answer == "other":
@@ -398,13 +422,113 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
 
     @tool(response_format="content_and_artifact")
     @serialized
-    def forget_move(stem: StemArg = None) -> Result:
-        """Drop one stem's move from the pending advice, so apply_moves leaves that stem alone."""
+    def forget_move(
+        tool_call_id: Annotated[str, InjectedToolCallId],
+        stem: StemArg = None,
+        stems: Annotated[list[str] | None, "several stems' moves to drop at once"] = None,
+        except_stems: Annotated[list[str] | None, "drop every pending move but these stems' ('all except the "
+                                "vocals')"] = None,
+    ) -> Result:
+        """Drop pending moves from the advice, so apply_moves leaves those stems alone: one stem's, several,
+        or all but some (except_stems). Says exactly which and asks the producer first."""
+        advice = workspace.current_advice()
+        if except_stems is not None:
+            kept = {workspace.resolve(name) for name in except_stems}
+            names = [m.stem for m in advice.moves if m.stem not in kept]
+        else:
+            names = list(dict.fromkeys(workspace.resolve(name) for name in (stems or [stem])))
+        dropped = {name: advice.move_for(name) for name in names}
+        missing = [name for name, move in dropped.items() if move is None]
+        if missing or not names:
+            raise NothingLoadedError(f"there is no pending move for the {', '.join(missing)} to forget" if missing
+                                     else "no pending move is left to forget")
+        listed = ", ".join(move_line(move) for move in dropped.values() if move is not None)
+        stays = [move_line(m) for m in advice.moves if m.stem not in names]
+        question = (f"Drop {listed}, so apply leaves {'it' if len(names) == 1 else 'them'} alone" +
+                    (f" (keeping {'; '.join(stays)})" if stays else "") + "? (yes/no)")
+        if ask_producer(tool_call_id, "confirm-forget", question,
+                        ["forget", sorted(names), workspace.require_a().fingerprint]) != "yes":
+            return f"Not dropped: the producer did not confirm ({listed} stays pending).", {
+                "kind": "advice-edit", "forgot": [], **_advice_artifact(advice)}
+        changed = workspace.forget_moves(names)
+        left = "; ".join(move_line(m) for m in changed.moves) or "none"
+        return (f"Dropped the {', '.join(names)} move{'s' if len(names) > 1 else ''}. Pending moves: {left}."), {
+            "kind": "advice-edit", "forgot": names, **_advice_artifact(changed)}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def set_move(
+        tool_call_id: Annotated[str, InjectedToolCallId],
+        delta_db: Annotated[float, "the producer's own move in dB (+ raise, - lower); it replaces the pending one"],
+        stem: StemArg = None,
+    ) -> Result:
+        """Set the producer's own move for one stem ("only 2 dB", "make it -2 instead"): it replaces the pending
+        move and is what apply_moves renders. Says it back and asks the producer first."""
         name = workspace.resolve(stem)
-        advice = workspace.forget(name)
-        left = "; ".join(move_line(m) for m in advice.moves) or "none"
-        return f"Dropped the {name} move. Pending moves: {left}.", {"kind": "advice-edit", "forgot": name,
-                                                                       **_advice_artifact(advice)}
+        advice = workspace.current_advice()
+        before = advice.move_for(name)
+        was = f"the advised {before.delta_db:+.1f} dB" if before is not None else "no move"
+        question = (f"Set the {name} move to {delta_db:+.1f} dB (instead of {was}), so apply renders "
+                    f"{delta_db:+.1f} dB on the {name}? (yes/no)")
+        if ask_producer(tool_call_id, "confirm-move", question,
+                        ["set-move", name, round(float(delta_db), 3), workspace.require_a().fingerprint]) != "yes":
+            return f"Not changed: the producer did not confirm; the {name} keeps {was}.", {
+                "kind": "advice-edit", "set": None, **_advice_artifact(advice)}
+        changed = workspace.set_move(name, float(delta_db))
+        left = "; ".join(move_line(m) for m in changed.moves) or "none"
+        return (f"The {name} move is now {delta_db:+.1f} dB (your move; it was {was}). Pending moves: {left}."), {
+            "kind": "advice-edit", "set": {"stem": name, "delta_db": float(delta_db),
+                                           "advised_db": before.delta_db if before is not None else None},
+            **_advice_artifact(changed)}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def what_if(
+        gain_db: Annotated[float, "the change to try in dB (+ raise, - lower); nothing is changed"],
+        stem: StemArg = None,
+    ) -> Result:
+        """What a fader change would do, without making it: where the stem would then sit against the reference
+        and against its backing, and whether the mix would clip."""
+        name = workspace.resolve(stem)
+        found = workspace.what_if({name: float(gain_db)})
+        row, mix = found["stems"][name], found["mix"]  # type: ignore[index]
+        parts = [f"With the {name} {gain_db:+.1f} dB: {format_level(row['level_after_lufs'])} LUFS "
+                 f"(now {format_level(row['level_a_lufs'])})"]
+        if row.get("after_minus_b_lu") is not None:
+            parts.append(f"{format_difference(row['after_minus_b_lu'])} LU against the reference's "
+                         f"{format_level(row['level_b_lufs'])} LUFS")
+        parts.append(f"{format_difference(row['to_backing_after_lu'])} LU against its backing (now "
+                     f"{format_difference(row['to_backing_a_lu'])}" + (
+                         f", the reference {format_difference(row['to_backing_b_lu'])})"
+                         if row.get("to_backing_b_lu") is not None else ")"))
+        peak = (f"the mix would peak at {format_level(mix['true_peak_after_dbtp'])} dBTP (now "
+                f"{format_level(mix['true_peak_now_dbtp'])})")
+        if mix["clips"]:
+            peak += " and clip"
+        elif mix["over_ceiling"]:
+            peak += f", over the {TRUE_PEAK_CEILING_DBTP:.0f} dBTP ceiling"
+        advised = row.get("advised_db")
+        if isinstance(advised, (int, float)):
+            parts.append("the advice for it is to leave it" if is_leave(advised) else
+                         f"the advice for it is {advised:+.1f} dB")
+        return "; ".join(parts) + f"; {peak}. Nothing was changed.", {"kind": "what-if", "stem": name, **found}
+
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def measure_group(
+        stems: Annotated[list[str], "two or more stems to measure summed as one ('drums and bass')"],
+    ) -> Result:
+        """Measure a group of stems summed as one, in the mix and in the reference, and against the rest of the
+        mix (e.g. the rhythm section, or everything but the vocals)."""
+        names = [workspace.resolve(stem) for stem in stems]
+        found = workspace.group_levels(names)
+        label = " + ".join(found["members"])  # type: ignore[arg-type]
+        text = (f"{label} summed: {format_level(found['a_lufs'])} LUFS in your mix, "
+                f"{format_difference(found['to_rest_a_lu'])} LU against the rest of the mix")
+        if found.get("b_lufs") is not None:
+            text += (f"; in the reference {format_level(found['b_lufs'])} LUFS, {format_difference(found['to_rest_b_lu'])}"
+                     f" LU against its rest ({format_difference(found['a_minus_b_lu'])} LU apart)")
+        return text + ".", {"kind": "group", **found}
 
     @tool(response_format="content_and_artifact")
     @serialized
@@ -471,8 +595,30 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
                                                          "restored": dict(outcome.levels),
                                                          "left_alone": dict(outcome.left_alone)}
 
+    @tool(response_format="content_and_artifact")
+    @serialized
+    def second_opinion() -> Result:
+        """A judge's second opinion on the pending advice, stem by stem: correctness against the measured move
+        (when a reference is loaded), specificity to the audio evidence and staying with gain, with rationales
+        (the evaluation's rubric offline; the session's language model as judge when one is configured)."""
+        advice = workspace.current_advice()
+        truth = None
+        if workspace.version_b is not None:
+            measured = workspace.service.advise(workspace.require_a().stems, workspace.require_b().stems,
+                                                advisor="measured", measurements=workspace)
+            truth = measured.gains_db()
+        opinion = judge_second_opinion(advice, truth_db=truth, judge=workspace.judge or RubricJudge())
+        lines = opinion.lines()
+        artifact = {"kind": "second-opinion", **opinion.to_json()}
+        if opinion.failed and opinion.judge != RubricJudge.name:  # the model gave no verdict: the rubric's, too
+            rubric = judge_second_opinion(advice, truth_db=truth, judge=RubricJudge())
+            lines += rubric.lines()
+            artifact["rubric"] = rubric.to_json()
+        return "\n".join(lines), artifact
+
     tools = [load_stems, set_reference, list_stems, measure, compare_to_reference, advise, explain_stem,
-             make_ab_bundle, plot, apply_moves, undo_apply, forget_move, export_project, push_faders, undo_push]
+             make_ab_bundle, plot, apply_moves, undo_apply, forget_move, export_project, push_faders, undo_push,
+             what_if, set_move, measure_group, second_opinion]
     for each in tools:  # one clean paragraph each: a docstring's line breaks and indentation are not sent
         each.description = " ".join(each.description.split())
     return tools

@@ -43,6 +43,7 @@ from faderwise.agent.session import (
     TurnError,
 )
 from faderwise.agent.store import SessionInfo, SessionStore
+from faderwise.agent.understand import SLASH_REQUESTS, command_request
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.memory import format_duration
 
@@ -50,7 +51,8 @@ SLASH_COMMANDS: dict[str, str] = {
     "/load": "/load FOLDER: load your stems (Version A)",
     "/reference": "/reference FOLDER: load the balanced reference (Version B)",
     "/advise": f"/advise [{'|'.join(advisor_names())}]: propose fader moves (with that advisor)",
-    "/apply": "/apply [STEM ...]: render the pending moves to a new folder (asks first)",
+    "/apply": "/apply [STEM ...] [--except STEM ...]: render the pending moves (only those, or all but those) to a "
+              "new folder (asks first)",
     "/plot": "/plot [levels|loudness]: draw the stems' levels or loudness over time",
     "/export": "/export FILE.md [--force]: save this conversation as Markdown",
     "/export-project": "/export-project [SONG.RPP|SONG.ardour]: a new copy of the project with the faders moved "
@@ -302,21 +304,13 @@ class ChatApp(App[None]):
             return
         command, args = words[0], words[1:]
         self.add_user(text)
-        spoken = {"/load": f"load {shlex.quote(args[0])}" if len(args) == 1 else None,
-                  "/reference": f"reference {shlex.quote(args[0])}" if len(args) == 1 else None,
-                  "/advise": f"use the {args[0]} advisor" if args else "overview",
-                  "/apply": "apply " + " ".join(args) if args else "apply the moves",
-                  "/plot": "plot loudness over time" if args[:1] == ["loudness"] else "plot levels",
-                  "/export-project": f"export to the project {shlex.quote(args[0])}" if len(args) == 1 else
-                                     "export to the project" if not args else None,
-                  "/push": f"push to {args[0]}" + (f" port {args[1]}" if len(args) == 2 else "")
-                           if 1 <= len(args) <= 2 and args[0] in ("reaper", "ardour") else None}
-        if command in spoken:
-            said = spoken[command]
-            if said is None:
+        if command in SLASH_REQUESTS:
+            stems = self.session.context().get("stems", [])
+            request = command_request(command, args, stems)
+            if request is None:
                 self.add_note(f"usage: {SLASH_COMMANDS[command]}", "error")
                 return
-            self.start_turn(lambda: self.session.send(said))
+            self.start_turn(lambda: self.session.send(text, request=request))
         elif command == "/retry":
             self.start_turn(self.session.retry)
         elif command == "/help":

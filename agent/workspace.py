@@ -13,6 +13,7 @@ and measurements are reloaded from the files when a session is resumed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import threading
@@ -22,11 +23,22 @@ from pathlib import Path
 from typing import TypeVar
 
 from faderwise.advisor import Advice
+from faderwise.advisor.faithful import faithful
+from faderwise.advisor.judge import Judge
 from faderwise.advisor.measured import MeasuredAdvisor, PreparedPair
+from faderwise.advisor.model import GainMove
 from faderwise.advisor.registry import UnknownAdvisorError
 from faderwise.advisor.service import AdviceService
 from faderwise.advisor.stem_names import find_stem
-from faderwise.tools.analysis import ProgressCallback, StemSetAnalysis, analyze_stem_set, level_difference
+from faderwise.tools.analysis import (
+    CLIP_DBFS,
+    TRUE_PEAK_CEILING_DBTP,
+    ProgressCallback,
+    StemSetAnalysis,
+    analyze_stem_set,
+    json_number,
+    level_difference,
+)
 from faderwise.tools.bundle import ABBundle, make_bundle, write_bundle
 from faderwise.tools.compare import Comparison, analyze_pair, compare_analyses
 from faderwise.tools.daw_project import (
@@ -44,13 +56,17 @@ from faderwise.tools.json_files import plain_json
 from faderwise.tools.outputs import command_inputs, output_identity, remove_output, slug
 from faderwise.tools.project_model import Project
 from faderwise.tools.remedies import CHAT, Remedies, remedies, remedies_for
-from faderwise.tools.render import RenderedMix, mix_peaks, write_render
+from faderwise.tools.render import RenderedMix, mix_peaks, render_mix, write_render
 from faderwise.tools.stem_files import StemSource, in_memory_if_small
 from faderwise.tools.workers import both, default_workers
 
 SNAPSHOT_FORMAT = "faderwise.workspace/1"
 MAX_FOLDER_TRIES = 100
 T = TypeVar("T")
+
+
+MAX_OWN_MOVE_DB = 24.0
+"""The largest own move a producer can set (dB either way), as :mod:`faderwise.advisor.parse` reads text."""
 
 
 class NothingLoadedError(FaderwiseError):
@@ -130,6 +146,9 @@ class Workspace:
 
     output_dir: Path
     advisor_name: str = "measured"
+    judge: Judge | None = None
+    """Who gives a second opinion (:func:`faderwise.advisor.judge.second_opinion`): None is the rubric;
+    the session sets the language model's judge when one is configured."""
     alm_model: Path | None = None
     """The audio-language model that the advisor name ``alm`` means (default: the shipped small
     differential model; ``alm:FOLDER`` names another)."""
@@ -393,12 +412,118 @@ class Workspace:
 
     def forget(self, stem: str) -> Advice:
         """Drop ``stem``'s move from the pending advice (it will not be applied)."""
+        return self.forget_moves([stem])
+
+    def forget_moves(self, stems: Sequence[str]) -> Advice:
+        """Drop the moves of ``stems`` from the pending advice (they will not be applied).
+
+        Raises:
+            StemSetError: one of them has no pending move (nothing is dropped).
+        """
         advice = self.current_advice()
-        if advice.move_for(stem) is None:
-            raise StemSetError(f"there is no pending move for the {stem} to forget")
-        self.advice = Advice(advisor=advice.advisor, moves=tuple(m for m in advice.moves if m.stem != stem),
-                             text=advice.text, evidence=advice.evidence, global_offset_db=advice.global_offset_db)
+        for stem in stems:
+            if advice.move_for(stem) is None:
+                raise StemSetError(f"there is no pending move for the {stem} to forget")
+        self.advice = faithful(dataclasses.replace(advice, moves=tuple(m for m in advice.moves if m.stem not in stems)),
+                               self.require_a().stems.names)
         return self.advice
+
+    def set_move(self, stem: str, delta_db: float) -> Advice:
+        """The producer's own move for ``stem`` (dB, + raise) replaces the pending one: it is what
+        apply renders, and the evidence keeps the advisor's move beside it (``own_moves``)."""
+        advice = self.current_advice()
+        if not -MAX_OWN_MOVE_DB <= delta_db <= MAX_OWN_MOVE_DB:
+            raise StemSetError(f"{delta_db:+.1f} dB is beyond the ±{MAX_OWN_MOVE_DB:.0f} dB a fader move can mean")
+        advised = advice.move_for(stem)
+        own = dict(advice.evidence.get("own_moves") or {})
+        own[stem] = {"delta_db": round(delta_db, 3),
+                     "advised_db": round(advised.delta_db, 3) if advised is not None else
+                     own.get(stem, {}).get("advised_db")}
+        moves = [m for m in advice.moves if m.stem != stem]
+        if abs(delta_db) > 0.0:
+            moves.append(GainMove.exact(stem, delta_db))
+        order = {name: index for index, name in enumerate(self.require_a().stems.names)}
+        changed = dataclasses.replace(advice, moves=tuple(sorted(moves, key=lambda m: order.get(m.stem, 0))),
+                                      evidence={**advice.evidence, "own_moves": own})
+        self.advice = faithful(changed, list(order))  # the text states the producer's move, not the old one
+        return self.advice
+
+    def what_if(self, gains_db: Mapping[str, float]) -> dict[str, object]:
+        """Where each stem of ``gains_db`` (dB, + raise) would sit after that change, against the
+        reference and its backing, and the mix's peaks and loudness then (nothing is changed).
+
+        Returns: JSON-ready ``stems`` (per stem: ``gain_db``, ``level_a_lufs`` now, ``level_after_lufs``,
+        ``level_b_lufs`` and ``after_minus_b_lu`` when a reference is loaded, ``to_backing_a_lu`` now,
+        ``to_backing_after_lu``, ``to_backing_b_lu``, ``advised_db``) and ``mix`` (``lufs_now``,
+        ``true_peak_now_dbtp``, ``true_peak_after_dbtp``, ``sample_peak_after_dbfs``, ``clips``).
+        """
+        a = self.require_a()
+        analysis = self.analysis_a()
+        names = {a.stems.resolve(name): float(gain) for name, gain in gains_db.items()}
+        pairs = self.prepared().pairs if self.version_b is not None else {}
+        analysis_b = self.analysis_b() if self.version_b is not None else None
+        advice = self.advice
+        rows: dict[str, dict[str, object]] = {}
+        for name, gain in names.items():
+            measured = analysis.stems[name]
+            level = measured.stem.integrated_lufs
+            row: dict[str, object] = {
+                "gain_db": gain, "level_a_lufs": json_number(level, 2), "level_after_lufs": json_number(level + gain, 2),
+                "to_backing_a_lu": json_number(measured.stem_to_backing_lu, 2),
+                "to_backing_after_lu": json_number(measured.stem_to_backing_lu + gain, 2),
+                "advised_db": (advice.move_for(name).delta_db if advice is not None and advice.move_for(name)
+                               else (0.0 if advice is not None else None))}
+            paired = pairs.get(name)
+            if analysis_b is not None and paired is not None:
+                in_b = analysis_b.stems[paired]
+                row.update({"level_b_lufs": json_number(in_b.stem.integrated_lufs, 2),
+                            "after_minus_b_lu": json_number(level_difference(level + gain, in_b.stem.integrated_lufs), 2),
+                            "to_backing_b_lu": json_number(in_b.stem_to_backing_lu, 2)})
+            rows[name] = row
+        after = render_mix(a.stems, gains_db=names, workers=self.workers)
+        now_peak = self.true_peaks([])["mix"]
+        return {"stems": rows, "mix": {
+            "lufs_now": json_number(analysis.mix.integrated_lufs, 2), "true_peak_now_dbtp": json_number(now_peak, 2),
+            "true_peak_after_dbtp": json_number(after.true_peak_dbtp, 2),
+            "sample_peak_after_dbfs": json_number(after.sample_peak_dbfs, 2),
+            "clips": bool(after.clipped_samples) or after.sample_peak_dbfs >= CLIP_DBFS,
+            "over_ceiling": after.true_peak_dbtp > TRUE_PEAK_CEILING_DBTP}}
+
+    def group_levels(self, members: Sequence[str]) -> dict[str, object]:
+        """``members`` summed as one (a group: "drums and bass together"), in A and in the reference,
+        and against the rest of the mix (the group's backing), LUFS and LU.
+
+        Returns: JSON-ready ``members``, ``a_lufs``, ``rest_a_lufs``, ``to_rest_a_lu`` and, with a
+        reference, ``b_lufs``, ``rest_b_lufs``, ``to_rest_b_lu``, ``a_minus_b_lu``.
+
+        Raises:
+            StemSetError: fewer than two stems, or all of them (the group would be the mix).
+        """
+        a = self.require_a()
+        names = list(dict.fromkeys(a.stems.resolve(name) for name in members))
+        rest = [name for name in a.stems.names if name not in names]
+        if len(names) < 2 or not rest:
+            raise StemSetError(f"a group is two or more stems and not all of them (asked: {', '.join(names)}; "
+                               f"the session has: {', '.join(a.stems.names)})")
+        def level(source: StemSource, chosen: Sequence[str], key: tuple[str, ...], label: str) -> float:
+            return self.analysis_of(source.selected(list(chosen)), key, label=label).mix.integrated_lufs
+        group_a = level(a.stems, names, (a.fingerprint, "group", *names), "A")
+        rest_a = level(a.stems, rest, (a.fingerprint, "group", *rest), "A")
+        result: dict[str, object] = {"members": names, "a_lufs": json_number(group_a, 2),
+                                     "rest_a_lufs": json_number(rest_a, 2),
+                                     "to_rest_a_lu": json_number(level_difference(group_a, rest_a), 2)}
+        if self.version_b is not None:
+            prepared = self.prepared()
+            in_b = [prepared.pairs[name] for name in names if name in prepared.pairs]
+            rest_b = [name for name in prepared.version_b.names if name not in in_b]
+            if len(in_b) == len(names) and rest_b:
+                key = self._b_key(prepared)
+                group_b = level(prepared.version_b, in_b, (*key, "group", *in_b), "B")
+                other_b = level(prepared.version_b, rest_b, (*key, "group", *rest_b), "B")
+                result.update({"b_lufs": json_number(group_b, 2), "rest_b_lufs": json_number(other_b, 2),
+                               "to_rest_b_lu": json_number(level_difference(group_b, other_b), 2),
+                               "a_minus_b_lu": json_number(level_difference(group_a, group_b), 2)})
+        return result
 
     # -- applying -------------------------------------------------------------------------------
 

@@ -118,3 +118,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             terminalreporter.line(f"{report.nodeid}: {reason}", red=True)
         terminalreporter.line(f"{len(_SKIPPED)} test(s) skipped, and --no-skips says every test must run", red=True)
+
+
+@pytest.fixture
+def demo_session(demo_dir: Path, tmp_path: Path) -> object:
+    """A chat session with the offline planner on the demo song: Version A, and B as the reference."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from faderwise.agent.llm import LLMSpec
+    from faderwise.agent.session import AgentSession
+    from faderwise.agent.workspace import Workspace
+
+    workspace = Workspace(output_dir=tmp_path / "out")
+    workspace.load_stems(demo_dir / "version_a")
+    workspace.set_reference(demo_dir / "version_b")
+    return AgentSession(workspace=workspace, llm=LLMSpec("offline"), checkpointer=InMemorySaver(), thread_id="demo")

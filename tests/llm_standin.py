@@ -143,9 +143,18 @@ def _plan(text: str) -> list[tuple[str, dict[str, Any]]]:
     said = text.casefold()
     named = re.search(r"\bthe (\w+)", said)
     stem = {"stem": named.group(1)} if named and named.group(1) not in ("moves", "reference", "mix") else {}
+    number = re.search(r"\b(up|down) (\d+(?:\.\d+)?)", said)
+    amount = (1 if number.group(1) == "up" else -1) * float(number.group(2)) if number else 0.0
+    except_stem = re.search(r"except the (\w+)", said)
     for pattern, name, args in (
+            (r"what if", "what_if", {**stem, "gain_db": amount}),
+            (r"instead", "set_move", {**stem, "delta_db": amount}),
+            (r"except", "apply_moves", {"except_stems": [except_stem.group(1)] if except_stem else []}),
+            (r"headroom|clipping", "measure", {}),
+            (r"together", "measure_group", {"stems": re.findall(r"\b(drums|bass|vocals|keys|guitar)\b", said)}),
+            (r"second opinion", "second_opinion", {}),
             (r"overview|how'?s my mix", "advise", {}),
-            (r"furthest|too quiet|too loud", "advise", {}),
+            (r"furthest|too quiet|too loud|poking out|buried", "advise", {}),
             (r"forget", "forget_move", stem),
             (r"\bapply\b", "apply_moves", {}),
             (r"\bundo\b", "undo_apply", {}),

@@ -21,9 +21,9 @@ from faderwise.advisor.service import AdviceService
 from faderwise.agent.config import ConfigError, load_config
 from faderwise.agent.llm import LLMSpec
 from faderwise.agent.mcp_server import build_server
-from faderwise.agent.planner import advisor_named
 from faderwise.agent.script import collect
 from faderwise.agent.session import AgentSession
+from faderwise.agent.understand import advisor_named
 from faderwise.agent.workspace import Workspace
 from faderwise.cli import build_parser, main
 from faderwise.tools.stem_files import StemSource

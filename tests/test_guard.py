@@ -220,8 +220,10 @@ def test_a_local_model_may_not_change_the_session_unasked(demo_dir: Path, tmp_pa
     assert session.workspace.advice is not None and len(session.workspace.advice.moves) == 2  # nothing forgotten
     # asked for, the same tool runs
     model.responses += [AIMessage("Dropped the vocals move.")]
-    reply, calls, _, _ = collect(list(session.send("forget the vocals move")))
-    assert [c["name"] for c in calls] == ["forget_move"] and [m.stem for m in session.workspace.advice.moves] == ["drums"]
+    reply, calls, confirm, _ = collect(list(session.send("forget the vocals move")))
+    assert [c["name"] for c in calls] == ["forget_move"] and confirm is not None  # forgetting says what and asks
+    collect(list(session.confirm(True)))
+    assert [m.stem for m in session.workspace.advice.moves] == ["drums"]
 
 
 def test_a_model_that_keeps_calling_tools_is_stopped(demo_dir: Path, tmp_path: Path) -> None:
@@ -271,7 +273,8 @@ def test_a_reply_that_states_a_move_the_advice_does_not_hold_is_kept_back(demo_d
         AIMessage("", tool_calls=[call("advise", "m1")]), AIMessage("Lower the vocals by about 4 dB."),
         AIMessage("", tool_calls=[call("forget_move", "m2", stem="vocals")]), AIMessage(stale)])
     assert collect(list(session.send("what's off?")))[0] == "Lower the vocals by about 4 dB."
-    events = list(session.send("forget the vocal move"))
+    list(session.send("forget the vocal move"))  # asks first
+    events = list(session.confirm(True))
     reply, _, _, error = collect(events)
     assert error is None and stale not in reply
     assert [e for e in events if isinstance(e, Guarded)] == [Guarded(
@@ -290,6 +293,7 @@ def test_evidence_in_a_reply_is_not_taken_for_a_move(demo_dir: Path, tmp_path: P
         AIMessage("", tool_calls=[call("compare_to_reference", "m2")]), AIMessage(described),
     ])
     collect(list(session.send("forget the vocal move")))
+    collect(list(session.confirm(True)))
     assert [m.stem for m in session.workspace.advice.moves] == ["drums"]
     events = list(session.send("compare with the reference"))
     assert collect(events)[0] == described

@@ -127,7 +127,8 @@ def test_an_openai_compatible_server_drives_the_tools(serve: object, demo_dir: P
     described = {tool["function"]["name"]: tool["function"]["description"] for tool in first["tools"]}
     assert set(described) == {"load_stems", "set_reference", "list_stems", "measure", "compare_to_reference", "advise",
                               "explain_stem", "make_ab_bundle", "plot", "apply_moves", "undo_apply", "forget_move",
-                              "export_project", "push_faders", "undo_push"}
+                              "export_project", "push_faders", "undo_push", "what_if", "set_move", "measure_group",
+                              "second_opinion"}
     assert described["advise"] == ("Say which faders to move by how much, and why, from measurements. The advice "
                                    "becomes the pending moves that apply_moves renders.")
     assert all("\n" not in text and "  " not in text for text in described.values())
@@ -338,7 +339,8 @@ def test_spec_options_and_defaults(text: str, tool_choice: str, mode: str, timeo
 
 @pytest.mark.parametrize(("text", "message"), [
     ("openai:m,color=red", "unknown model option 'color=red' in 'openai:m,color=red': expected tool_choice=…, mode=…, "
-                           "timeout=…, max_tokens=…"),
+                           "timeout=…, max_tokens=…, understand=…"),
+    ("openai:m,understand=maybe", "understand=maybe in 'openai:m,understand=maybe': expected one of offline, model"),
     ("openai:m,max_tokens=0", "max_tokens=0 in 'openai:m,max_tokens=0': expected a whole number of tokens above 0"),
     ("openai:m,tool_choice=always", "tool_choice=always in 'openai:m,tool_choice=always': expected one of auto, "
                                     "required, none, omit"),

@@ -14,7 +14,8 @@ if TYPE_CHECKING:  # imported by pytest as a plugin (the fixtures), before this 
 
 pytest_plugins = ("inspector",)
 
-TOOLS = ["load", "measure", "compare", "advise", "explain", "plot", "bundle", "export", "apply", "remove_output"]
+TOOLS = ["load", "measure", "compare", "advise", "explain", "plot", "bundle", "export", "apply", "what_if", "set_move",
+         "measure_group", "second_opinion", "remove_output"]
 
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])

@@ -24,9 +24,10 @@ from faderwise.agent.mcp_server import STATE_FILE, build_server, restore_state
 from faderwise.agent.workspace import Workspace
 from faderwise.tools.daw_project import read_project
 
-TOOLS = ["load", "measure", "compare", "advise", "explain", "plot", "bundle", "export", "apply", "remove_output"]
+TOOLS = ["load", "measure", "compare", "advise", "explain", "plot", "bundle", "export", "apply", "what_if", "set_move",
+         "measure_group", "second_opinion", "remove_output"]
 WRITES = {"bundle", "apply", "remove_output"}  # may replace or remove (force, removal); export only adds
-READS_ONLY = {"measure", "compare", "explain", "plot"}
+READS_ONLY = {"measure", "compare", "explain", "plot", "what_if", "measure_group", "second_opinion"}
 
 
 def payload(result: Any) -> dict[str, Any]:
@@ -224,6 +225,43 @@ def test_apply_asks_through_the_client_where_it_can(tmp_path: Path, demo_dir: Pa
     anyio.run(session)
     assert asked == ["Render vocals -4.0 dB, drums +3.0 dB to a new folder? Version A becomes the render; your files "
                      "are not changed."] * 2
+
+
+def test_what_if_own_move_except_groups_and_second_opinion(tmp_path: Path, demo_dir: Path) -> None:
+    """The chat's new actions over MCP: a what-if changes nothing; the producer's own move replaces the advised one
+    and is what apply renders; apply leaves out the stems it is told to; a group is measured as one; the judge scores."""
+    server, workspace = in_memory(tmp_path)
+    asked: list[str] = []
+
+    async def answer(context: Any, params: mcp_types.ElicitRequestParams) -> mcp_types.ElicitResult:
+        asked.append(params.message)
+        return mcp_types.ElicitResult(action="accept", content={"confirm": True})
+
+    async def session() -> None:
+        async with Client(server, elicitation_callback=answer) as client:
+            payload(await client.call_tool("load", {"stems": str(demo_dir / "version_a"),
+                                                    "reference": str(demo_dir / "version_b")}))
+            payload(await client.call_tool("advise", {}))
+            tried = payload(await client.call_tool("what_if", {"stem": "gtr", "gain_db": 2}))["data"]
+            row = tried["stems"]["guitar"]
+            assert row["level_after_lufs"] == pytest.approx(row["level_a_lufs"] + 2.0, abs=0.011)
+            assert row["after_minus_b_lu"] == pytest.approx(row["level_after_lufs"] - row["level_b_lufs"], abs=0.011)
+            assert workspace.advice is not None and workspace.advice.gains_db() == pytest.approx(
+                {"vocals": -4.0, "drums": 3.0}, abs=0.1)  # nothing changed
+            own = payload(await client.call_tool("set_move", {"stem": "vox", "delta_db": -2}))
+            assert own["text"].startswith("The vocals move is now -2.0 dB (the producer's; it was the advised -4.0 dB)")
+            group = payload(await client.call_tool("measure_group", {"stems": ["drums", "bass"]}))["data"]
+            assert group["members"] == ["drums", "bass"] and group["b_lufs"] is not None
+            opinion = payload(await client.call_tool("second_opinion", {}))["data"]
+            # the producer's -2 dB is just over 2 dB from the measured move: right direction, correctness 3 of 5
+            vocals = opinion["stems"]["vocals"]
+            assert vocals["true_move_db"] < -4.0 and vocals["verdict"]["scores"]["correctness"] == 3
+            assert opinion["judge"] == "rubric" and opinion["stems"]["drums"]["verdict"]["scores"]["correctness"] == 5
+            assert vocals["explanation"].startswith("Lower the vocals by about 2 dB")
+            applied = payload(await client.call_tool("apply", {"except_stems": ["drums"]}))["data"]
+            assert applied["applied"] is True and applied["gains_db"] == {"vocals": -2.0}
+    anyio.run(session)
+    assert asked == ["Render vocals -2.0 dB to a new folder? Version A becomes the render; your files are not changed."]
 
 
 def test_progress_while_measuring_and_no_folder_per_plot_read(tmp_path: Path, demo_dir: Path) -> None:

@@ -72,7 +72,7 @@ def test_a_failed_expectation_exits_1(demo_dir: Path, tmp_path: Path, capsys: py
     ("stems: a\nturns:\n  - user: hi\n    expect: {tools: [apply]}\n",
      "turn 1: tools: unknown tool apply (known: load_stems, set_reference, list_stems, measure, compare_to_reference, "
      "advise, explain_stem, make_ab_bundle, plot, apply_moves, undo_apply, forget_move, export_project, push_faders, "
-     "undo_push)"),
+     "undo_push, what_if, set_move, measure_group, second_opinion)"),
     ("stems: a\nturns:\n  - user: hi\n    expect: {tools: apply_moves}\n", "turn 1: 'tools' must be a list of tool names"),
     ("stems: a\nturns:\n  - user: hi\n    expect: {grounded: maybe}\n", "turn 1: 'grounded' must be true or false"),
     ("stems: a\nllm: gpt4\nturns:\n  - user: hi\n",
