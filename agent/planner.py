@@ -122,77 +122,6 @@ def _no_calls(request: Request, has_reference: bool) -> Calls:
     return ()
 
 
-@dataclass(frozen=True)
-class IntentSpec:
-    """One row of :data:`INTENT_TABLE`: what the intent does (said in help and in the fallback's
-    "closest things I can do"), an example, and the tool calls a request of it needs."""
-
-    does: str
-    example: str
-    calls: Callable[[Request, bool], Calls]
-
-
-INTENT_TABLE: dict[str, IntentSpec] = {
-    "overview": IntentSpec("compare with the reference and propose moves", "how's my mix?", _overview_calls),
-    "which": IntentSpec("say which stem is furthest off, too loud or too quiet", "what's poking out?", _advice_calls),
-    "ranking": IntentSpec("rank the moves, biggest first", "top 3 moves", _advice_calls),
-    "can_stay": IntentSpec("say which stems can stay as they are", "which stems can stay?", _advice_calls),
-    "overall": IntentSpec("say whether your mix is louder or quieter than the reference overall",
-                          "is my mix hotter than the reference?", lambda r, ref: (("compare_to_reference", {}),)),
-    "mix_level": IntentSpec("measure the mix itself: loudness, true peak, headroom, clipping",
-                            "how much headroom is left?", lambda r, ref: (("measure", {}),)),
-    "stem": IntentSpec("one stem's move", "what about the bass?", lambda r, ref: _each("explain_stem", r)),
-    "why": IntentSpec("the evidence behind a move", "why?", lambda r, ref: (("explain_stem", _one(r)),)),
-    "how_much": IntentSpec("the exact amount of a move", "how much exactly?",
-                           lambda r, ref: (("explain_stem", _one(r)),)),
-    "measure": IntentSpec("measure a stem's loudness and peaks", "how loud is the vocal?",
-                          lambda r, ref: _each("measure", r)),
-    "compare": IntentSpec("a table of every stem against the reference", "compare",
-                          lambda r, ref: (("compare_to_reference", {}),)),
-    "what_if": IntentSpec("what a fader change would do, without making it", "what if I bring the guitar up 2 dB?",
-                          _amount_calls("what_if")),
-    "own_move": IntentSpec("set your own amount for a move", "only take the vocals down 2 instead",
-                           _amount_calls("set_move")),
-    "apply": IntentSpec("render the moves to a new folder (asks first)", "apply all of it except the drums",
-                        _apply_calls),
-    "forget": IntentSpec("drop a pending move (asks first)", "forget the bass move", _forget_calls),
-    "undo": IntentSpec("undo the last apply (asks first)", "undo", lambda r, ref: (("undo_apply", {}),)),
-    "group": IntentSpec("measure stems summed as one against the rest", "drums and bass together",
-                        lambda r, ref: (("measure_group", {"stems": list(r.stems)}),) if len(r.stems) > 1 else ()),
-    "judge": IntentSpec("a judge's second opinion on the advice", "second opinion?",
-                        lambda r, ref: (("second_opinion", {}),)),
-    "plot": IntentSpec("plot levels or loudness over time", "plot loudness over time",
-                       lambda r, ref: (("plot", {"kind": r.detail or "levels"}),)),
-    "bundle": IntentSpec("write a stem's A/B bundle", "bundle the vocals",
-                         lambda r, ref: (("make_ab_bundle", _one(r)),)),
-    "export": IntentSpec("a new copy of the DAW project with the faders moved", "export to reaper",
-                         lambda r, ref: (("export_project", {"project": r.detail} if r.detail else {}),)),
-    "push": IntentSpec("move a running DAW's faders over OSC (asks first)", "push to reaper",
-                       lambda r, ref: (("push_faders", {"daw": r.detail, **r.ports}),) if r.detail else ()),
-    "undo_push": IntentSpec("put the DAW's faders back (asks first)", "undo the push to reaper",
-                            lambda r, ref: (("undo_push", {"daw": r.detail}),) if r.detail else ()),
-    "advisor": IntentSpec("advise with another advisor", "use the single-mix advisor",
-                          lambda r, ref: (("advise", {"advisor": r.detail or "single-mix"}),)),
-    "list": IntentSpec("list the stems and pending moves", "list stems", lambda r, ref: (("list_stems", {}),)),
-    "load": IntentSpec("load your stems", "load ~/song/stems", lambda r, ref: (("load_stems", {"path": r.detail}),)),
-    "reference": IntentSpec("load a balanced reference", "reference ~/song/B",
-                            lambda r, ref: (("set_reference", {"path": r.detail}),)),
-    "scope": IntentSpec("say what gain can do about a tone request", "make the snare punchier",
-                        lambda r, ref: (("explain_stem", _one(r)),) if r.stems else (("advise", {}),)),
-    "help": IntentSpec("say what I can do", "help", _no_calls),
-    "greeting": IntentSpec("say hello", "hi", _no_calls),
-    "thanks": IntentSpec("say you're welcome", "thanks", _no_calls),
-    "clarify": IntentSpec("ask what you mean", "turn it down", _no_calls),
-    "unknown": IntentSpec("say what I can do instead", "what's the weather?", _no_calls),
-}
-"""Every intent the offline chat answers: adding one is a row here, its cue words in
-:data:`faderwise.agent.understand.CUES`, examples in ``request_examples.jsonl`` and its answer in
-:func:`write_answer`."""
-
-
-STRAY_ANSWERS = frozenset({"y", "yes", "yeah", "yep", "ok", "okay", "sure", "n", "no", "nope"})
-
-
 def classify(text: str, stem_names: Sequence[str], *, has_reference: bool, pending: Mapping[str, float] | None = None,
              focus: str | None = None, matcher: ExampleMatcher | None = None) -> Intent:
     """The intent of one message (:func:`~faderwise.agent.understand.understand`, with the shipped
@@ -261,55 +190,68 @@ def _left_alone(advice: dict[str, Any], moves: Sequence[GainMove]) -> str:
                           "it is within 0.5 dB of where it should be") if alone else ""
 
 
+@dataclass(frozen=True)
+class Done:
+    """What an answer is written from: the intent (and its request), the tools that ran without error
+    (``results``, and ``by_name``), what the producer ``said`` and the ``previous`` reply."""
+
+    intent: Intent
+    request: Request
+    results: tuple[ToolResult, ...]
+    said: str = ""
+    previous: str = ""
+
+    @property
+    def by_name(self) -> dict[str, ToolResult]:
+        return {r.name: r for r in self.results}
+
+    def artifact(self, tool: str) -> dict[str, Any] | None:
+        found = self.by_name.get(tool)
+        return found.artifact if found is not None else None
+
+    def joined(self) -> str:
+        return "\n\n".join(r.content for r in self.results)
+
+
 def write_answer(intent: Intent, results: Sequence[ToolResult], said: str = "", previous: str = "") -> str:
     """The reply to ``intent`` (the producer ``said`` it; ``previous`` is the last reply) from its
-    tools' results."""
+    tools' results: the intent's answer in :data:`INTENT_TABLE` (the results themselves when it has
+    none), part words said back first, missing instruments and failed parts last."""
     failures = [r for r in results if r.failed]
     done = [r for r in results if not r.failed]
     if not done:
         return "I couldn't do that: " + " ".join(r.content.removeprefix("Error: ") for r in failures)
-    by_name = {r.name: r for r in done}
     request = intent.request or Request(intent.kind, intent.stems, detail=intent.detail)
-    if intent.kind in ("overview", "which") and "advise" in by_name:
-        text = _advice_answer(intent, by_name["advise"].artifact, by_name.get("compare_to_reference"))
-    elif intent.kind == "ranking" and "advise" in by_name:
-        text = _ranking_answer(request, by_name["advise"].artifact)
-    elif intent.kind == "can_stay" and "advise" in by_name:
-        text = _can_stay_answer(by_name["advise"].artifact)
-    elif intent.kind == "overall" and "compare_to_reference" in by_name:
-        text = _overall_answer(by_name["compare_to_reference"].artifact)
-    elif intent.kind == "mix_level" and "measure" in by_name:
-        text = _mix_answer(request, by_name["measure"].artifact)
-    elif intent.kind == "judge":
-        first, *rest = done[0].content.split("\n")
-        text = first + "".join(f"\n- {line}" for line in rest)
-    elif intent.kind in ("what_if", "own_move", "group", "forget"):
-        text = "\n\n".join(r.content for r in done)
-        if intent.kind == "what_if":
-            text += " Say **apply** for the advised moves, or set your own (\"make it " \
-                    f"{format_difference(request.db or 0.0)} dB instead\")."
-
-    elif intent.kind == "stem":
-        text = "\n\n".join(_heard(said, r) + r.content for r in done)
-    elif intent.kind == "scope":
-        text = _scope_answer(intent, done[0], said)
-    elif intent.kind == "why":
-        text = _why_answer(done[0], previous)
-    elif intent.kind == "how_much":
-        text = _amount_answer(done[0])
-    elif intent.kind == "compare":
-        text = _comparison_answer(done[0].artifact)
-    elif intent.kind == "measure":
-        text = "\n".join(f"- {line}" for r in done for line in r.content.rstrip(".").split("; "))
-    elif intent.kind == "plot":
-        text = f"{done[0].content}\n\n```\n{done[0].artifact.get('terminal', '')}\n```"
-    elif intent.kind == "apply" and done[0].artifact.get("applied"):
-        text = done[0].content + " Say **compare** to check it against the reference, or **undo** to go back."
-    else:
-        text = "\n\n".join(r.content for r in done)
+    spec = INTENT_TABLE.get(intent.kind)
+    answered = spec.answer(Done(intent, request, tuple(done), said, previous)) if spec and spec.answer else None
+    text = answered if answered is not None else "\n\n".join(r.content for r in done)
     if failures:
         text += "\n\n" + "\n".join(f"(That part failed: {r.content.removeprefix('Error: ')})" for r in failures)
     return _said_back(request) + text + _missing_sentence(request, ())
+
+
+def _advice_of(answer: Callable[[Done, dict[str, Any]], str]) -> Callable[[Done], str | None]:
+    """An answer written from the advise tool's advice (None when it did not run)."""
+    def write(done: Done) -> str | None:
+        advice = done.artifact("advise")
+        return answer(done, advice) if advice is not None else None
+    return write
+
+
+def _what_if_answer(done: Done) -> str:
+    return done.joined() + (" Say **apply** for the advised moves, or set your own (\"make it "
+                            f"{format_difference(done.request.db or 0.0)} dB instead\").")
+
+
+def _judge_answer(done: Done) -> str:
+    first, *rest = done.results[0].content.split("\n")
+    return first + "".join(f"\n- {line}" for line in rest)
+
+
+def _apply_answer(done: Done) -> str | None:
+    if not done.results[0].artifact.get("applied"):
+        return None
+    return done.results[0].content + " Say **compare** to check it against the reference, or **undo** to go back."
 
 
 def _heard(said: str, result: ToolResult) -> str:
@@ -550,6 +492,91 @@ def _comparison_answer(artifact: dict[str, Any]) -> str:
         else:
             summary.append(f"the largest difference is the {worst}, {format_difference(diffs[worst])} LU.")
     return " ".join(summary) + "\n\n" + "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    """One row of :data:`INTENT_TABLE`: what the intent does (said in help and in the fallback's
+    "closest things I can do"), an example, and the tool calls a request of it needs."""
+
+    does: str
+    example: str
+    calls: Callable[[Request, bool], Calls]
+    answer: Callable[[Done], str | None] | None = None
+
+
+INTENT_TABLE: dict[str, IntentSpec] = {
+    "overview": IntentSpec("compare with the reference and propose moves", "how's my mix?", _overview_calls,
+                           _advice_of(lambda d, advice: _advice_answer(d.intent, advice, d.by_name.get(
+                               "compare_to_reference")))),
+    "which": IntentSpec("say which stem is furthest off, too loud or too quiet", "what's poking out?", _advice_calls,
+                        _advice_of(lambda d, advice: _advice_answer(d.intent, advice, None))),
+    "ranking": IntentSpec("rank the moves, biggest first", "top 3 moves", _advice_calls,
+                          _advice_of(lambda d, advice: _ranking_answer(d.request, advice))),
+    "can_stay": IntentSpec("say which stems can stay as they are", "which stems can stay?", _advice_calls,
+                           _advice_of(lambda d, advice: _can_stay_answer(advice))),
+    "overall": IntentSpec("say whether your mix is louder or quieter than the reference overall",
+                          "is my mix hotter than the reference?", lambda r, ref: (("compare_to_reference", {}),),
+                          lambda d: _overall_answer(d.results[0].artifact)),
+    "mix_level": IntentSpec("measure the mix itself: loudness, true peak, headroom, clipping",
+                            "how much headroom is left?", lambda r, ref: (("measure", {}),),
+                            lambda d: _mix_answer(d.request, d.results[0].artifact)),
+    "stem": IntentSpec("one stem's move", "what about the bass?", lambda r, ref: _each("explain_stem", r),
+                       lambda d: "\n\n".join(_heard(d.said, r) + r.content for r in d.results)),
+    "why": IntentSpec("the evidence behind a move", "why?", lambda r, ref: (("explain_stem", _one(r)),),
+                      lambda d: _why_answer(d.results[0], d.previous)),
+    "how_much": IntentSpec("the exact amount of a move", "how much exactly?",
+                           lambda r, ref: (("explain_stem", _one(r)),), lambda d: _amount_answer(d.results[0])),
+    "measure": IntentSpec("measure a stem's loudness and peaks", "how loud is the vocal?",
+                          lambda r, ref: _each("measure", r),
+                          lambda d: "\n".join(f"- {line}" for r in d.results for line in r.content.rstrip(".").split("; "))),
+    "compare": IntentSpec("a table of every stem against the reference", "compare",
+                          lambda r, ref: (("compare_to_reference", {}),),
+                          lambda d: _comparison_answer(d.results[0].artifact)),
+    "what_if": IntentSpec("what a fader change would do, without making it", "what if I bring the guitar up 2 dB?",
+                          _amount_calls("what_if"), _what_if_answer),
+    "own_move": IntentSpec("set your own amount for a move", "only take the vocals down 2 instead",
+                           _amount_calls("set_move")),
+    "apply": IntentSpec("render the moves to a new folder (asks first)", "apply all of it except the drums",
+                        _apply_calls, _apply_answer),
+    "forget": IntentSpec("drop a pending move (asks first)", "forget the bass move", _forget_calls),
+    "undo": IntentSpec("undo the last apply (asks first)", "undo", lambda r, ref: (("undo_apply", {}),)),
+    "group": IntentSpec("measure stems summed as one against the rest", "drums and bass together",
+                        lambda r, ref: (("measure_group", {"stems": list(r.stems)}),) if len(r.stems) > 1 else ()),
+    "judge": IntentSpec("a judge's second opinion on the advice", "second opinion?",
+                        lambda r, ref: (("second_opinion", {}),), _judge_answer),
+    "plot": IntentSpec("plot levels or loudness over time", "plot loudness over time",
+                       lambda r, ref: (("plot", {"kind": r.detail or "levels"}),),
+                       lambda d: f"{d.results[0].content}\n\n```\n{d.results[0].artifact.get('terminal', '')}\n```"),
+    "bundle": IntentSpec("write a stem's A/B bundle", "bundle the vocals",
+                         lambda r, ref: (("make_ab_bundle", _one(r)),)),
+    "export": IntentSpec("a new copy of the DAW project with the faders moved", "export to reaper",
+                         lambda r, ref: (("export_project", {"project": r.detail} if r.detail else {}),)),
+    "push": IntentSpec("move a running DAW's faders over OSC (asks first)", "push to reaper",
+                       lambda r, ref: (("push_faders", {"daw": r.detail, **r.ports}),) if r.detail else ()),
+    "undo_push": IntentSpec("put the DAW's faders back (asks first)", "undo the push to reaper",
+                            lambda r, ref: (("undo_push", {"daw": r.detail}),) if r.detail else ()),
+    "advisor": IntentSpec("advise with another advisor", "use the single-mix advisor",
+                          lambda r, ref: (("advise", {"advisor": r.detail or "single-mix"}),)),
+    "list": IntentSpec("list the stems and pending moves", "list stems", lambda r, ref: (("list_stems", {}),)),
+    "load": IntentSpec("load your stems", "load ~/song/stems", lambda r, ref: (("load_stems", {"path": r.detail}),)),
+    "reference": IntentSpec("load a balanced reference", "reference ~/song/B",
+                            lambda r, ref: (("set_reference", {"path": r.detail}),)),
+    "scope": IntentSpec("say what gain can do about a tone request", "make the snare punchier",
+                        lambda r, ref: (("explain_stem", _one(r)),) if r.stems else (("advise", {}),),
+                        lambda d: _scope_answer(d.intent, d.results[0], d.said)),
+    "help": IntentSpec("say what I can do", "help", _no_calls),
+    "greeting": IntentSpec("say hello", "hi", _no_calls),
+    "thanks": IntentSpec("say you're welcome", "thanks", _no_calls),
+    "clarify": IntentSpec("ask what you mean", "turn it down", _no_calls),
+    "unknown": IntentSpec("say what I can do instead", "what's the weather?", _no_calls),
+}
+"""Every intent the offline chat answers, with its tool calls and its answer (None: the tools'
+results as they are): adding one is a row here, its cue words in
+:data:`faderwise.agent.understand.CUES` and a few labelled examples in ``request_examples.jsonl``."""
+
+
+STRAY_ANSWERS = frozenset({"y", "yes", "yeah", "yep", "ok", "okay", "sure", "n", "no", "nope"})
 
 
 NO_TOOL_ANSWERS = ("greeting", "thanks", "clarify", "unknown")

@@ -15,9 +15,10 @@ set the benchmark scores lives in ``bench/data`` and is never read here.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -153,7 +154,22 @@ class ExampleMatcher:
                     best=float(similarity[order[0]]) if len(order) else 0.0)
 
 
-@functools.cache
+_BUILT: list[ExampleMatcher] = []
+_BUILDING = threading.Lock()
+
+
 def default_matcher() -> ExampleMatcher:
-    """The shipped bank under the static embedder, built once per process (about 1.2 s on 2 cores)."""
-    return ExampleMatcher(load_examples(), StaticEmbedder())
+    """The shipped bank under the static embedder, built once per process (about 1.2 s on 2 cores;
+    :func:`warm_up` builds it in the background while the chat opens)."""
+    with _BUILDING:
+        if not _BUILT:
+            _BUILT.append(ExampleMatcher(load_examples(), StaticEmbedder()))
+        return _BUILT[0]
+
+
+def warm_up() -> None:
+    """Build :func:`default_matcher` on a background thread (a first message waits for it, never twice)."""
+    def build() -> None:
+        with contextlib.suppress(EmbedderUnavailableError):
+            default_matcher()
+    threading.Thread(target=build, name="faderwise-request-examples", daemon=True).start()

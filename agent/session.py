@@ -32,6 +32,7 @@ from faderwise.agent.messages import message_text
 from faderwise.agent.planner import OfflinePlanner
 from faderwise.agent.prompts import SYSTEM_PROMPT
 from faderwise.agent.secrets import mask_secrets
+from faderwise.agent.semantic import warm_up
 from faderwise.agent.tools import is_yes, make_tools
 from faderwise.agent.understand import Request
 from faderwise.agent.workspace import Workspace
@@ -175,6 +176,7 @@ class AgentSession:
     # -- set-up ---------------------------------------------------------------------------------
 
     def _build(self, llm: LLMSpec, model: BaseChatModel | None = None) -> CompiledStateGraph:
+        warm_up()  # the planner's request examples load while the producer types
         model = model or make_chat_model(llm, context=self.context)
         self.workspace.judge = None if llm.provider == "offline" else LLMJudge(model, name=str(llm))
         if llm.provider == "offline":

@@ -458,8 +458,11 @@ class Workspace:
         ``true_peak_now_dbtp``, ``true_peak_after_dbtp``, ``sample_peak_after_dbfs``, ``clips``).
         """
         a = self.require_a()
-        analysis = self.analysis_a()
         names = {a.stems.resolve(name): float(gain) for name, gain in gains_db.items()}
+        for gain in names.values():
+            if not -MAX_OWN_MOVE_DB <= gain <= MAX_OWN_MOVE_DB:
+                raise StemSetError(f"{gain:+.1f} dB is beyond the ±{MAX_OWN_MOVE_DB:.0f} dB a fader move can mean")
+        analysis = self.analysis_a()
         pairs = self.prepared().pairs if self.version_b is not None else {}
         analysis_b = self.analysis_b() if self.version_b is not None else None
         advice = self.advice

@@ -254,3 +254,13 @@ def test_a_judge_model_that_gives_no_verdict_leaves_the_rubrics(demo_session: Ag
     assert lines[0] == "Second opinion from the ollama:tiny judge on the measured advice: no verdict counts."
     assert lines[6].startswith("Second opinion from the rubric judge on the measured advice: mean correctness 5.0/5")
     assert set(artifact["failed"]) == {"bass", "drums", "guitar", "keys", "vocals"} and artifact["rubric"]["judge"] == "rubric"
+
+
+def test_moves_beyond_a_fader_are_refused(demo_session: AgentSession) -> None:
+    from faderwise.tools.errors import StemSetError
+
+    workspace = demo_session.workspace
+    with pytest.raises(StemSetError, match=r"^\+40\.0 dB is beyond the ±24 dB a fader move can mean$"):
+        workspace.what_if({"guitar": 40.0})
+    with pytest.raises(StemSetError, match=r"^-30\.0 dB is beyond the ±24 dB a fader move can mean$"):
+        workspace.set_move("vocals", -30.0)
