@@ -148,7 +148,15 @@ def amount(lowered: str) -> tuple[float | None, int | None]:
 
 _EXCEPT = re.compile(r"\b(?:except(?: for)?|but not|apart from|other than|besides|excluding|minus|save for|"
                      r"everything but|all but|not the|but leave|leave out|leaving out|without)\b")
-_SKIP_BEFORE_APPLY = re.compile(r"\b(?:skip|leave|ignore|not|don'?t|forget|drop|keep)\b")
+_SKIP = re.compile(r"\b(?:skip|skipping|leave|leaving|ignore|not|don'?t|dont|forget|drop|nvm|never mind|exclude|ditch|"
+                   r"scrap|bin|cancel|remove|without|minus|except|but)\b")
+"""Words that, before a stem in its clause, leave it out of an apply ("never mind the drums, apply")."""
+_KEEP = re.compile(r"\b(?:but|except|not|apart from|other than|save for)\b")
+"""Words that, before a stem in its clause, keep its move out of a forget ("forget the drums but keep the
+vocals"; "leave the vocals alone" and "keep the snare where it is" forget those stems' moves)."""
+_REST = re.compile(r"\b(?:the rest|everything else|all the others|the others|all other \w+)\b")
+_FORGET_VERBS = re.compile(r"\b(?:forget|drop|skip|ignore|scrap|cancel|discard|remove|ditch|bin|clear|reset|nvm|"
+                           r"never mind)\b")
 COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "couple": 2, "couple of": 2}
 _COUNT = re.compile(r"\b(?:top|first|biggest|worst|main|largest)\s+(?P<a>\d|one|two|three|four|five|six|couple)\b|"
                     r"\b(?P<c>number one|one move|single (move|change|fix))\b|"
@@ -165,6 +173,20 @@ def count(lowered: str) -> int | None:
         return 1
     word = match.group("a") or match.group("b")
     return int(word) if word.isdigit() else COUNT_WORDS[word]
+
+
+def split_by_clause(lowered: str, found: Sequence[Mention], words: re.Pattern[str]) -> tuple[list[str], list[str]]:
+    """The stems named (in order), split by whether one of ``words`` comes before a stem in its own
+    part of the message (since the previous stem, or a comma, semicolon, "and" or "then")."""
+    plain: list[str] = []
+    marked: list[str] = []
+    start = 0
+    for mention in found:
+        before = lowered[start:mention.start]
+        cut = max((m.end() for m in re.finditer(r"[,;.]|\band\b|\bthen\b", before)), default=0)
+        (marked if words.search(before[cut:]) else plain).append(mention.stem)
+        start = mention.end
+    return list(dict.fromkeys(plain)), list(dict.fromkeys(marked))
 
 
 def split_except(lowered: str, found: Sequence[Mention]) -> tuple[list[str], list[str]]:
@@ -516,11 +538,18 @@ def understand(text: str, stem_names: Sequence[str], *, matcher: ExampleMatcher 
         return Request(intent, tuple(stems[:1]), db=db, **common)
     if intent in ("apply", "forget"):
         only, left_out = split_except(lowered, found_mentions)
-        if intent == "apply" and not left_out and "forget" in found and only and _SKIP_BEFORE_APPLY.search(lowered):
-            only, left_out = [], only  # "skip the drums and apply the rest"
-        if intent == "forget" and not only and re.search(r"\b(all|every|everything|clear|reset|the rest)\b", lowered):
+        rest = _REST.search(lowered)
+        if intent == "forget" and not left_out and rest is not None and only:
+            clause = re.split(r"[,;.]|\band\b|\bthen\b", lowered[rest.start():])[0]
+            clause = re.split(r"[,;.]|\band\b|\bthen\b", lowered[:rest.start()])[-1] + clause
+            if _FORGET_VERBS.search(clause):  # "keep the vocals, forget the rest"
+                only, left_out = [], only
+        elif not left_out:  # "never mind the drums, apply" / "forget the drums but keep the vocals"
+            only, left_out = split_by_clause(lowered, found_mentions, _SKIP if intent == "apply" else _KEEP)
+        if intent == "forget" and not only and (left_out or re.search(r"\b(all|every|everything|clear|reset|the rest)\b",
+                                                                      lowered)):
             return Request("forget", except_stems=tuple(left_out), detail="all", **common)
-        return Request(intent, tuple(only), except_stems=tuple(left_out), **common)
+        return Request(intent, tuple(only), except_stems=tuple(left_out) if intent == "apply" else (), **common)
     if intent == "group":
         only, left_out = split_except(lowered, found_mentions)
         if left_out or re.search(r"\b(everything|all) (but|except|apart from|other than|besides)\b", lowered):

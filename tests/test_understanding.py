@@ -100,6 +100,14 @@ def test_the_examples_add_to_the_cues_on_the_tuning_bank(matcher: ExampleMatcher
     ("just apply the vocal move", Request("apply", ("vocals",))),
     ("skip the drums and apply the rest", Request("apply", except_stems=("drums",))),
     ("drop all moves except the vocal one", Request("forget", except_stems=("vocals",), detail="all")),
+    # a stem a skip or keep word stands before is left out, never acted on
+    ("never mind the drums, apply", Request("apply", except_stems=("drums",))),
+    ("apply the vocals, skip the drums", Request("apply", ("vocals",), except_stems=("drums",))),
+    ("forget the drums but keep the vocals", Request("forget", ("drums",))),
+    ("keep the vocals, forget the rest", Request("forget", except_stems=("vocals",), detail="all")),
+    ("forget the drums, keep the rest", Request("forget", ("drums",))),
+    ("leave the vocals alone", Request("forget", ("vocals",))),
+    ("keep the snare where it is", Request("forget", ("drums",), parts=(("snare", "drums"),))),
     ("make it a couple dB on the drums instead", Request("own_move", ("drums",), db=2.0)),  # keeps the +3's way
     ("drums and bass together", Request("group", ("drums", "bass"))),
     ("how's the rhythm section sitting?", Request("group", ("drums", "bass"))),
