@@ -92,16 +92,18 @@ NUMBER_WORDS = {"half a": 0.5, "half": 0.5, "a half": 0.5, "one": 1.0, "a single
 _WORD_NUMBER = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True))
 _NUMBER = rf"(?P<sign>[+\-−]|minus |plus |negative )?\s?(?P<value>\d+(?:[.,]\d+)?|{_WORD_NUMBER})"
 _DIGITS = r"(?P<sign>[+\-−]|minus |plus |negative )?\s?(?P<value>\d+(?:[.,]\d+)?)"
+_NOT_A_GAIN = r"(?!\s*(?:lufs|lu\b|hz|khz|k\b|ms\b|s\b|sec|seconds|bpm|dbfs|dbtp|%|bars?\b|min))"
+"""A number followed by another unit is a level, a time or a frequency, not a fader move."""
 _AMOUNT_DB = re.compile(rf"(?<![\w.]){_NUMBER}\s*(?:db|dbs|decibels?|decibel)\b")
 _AMOUNT_BARE = re.compile(rf"\b(?:up|down|by|to|of|do|try|go with|make it|make that|maybe|just|only|around|about|for|"
                           rf"instead|cut|raise|lower|drop|boost|pull|push|bump|trim|take|knock|at)\s+(?:it\s+|them\s+|"
                           rf"that\s+)?(?:by\s+|to\s+|down\s+|up\s+)?(?:just\s+|only\s+|about\s+|around\s+)?{_DIGITS}"
-                          rf"(?![\w.%])")
-_AMOUNT_WORDS = re.compile(rf"\b(?:up|down|by|to)\s+(?:just\s+|only\s+|about\s+)?{_NUMBER}(?![\w.%])")
+                          rf"(?![\w.%]){_NOT_A_GAIN}")
+_AMOUNT_WORDS = re.compile(rf"\b(?:up|down|by|to)\s+(?:just\s+|only\s+|about\s+)?{_NUMBER}(?![\w.%]){_NOT_A_GAIN}")
 _AMOUNT_SIGN_WORD = re.compile(rf"\b(?:minus|plus|negative)\s+(?P<word>{_WORD_NUMBER}|\d+(?:[.,]\d+)?)\b")
-_SIGNED_BARE = re.compile(r"(?<![\w.])(?P<sign>[+\-−])(?P<value>\d+(?:[.,]\d+)?)(?![\w.%:])")
+_SIGNED_BARE = re.compile(rf"(?<![\w.])(?P<sign>[+\-−])(?P<value>\d+(?:[.,]\d+)?)(?![\w.%:]){_NOT_A_GAIN}")
 _OLD_AMOUNT = re.compile(rf"\b(?:instead of|rather than|not|from|than)\s+(?:the\s+)?{_NUMBER}")
-UP_WORDS = re.compile(r"\b(raise|raising|boost|boosting|louder|up|lift|lifting|push(?:ing)? up|bump|bumping|turn up|"
+UP_WORDS = re.compile(r"\b(raise|raising|boost|boosting|louder|up|lift|lifting|push|pushing|bump|bumping|turn up|"
                       r"bring up|crank|increase|increasing|add|adding|more|higher|plus)\b")
 DOWN_WORDS = re.compile(r"\b(lower|lowering|down|cut|cutting|drop|dropping|reduce|reducing|quieter|softer|pull|"
                         r"pulling|back off|tame|taming|trim|trimming|less|minus|knock|knocking|take off|decrease|"
@@ -314,10 +316,12 @@ CUES: tuple[tuple[str, str], ...] = (
               r"second pair of ears|review (the|your|this) (advice|suggestions|moves)|how reliable|how confident|"
               r"(advice|suggestions?|moves|recommendations?)\b.{0,25}\b(any good|legit|solid|trustworthy|right\?|correct)"),
     ("what_if", r"\b(what if|what happens if|what would happen|what'?d happen|if i|if we|if (the|my|you|u)|suppose|say i|imagine|"
-                r"would it|would that|would (the|my) mix|hypothetically|what would .{0,40} do)\b"),
+                r"would it|would that|would (the|my) mix|hypothetically|what would .{0,40} do|would \w+ing\b|"
+                r"would .{0,40}\bhelp)\b"),
     ("own_move", r"\b(only|just|instead|rather|make it|make that|go with|let'?s (do|go|try|make)|i'?ll (do|take|go)|"
                  r"change it to|set it to|i want|i'?d prefer|i'?d rather|settle|how about|not \d|do it at|"
-                 r"change|set|swap|switch|replace|(take|bring|turn|pull|knock|push|bump|drop|cut|raise|lower|nudge|trim|boost)\b)"),
+                 r"change|set|swap|switch|replace|(take|bring|turn|pull|knock|push|bump|drop|cut|raise|lower|nudge|trim|boost)\b|"
+                 r"(come|go|goes|comes|move|moves) (up|down)\b|\b(up|down) (by )?\d|louder by|quieter by)"),
     ("apply", r"\b(apply|aply|applying|go ahead|do it|commit|print (it|them|the)|make (the|those|these) (changes|moves)|"
               r"execute|run (the|those|these) moves|let'?s do (it|this|that)|go for it|make it so)\b|"
               r"\b(render|bounce) (it|them|this|that|those|these|the (moves|changes|mix|stems|rest)|everything|all)\b|"
@@ -430,8 +434,9 @@ def cues(lowered: str) -> list[str]:
 
 
 def _pick(found: list[str], lowered: str, stems: Sequence[str], db: float | None, vote: Vote | None,
-          missing: Sequence[str]) -> tuple[str, str]:
-    """The intent from the cues ``found`` and the examples' ``vote``, and what decided it."""
+          missing: Sequence[str], *, signed: bool = False) -> tuple[str, str]:
+    """The intent from the cues ``found`` and the examples' ``vote``, and what decided it (``db``: an
+    amount the message gives; ``signed``: with a direction)."""
     for name in DECISIVE:
         if name in found:
             return {"undo_plain": "undo", "mastering": "scope"}.get(name, name), "cue"
@@ -478,6 +483,8 @@ def _pick(found: list[str], lowered: str, stems: Sequence[str], db: float | None
     strong = [name for name in candidates if name not in WEAK]
     if strong:
         return strong[0], "cue"
+    if stems and signed and not {"scope", "measure"} & set(candidates):
+        return "own_move", "cue"  # "vocals -3", "up the keys by 1.5": the producer's own move (asked back first)
     if candidates:
         if vote is not None and vote.intent in candidates and vote.share(vote.intent) >= 0.5 and vote.best >= SURE:
             return vote.intent, "cue+examples"
@@ -524,7 +531,7 @@ def understand(text: str, stem_names: Sequence[str], *, matcher: ExampleMatcher 
     value, sign = amount(lowered)
     found = cues(lowered)
     vote = matcher.vote(text, stem_names) if matcher is not None else None
-    intent, how = _pick(found, lowered, stems, value, vote, missing)
+    intent, how = _pick(found, lowered, stems, value, vote, missing, signed=sign is not None)
     common = {"parts": parts, "missing": missing, "how": how}
     if intent in ("clarify", "unknown"):
         closest = [name for name, _ in (vote.ranked if vote else ())][:3]

@@ -109,6 +109,13 @@ def test_the_examples_add_to_the_cues_on_the_tuning_bank(matcher: ExampleMatcher
     ("leave the vocals alone", Request("forget", ("vocals",))),
     ("keep the snare where it is", Request("forget", ("drums",), parts=(("snare", "drums"),))),
     ("make it a couple dB on the drums instead", Request("own_move", ("drums",), db=2.0)),  # keeps the +3's way
+    ("vocals -3", Request("own_move", ("vocals",), db=-3.0)),
+    ("push the vocals 2db", Request("own_move", ("vocals",), db=2.0)),  # "push" is mixing slang for raise
+    ("make the guitar 1 db quieter", Request("own_move", ("guitar",), db=-1.0)),
+    ("the vocals are 2 dB too loud", Request("stem", ("vocals",))),  # a description, not the producer's move
+    ("set vocals to -18 LUFS", Request("measure", ("vocals",))),  # a level, not a fader move
+    ("would knocking the snare down a dB help", Request("what_if", ("drums",), db=-1.0,
+                                                        parts=(("snare", "drums"),))),
     ("drums and bass together", Request("group", ("drums", "bass"))),
     ("how's the rhythm section sitting?", Request("group", ("drums", "bass"))),
     ("everything but the vocals as one", Request("group", ("drums", "bass", "keys", "guitar"))),
