@@ -91,8 +91,20 @@ class JudgeCase:
         return CRITERIA if self.true_move_db is not None else tuple(c for c in CRITERIA if c != "correctness")
 
 
+class _Judged:
+    """What a verdict and a ranking share: ``failed`` and ``inconsistent`` decide whether they count."""
+
+    failed: str | None
+    inconsistent: str | None
+
+    @property
+    def counted(self) -> bool:
+        """Whether the scores go into averages: not failed, not inconsistent with the rubric."""
+        return not self.failed and not self.inconsistent
+
+
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(_Judged):
     """Scores (1–5 per criterion of :data:`CRITERIA`) with rationales, or ``failed`` saying why
     there are none; ``inconsistent`` says why an LLM verdict contradicts the rubric (kept, not
     counted). A criterion not scored (correctness without a reference) has a rationale, no score."""
@@ -102,11 +114,6 @@ class Verdict:
     failed: str | None = None
     attempts: int = 1
     inconsistent: str | None = None
-
-    @property
-    def counted(self) -> bool:
-        """Whether the scores go into averages: not failed, not inconsistent with the rubric."""
-        return not self.failed and not self.inconsistent
 
     def to_json(self) -> dict[str, Any]:
         return {"scores": dict(self.scores), "rationales": dict(self.rationales), "failed": self.failed,
@@ -119,7 +126,7 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Ranking:
+class Ranking(_Judged):
     """One bundle's answers ranked: ``ranks`` advisor → rank (1 = best; tied answers share the
     mean of their places), or ``failed``."""
 
@@ -128,10 +135,6 @@ class Ranking:
     failed: str | None = None
     attempts: int = 1
     inconsistent: str | None = None
-
-    @property
-    def counted(self) -> bool:
-        return not self.failed and not self.inconsistent
 
     def to_json(self) -> dict[str, Any]:
         return {"item": self.item, "ranks": dict(self.ranks), "failed": self.failed, "attempts": self.attempts,

@@ -174,18 +174,20 @@ def mentioned_stems(text: str, stem_names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(m.stem for m in mentions(text, stem_names)))
 
 
-def missing_instruments(text: str, stem_names: Sequence[str]) -> list[str]:
+def missing_instruments(text: str, stem_names: Sequence[str], *, found: Sequence[Mention] | None = None) -> list[str]:
     """Instrument words in ``text`` that no stem of the set holds ("the strings" in a session of
     vocals, drums and bass); the words of a class no stem belongs to count too (a class two stems
-    share is ambiguous, not missing)."""
+    share is ambiguous, not missing). ``found``: the text's :func:`mentions`, when the caller has them."""
     lowered = text.casefold()
     table = mention_table(stem_names)
-    held = {m.phrase for m in mentions(text, stem_names)}
+    if found is None:
+        found = mentions(text, stem_names)
+    held = {m.phrase for m in found}
     present = {stem_class(name) for name in stem_names}
     words = [*OTHER_INSTRUMENTS, *(alias for name, aliases in CLASS_ALIASES.items() if name not in present
                                   and name != "other" for alias in aliases if len(alias) > 2)]
     missing: list[str] = []
-    spans: list[tuple[int, int]] = [(m.start, m.end) for m in mentions(text, stem_names)]
+    spans: list[tuple[int, int]] = [(m.start, m.end) for m in found]
     for word in sorted(words, key=len, reverse=True):
         if word in table or word in held:
             continue

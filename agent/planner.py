@@ -141,8 +141,6 @@ def intent_of(request: Request, *, has_reference: bool) -> Intent:
         kind = "which-daw"
     if kind == "advisor":  # answered as an overview from that advisor
         return Intent("overview", (), request.detail or "single-mix", calls, request)
-    if kind == "stem" and not request.stems:
-        calls = ()
     return Intent(kind, request.stems, request.detail, calls, request)
 
 
@@ -521,7 +519,8 @@ INTENT_TABLE: dict[str, IntentSpec] = {
     "mix_level": IntentSpec("measure the mix itself: loudness, true peak, headroom, clipping",
                             "how much headroom is left?", lambda r, ref: (("measure", {}),),
                             lambda d: _mix_answer(d.request, d.results[0].artifact)),
-    "stem": IntentSpec("one stem's move", "what about the bass?", lambda r, ref: _each("explain_stem", r),
+    "stem": IntentSpec("one stem's move", "what about the bass?",
+                       lambda r, ref: _each("explain_stem", r) if r.stems else (),
                        lambda d: "\n\n".join(_heard(d.said, r) + r.content for r in d.results)),
     "why": IntentSpec("the evidence behind a move", "why?", lambda r, ref: (("explain_stem", _one(r)),),
                       lambda d: _why_answer(d.results[0], d.previous)),
@@ -667,7 +666,7 @@ class OfflinePlanner(BaseChatModel):
         found = mentions(said, stems)
         request = dataclasses.replace(request, parts=tuple(dict.fromkeys((m.phrase, m.stem) for m in found
                                                                          if m.is_part)),
-                                      missing=tuple(missing_instruments(said, stems)))
+                                      missing=tuple(missing_instruments(said, stems, found=found)))
         return intent_of(request, has_reference=bool(context.get("has_reference")))
 
     def respond(self, messages: Sequence[BaseMessage]) -> AIMessage:

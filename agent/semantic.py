@@ -98,8 +98,9 @@ def neutral(text: str, stem_names: Sequence[str]) -> str:
     """``text`` with what varies between requests of one kind made alike: stems and instruments
     become "instrument", numbers "2", so the examples vote on what is asked, not on what about."""
     lowered = text.casefold()
-    spans = [(m.start, m.end) for m in mentions(lowered, stem_names)]
-    for word in missing_instruments(lowered, stem_names):
+    found = mentions(lowered, stem_names)
+    spans = [(m.start, m.end) for m in found]
+    for word in missing_instruments(lowered, stem_names, found=found):
         spans += [(m.start(), m.end()) for m in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", lowered)]
     for start, end in sorted(set(spans), reverse=True):
         lowered = lowered[:start] + "instrument" + lowered[end:]

@@ -527,7 +527,7 @@ def understand(text: str, stem_names: Sequence[str], *, matcher: ExampleMatcher 
     found_mentions = mentions(text, stem_names)
     stems = list(dict.fromkeys(m.stem for m in found_mentions))
     parts = tuple(dict.fromkeys((m.phrase, m.stem) for m in found_mentions if m.is_part))
-    missing = tuple(missing_instruments(text, stem_names))
+    missing = tuple(missing_instruments(text, stem_names, found=found_mentions))
     value, sign = amount(lowered)
     found = cues(lowered)
     vote = matcher.vote(text, stem_names) if matcher is not None else None
