@@ -83,13 +83,31 @@ def masking_sentence(facts: Mapping[str, object]) -> str:
     return sentence + "."
 
 
+def _louder(db: float) -> str:
+    return "louder" if db > 0 else "quieter"
+
+
 def level_clause(a_minus_b_db: float, facts: Mapping[str, object]) -> str:
-    """": in your mix this stem is 4.0 dB louder than in the reference (-15.0 against -19.0 LUFS)"."""
-    comparison = "louder" if a_minus_b_db > 0 else "quieter"
-    clause = f": in your mix this stem is {abs(a_minus_b_db):.1f} dB {comparison} than in the reference"
+    """": in your mix this stem is 4.0 dB louder than in the reference (-15.0 against -19.0 LUFS)".
+
+    The figure said is the one its numbers show (the two loudnesses as printed, subtracted), so a
+    sentence never contradicts itself; where the whole mix differs too (``facts``'
+    ``master_a_minus_b_db``, the level every stem shares), the clause adds what is left against
+    the rest of the mix, which is what the move undoes."""
     level_a, level_b = facts.get("level_a_lufs"), facts.get("level_b_lufs")
-    if isinstance(level_a, (int, float)) and isinstance(level_b, (int, float)):
+    shown = isinstance(level_a, (int, float)) and isinstance(level_b, (int, float))
+    stated = round(round(level_a, 1) - round(level_b, 1), 1) if shown else round(a_minus_b_db, 1)  # type: ignore[arg-type]
+    clause = (f": in your mix this stem is {abs(stated):.1f} dB {_louder(stated)} than in the reference"
+              if stated else ": in your mix this stem is as loud as in the reference")
+    if shown:
         clause += f" ({level_a:.1f} against {level_b:.1f} LUFS)"
+    master = facts.get("master_a_minus_b_db")
+    if isinstance(master, (int, float)) and round(master, 1):
+        shared = round(master, 1)
+        left = round(stated - shared, 1)
+        clause += (f", and the whole mix is {abs(shared):.1f} dB {_louder(shared)} (the master's level, not balance), "
+                   + (f"so against the rest of your mix it is {abs(left):.1f} dB {_louder(left)}" if left else
+                      "so against the rest of your mix it sits as in the reference"))
     return clause + "."
 
 

@@ -47,3 +47,45 @@ def headroom_sentence(headroom: dict[str, float | None]) -> str:
     return (f"With these moves the mix peaks at {true_peak:+.1f} dBTP{' and clips' if clips else ''}, over the "
             f"{TRUE_PEAK_CEILING_DBTP:.0f} dBTP ceiling: lower the master by {-trim:.1f} dB as well, or apply with "
             "--peak-safe, which lowers every stem by the same amount and keeps the balance.")
+
+
+def master_trim_db(advice: Advice) -> float:
+    """The master trim (dB, 0 or less) the advice's headroom check names: what keeps the mix
+    under the ceiling after the moves (0 when it was fine or not checked)."""
+    headroom = advice.evidence.get("headroom") if isinstance(advice.evidence, dict) else None
+    trim = headroom.get("master_trim_db") if isinstance(headroom, dict) else None
+    return min(0.0, float(trim)) if isinstance(trim, (int, float)) and math.isfinite(trim) else 0.0
+
+
+def master_move_db(advice: Advice) -> tuple[float, str | None]:
+    """What a DAW's master fader moves by when the advice's master is carried over (``export
+    --master``): the level every stem shared (:attr:`Advice.global_offset_db`), held so the mix
+    stays under the ceiling after the moves — lowered by the headroom trim, and raised no further
+    than the headroom left. The note says when the master offset was cut short (``None`` if not)."""
+    headroom = advice.evidence.get("headroom") if isinstance(advice.evidence, dict) else None
+    true_peak = headroom.get("mix_true_peak_after_dbtp") if isinstance(headroom, dict) else None
+    if not isinstance(true_peak, (int, float)) or not math.isfinite(true_peak):
+        return advice.global_offset_db + master_trim_db(advice), None
+    room = TRUE_PEAK_CEILING_DBTP - true_peak  # what the master may rise by after the moves (negative: must fall)
+    move = min(advice.global_offset_db, room)
+    if move >= advice.global_offset_db or advice.global_offset_db <= 0:
+        return move, None  # all the offset asks, or a trim down that the master line shows
+    went = f"goes up {move:.1f} dB" if move > 0 else "stays at its level" if move == 0 else f"goes down {-move:.1f} dB"
+    return move, (f"the master {went}, not {advice.global_offset_db:+.1f} dB as the reference's level asks: more "
+                  f"would pass the {TRUE_PEAK_CEILING_DBTP:.0f} dBTP ceiling")
+
+
+def clipping_warning(advice: Advice, *, remedy: str) -> str | None:
+    """What to say where the advice goes into a DAW without its master (an export without
+    ``--master``, a push): the mix would pass the ceiling; ``remedy`` names what to do there."""
+    trim = master_trim_db(advice)
+    if trim >= 0.0:
+        return None
+    headroom = advice.evidence.get("headroom", {})
+    true_peak = headroom.get("mix_true_peak_after_dbtp")
+    sample_peak = headroom.get("mix_sample_peak_after_dbfs")
+    clips = isinstance(sample_peak, (int, float)) and sample_peak >= CLIP_DBFS
+    peak = f"peaks at {true_peak:+.1f} dBTP{' and clips' if clips else ''}" if isinstance(true_peak, (int, float)) \
+        else "passes the ceiling"
+    return (f"with these moves the mix {peak}, over the {TRUE_PEAK_CEILING_DBTP:.0f} dBTP ceiling: lower the master "
+            f"by {-trim:.1f} dB as well ({remedy})")

@@ -78,7 +78,9 @@ def level_difference(a: Measurement, b: Measurement) -> LevelDifference:
     cells = (power_b >= power_b.max() * 10 ** (-CELL_RANGE_DB / 10)) & (power_a > 0)
     if not cells.any():
         return LevelDifference(math.nan, math.nan, math.nan, 0)
-    ratios = 10 * np.log10(power_a[cells] / power_b[cells])
+    # Band powers are averaged over channels; BS.1770 adds the channels' powers, so a mono B stem
+    # and A's stereo bounce of it (−3 dB a side) compare equal only once each counts its channels.
+    ratios = 10 * np.log10(power_a[cells] / power_b[cells]) + 10 * math.log10(a.bands.channels / b.bands.channels)
     weights = power_b[cells]
     q25, median, q75 = weighted_quantiles(ratios, weights, (0.25, 0.5, 0.75))
     used_frames = int(np.count_nonzero(cells.any(axis=1)))
@@ -221,7 +223,8 @@ class MeasuredAdvisor:
                 balance = difference.a_minus_b_db - master
                 delta, low, high = -balance, -(difference.high_db - master), -(difference.low_db - master)
                 confidence = confidence_label((high - low) / 2)
-                facts.update({"a_minus_b_db": json_number(difference.a_minus_b_db, 2), "move_db": json_number(delta, 2),
+                facts.update({"a_minus_b_db": json_number(difference.a_minus_b_db, 2),
+                              "master_a_minus_b_db": json_number(master, 2), "move_db": json_number(delta, 2),
                               "range_db": [json_number(low, 2), json_number(high, 2)], "confidence": confidence,
                               "frames": difference.frames, "status": "measured"})
                 if is_leave(delta):
@@ -229,7 +232,7 @@ class MeasuredAdvisor:
                 else:
                     moves.append(GainMove(stem=name, delta_db=delta, low_db=low, high_db=high))
                     sentences.append(join([
-                        instruction(name, delta) + level_clause(balance, facts),
+                        instruction(name, delta) + level_clause(difference.a_minus_b_db, facts),
                         backing_sentence(facts), moment_sentence(facts, delta),
                         masking_sentence(facts) if delta > 0 else "", confidence_sentence(low, high),
                     ]))

@@ -76,7 +76,7 @@ def parse_moves(text: str, stem_names: Iterable[str], *, instructions_only: bool
     not what it describes ("the bass is 3 dB louder than in the reference").
     """
     names = list(stem_names)
-    table = mention_table(names)
+    table = mention_table(names) | {name.casefold(): name for name in names}  # the name as written, brackets and all
     marked = _mark_stems(text, table)
     readings: list[_Reading] = []
     previous: tuple[str, ...] = ()
@@ -103,8 +103,9 @@ def instructs_a_move(text: str) -> bool:
 def _mark_stems(text: str, table: dict[str, str]) -> str:
     """Replace every stem mention with «name», longest phrases first; keep lists together."""
     phrases = sorted(table, key=len, reverse=True)
-    pattern = re.compile(r"\b(?:the\s+|my\s+|your\s+|our\s+)?(" + "|".join(re.escape(p) for p in phrases) + r")\b",
-                         re.IGNORECASE)
+    # not "\b": a name may begin or end with a bracket or other non-word character ("Video [chan 1]")
+    pattern = re.compile(r"(?<!\w)(?:the\s+|my\s+|your\s+|our\s+)?(" + "|".join(re.escape(p) for p in phrases) +
+                         r")(?!\w)", re.IGNORECASE)
     marked = pattern.sub(lambda m: f"«{table[m.group(1).casefold()]}»", text)
     # "«a», «b» and «c»" is one group: join with "+" so the clause splitter leaves it alone.
     list_joint = re.compile(r"(«[^»]+»)\s*(?:,\s*(?:and\s+)?|\s+and\s+|\s*&\s*|\s*/\s*)(?=«)")

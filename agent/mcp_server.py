@@ -67,7 +67,7 @@ from faderwise.agent.secrets import mask_secrets
 from faderwise.agent.tools import bundle_result, make_tools, moves_text, plan_content, render_moves
 from faderwise.agent.workspace import Workspace, load
 from faderwise.tools import errors
-from faderwise.tools.daw_project import read_project
+from faderwise.tools.daw.project import read_project
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.json_files import plain_json, read_json, write_json
 from faderwise.tools.outputs import MARKER, command_inputs, output_kind

@@ -38,12 +38,12 @@ from faderwise.advisor.model import Advice, GainMove
 from faderwise.agent.plots import write_plot
 from faderwise.agent.workspace import LoadedStems, NothingLoadedError, Workspace
 from faderwise.tools.analysis import TRUE_PEAK_CEILING_DBTP, headroom_warnings, json_number, peak_warning
-from faderwise.tools.daw_project import RELATIVE_NOTE, FaderPlan, change_lines
+from faderwise.tools.daw.export import RELATIVE_NOTE, FaderPlan, change_lines
+from faderwise.tools.daw.osc import OscDaw
+from faderwise.tools.daw.push import AlreadyPushedError, apply_push, last_push, plan_push, repeated_push
+from faderwise.tools.daw.push import undo_push as undo_push_faders
 from faderwise.tools.errors import FaderwiseError
-from faderwise.tools.fader_push import AlreadyPushedError, apply_push, last_push, plan_push, repeated_push
-from faderwise.tools.fader_push import undo_push as undo_push_faders
 from faderwise.tools.json_files import plain_json
-from faderwise.tools.osc_faders import OscDaw
 from faderwise.tools.report import format_difference, format_level
 
 StemArg = Annotated[str | None, "a stem name or the words for it ('vox', 'the kick'); omit for the stem the "
@@ -133,7 +133,7 @@ def move_headline(stem: str, facts: Mapping[str, Any], move: GainMove) -> str:
     """"Lower the vocals by about 4 dB: in your mix this stem is 4.0 dB louder than in the
     reference (-15.0 against -19.0 LUFS)." (the comparison only when measured against B)."""
     if facts.get("status") == "measured" and isinstance(facts.get("a_minus_b_db"), (int, float)):
-        return instruction(stem, move.delta_db) + level_clause(-move.delta_db, facts)
+        return instruction(stem, move.delta_db) + level_clause(float(facts["a_minus_b_db"]), facts)
     in_a, in_b = facts.get("stem_to_mix_a_lu"), facts.get("stem_to_mix_b_lu")
     if facts.get("status") == "relative" and isinstance(in_a, (int, float)) and isinstance(in_b, (int, float)):
         return (instruction(stem, move.delta_db) + f": it sits at {in_a:+.1f} LU against your mix, where the "
@@ -548,7 +548,7 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         daw: Annotated[Literal["reaper", "ardour"], "the DAW listening for OSC"],
         host: Annotated[str | None, "where it runs (default this machine)"] = None,
         port: Annotated[int | None, "its OSC port (default REAPER 8000, Ardour 3819)"] = None,
-        listen_port: Annotated[int | None, "the port its replies come to (default REAPER 9000)"] = None,
+        listen_port: Annotated[int | None, "the port its replies come to (default REAPER 9000, Ardour 8000)"] = None,
     ) -> Result:
         """Move the running DAW's faders by the session's moves over OSC: reads the faders, shows the plan (a dry
         run) and asks the producer before sending anything; undo_push puts them back."""

@@ -5,6 +5,11 @@ stems panel (levels of A and B and the pending moves, updated as the agent measu
 view, and a multiline input (Enter sends, Shift+Enter or Ctrl+J adds a line; pasted text is
 never sent on its own). Slash commands complete with Tab. Key bindings have ids, so the config
 file's ``[keys]`` table can remap them.
+
+Names from a project, a file or a producer (``Video [chan 1]``, ``Gtr [/x]``) are data: no widget here
+reads what it shows as markup. Static widgets take ``markup=False``, a table cell or a title is given
+as :class:`~rich.text.Text` or :class:`~textual.content.Content`, the log has markup off, and replies
+are Markdown (which has no markup of Rich's).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Collapsible, DataTable, Footer, Header, Markdown, RichLog, Static, TextArea
 
@@ -103,7 +109,9 @@ class StemsPanel(DataTable):
             name = f"▸ {row['stem']}" if row.get("focus") else f"  {row['stem']}"
             cells = (format_cell(row.get("a_lufs")), format_cell(row.get("b_lufs")),
                      format_cell(row.get("a_minus_b_lu"), signed=True), format_cell(row.get("move_db"), signed=True))
-            self.add_row(name, *(Text(f" {cell}", justify="right") for cell in cells), key=str(row["stem"]))
+            # a stem's name as Text: a str cell would be read as markup ("Video [chan 1]" would lose "[chan 1]")
+            self.add_row(Text(name, no_wrap=True, end=""), *(Text(f" {cell}", justify="right") for cell in cells),
+                         key=str(row["stem"]))
 
 
 class ChatInput(TextArea):
@@ -144,13 +152,15 @@ class ToolBlock(Collapsible):
     def __init__(self, name: str, args: Mapping[str, Any]) -> None:
         shown = ", ".join(f"{key}={value!r}" for key, value in args.items())
         self.call_title = f"{name}({shown})"
-        self.result = Static("running…", classes="tool-result")
+        self.result = Static("running…", classes="tool-result", markup=False)
         self.running = True
-        super().__init__(self.result, title=f"⚙ {self.call_title}", collapsed=True, classes="tool")
+        # the title as Content, not a str (which Collapsible reads as markup): the arguments hold names
+        super().__init__(self.result, title=Content(f"⚙ {self.call_title}"), collapsed=True,  # type: ignore[arg-type]
+                         classes="tool")
 
     def finish(self, content: str, *, failed: bool) -> None:
         self.running = False
-        self.title = f"{'✗' if failed else '✓'} {self.call_title}"
+        self.title = Content(f"{'✗' if failed else '✓'} {self.call_title}")  # type: ignore[assignment]
         self.result.update(content)
         if failed:
             self.add_class("failed")
@@ -203,7 +213,7 @@ class ChatApp(App[None]):
             with Vertical(id="side"):
                 yield StemsPanel(id="stems")
                 yield RichLog(id="log", wrap=True, markup=False)
-        yield Static("", id="hint")
+        yield Static("", id="hint", markup=False)  # what is measured, or the slash commands: "[PORT]" is text
         yield ChatInput(id="input", soft_wrap=True, show_line_numbers=False)
         yield Footer()
 

@@ -223,8 +223,9 @@ def path_in(text: str) -> str | None:
             continue
         if not re.search(r"(?:^|[/\\])\.+$", path):  # a full stop ends the sentence, not a ".." component
             path = path.rstrip(".")
-        if match.group(1) is None and re.fullmatch(r"a/b|\+|/\w+|[a-z]+/[a-z]+", path, re.IGNORECASE):
-            continue  # "A/B", a slash command's name
+        if match.group(1) is None and (re.fullmatch(r"a/b|\+|/\w+|[a-z]+/[a-z]+", path, re.IGNORECASE)
+                                       or "[/" in path):
+            continue  # "A/B", a slash command's name, a name with a closing tag in it ("[bold]Vox[/bold]")
         return path
     return None
 

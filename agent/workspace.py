@@ -41,20 +41,13 @@ from faderwise.tools.analysis import (
 )
 from faderwise.tools.bundle import ABBundle, make_bundle, write_bundle
 from faderwise.tools.compare import Comparison, analyze_pair, compare_analyses
-from faderwise.tools.daw_project import (
-    FaderPlan,
-    StemMapping,
-    is_project_file,
-    open_stems_and_mapping,
-    plan_fader_moves,
-    read_project,
-    write_project,
-    write_project_beside,
-)
+from faderwise.tools.daw.export import FaderPlan, plan_fader_moves, write_project, write_project_beside
+from faderwise.tools.daw.mapping import StemMapping, open_stems_and_mapping
+from faderwise.tools.daw.model import Project
+from faderwise.tools.daw.project import is_project_file, read_project
 from faderwise.tools.errors import FaderwiseError, OutputError, OutputExistsError, StemSetError
 from faderwise.tools.json_files import plain_json
 from faderwise.tools.outputs import command_inputs, output_identity, remove_output, slug
-from faderwise.tools.project_model import Project
 from faderwise.tools.remedies import CHAT, Remedies, remedies, remedies_for
 from faderwise.tools.render import RenderedMix, mix_peaks, render_mix, write_render
 from faderwise.tools.stem_files import StemSource, in_memory_if_small

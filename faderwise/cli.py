@@ -2,6 +2,10 @@
 
 Errors that faderwise raises on purpose (:class:`faderwise.tools.errors.FaderwiseError`) become one line on
 stderr and exit status 2; nothing half-written is left behind.
+
+Names from a project, a file or a producer (``Video [chan 1]``, ``Gtr [/x]``) are data: Rich prints
+them as they are, never as markup or emoji codes. Every console here is made by :func:`literal_console`
+(markup and emoji off), and faderwise's own styling comes as :class:`rich.text.Text` (:func:`warn`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from faderwise import __version__
 from faderwise.tools.errors import FaderwiseError, one_line
@@ -25,7 +31,7 @@ from faderwise.tools.paths import data_dir
 
 if TYPE_CHECKING:  # the advisor package loads only for the commands that need it
     from faderwise.advisor.model import Advice
-    from faderwise.tools.daw_project import FaderPlan
+    from faderwise.tools.daw.export import FaderPlan
     from faderwise.tools.stem_files import StemSource
 
 
@@ -35,6 +41,22 @@ class FaderwiseUsageError(FaderwiseError):
 EXIT_ERROR = 2
 # Inputs longer than this (seconds of stems to measure, all stems counted) get a progress bar on a terminal.
 PROGRESS_THRESHOLD_S = 1000.0
+
+
+def literal_console(*, stderr: bool = False) -> Console:
+    """A Rich console that prints strings as they are: markup (``[bold]``, ``[/x]``) and emoji
+    codes (``:fire:``) off, since what it prints holds names from projects, files and producers."""
+    return Console(stderr=stderr, markup=False, emoji=False)
+
+
+def styled(prefix: str, style: str, data: str) -> Text:
+    """``prefix`` in ``style``, a space, then ``data`` as it is (never read as markup)."""
+    return Text.assemble((prefix, style), " ", data)
+
+
+def warn(err: Console, message: str, *, prefix: str = "warning:") -> None:
+    """``warning: message`` on stderr, the prefix yellow and ``message`` as it is."""
+    err.print(styled(prefix, "yellow", message), highlight=False, soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--plot", type=Path, metavar="FILE.png", help="write short-term loudness over time")
     analyze.add_argument("--force", action="store_true", help="replace FILE.png if faderwise wrote it before")
     add_map_option(analyze)
+    add_pan_law_option(analyze)
     add_workers_option(analyze)
     analyze.set_defaults(handler=run_analyze)
 
@@ -76,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(different)? default: detect")
     advise.add_argument("--json", action="store_true", help="print the advice as JSON")
     add_map_option(advise)
+    add_pan_law_option(advise)
     add_workers_option(advise)
     advise.set_defaults(handler=run_advise)
 
@@ -87,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--seconds", type=float, default=30.0, help="longest window, where the target plays most "
                         "(default 30, the most an audio-language model hears per clip)")
     bundle.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    add_pan_law_option(bundle)
     bundle.set_defaults(handler=run_bundle)
 
     apply = commands.add_parser("apply", help="apply advice to the stems and render the mix to a new folder")
@@ -98,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--master", action="store_true", help="also apply the advice's master (global) offset")
     apply.add_argument("--peak-safe", action="store_true", help="trim all stems so the mix peaks at -1 dBTP")
     apply.add_argument("--plot", type=Path, metavar="FILE.png", help="stem loudness before, after (and B)")
+    add_pan_law_option(apply)
     apply.add_argument("--reference", type=Path, help="Version B, drawn in the plot")
     add_workers_option(apply)
     apply.set_defaults(handler=run_apply)
@@ -111,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("project", "csv", "json"), default="project",
                         help="project (default): a copy of --project with the faders moved; csv or json: one row per "
                         "move (stem, track, current dB, move dB, new dB)")
-    export.add_argument("--master", action="store_true", help="also move the master fader by the advice's master offset")
+    export.add_argument("--master", action="store_true", help="also move the master fader: by the advice's master "
+                        "offset, and down by the trim its headroom check names when the moves would clip")
     export.add_argument("--force", action="store_true", help="replace OUT if faderwise wrote it before (JSON only: a "
                         "project or CSV carries no mark of faderwise, so it is never replaced)")
     add_map_option(export)
@@ -124,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--host", help="where it runs (default 127.0.0.1; --undo: where the push went)")
     push.add_argument("--port", type=port_number, help="its OSC port (default REAPER 8000, Ardour 3819)")
     push.add_argument("--listen", type=port_number, metavar="PORT", help="the port its replies come to (default REAPER 9000, "
-                      "as set in its control surface; Ardour replies to any free port)")
+                      "as set in its control surface; Ardour 8000, its default reply port in 'Manual' port mode, "
+                      "which its 'Auto' mode answers too)")
     push.add_argument("--apply", action="store_true", help="send the moves (without it: a dry run that only shows them)")
     push.add_argument("--undo", action="store_true", help="put back the faders of the last push")
     push.add_argument("--again", action="store_true", help="push moves that were the last push again (they are "
@@ -274,26 +302,36 @@ def add_workers_option(parser: argparse.ArgumentParser) -> None:
                         "default: the config's workers, else auto. The numbers do not depend on it")
 
 
+def add_pan_law_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pan-law", type=float, metavar="DB", dest="pan_law",
+                        help="the level a mono stem of a folder plays at on each side of a stereo set (default -3, "
+                        "equal power, as Ardour and most DAWs pan a mono track to the centre; 0 copies it at full "
+                        "level); a REAPER or Ardour project uses its own")
+
+
 def add_map_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map", type=Path, metavar="MAP.yaml", help="a project's tracks to stem files (track name: "
                         "file, or null to leave a track out); default SONG.stems.yaml beside the project if it "
                         "exists, else by name")
 
 
-def open_stems(path: Path, *, map_file: Path | None = None, err: Console | None = None) -> StemSource:
+def open_stems(path: Path, *, map_file: Path | None = None, err: Console | None = None,
+               pan_law_db: float | None = None) -> StemSource:
     """A stem set from the command line: a project's bounced stems (the mapping shown on stderr),
     or what :func:`~faderwise.tools.stem_files.open_stem_set` opens."""
-    from faderwise.tools.daw_project import is_project_file, open_stems_and_mapping
+    from faderwise.tools.daw.mapping import open_stems_and_mapping
+    from faderwise.tools.daw.project import is_project_file
 
     if map_file is not None and not is_project_file(path):
         raise FaderwiseUsageError(f"--map maps a project's tracks to stems, and {path} is not a .RPP or .ardour project")
-    stems, mapping = open_stems_and_mapping(path, map_file=map_file)
+    stems, mapping = open_stems_and_mapping(path, map_file=map_file, pan_law_db=pan_law_db)
     if mapping is not None:
-        err = err or Console(stderr=True)
+        err = err or literal_console(stderr=True)
+        # a name or path is data: literal whatever console the caller passed
         err.print(f"{path}: {mapping.project.daw_name} project, {len(mapping.files)} stems (track ← stem file):",
-                  highlight=False, soft_wrap=True)
+                  markup=False, emoji=False, highlight=False, soft_wrap=True)
         for line in mapping.lines():
-            err.print(f"  {line}", highlight=False, soft_wrap=True)
+            err.print(f"  {line}", markup=False, emoji=False, highlight=False, soft_wrap=True)
     return stems
 
 
@@ -318,7 +356,7 @@ def resolve_workers(args: argparse.Namespace) -> int:
 
 def run_analyze(args: argparse.Namespace) -> int:
     analyze_paths(args.stems, args.reference, plot=args.plot, as_json=args.json, force=args.force,
-                  workers=resolve_workers(args), map_file=args.map)
+                  workers=resolve_workers(args), map_file=args.map, pan_law_db=args.pan_law)
     return 0
 
 
@@ -327,7 +365,8 @@ def run_bundle(args: argparse.Namespace) -> int:
     from faderwise.tools.bundle import make_bundle, write_bundle
     from faderwise.tools.stem_files import open_stem_set
 
-    version_a, version_b = open_stem_set(args.stems), open_stem_set(args.reference)  # the window is read alone
+    version_a, version_b = (open_stem_set(args.stems, pan_law_db=args.pan_law),  # the window is read alone
+                            open_stem_set(args.reference, pan_law_db=args.pan_law))
     (target,) = require_stems([args.stem], version_a.names, label=version_a.label)
     check_target(args.out, folder=True, force=args.force)
     bundle = make_bundle(version_a, version_b, target, max_s=args.seconds)
@@ -348,9 +387,10 @@ def run_advise(args: argparse.Namespace) -> int:
             raise FaderwiseUsageError(f"{args.stems}: a bundle holds its own reference and target; "
                                       "--reference, --stem and other advisors do not apply")
         return _print_advice(service.advise_bundle(read_bundle(args.stems)), as_json=args.json)
-    err = Console(stderr=True)
-    version_a = in_memory_if_small(open_stems(args.stems, map_file=args.map, err=err))
-    version_b = in_memory_if_small(open_stems(args.reference, err=err)) if args.reference is not None else None
+    err = literal_console(stderr=True)
+    version_a = in_memory_if_small(open_stems(args.stems, map_file=args.map, err=err, pan_law_db=args.pan_law))
+    version_b = in_memory_if_small(open_stems(args.reference, err=err, pan_law_db=args.pan_law)) \
+        if args.reference is not None else None
     choice = service.choose(args.advisor, has_reference=version_b is not None)  # refused before measuring
     with _ProgressBar(err, enabled=_worth_a_bar(version_a, version_b) and err.is_terminal) as on_progress:
         advice = service.advise(version_a, version_b, advisor=choice.spec, stems=args.stem, material=args.material,
@@ -369,7 +409,7 @@ def _print_advice(advice: Advice, *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(advice.to_json(), indent=2, allow_nan=False))
     else:
-        Console().print(render_advice(advice), soft_wrap=True)
+        literal_console().print(render_advice(advice), soft_wrap=True)
     return 0
 
 
@@ -393,11 +433,11 @@ def run_apply(args: argparse.Namespace) -> int:
     from faderwise.tools.render import write_render
     from faderwise.tools.stem_files import in_memory_if_small, open_stem_set
 
-    err = Console(stderr=True)
+    err = literal_console(stderr=True)
     service = AdviceService(workers=resolve_workers(args))
     advice = read_advice(args.advice)
-    version_a = in_memory_if_small(open_stem_set(args.stems))  # two passes: the peaks, then the render
-    reference = open_stem_set(args.reference) if args.reference is not None else None
+    version_a = in_memory_if_small(open_stem_set(args.stems, pan_law_db=args.pan_law))  # two passes: peaks, render
+    reference = open_stem_set(args.reference, pan_law_db=args.pan_law) if args.reference is not None else None
     # every input is read (and registered) now: refuse a bad --out or --plot before rendering
     check_target(args.out, folder=True, force=args.force)
     if args.plot is not None:
@@ -408,7 +448,7 @@ def run_apply(args: argparse.Namespace) -> int:
     applied = ", ".join(f"{name} {gain:+.1f} dB" for name, gain in rendered.gains_db.items() if gain) or "nothing"
     print(f"applied {applied}; wrote {out}/stems, {out}/mix.wav and {out}/render.json")
     for line in rendered.warnings:
-        err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
+        warn(err, line)
     if args.plot is not None:
         with command_inputs():  # the render is read back to be drawn: it is this step's input, not an output
             after = analyze_stem_set(open_stem_set(out))
@@ -420,42 +460,48 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from faderwise.advisor.model import read_advice
-    from faderwise.tools.daw_project import plan_fader_moves, read_project, write_fader_table, write_project
+    from faderwise.tools.daw.export import plan_fader_moves, write_fader_table, write_project
+    from faderwise.tools.daw.project import read_project
 
     if args.format == "project" and args.project is None:
         raise FaderwiseUsageError("export writes a new project: give --project SONG.RPP|SONG.ardour, or --format csv|json")
     if args.map is not None and args.project is None:
         raise FaderwiseUsageError("--map maps a project's tracks: give --project too")
+    from faderwise.advisor.headroom import clipping_warning, master_move_db
+
     advice = read_advice(args.advice)
     project = read_project(args.project) if args.project is not None else None
     check_target(args.out, folder=False, force=args.force)  # refused before anything is planned
+    master_db, master_note = master_move_db(advice) if args.master else (0.0, None)
     plan = plan_fader_moves(advice.gains_db(), project=project, map_file=args.map, where=str(args.advice),
-                            master_db=advice.global_offset_db if args.master else 0.0)
+                            master_db=master_db)
+    clipping = None if args.master else clipping_warning(advice, remedy="export --master does it")
+    notes = [note for note in (master_note, clipping) if note]
     if args.format == "project":
         out = write_project(plan, args.out, force=args.force)
     else:
         out = write_fader_table(plan, args.out, table_format=args.format, force=args.force)
-    _print_plan(plan, heading=None)
+    _print_plan(plan, heading=None, notes=notes)
     print(f"wrote {out}")
     return 0
 
 
-def _print_plan(plan: FaderPlan, *, heading: str | None) -> None:
-    """The relative/absolute note, one line per fader change, then the warnings on stderr."""
-    from faderwise.tools.daw_project import RELATIVE_NOTE, change_lines
+def _print_plan(plan: FaderPlan, *, heading: str | None, notes: Sequence[str] = ()) -> None:
+    """The relative/absolute note, one line per fader change, then the warnings (and ``notes``) on stderr."""
+    from faderwise.tools.daw.export import RELATIVE_NOTE, change_lines
 
     print(heading or RELATIVE_NOTE + (f" in {plan.project.source}" if plan.project else ""))
     for line in change_lines(plan):
         print(f"  {one_line(line)}")
-    err = Console(stderr=True)
-    for warning in plan.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    err = literal_console(stderr=True)
+    for warning in (*plan.warnings, *notes):
+        warn(err, warning)
 
 
 def run_push(args: argparse.Namespace) -> int:
-    from faderwise.tools.daw_project import RELATIVE_NOTE
-    from faderwise.tools.fader_push import apply_push, plan_push, repeated_push, undo_push
-    from faderwise.tools.osc_faders import OscDaw
+    from faderwise.tools.daw.export import RELATIVE_NOTE
+    from faderwise.tools.daw.osc import OscDaw
+    from faderwise.tools.daw.push import apply_push, plan_push, repeated_push, undo_push
 
     if args.undo:
         if args.advice is not None or args.apply or args.again or args.map is not None:
@@ -469,12 +515,15 @@ def run_push(args: argparse.Namespace) -> int:
         return _report_not_taken(outcome.not_taken, args.osc)
     if args.advice is None:
         raise FaderwiseUsageError("push needs ADVICE.json (from faderwise advise --json), or --undo")
+    from faderwise.advisor.headroom import clipping_warning
     from faderwise.advisor.model import read_advice
 
     advice = read_advice(args.advice)
     with OscDaw(args.osc, args.host or "127.0.0.1", args.port, listen_port=args.listen, timeout=args.timeout) as daw:
         plan = plan_push(daw, advice.gains_db(), map_file=args.map, where=str(args.advice))
-        _print_plan(plan, heading=f"{'pushing to' if args.apply else 'dry run on'} {daw.where}: {RELATIVE_NOTE}")
+        clipping = clipping_warning(advice, remedy=f"a push moves no master: lower it in {daw.dialect.name}")
+        _print_plan(plan, heading=f"{'pushing to' if args.apply else 'dry run on'} {daw.where}: {RELATIVE_NOTE}",
+                    notes=[clipping] if clipping else [])
         if not args.apply:
             repeated = None if args.again else repeated_push(daw, plan)
             if repeated is not None:
@@ -599,17 +648,17 @@ def run_script_command(args: argparse.Namespace) -> int:
     llm = parse_llm_spec(args.llm) if args.llm else None
     records = run_script(script, llm=llm, output_dir=session_output_dir(f"run-{uuid.uuid4().hex[:8]}"),
                          transcript=args.out, force=args.force)
-    console = Console()
+    out = literal_console()
     for record in records:
-        mark = "[green]pass[/green]" if record["passed"] else "[red]FAIL[/red]"
-        console.print(f"{mark} turn {record['turn']} ({record['seconds']:.2f} s): {record['user']}", highlight=False,
-                      soft_wrap=True)
+        mark = ("pass", "green") if record["passed"] else ("FAIL", "red")
+        out.print(styled(*mark, f"turn {record['turn']} ({record['seconds']:.2f} s): {record['user']}"),
+                  highlight=False, soft_wrap=True)
         for failure in record["failures"]:
-            console.print(f"     {failure}", highlight=False, soft_wrap=True)
+            out.print(f"     {failure}", highlight=False, soft_wrap=True)
     passed = sum(record["passed"] for record in records)
-    console.print(f"{passed} passed, {len(records) - passed} failed", highlight=False)
+    out.print(f"{passed} passed, {len(records) - passed} failed", highlight=False)
     if args.out is not None:
-        console.print(f"wrote {args.out}", highlight=False, soft_wrap=True)
+        out.print(f"wrote {args.out}", highlight=False, soft_wrap=True)
     return 0 if passed == len(records) else EXIT_EXPECTATION_FAILED
 
 
@@ -623,17 +672,17 @@ def run_synth(args: argparse.Namespace) -> int:
                  if value is not None}
     config = dataclasses.replace(config, **overrides)
     total = len(collect_songs(config)[:args.limit_songs])
-    err = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} songs"),
-                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+    err = literal_console(stderr=True)
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} songs"), TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as progress:
         task = progress.add_task("synthesising", total=total)
         problems: dict[str, int] = {}
         records = synthesize(config, limit_songs=args.limit_songs,
                              on_song=lambda song, items: progress.update(task, advance=1, description=song.name),
                              on_failure=lambda song, problem: problems.update({problem: problems.get(problem, 0) + 1}))
     for problem, count in problems.items():  # a missing SoundFont is one line, not one per song
-        err.print(f"[yellow]left out{f' {count} songs' if count > 1 else ''}:[/yellow] {one_line(problem)}",
-                  highlight=False, soft_wrap=True)
+        warn(err, one_line(problem), prefix=f"left out{f' {count} songs' if count > 1 else ''}:")
     splits = {split: sum(r["split"] == split for r in records) for split in ("train", "val", "test")}
     print(f"{len(records)} items from {total} songs ({', '.join(f'{k} {v}' for k, v in splits.items())}); "
           f"wrote {config.out / 'manifest.jsonl'}")
@@ -646,9 +695,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = read_config(args.config)
     main_process = processes_from_env().main  # under torchrun, only rank 0 reports
-    err = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=True,
+    err = literal_console(stderr=True)
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                  TextColumn("step {task.completed}/{task.total}"), TimeElapsedColumn(), console=err, transient=True,
                   disable=not (err.is_terminal and main_process)) as progress:
         task = progress.add_task("training", total=config.steps)
         out = train(config, stop_after=args.stop_after,
@@ -670,9 +719,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.judge:
         overrides["judges"] = tuple(args.judge)
     config = dataclasses.replace(config, **overrides)
-    err = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+    err = literal_console(stderr=True)
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as progress:
         task = progress.add_task("evaluating", total=None)
         report = run_evaluation(config, args.out, on_progress=lambda stage, done, total: progress.update(
             task, description=stage, completed=done, total=total))
@@ -743,11 +793,11 @@ def print_demo_analysis() -> int:
     from faderwise.tools.demo_song import describe_perturbation, ensure_demo
 
     demo = ensure_demo(data_dir() / "demo")
-    console = Console()
-    console.print(f"[bold]faderwise[/bold] {__version__}: the demo song. Version A is the balanced "
-                  f"Version B with {describe_perturbation()}.", soft_wrap=True)
+    out = literal_console()
+    out.print(f"[bold]faderwise[/bold] {__version__}: the demo song. Version A is the balanced "
+              f"Version B with {escape(describe_perturbation())}.", markup=True, soft_wrap=True)
     analyze_paths(demo / "version_a", demo / "version_b", plot=None, as_json=False)
-    console.print(
+    out.print(
         "\nIn a terminal, faderwise opens the chat on this song. Your own stems:"
         "\n  faderwise chat STEMS_FOLDER --reference REFERENCE_FOLDER"
         "\nMore: faderwise --help", soft_wrap=True,
@@ -756,7 +806,8 @@ def print_demo_analysis() -> int:
 
 
 def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_json: bool,
-                  force: bool = False, workers: int = 1, map_file: Path | None = None) -> None:
+                  force: bool = False, workers: int = 1, map_file: Path | None = None,
+                  pan_law_db: float | None = None) -> None:
     """Open, measure (``workers`` processes), print; the plot is written last, so bad input
     writes nothing (and a plot target that may not be written is refused before measuring)."""
     from faderwise.tools.analysis import analyze_stem_set
@@ -764,9 +815,9 @@ def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_
     from faderwise.tools.plot import plot_short_term
     from faderwise.tools.report import analysis_table, comparison_table
 
-    out, err = Console(), Console(stderr=True)
-    version_a = open_stems(stems, map_file=map_file, err=err)
-    version_b = open_stems(reference, err=err) if reference is not None else None
+    out, err = literal_console(), literal_console(stderr=True)  # the table's cells and title hold names and paths
+    version_a = open_stems(stems, map_file=map_file, err=err, pan_law_db=pan_law_db)
+    version_b = open_stems(reference, err=err, pan_law_db=pan_law_db) if reference is not None else None
     if plot is not None:
         check_target(plot, folder=False, force=force)
     with _ProgressBar(err, enabled=_worth_a_bar(version_a, version_b) and err.is_terminal) as on_progress:
@@ -775,7 +826,7 @@ def analyze_paths(stems: Path, reference: Path | None, *, plot: Path | None, as_
         else:
             subject = compare_stem_sets(version_a, version_b, on_progress=on_progress, workers=workers)
     for line in subject.all_warnings():
-        err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
+        warn(err, line)
     if as_json:
         payload = {"format": "faderwise.analysis/1", "faderwise_version": __version__, **subject.to_json()}
         print(json.dumps(payload, indent=2, allow_nan=False))
@@ -797,7 +848,7 @@ class _ProgressBar:
     spent and the time left), or nothing when disabled."""
 
     def __init__(self, console: Console, *, enabled: bool) -> None:
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        self._progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), TimeElapsedColumn(),
                                   TextColumn("left"), TimeRemainingColumn(), console=console,
                                   transient=True) if enabled else None
 

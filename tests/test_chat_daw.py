@@ -17,7 +17,7 @@ from faderwise.agent.script import collect
 from faderwise.agent.session import AgentSession
 from faderwise.agent.tui import ChatApp
 from faderwise.agent.workspace import Workspace
-from faderwise.tools.daw_project import read_project
+from faderwise.tools.daw.project import read_project
 
 NOTE = "fader moves are relative: each fader moves by the advised dB from where it is now"
 
@@ -54,8 +54,8 @@ def test_export_to_reaper_after_advice_and_after_an_apply(tmp_path: Path, demo_d
     assert reply.startswith(f"Wrote {second}: ")  # the applied moves, relative to the project's faders
     for path in (first, second):
         exported = read_project(path)
-        assert exported.track("Vocals").gain_db == pytest.approx(-1.0, abs=0.05)
-        assert exported.track("Drums").gain_db == pytest.approx(0.0, abs=0.05)
+        assert exported.named("Vocals")[0].gain_db == pytest.approx(-1.0, abs=0.05)
+        assert exported.named("Drums")[0].gain_db == pytest.approx(0.0, abs=0.05)
 
 
 def test_export_needs_a_project_when_the_stems_came_from_a_folder(tmp_path: Path, demo_dir: Path) -> None:

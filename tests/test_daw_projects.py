@@ -22,16 +22,12 @@ from daw_projects import (
 )
 
 from faderwise.cli import main
-from faderwise.tools.daw_project import (
-    map_stems,
-    plan_fader_moves,
-    project_text_with,
-    read_project,
-    write_project,
-)
+from faderwise.tools.daw.export import plan_fader_moves, project_text_with, write_project
+from faderwise.tools.daw.mapping import map_stems
+from faderwise.tools.daw.model import BUS, FOLDER, TRACK, Project
+from faderwise.tools.daw.project import read_project
 from faderwise.tools.errors import ProjectError
 from faderwise.tools.outputs import command_inputs
-from faderwise.tools.project_model import BUS, FOLDER, TRACK, Project
 
 EXACT_DB = 1e-9
 """How close a moved fader read back must be to the advised move (dB): the gain is written with
@@ -77,8 +73,8 @@ def test_reads_tracks_folders_buses_mute_solo(tmp_path: Path, demo_dir: Path, da
     group = FOLDER if project.daw == "reaper" else BUS
     assert {track.name: track.kind for track in project.tracks if track.kind != TRACK} == {"Drums": group,
                                                                                             "Guitars": group}
-    assert {track.name: track.parent for track in project.tracks if track.parent} == {
-        "Kick": "Drums", "Snare": "Drums", "Overheads": "Drums", "Guitar": "Guitars", "Gtr DI": "Guitars"}
+    assert {track.name: track.parent for track in project.tracks if track.parent} == {  # folders by number
+        "Kick": 1, "Snare": 1, "Overheads": 1, "Guitar": 7, "Gtr DI": 7}
     expected_db = {"Drums": -3.0, "Kick": 0.0, "Snare": -1.0, "Overheads": -6.0, "Bass": 1.0, "Keys": -9.0,
                    "Guitars": 0.0, "Guitar": -2.0, "Gtr DI": 0.0, "Vocals": 3.0}
     for track in project.tracks:
@@ -91,15 +87,14 @@ def test_reads_tracks_folders_buses_mute_solo(tmp_path: Path, demo_dir: Path, da
 
 def test_maps_tracks_to_bounced_stems(tmp_path: Path, demo_dir: Path, daw_format: str) -> None:
     mapping = map_stems(read_project(make_project(tmp_path, daw_format, demo_dir)))
-    assert dict(mapping.tracks) == {"Drums": "Drums", "Bass": "Bass", "Keys": "Keys", "Guitar": "Guitar",
-                                    "Vocals": "Vocals"}
+    assert dict(mapping.tracks) == {"Drums": 1, "Bass": 5, "Keys": 6, "Guitar": 8, "Vocals": 10}
     daw = "REAPER" if daw_format.startswith("reaper") else "Ardour"
     assert mapping.lines() == [
         "Drums ← stems/Drums.wav (fader -3.0 dB)", "Bass ← stems/Bass.wav (fader +1.0 dB)",
         "Keys ← stems/Keys.wav (fader -9.0 dB)", "Guitar ← stems/Guitar.wav (fader -2.0 dB)",
         "Vocals ← stems/Vocals.wav (fader +3.0 dB)",
         f"Gtr DI: muted in {daw}, no stem: left out of the mix",
-        "solo on 'Vocals' is ignored: faderwise measures the whole mix, as it plays with no solo"]
+        "solo on Vocals is ignored: faderwise measures the whole mix, as it plays with no solo"]
 
 
 def test_round_trip_read_advise_export_read_back(tmp_path: Path, demo_dir: Path, daw_format: str,
@@ -154,7 +149,7 @@ def test_export_limits_to_the_daws_range_and_says_so(tmp_path: Path, demo_dir: P
         assert err.replace("\n", " ").strip() == (
             f"warning: Vocals: +3.0 dB +10.0 dB would be +13.0 dB, past {name}'s {top:+.0f} dB fader maximum: set "
             f"to {top:+.1f} dB, {13.0 - top:.1f} dB short")
-        assert read_project(out).track("Vocals").gain_db == pytest.approx(top, abs=EXACT_DB)
+        assert read_project(out).named("Vocals")[0].gain_db == pytest.approx(top, abs=EXACT_DB)
 
 
 def test_export_csv_and_json_tables(tmp_path: Path, demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -167,17 +162,18 @@ def test_export_csv_and_json_tables(tmp_path: Path, demo_dir: Path, capsys: pyte
     os.rename(tmp_path / "stems" / "Vocals.wav", tmp_path / "stems" / "Lead_Vocals.wav")
     assert run(["export", str(advice), "--project", str(project_path), "--out", str(tmp_path / "moves.csv"),
                 "--format", "csv", "--master"], capsys)[0] == 0
-    assert (tmp_path / "moves.csv").read_text() == ("stem,track,current_db,move_db,new_db\n"
-                                                    "Lead_Vocals,Vocals,3.00,-2.50,0.50\n"
-                                                    "keys,Keys,-9.00,1.00,-8.00\n"
-                                                    ",Master,-1.00,-1.50,-2.50\n")
+    assert (tmp_path / "moves.csv").read_text() == ("stem,track_number,track,current_db,move_db,new_db\n"
+                                                    "Lead_Vocals,10,Vocals,3.00,-2.50,0.50\n"
+                                                    "keys,6,Keys,-9.00,1.00,-8.00\n"
+                                                    ",0,Master,-1.00,-1.50,-2.50\n")
     assert run(["export", str(advice), "--out", str(tmp_path / "moves.json"), "--format", "json"], capsys)[0] == 0
     table = json.loads((tmp_path / "moves.json").read_text())
-    assert table["format"] == "faderwise.fader-moves/1" and table["relative"] is True and table["project"] is None
+    assert table["format"] == "faderwise.fader-moves/2" and table["relative"] is True and table["project"] is None
     assert table["moves"] == [
-        {"stem": "Lead_Vocals", "track": "Lead_Vocals", "current_db": None, "move_db": -2.5, "new_db": None,
-         "limited": False},
-        {"stem": "keys", "track": "keys", "current_db": None, "move_db": 1.0, "new_db": None, "limited": False}]
+        {"stem": "Lead_Vocals", "track_number": None, "track": "Lead_Vocals", "current_db": None, "move_db": -2.5,
+         "new_db": None, "limited": False},
+        {"stem": "keys", "track_number": None, "track": "keys", "current_db": None, "move_db": 1.0, "new_db": None,
+         "limited": False}]
 
 
 def test_map_file_overrides_names_and_leaves_tracks_out(tmp_path: Path, demo_dir: Path,
@@ -204,8 +200,8 @@ def test_non_ascii_names_keep_every_other_byte(tmp_path: Path) -> None:
     plan = plan_fader_moves({"kéys": -2.0}, project=project)  # ☃ and spaces are not compared
     out = write_project(plan, tmp_path / "new.ardour")
     new = read_project(out)
-    assert new.track("Kéys ☃").gain_db - project.track("Kéys ☃").gain_db == pytest.approx(-2.0, abs=EXACT_DB)
-    assert new.track("Bäss").gain == 1.0
+    assert new.named("Kéys ☃")[0].gain_db - project.named("Kéys ☃")[0].gain_db == pytest.approx(-2.0, abs=EXACT_DB)
+    assert new.named("Bäss")[0].gain == 1.0
     assert outside_faders(new) == outside_faders(project)
 
 
@@ -221,15 +217,17 @@ def test_automation_and_double_counting(tmp_path: Path, demo_dir: Path, capsys: 
             "-2.0 dB instead") in err.replace("\n", " ")
     ardour = make_project(tmp_path / "double", "ardour", demo_dir)
     (tmp_path / "double" / "stems" / "Kick.wav").write_bytes((tmp_path / "double" / "stems" / "Bass.wav").read_bytes())
-    with pytest.raises(ProjectError, match=r"^.*song\.ardour: both 'Drums' and its track 'Kick' have bounced stems, "
-                                           r"so the mix would count 'Kick' twice; map one of them to null in .*"
-                                           r"song\.stems\.yaml or with --map$"):
-        map_stems(read_project(ardour))
+    # Drums' bus stem holds Kick already: Kick's own stem is left out and said, never summed twice
+    mapping = map_stems(read_project(ardour))
+    assert "Kick" not in mapping.files and set(mapping.files) == {"Drums", "Bass", "Keys", "Guitar", "Vocals"}
+    assert (f"Kick: heard in the stem of Drums, so its own stem is left out of the mix (nothing counts twice; map "
+            f"Drums to null in {tmp_path / 'double' / 'song.stems.yaml'} or with --map to advise Kick instead)"
+            in mapping.notes)
 
 
 BAD_PROJECTS = {
     "wrong-format": ("song.RPP", lambda text: b"RIFF\x24\x00\x00\x00WAVEfmt ",
-                     "{p}: not a REAPER project (the first line is not <REAPER_PROJECT …>)"),
+                     "{p}: not a REAPER project (no <REAPER_PROJECT …> line at its start)"),
     "not-a-project": ("song.txt", lambda text: text.encode(),
                       "{p}: not a REAPER (.RPP) or Ardour (.ardour) project"),
     "truncated-xml": ("song.ardour", lambda text: ardour_session_text().encode()[:5000],
@@ -244,13 +242,12 @@ BAD_PROJECTS = {
                        "written by Ardour 3 to 9)"),
     "not-ardour": ("song.ardour", lambda text: b'<?xml version="1.0"?>\n<svg></svg>\n',
                    "{p}: not an Ardour session (its root element is <svg>, not <Session>)"),
-    "duplicate-names": ("song.RPP", lambda text: text.replace('NAME Keys', 'NAME Bass').encode(),
-                        "{p}: two tracks are named 'Bass' (tracks 5 and 6): rename one in REAPER, so that each stem "
-                        "maps to one track"),
     "no-stem": ("song.RPP", lambda text: text.replace("NAME Keys", 'NAME "Synth Pad"').encode(),
-                "{p}: the track 'Synth Pad' has no bounced stem (looked for a file named like it in {d} and its "
-                "stems, bounces, renders, export folders); bounce it there, or map it in {d}/song.stems.yaml or "
-                "with --map (null leaves it out)"),
+                "{p}: track 6 'Synth Pad' has no bounced stem (looked for a file named like it, or '06 Synth "
+                "Pad.wav', in {d} and its stems, bounces, renders, export folders); bounce it there, or map it in "
+                "{d}/song.stems.yaml or with --map (null leaves it out)"),
+    "master-only": ("song.RPP", lambda text: text[:text.index("  <TRACK")].encode() + b">\n",
+                    "{p}: has no tracks (only a master)"),
 }
 
 
@@ -305,14 +302,18 @@ def test_export_refuses_to_replace_and_advice_stem_without_track(tmp_path: Path,
                             "--force"], capsys)
         assert code == 2 and project_path.read_bytes() == before
         assert err.startswith(f"faderwise: error: {text.format(t=target)}"), err
-    assert not math.isnan(read_project(project_path).track("Bass").gain_db)
+    assert not math.isnan(read_project(project_path).named("Bass")[0].gain_db)
 
 
 def test_the_project_readers_survive_a_fuzzer(tmp_path: Path) -> None:
-    """Seeded byte flips, truncations, deleted and doubled lines of both formats: each read returns
-    a project with finite fader gains or raises ProjectError naming the file, never anything else."""
+    """Seeded byte flips, truncations, deleted and doubled lines of both formats (and of real REAPER
+    files): each read returns a project with finite fader gains or raises ProjectError naming the
+    file, never anything else; mapping what was read (no stems there) is a ProjectError too."""
     rng = random.Random(2026)
-    seeds = {".RPP": reaper_project_text().encode(), ".ardour": ardour_session_text().encode()}
+    corpus = Path(__file__).parent / "data" / "reaper_corpus"  # files REAPER itself saved (sends, folders, quotes)
+    seeds = {".RPP": reaper_project_text().encode(), ".ardour": ardour_session_text().encode(),
+             **{f"-{name}.RPP": (corpus / name).read_bytes() for name in ("01-song-with-sends.RPP", "15-tricky-strings.RPP",
+                                                                          "11-film-template-1-2.RPP")}}
     outcomes = {"read": 0, "refused": 0}
     for case in range(300):
         suffix, original = rng.choice(sorted(seeds.items()))
@@ -339,6 +340,8 @@ def test_the_project_readers_survive_a_fuzzer(tmp_path: Path) -> None:
             else:
                 assert all(math.isfinite(track.gain) and track.gain >= 0 for track in project.tracks)
                 outcomes["read"] += 1
+                with pytest.raises(ProjectError):  # no stems beside it: said in one line, whatever the routing
+                    map_stems(project)
         path.unlink()
     assert outcomes["read"] > 30 and outcomes["refused"] > 30, outcomes
 
@@ -363,8 +366,8 @@ def test_a_folder_fader_is_heard_in_its_tracks_stems(tmp_path: Path, demo_dir: P
     assert run(["export", str(tmp_path / "advice.json"), "--project", str(project_path), "--out", str(out)],
                capsys)[0] == 0
     new = read_project(out)
-    assert new.track("Guitar").gain_db == pytest.approx(-2.0 + moves["Guitar"], abs=EXACT_DB)
-    assert new.track("Guitars").gain == read_project(project_path).track("Guitars").gain  # the folder stays
+    assert new.named("Guitar")[0].gain_db == pytest.approx(-2.0 + moves["Guitar"], abs=EXACT_DB)
+    assert new.named("Guitars")[0].gain == read_project(project_path).named("Guitars")[0].gain  # the folder stays
 
 
 def test_a_fader_above_the_default_top_is_never_pulled_down_by_the_limit(tmp_path: Path) -> None:
@@ -375,8 +378,8 @@ def test_a_fader_above_the_default_top_is_never_pulled_down_by_the_limit(tmp_pat
     assert [(c.track, round(c.new_db, 6), c.limited) for c in plan.changes] == [("Loud", 13.0, False),
                                                                                  ("Quiet", 12.0, True)]
     new = read_project(write_project(plan, tmp_path / "new.RPP"))
-    assert new.track("Loud").gain_db == pytest.approx(13.0, abs=EXACT_DB)
-    assert new.track("Quiet").gain_db == pytest.approx(12.0, abs=EXACT_DB)
+    assert new.named("Loud")[0].gain_db == pytest.approx(13.0, abs=EXACT_DB)
+    assert new.named("Quiet")[0].gain_db == pytest.approx(12.0, abs=EXACT_DB)
     assert plan.warnings == ("Quiet: -6.0 dB +20.0 dB would be +14.0 dB, past REAPER's +12 dB fader maximum: set to "
                              "+12.0 dB, 2.0 dB short",)
 
@@ -390,9 +393,77 @@ def test_a_generated_project_without_volpan_lines(tmp_path: Path) -> None:
     project = read_project(path)
     assert [(t.name, t.gain, t.span is None) for t in project.tracks] == [("Bass", 1.0, True), ("Keys", 0.5, False)]
     moved = read_project(write_project(plan_fader_moves({"keys": 1.0}, project=project), tmp_path / "keys.RPP"))
-    assert moved.track("Keys").gain_db == pytest.approx(project.track("Keys").gain_db + 1.0, abs=EXACT_DB)
+    assert moved.named("Keys")[0].gain_db == pytest.approx(project.named("Keys")[0].gain_db + 1.0, abs=EXACT_DB)
     with pytest.raises(ProjectError) as raised:
         write_project(plan_fader_moves({"bass": 1.0}, project=project), tmp_path / "bass.RPP")
-    assert str(raised.value) == (f"{path}: the track 'Bass' states no fader value (no VOLPAN line), so a copy cannot "
+    assert str(raised.value) == (f"{path}: Bass states no fader value (no VOLPAN line), so a copy cannot "
                                  "move it; open and save the project in REAPER once, then export again")
     assert not (tmp_path / "bass.RPP").exists()
+
+
+def test_export_carries_the_headroom_trim_to_the_master_or_warns(tmp_path: Path, demo_dir: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Advice whose moves would clip names a master trim: ``--master`` moves the master by it (and by
+    the master offset, held under the ceiling), without ``--master`` the export says so, as advise does."""
+    project_path = make_project(tmp_path, "reaper", demo_dir)
+    advice = tmp_path / "advice.json"
+    advice.write_text(json.dumps({
+        "format": "faderwise.advice/1", "advisor": "measured", "text": "", "global_offset_db": 0.0,
+        "moves": [{"stem": "drums", "delta_db": 6.0}],
+        "evidence": {"headroom": {"mix_sample_peak_after_dbfs": 0.4, "mix_true_peak_after_dbtp": 2.4,
+                                  "master_trim_db": -3.4}}}))
+    out = tmp_path / "plain.RPP"
+    code, printed, err = run(["export", str(advice), "--project", str(project_path), "--out", str(out)], capsys)
+    assert code == 0
+    assert err.replace("\n", " ").strip() == (
+        "warning: with these moves the mix peaks at +2.4 dBTP and clips, over the -1 dBTP ceiling: lower the master by "
+        "3.4 dB as well (export --master does it)")
+    assert read_project(out).master.gain_db == pytest.approx(-1.0, abs=EXACT_DB)  # type: ignore[union-attr]
+    trimmed = tmp_path / "trimmed.RPP"
+    code, printed, err = run(["export", str(advice), "--project", str(project_path), "--out", str(trimmed), "--master"],
+                             capsys)
+    assert (code, err) == (0, "")
+    assert "  Master: -1.0 dB → -4.4 dB (move -3.4 dB)" in printed.splitlines()
+    assert read_project(trimmed).master.gain_db == pytest.approx(-4.4, abs=EXACT_DB)  # type: ignore[union-attr]
+    # a master offset up is held to the headroom left after the moves
+    payload = json.loads(advice.read_text())
+    payload["global_offset_db"] = 3.0
+    payload["evidence"]["headroom"] = {"mix_sample_peak_after_dbfs": -4.0, "mix_true_peak_after_dbtp": -2.5,
+                                       "master_trim_db": 0.0}
+    advice.write_text(json.dumps(payload))
+    held = tmp_path / "held.RPP"
+    code, printed, err = run(["export", str(advice), "--project", str(project_path), "--out", str(held), "--master"],
+                             capsys)
+    assert code == 0 and "  Master: -1.0 dB → +0.5 dB (move +1.5 dB)" in printed.splitlines()
+    assert err.replace("\n", " ").strip() == ("warning: the master goes up 1.5 dB, not +3.0 dB as the reference's level "
+                                              "asks: more would pass the -1 dBTP ceiling")
+
+
+def test_a_move_that_lands_on_the_top_within_print_precision_is_not_called_limited(
+        tmp_path: Path, demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ardour's fader tops out at +6 dB (a coefficient of 1.99526): a move to +6.01 dB lands there, and
+    the line says so without a '0.0 dB short' warning; the written gain never passes the top."""
+    project_path = make_project(tmp_path, "ardour", demo_dir)
+    advice = tmp_path / "advice.json"
+    advice.write_text(json.dumps({"format": "faderwise.advice/1", "advisor": "m", "text": "",
+                                  "moves": [{"stem": "Bass", "delta_db": 5.01}]}))  # Bass is at +1.0 dB
+    code, printed, err = run(["export", str(advice), "--project", str(project_path), "--out",
+                              str(tmp_path / "new.ardour")], capsys)
+    assert (code, err) == (0, "")
+    assert "  Bass: +1.0 dB → +6.0 dB (move +5.0 dB)" in printed.splitlines()
+    assert read_project(tmp_path / "new.ardour").named("Bass")[0].gain <= 10 ** (6.0 / 20)
+
+
+def test_ardour_monitor_and_foldback_routes_are_left_out_and_said(tmp_path: Path, demo_dir: Path) -> None:
+    """A performer's foldback mix and the monitor section are what people listen on, not the mix."""
+    routes = [*ARDOUR_ROUTES, ("Drummer's cue", "FoldbackBus", "1", 0, 0, "Master"),
+              ("Monitor", "MonitorOut", "1", 0, 0, "Master")]
+    project_path = write_project_with_stems(tmp_path / "song", ardour_session_text(routes=routes), ".ardour",
+                                            demo_dir / "version_a")
+    project = read_project(project_path)
+    assert "Drummer's cue" not in [track.name for track in project.tracks]
+    assert project.left_out == (("Drummer's cue", "a foldback bus: a performer's monitor mix, not the mix"),
+                                ("Monitor", "Ardour's monitor section: what you listen on, not the mix"))
+    mapping = map_stems(project)
+    assert ("Drummer's cue: left out of the mix (a foldback bus: a performer's monitor mix, not the mix)"
+            in mapping.notes)

@@ -71,8 +71,10 @@ def test_dry_run_apply_undo(which: str, advice: Path, tmp_path: Path, capsys: py
         assert daw.levels() == pytest.approx(moved, abs=1e-6)
         record = json.loads(records[0].read_text())
         assert record["faders"] == [
-            {"track": "Vocals", "number": 10, "stem": "vocals", "before_db": 3.0, "move_db": -4.0, "pushed_db": -1.0},
-            {"track": "Drums", "number": 1, "stem": "drums", "before_db": -3.0, "move_db": 3.0, "pushed_db": 0.0}]
+            {"track": "Vocals", "number": 10, "name": "Vocals", "stem": "vocals", "before_db": 3.0, "move_db": -4.0,
+             "pushed_db": -1.0},
+            {"track": "Drums", "number": 1, "name": "Drums", "stem": "drums", "before_db": -3.0, "move_db": 3.0,
+             "pushed_db": 0.0}]
 
         assert record["faders"][0]["move_db"] == -4.0
         code, out, err = run(["push", str(advice), *target], capsys)  # the same advice again: said in the dry run
@@ -118,7 +120,16 @@ def test_unreachable_daw_one_line_nothing_written(advice: Path, tmp_path: Path,
                           "--timeout", "0.3", "--apply"], capsys)
     assert (code, out) == (2, "")
     assert err == (f"faderwise: error: REAPER at 127.0.0.1:{port}: no answer within 0.3 s (listening on port {listen} "
-                   f"for its replies); is REAPER running with OSC enabled on port {port}, sending its replies here?\n")
+                   f"for its replies); is REAPER running with OSC enabled on port {port}? REAPER sends its replies to "
+                   "the device port of its OSC control surface (Preferences → Control/OSC/web → OSC: 'Device port', "
+                   "9000 by default): --listen takes that port\n")
+    code, out, err = run(["push", str(advice), "--osc", "ardour", "--port", str(port), "--listen", str(listen),
+                          "--timeout", "0.3"], capsys)
+    assert (code, out) == (2, "")
+    assert err == (f"faderwise: error: Ardour at 127.0.0.1:{port}: no answer within 0.3 s (listening on port {listen} "
+                   f"for its replies); is Ardour running with OSC enabled on port {port}? Ardour sends its replies "
+                   "where its OSC setup's 'Port Mode' says: 'Manual' (the default) to its 'Reply Manual Port', 8000 by "
+                   "default, 'Auto' to the port asked from; --listen takes the manual port\n")
     code, out, err = run(["push", str(advice), "--osc", "ardour", "--host", "no-such-host.invalid"], capsys)
     assert (code, out) == (2, "")
     assert err.startswith("faderwise: error: no-such-host.invalid: unknown host (") and err.count("\n") == 1

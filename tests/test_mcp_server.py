@@ -22,7 +22,7 @@ from mcp import Client, StdioServerParameters
 from faderwise.agent import mcp_server
 from faderwise.agent.mcp_server import STATE_FILE, build_server, restore_state
 from faderwise.agent.workspace import Workspace
-from faderwise.tools.daw_project import read_project
+from faderwise.tools.daw.project import read_project
 
 TOOLS = ["load", "measure", "compare", "advise", "explain", "plot", "bundle", "export", "apply", "what_if", "set_move",
          "measure_group", "second_opinion", "remove_output"]
@@ -123,8 +123,8 @@ def test_stdio_lists_described_tools_and_runs_the_chain_on_the_demo(tmp_path: Pa
                                       mcp_server.output_uri(project.with_name("song-faderwise-01.RPP"))]
     anyio.run(session)
     old, new = read_project(project), read_project(project.with_name("song-faderwise-01.RPP"))
-    assert new.track("Vocals").gain_db - old.track("Vocals").gain_db == pytest.approx(-4.0, abs=0.05)
-    assert new.track("Bass").gain == old.track("Bass").gain
+    assert new.named("Vocals")[0].gain_db - old.named("Vocals")[0].gain_db == pytest.approx(-4.0, abs=0.05)
+    assert new.named("Bass")[0].gain == old.named("Bass")[0].gain
 
 
 def free_port() -> int:
@@ -494,7 +494,8 @@ def test_a_project_problem_is_said_in_words_an_mcp_client_can_act_on(tmp_path: P
         async with Client(server) as client:
             return error_text(await client.call_tool("load", {"stems": str(project)}))
     message = anyio.run(session)
-    assert message == (f"Error executing tool load: {project}: the track 'Synth Pad' has no bounced stem (looked for a "
-                       f"file named like it in {project.parent} and its stems, bounces, renders, export folders); "
+    assert message == (f"Error executing tool load: {project}: track 6 'Synth Pad' has no bounced stem (looked for a "
+                       f"file named like it, or '06 Synth Pad.wav', in {project.parent} and its stems, bounces, "
+                       "renders, export folders); "
                        f"bounce it there, or map it in {project.parent}/song.stems.yaml (null leaves it out)")
     assert "--" not in message

@@ -338,7 +338,7 @@ def test_the_training_evaluation_and_model_readers(kind: str, short_dir: Path,
     from faderwise.advisor.ctranslate2_whisper import read_ctranslate2
     from faderwise.evals.advisors import read_items
     from faderwise.tools.bundle import is_bundle, read_bundle
-    from faderwise.tools.daw_project import read_project
+    from faderwise.tools.daw.project import read_project
     from faderwise.training.datasets import read_mixparams
     from faderwise.training.midi import read_midi_file
     from faderwise.training.train import load_examples
@@ -392,10 +392,10 @@ def test_a_project_one_byte_over_its_limit(short_dir: Path, monkeypatch: pytest.
     assert size > 1024 and size % 1024  # the message then gives the exact bytes and KiB
     advice = write_advice(short_dir / "advice.json")
     argv = ["export", str(advice), "--project", str(project), "--format", "json", "--out", str(short_dir / "m.json")]
-    monkeypatch.setattr("faderwise.tools.daw_project.PROJECT_LIMIT_BYTES", size - 1)
+    monkeypatch.setattr("faderwise.tools.daw.project.PROJECT_LIMIT_BYTES", size - 1)
     assert refused(argv, capsys) == (f"{project}: is {size:,} bytes ({size / 1024:.1f} KiB); faderwise reads at most "
                                      f"{size - 1:,} bytes ({(size - 1) / 1024:.1f} KiB) as a project")
-    monkeypatch.setattr("faderwise.tools.daw_project.PROJECT_LIMIT_BYTES", size)  # at the limit: read
+    monkeypatch.setattr("faderwise.tools.daw.project.PROJECT_LIMIT_BYTES", size)  # at the limit: read
     with returns_within():
         assert main(argv) == 0
     assert json.loads((short_dir / "m.json").read_text())["moves"][0]["track"] == "Bass"
@@ -420,11 +420,11 @@ def test_advice_map_and_config_one_byte_over_their_limits(short_dir: Path, demo_
         f"{advice}: is {sizes[advice]} bytes; faderwise reads at most {sizes[advice] - 1} bytes as advice")
     monkeypatch.setattr("faderwise.advisor.model.ADVICE_LIMIT_BYTES", sizes[advice])
 
-    monkeypatch.setattr("faderwise.tools.daw_project.MAP_LIMIT_BYTES", sizes[mapping] - 1)
+    monkeypatch.setattr("faderwise.tools.daw.mapping.MAP_LIMIT_BYTES", sizes[mapping] - 1)
     assert refused(["export", str(advice), "--project", str(project), "--map", str(mapping), "--format", "json",
                     "--out", str(out)], capsys) == (
         f"{mapping}: is {sizes[mapping]} bytes; faderwise reads at most {sizes[mapping] - 1} bytes as a map file")
-    monkeypatch.setattr("faderwise.tools.daw_project.MAP_LIMIT_BYTES", sizes[mapping])
+    monkeypatch.setattr("faderwise.tools.daw.mapping.MAP_LIMIT_BYTES", sizes[mapping])
 
     stems = small_stems(short_dir / "stems")
     monkeypatch.setattr("faderwise.agent.config.CONFIG_LIMIT_BYTES", sizes[config] - 1)

@@ -98,3 +98,10 @@ def test_resolve_stem_strips_articles_and_uses_aliases() -> None:
     assert resolve_stem("the kick", ["vocals", "drums"]) == "drums"
     assert resolve_stem("vox", ["Lead Vox", "bass"]) == "Lead Vox"
     assert resolve_stem("synth", ["vocals", "drums"]) is None
+
+
+def test_names_with_brackets_and_punctuation_are_read_as_written() -> None:
+    """REAPER names its video track 'Video [chan 1]': a name that ends in a bracket is still a name."""
+    moves = parse_moves("Lower the Video [chan 1] by about 3 dB: it is loud. Raise the Gtr [_x] by 2 dB.",
+                        ["Video [chan 1]", "Gtr [_x]", "Keys"])
+    assert [(move.stem, move.delta_db) for move in moves] == [("Video [chan 1]", -3.0), ("Gtr [_x]", 2.0)]

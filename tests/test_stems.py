@@ -15,7 +15,7 @@ from conftest import noise_stems, sine, write_stems
 from faderwise.tools.audio_io import ffmpeg_executable
 from faderwise.tools.errors import MissingDependencyError, StemSetError
 from faderwise.tools.family import sum_signals
-from faderwise.tools.stem_files import load_stem_set
+from faderwise.tools.stem_files import load_stem_set, open_stem_set
 from faderwise.tools.stems import StemSet, find_stem_files
 
 RATE = 44_100
@@ -53,12 +53,22 @@ def test_explicit_rate_wins(tmp_path: Path) -> None:
 
 
 def test_mono_stem_plays_centred_in_a_stereo_set(tmp_path: Path) -> None:
+    """A mono stem of a folder plays on both channels at the −3 dB equal-power pan law, so it
+    measures as loud as alone (BS.1770 adds the channels' powers); ``pan_law_db`` changes it."""
     mono = sine(frequency=220, peak_dbfs=-10, seconds=1, rate=RATE, channels=1)
     stereo = sine(frequency=330, peak_dbfs=-10, seconds=1, rate=RATE, channels=2)
     write_stems(tmp_path, {"mono": mono, "stereo": stereo}, RATE)
     stem_set = load_stem_set(tmp_path)
-    np.testing.assert_array_equal(stem_set.stems["mono"], np.repeat(mono, 2, axis=0))
-    np.testing.assert_allclose(stem_set.mix(), np.repeat(mono, 2, axis=0) + stereo, atol=1e-6)
+    law = np.float32(10 ** (-3.0 / 20))
+    np.testing.assert_allclose(stem_set.stems["mono"], np.repeat(mono, 2, axis=0) * law, rtol=1e-6)
+    np.testing.assert_allclose(stem_set.mix(), np.repeat(mono, 2, axis=0) * law + stereo, atol=1e-6)
+    from faderwise.tools.loudness import integrated_loudness
+
+    # −3.0 dB a side is 0.0103 dB over half the power each (−3.0103 dB): the pair measures 0.0103 LU louder
+    assert integrated_loudness(stem_set.stems["mono"], RATE) == pytest.approx(integrated_loudness(mono, RATE) + 0.0103,
+                                                                              abs=0.001)
+    flat = open_stem_set(tmp_path, pan_law_db=0.0).load()
+    np.testing.assert_array_equal(flat.stems["mono"], np.repeat(mono, 2, axis=0))
 
 
 def test_surround_and_stereo_stems_do_not_mix(tmp_path: Path) -> None:

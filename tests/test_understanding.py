@@ -191,3 +191,11 @@ def test_the_static_embedder_is_offline_small_and_orders_meanings() -> None:
     assert vectors.shape == (3, 256) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.5
+
+
+def test_a_name_with_a_closing_tag_is_not_a_path() -> None:
+    """Track names are data: '[bold]Vox[/bold]' holds a slash but names a stem, not a folder to load."""
+    from faderwise.agent.understand import path_in
+
+    assert path_in("is the [bold]Vox[/bold] too loud?") is None
+    assert path_in("load ~/songs/[v2]/stems") == "~/songs/[v2]/stems"

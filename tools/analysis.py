@@ -419,7 +419,8 @@ def measure_signals(source: StemSource, *, family: Family, true_peaks: bool, wor
     size = channels * source.n_samples
     return [_measurement(LoudnessBlocks(energy=weights @ hop_energy[index], lengths=lengths, rate=rate),
                          sum_squares[index] / size, peak[index], intersample[index],
-                         BandLevels(centres_hz=centres, labels=labels, frame_times_s=frame_times, power=power[index]))
+                         BandLevels(centres_hz=centres, labels=labels, frame_times_s=frame_times, power=power[index],
+                                    channels=channels))
             for index in range(signals)]
 
 

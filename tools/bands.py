@@ -37,12 +37,16 @@ class BandLevels:
         frame_times_s: centre of each analysis frame in seconds, shape ``(frames,)``.
         power: mean-square power per band and frame, averaged over channels (full-scale sine = 0.5),
             shape ``(frames, bands)``.
+        channels: how many channels were averaged: a signal's total power, as BS.1770 adds the
+            channels' powers, is ``power × channels`` (a mono stem and its stereo bounce at −3 dB
+            per side measure the same total).
     """
 
     centres_hz: np.ndarray
     labels: tuple[str, ...]
     frame_times_s: np.ndarray
     power: np.ndarray
+    channels: int = 1
 
     def level_db(self, frames: np.ndarray | None = None) -> np.ndarray:
         """Mean level of each band in dB (re full-scale square wave), over all frames or the
@@ -138,4 +142,4 @@ def band_levels_of_family(parts: Sequence[np.ndarray], rate: int, *, family: Fam
             squared = np.square(spectrum.view(np.float32))
             power[index][first : first + spectrum.shape[1]] = squared.sum(axis=0) @ to_bands
     times = (np.arange(n_frames) * n_fft + n_fft / 2) / rate
-    return [BandLevels(centres_hz=centres, labels=labels, frame_times_s=times, power=p) for p in power]
+    return [BandLevels(centres_hz=centres, labels=labels, frame_times_s=times, power=p, channels=channels) for p in power]

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from faderwise.tools.errors import FaderwiseError
-from faderwise.tools.input_files import CONFIG_LIMIT_BYTES, JSON_LIMIT_BYTES, read_text_bounded
+from faderwise.tools.input_files import CONFIG_LIMIT_BYTES, JSON_LIMIT_BYTES, read_bytes_bounded, read_text_bounded
 from faderwise.tools.outputs import note_input, write_text
 
 
@@ -29,6 +29,33 @@ def write_json(path: str | os.PathLike[str], payload: object, *, force: bool = F
     replaced only with ``force``), creating the folder it goes in. NaN and infinities are
     refused: use null."""
     return write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n", force=force, private=private)
+
+
+def read_input_bytes(path: str | os.PathLike[str], *, error: type[FaderwiseError], limit: int, what: str,
+                     missing: str = "no such file") -> bytes:
+    """The whole of an input file (registered as an input: no output may replace it), at most
+    ``limit`` bytes; a missing or unreadable file raises ``error`` naming the file.
+
+    Raises:
+        NotAFileError: a named pipe, socket or device; InputTooLargeError: over ``limit``.
+    """
+    path = Path(path)
+    note_input(path)
+    try:
+        return read_bytes_bounded(path, limit=limit, what=what)
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def read_input_text(path: str | os.PathLike[str], *, error: type[FaderwiseError], limit: int, what: str,
+                    missing: str = "no such file") -> str:
+    """:func:`read_input_bytes` as UTF-8 text (line ends as written); other bytes raise ``error``."""
+    try:
+        return read_input_bytes(path, error=error, limit=limit, what=what, missing=missing).decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text") from None
 
 
 def read_json(path: str | os.PathLike[str], *, error: type[FaderwiseError], missing: str = "no such file",

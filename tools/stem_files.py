@@ -10,7 +10,11 @@ one rate, channel count and length exactly as a whole-file load would do it:
   a multiple ``m·down`` of ``down`` yields the outputs from ``m·up`` on, as long as the filter's
   support (:func:`_resample_margin` input samples either side) lies inside the block or beyond
   the file's ends, where both see zeros;
-* **channels** — a mono stem in a stereo set plays centre-panned on every channel;
+* **channels** — a mono stem in a stereo set plays centre-panned on every channel, at the set's
+  pan law (:attr:`StemFiles.pan_law_db`: the DAW project's own; for a folder
+  :data:`DEFAULT_PAN_LAW_DB`, the equal-power −3 dB of Ardour, Cubase and most DAWs, or what
+  ``--pan-law`` says). At −3 dB a mono stem and its stereo bounce measure the same loudness
+  (BS.1770 adds the channels' powers: 2 × ½ = 1);
 * **length** — shorter stems read as silence past their end (the load warns, naming the file);
 * **time** — a view moved by ``lag`` samples and cut or padded to a length (Version B aligned to A).
 
@@ -62,13 +66,17 @@ IN_MEMORY_LIMIT_BYTES = 512_000_000
 """Decoded size (float32) up to which a command or the chat decodes a set once and keeps it
 (:func:`in_memory_if_small`): a song of a few stems would otherwise be decoded again at every pass
 (alignment, measuring, the headroom check). Bigger sets are read in blocks at every pass."""
+DEFAULT_PAN_LAW_DB = -3.0
+"""The level (dB) a mono stem of a folder plays at on each channel of a stereo set: equal power,
+as Ardour, Cubase, Logic and most DAWs pan a mono track to the centre."""
 RESAMPLE_HALF_TAPS = 10  # scipy.signal.resample_poly's default filter: 10·max(up, down) taps either side
 
 
 @dataclass(frozen=True)
 class StemFile:
     """One stem's file as its header describes it, and a fixed linear ``gain`` applied as it is
-    read (1: none; a project track's stem plays through the faders of its folders or buses)."""
+    read (1: none; a project track's stem plays through the faders of its folders or buses, and a
+    mono stem in a stereo set at the set's pan law)."""
 
     path: Path
     frames: int
@@ -84,12 +92,13 @@ class StemFiles:
     Attributes:
         files: stem name → its file.
         rate: the set's sample rate in Hz (stems at other rates are resampled to it).
-        channels: the set's channel count (mono stems are copied to every channel).
+        channels: the set's channel count (mono stems play on every channel, at ``pan_law_db``).
         n_samples: the set's length in samples at ``rate``.
         origin: the folder the set was opened from.
         mixture_file: the finished mix shipped beside the stems, if any. Not a stem.
         warnings: what reading changes that the user should know (padding, resampling).
         lag: samples skipped at the start of every file (negative: silence put before it).
+        pan_law_db: the level a mono stem plays at on each channel of the set (dB).
     """
 
     files: Mapping[str, StemFile]
@@ -100,6 +109,7 @@ class StemFiles:
     mixture_file: Path | None = None
     warnings: tuple[str, ...] = ()
     lag: int = 0
+    pan_law_db: float = DEFAULT_PAN_LAW_DB
 
     @property
     def names(self) -> list[str]:
@@ -208,16 +218,19 @@ class BlockReader:
         return out
 
 
-def open_stem_set(path: str | os.PathLike[str], *, rate: int | None = None) -> StemFiles | StemSet:
+def open_stem_set(path: str | os.PathLike[str], *, rate: int | None = None,
+                  pan_law_db: float | None = None) -> StemFiles | StemSet:
     """A stem set, from its files' headers only: a folder of stems, a MUSDB18-HQ song folder, a
     folder ``faderwise apply`` wrote, or a DAW project whose tracks' bounced stems lie beside it
-    (:func:`faderwise.tools.daw_project.open_project_stems`). A ``.stem.mp4`` (a compressed container, MUSDB18 excerpts)
+    (:func:`faderwise.tools.daw.project.open_project_stems`). A ``.stem.mp4`` (a compressed container, MUSDB18 excerpts)
     is decoded into memory instead.
 
     Args:
         path: the folder or file.
         rate: read everything at this rate in Hz; default: the most common rate among the stems
             (the highest, on a tie).
+        pan_law_db: the level (dB) a mono stem plays at on each channel of a stereo set; default
+            :data:`DEFAULT_PAN_LAW_DB` for a folder, the project's own for a DAW project.
 
     Raises:
         StemSetError: missing path, empty or unreadable folder, duplicate stem names, channel
@@ -234,15 +247,16 @@ def open_stem_set(path: str | os.PathLike[str], *, rate: int | None = None) -> S
     if path.is_file():
         if path.name.lower().endswith(STEM_MP4_SUFFIX):
             return load_stem_mp4(path, rate=rate)
-        from faderwise.tools.daw_project import is_project_file, open_project_stems  # projects read stem files
+        from faderwise.tools.daw.mapping import open_project_stems  # projects read stem files
+        from faderwise.tools.daw.project import is_project_file
 
         if is_project_file(path):
             return open_project_stems(path, rate=rate)[0]
         raise StemSetError(f"{path}: a stem set is a folder of audio files, a {STEM_MP4_SUFFIX} file or a REAPER "
                            "(.RPP) or Ardour (.ardour) project with its bounced stems beside it")
     if (path / RENDER_MANIFEST).is_file() and (path / "stems").is_dir():
-        return _open_folder(path / "stems", rate=rate, mixture_file=path / "mix.wav", origin=path)
-    return _open_folder(path, rate=rate)
+        return _open_folder(path / "stems", rate=rate, mixture_file=path / "mix.wav", origin=path, pan_law_db=pan_law_db)
+    return _open_folder(path, rate=rate, pan_law_db=pan_law_db)
 
 
 def decoded_size(source: StemSource) -> int:
@@ -290,17 +304,17 @@ def load_stem_mp4(path: Path, *, rate: int | None = None) -> StemSet:
 
 
 def open_stem_files(origin: Path, files: Mapping[str, Path], *, gains: Mapping[str, float] | None = None,
-                    rate: int | None = None) -> StemFiles:
+                    rate: int | None = None, pan_law_db: float | None = None) -> StemFiles:
     """The stem set of the given files (stem name → file), opened from their headers as a folder's
-    stems are, each read with its linear gain in ``gains`` (default 1); ``origin`` is what the set
-    is called (a project file)."""
+    stems are, each read with its linear gain in ``gains`` (default 1) and a mono one at
+    ``pan_law_db`` in a stereo set; ``origin`` is what the set is called (a project file)."""
     gains = gains or {}
     return _assemble(origin, {name: replace(stem_file(file), gain=gains.get(name, 1.0)) for name, file in files.items()},
-                     rate=rate, mixture_file=None)
+                     rate=rate, mixture_file=None, pan_law_db=pan_law_db)
 
 
 def _open_folder(folder: Path, *, rate: int | None, mixture_file: Path | None = None,
-                 origin: Path | None = None) -> StemFiles:
+                 origin: Path | None = None, pan_law_db: float | None = None) -> StemFiles:
     files = find_stem_files(folder)
     if mixture_file is None:
         mixture_file = next((f for name, f in files.items() if name.casefold() == MIXTURE_NAME), None)
@@ -312,7 +326,7 @@ def _open_folder(folder: Path, *, rate: int | None, mixture_file: Path | None = 
     stems = {name: stem_file(file) for name, file in stem_paths.items()}
     if mixture_file is not None:
         stem_file(mixture_file)
-    return _assemble(origin or folder, stems, rate=rate, mixture_file=mixture_file)
+    return _assemble(origin or folder, stems, rate=rate, mixture_file=mixture_file, pan_law_db=pan_law_db)
 
 
 def stem_file(path: Path) -> StemFile:
@@ -334,8 +348,11 @@ def stem_file(path: Path) -> StemFile:
 
 
 def _assemble(origin: Path, stems: Mapping[str, StemFile], *, rate: int | None,
-              mixture_file: Path | None) -> StemFiles:
-    """One rate, channel count and length for the set, and a warning for each stem brought to them."""
+              mixture_file: Path | None, pan_law_db: float | None = None) -> StemFiles:
+    """One rate, channel count and length for the set, a mono stem's level in a set of more
+    channels (``pan_law_db``, default :data:`DEFAULT_PAN_LAW_DB`), and a warning for each stem
+    brought to them."""
+    pan_law_db = DEFAULT_PAN_LAW_DB if pan_law_db is None else pan_law_db
     warnings: list[str] = []
     if rate is None:
         counts = Counter(file.rate for file in stems.values())
@@ -350,6 +367,10 @@ def _assemble(origin: Path, stems: Mapping[str, StemFile], *, rate: int | None,
                 f"{file.path}: has {file.channels} channels but other stems have {channels}; "
                 "only mono stems can be mixed into a set with more channels"
             )
+    if channels > 1:
+        pan_gain = 10.0 ** (pan_law_db / 20.0)
+        stems = {name: replace(file, gain=file.gain * pan_gain) if file.channels == 1 else file
+                 for name, file in stems.items()}
     lengths = {name: resampled_length(file.frames, file.rate, rate) for name, file in stems.items()}
     longest = max(lengths, key=lambda name: lengths[name])
     length = lengths[longest]
@@ -359,7 +380,7 @@ def _assemble(origin: Path, stems: Mapping[str, StemFile], *, rate: int | None,
             warnings.append(f"{file.path}: {missing_s:.2f} s shorter than {stems[longest].path.name}; "
                             "padded with silence at the end")
     return StemFiles(files=dict(stems), rate=rate, channels=channels, n_samples=length, origin=origin,
-                     mixture_file=mixture_file, warnings=tuple(warnings))
+                     mixture_file=mixture_file, warnings=tuple(warnings), pan_law_db=pan_law_db)
 
 
 def resampled_length(frames: int, rate: int, target_rate: int) -> int:
@@ -444,5 +465,5 @@ def _shape(audio: np.ndarray, rate: int, target_rate: int, channels: int, length
 
 
 __all__ = ["BlockReader", "StemFile", "StemFiles", "StemSource", "decoded_size", "in_memory_if_small", "load_stem_mp4",
-           "load_stem_set", "open_stem_set",
+           "load_stem_set", "open_stem_set", "DEFAULT_PAN_LAW_DB",
            "resampled_length", "stem_file"]

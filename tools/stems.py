@@ -10,7 +10,8 @@ A stem set is every stem of one mix, time-aligned, at one sample rate, with one 
 
 Stems at other sample rates are resampled to one rate; shorter stems are padded with silence (a
 mismatch over :data:`LENGTH_WARNING_S` is reported in :attr:`StemSet.warnings`); mono stems in a
-stereo set are copied to both channels (a centre-panned mono track, 0 dB pan law).
+stereo set play on both channels at the set's pan law (a centre-panned mono track; see
+:mod:`faderwise.tools.stem_files`).
 """
 
 from __future__ import annotations

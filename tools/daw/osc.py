@@ -9,13 +9,15 @@ The addresses are each DAW's own:
   the surface's bank hold every track from the first (track numbers are the bank's), ``/action i 41743`` ("Control surface: refresh all surfaces")
   makes REAPER send each track's ``/track/N/name s`` and ``/track/N/volume/db f``; a fader is set
   with ``/track/N/volume/db f``.
-* **Ardour** (Preferences → Control Surfaces → OSC, port 3819; replies go to the port asked
-  from): ``/set_surface i i i i`` (bank size 0 = every strip, strip types tracks and buses,
+* **Ardour** (Preferences → Control Surfaces → OSC, port 3819). Its replies go, in its default
+  port mode "Manual", to port 8000 of the asking host (``remote-port="8000"``), and in "Auto" to
+  the port a request came from: faderwise listens on 8000 and sends from that same port, so both
+  modes answer it. ``/set_surface i i i i`` (bank size 0 = every strip, strip types tracks and buses,
   feedback 3 = buttons and strip values, gain mode 0 = dB) makes Ardour send ``/strip/name i s``
   and ``/strip/gain i f`` for every strip; a fader is set with ``/strip/gain i f`` (−193 dB is −inf).
 
-What is read is a :class:`~faderwise.tools.project_model.Project` with ``live`` set, so the same
-planning as an exported project applies (:func:`faderwise.tools.daw_project.plan_fader_moves`).
+What is read is a :class:`~faderwise.tools.daw.model.Project` with ``live`` set, so the same
+planning as an exported project applies (:func:`faderwise.tools.daw.project.plan_fader_moves`).
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ from typing import Any
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
-from faderwise.tools import ardour_session, reaper_project
+from faderwise.tools.daw import ardour as ardour_session
+from faderwise.tools.daw import reaper as reaper_project
+from faderwise.tools.daw.model import TRACK, Project, Track, db_to_gain
 from faderwise.tools.errors import DawConnectionError
-from faderwise.tools.project_model import TRACK, Project, Track, db_to_gain
 
+ARDOUR_REPLY_PORT = 8000
+"""Where Ardour's OSC replies by default (port mode "Manual", reply port 8000)."""
 ARDOUR_SILENCE_DB = -193.0
 """Ardour's OSC gain for −inf (its fader's bottom)."""
 REAPER_REFRESH_ACTION = 41743
@@ -59,6 +64,8 @@ class Dialect:
     ask: Callable[[], list[tuple[str, list[tuple[Any, str]]]]]
     read_reply: Callable[[str, list[Any]], tuple[int, str, Any] | None]
     set_level: Callable[[int, float], tuple[str, list[tuple[Any, str]]]]
+    reply_setting: str = ""
+    """Where the DAW sets the port its replies go to, said when none comes."""
 
 
 def _reaper_reply(address: str, params: list[Any]) -> tuple[int, str, Any] | None:
@@ -86,12 +93,17 @@ REAPER = Dialect(
                  ("/action", [(REAPER_REFRESH_ACTION, "i")])],
     read_reply=_reaper_reply,
     set_level=lambda number, db: (f"/track/{number}/volume/db", [(db, "f")]),
+    reply_setting=("REAPER sends its replies to the device port of its OSC control surface (Preferences → Control/"
+                   "OSC/web → OSC: 'Device port', 9000 by default): --listen takes that port"),
 )
 ARDOUR = Dialect(
-    daw="ardour", name="Ardour", port=3819, listen_port=None, max_gain_db=ardour_session.MAX_GAIN_DB,
+    daw="ardour", name="Ardour", port=3819, listen_port=ARDOUR_REPLY_PORT, max_gain_db=ardour_session.MAX_GAIN_DB,
     ask=lambda: [("/set_surface", [(0, "i"), (ARDOUR_STRIP_TYPES, "i"), (ARDOUR_FEEDBACK, "i"), (0, "i")])],
     read_reply=_ardour_reply,
     set_level=lambda number, db: ("/strip/gain", [(number, "i"), (max(db, ARDOUR_SILENCE_DB), "f")]),
+    reply_setting=(f"Ardour sends its replies where its OSC setup's 'Port Mode' says: 'Manual' (the default) to its "
+                   f"'Reply Manual Port', {ARDOUR_REPLY_PORT} by default, 'Auto' to the port asked from; --listen takes "
+                   "the manual port"),
 )
 DIALECTS = {"reaper": REAPER, "ardour": ARDOUR}
 
@@ -110,8 +122,9 @@ class OscDaw:
         daw: ``"reaper"`` or ``"ardour"``.
         host: where the DAW runs.
         port: the port it listens on (default: the DAW's own default).
-        listen_port: the port its replies come to (REAPER: the one set in its control surface,
-            default 9000; Ardour replies to the port asked from, any free one).
+        listen_port: the port its replies come to, and requests are sent from (REAPER: the
+            one set in its control surface, default 9000; Ardour: 8000, its default reply port,
+            which its "Auto" port mode answers too, as the port asked from).
         timeout: seconds to wait for the first reply.
     """
 
@@ -211,7 +224,7 @@ class OscDaw:
         listen = f" (listening on port {self._socket.getsockname()[1]} for its replies)" if self._socket else ""
         if not heard:
             raise DawConnectionError(f"{self.where}: no answer within {self.timeout:g} s{listen}; is {self.dialect.name} "
-                                     f"running with OSC enabled on port {self.port}, sending its replies here?")
+                                     f"running with OSC enabled on port {self.port}? {self.dialect.reply_setting}")
         tracks = tuple(Track(name=names[number], number=number, kind=TRACK, gain=db_to_gain(levels[number]))
                        for number in sorted(names) if number in levels and number > 0)
         if not tracks:
@@ -226,10 +239,10 @@ class OscDaw:
             self.send(*self.dialect.set_level(number, db))
 
 
-def levels_differing(project: Project, wanted: Mapping[str, float]) -> dict[str, float]:
-    """Tracks of ``project`` whose fader is not at ``wanted`` (track → dB) within
-    :data:`VERIFY_TOLERANCE_DB`: their level now."""
-    now = {track.name: track.gain_db for track in project.tracks}
-    return {name: now.get(name, math.nan) for name, db in wanted.items()
-            if not (name in now and (now[name] == db or abs(now[name] - db) <= VERIFY_TOLERANCE_DB))}
+def levels_differing(project: Project, wanted: Mapping[int, float]) -> dict[int, float]:
+    """Tracks of ``project`` whose fader is not at ``wanted`` (track number → dB) within
+    :data:`VERIFY_TOLERANCE_DB`: their level now (NaN for a track no longer there)."""
+    now = {track.number: track.gain_db for track in project.tracks}
+    return {number: now.get(number, math.nan) for number, db in wanted.items()
+            if not (number in now and (now[number] == db or abs(now[number] - db) <= VERIFY_TOLERANCE_DB))}
 

@@ -1,8 +1,8 @@
 """Advice pushed to a running DAW: plan → dry run → apply → undo.
 
-:func:`plan_push` reads the DAW's faders (:class:`~faderwise.tools.osc_faders.OscDaw`) and plans
+:func:`plan_push` reads the DAW's faders (:class:`~faderwise.tools.daw.osc.OscDaw`) and plans
 the moves exactly as an exported project does
-(:func:`~faderwise.tools.daw_project.plan_fader_moves`): the dry run is that plan, shown.
+(:func:`~faderwise.tools.daw.project.plan_fader_moves`): the dry run is that plan, shown.
 :func:`apply_push` sends it, reads the faders back to check that the DAW took each move, and
 keeps a record of the levels before (``pushes/push-….json`` in faderwise's data folder, through
 the guarded writer, before the first fader moves). :func:`undo_push` puts back the levels of the last push not undone yet, but
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from faderwise.tools.daw_project import FaderPlan, plan_fader_moves
+from faderwise.tools.daw.export import FaderPlan, plan_fader_moves
+from faderwise.tools.daw.osc import VERIFY_TOLERANCE_DB, OscDaw, levels_differing
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.json_files import read_json, write_json
-from faderwise.tools.osc_faders import VERIFY_TOLERANCE_DB, OscDaw, levels_differing
 from faderwise.tools.outputs import check_target
 from faderwise.tools.paths import data_dir
 
@@ -56,8 +56,8 @@ def plan_push(daw: OscDaw, moves: Mapping[str, float], *, map_file: str | os.Pat
 
 @dataclass(frozen=True)
 class PushOutcome:
-    """What an apply or undo did: the record written, the faders set (track → dB), the faders
-    that are not where they were sent (track → dB now), and those left alone (undo)."""
+    """What an apply or undo did: the record written, the faders set (track label → dB), the
+    faders that are not where they were sent (track label → dB now), and those left alone (undo)."""
 
     record: Path
     levels: Mapping[str, float]
@@ -75,11 +75,11 @@ def repeated_push(daw: OscDaw, plan: FaderPlan) -> Path | None:
         return None
     if (record.get("host"), record.get("port")) != (daw.host, daw.port):
         return None
-    pushed = {fader["track"]: fader for fader in record.get("faders", [])}  # type: ignore[attr-defined]
-    if not plan.changes or set(pushed) != {change.track for change in plan.changes}:
+    pushed = {fader.get("number"): fader for fader in record.get("faders", [])}  # type: ignore[attr-defined]
+    if not plan.changes or set(pushed) != {change.number for change in plan.changes}:
         return None
     for change in plan.changes:
-        fader = pushed[change.track]
+        fader = pushed[change.number]
         if fader.get("pushed_db") is None or fader.get("move_db") is None or change.current_db is None:
             return None
         if abs(change.current_db - fader["pushed_db"]) > VERIFY_TOLERANCE_DB or \
@@ -103,20 +103,23 @@ def apply_push(daw: OscDaw, plan: FaderPlan, *, again: bool = False) -> PushOutc
         raise AlreadyPushedError(f"{daw.where}: these moves were pushed already ({repeated}) and the faders are still "
                                  "where that push left them, so pushing again would move them twice; faderwise push "
                                  "--undo puts them back first, --again pushes anyway")
-    numbers = {track.name: track.number for track in plan.project.tracks}
-    levels = {change.track: float(change.new_db) for change in plan.changes}  # type: ignore[arg-type]
+    levels = {int(change.number): float(change.new_db) for change in plan.changes}  # type: ignore[arg-type]
+    labels = {int(change.number): change.track for change in plan.changes}  # type: ignore[arg-type]
     # The record is written before any fader moves: a push that fails halfway can still be undone
     # (a fader the push never reached is not where the record says it went, so undo leaves it alone).
     record = write_json(_new_record_path("push"), {
         "format": PUSH_FORMAT, "daw": daw.dialect.daw, "host": daw.host, "port": daw.port,
         "listen_port": daw.listen_port, "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "faders": [{"track": change.track, "number": numbers[change.track], "stem": change.stem,
+        "faders": [{"track": change.track, "number": change.number, "name": plan.project.track(int(change.number)).name,
+                    "stem": change.stem,
                     "before_db": _finite(change.current_db), "move_db": round(change.move_db, 4),
                     "pushed_db": _finite(change.new_db)}
                    for change in plan.changes],
     })
-    daw.set_levels({numbers[track]: db for track, db in levels.items()})
-    return PushOutcome(record, levels, levels_differing(daw.faders(), levels), {})
+    daw.set_levels(levels)
+    not_taken = levels_differing(daw.faders(), levels)
+    return PushOutcome(record, {labels[number]: db for number, db in levels.items()},
+                       {labels[number]: db for number, db in not_taken.items()}, {})
 
 
 def _finite(value: float | None) -> float | None:
@@ -151,22 +154,29 @@ def undo_push(daw_name: str, *, host: str | None = None, port: int | None = None
     with OscDaw(daw_name, host or str(record["host"]), port or int(record["port"]),  # type: ignore[call-overload]
                 listen_port=listen_port if listen_port is not None else record.get("listen_port"),  # type: ignore[arg-type]
                 timeout=timeout) as daw:
-        now = {track.name: track for track in daw.faders().tracks}
-        restore: dict[str, float] = {}
+        now = {track.number: track for track in daw.faders().tracks}
+        restore: dict[int, float] = {}
         left_alone: dict[str, float] = {}
+        labels: dict[int, str] = {}
         for fader in faders:
-            track = now.get(fader["track"])
+            number = fader.get("number")
+            track = now.get(number)
             before = fader["before_db"]
             pushed = fader["pushed_db"]
             if track is None or before is None:
                 continue
-            if pushed is not None and abs(track.gain_db - pushed) <= VERIFY_TOLERANCE_DB:
-                restore[fader["track"]] = float(before)
+            labels[number] = str(fader["track"])
+            # a track is its position: one renamed since (another track there now) is not put back
+            same = track.name == str(fader.get("name", track.name))
+            if same and pushed is not None and abs(track.gain_db - pushed) <= VERIFY_TOLERANCE_DB:
+                restore[number] = float(before)
             else:
-                left_alone[fader["track"]] = track.gain_db
-        daw.set_levels({now[track].number: db for track, db in restore.items()})
+                left_alone[labels[number]] = track.gain_db
+        daw.set_levels(restore)
         not_taken = levels_differing(daw.faders(), restore)
+    restored = {labels[number]: db for number, db in restore.items()}
     write_json(target, {"format": UNDO_FORMAT, "undoes": path.name, "daw": daw_name,
                         "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                        "restored": restore, "left_alone": {k: _finite(v) for k, v in left_alone.items()}})
-    return PushOutcome(target, restore, not_taken, left_alone)
+                        "restored": [{"number": number, "track": labels[number], "db": db} for number, db in restore.items()],
+                        "left_alone": {k: _finite(v) for k, v in left_alone.items()}})
+    return PushOutcome(target, restored, {labels[number]: db for number, db in not_taken.items()}, left_alone)
