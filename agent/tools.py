@@ -553,7 +553,8 @@ def make_tools(workspace: Workspace) -> list[BaseTool]:
         """Move the running DAW's faders by the session's moves over OSC: reads the faders, shows the plan (a dry
         run) and asks the producer before sending anything; undo_push puts them back."""
         with OscDaw(daw, host or "127.0.0.1", port, listen_port=listen_port) as live:
-            plan = plan_push(live, workspace.project_moves(), where="this session's advice")
+            plan = workspace.with_headroom_warning(plan_push(live, workspace.project_moves(),
+                                                             where="this session's advice"))
             if not plan.changes:
                 return plan_content(f"Nothing to push to {live.where}", plan), {"kind": "push", "pushed": False,
                                                                                   **plan.to_json()}

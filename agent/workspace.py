@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from faderwise.advisor import Advice
 from faderwise.advisor.faithful import faithful
+from faderwise.advisor.headroom import clipping_warning
 from faderwise.advisor.judge import Judge
 from faderwise.advisor.measured import MeasuredAdvisor, PreparedPair
 from faderwise.advisor.model import GainMove
@@ -620,10 +621,21 @@ class Workspace:
         else ``SONG-faderwise-NN.RPP`` beside it; the project is never written. ``read``: the project,
         read already (outside the session's lock: a request never holds it while reading a file)."""
         parsed = read if read is not None else read_project(self.project_path(project))
-        plan = plan_fader_moves(self.project_moves(), project=parsed, where="this session's advice")
+        plan = self.with_headroom_warning(plan_fader_moves(self.project_moves(), project=parsed,
+                                                           where="this session's advice"))
         written = write_project(plan, out, force=force) if out is not None else write_project_beside(plan)
         self.record_output(written)
         return plan, written
+
+    def with_headroom_warning(self, plan: FaderPlan) -> FaderPlan:
+        """``plan`` with a warning when the pending advice's moves would push the mix over the
+        ceiling: the trim its headroom check names is the producer's to make on the DAW's master
+        (the chat and MCP move no master)."""
+        if self.advice is None or plan.project is None:
+            return plan
+        warning = clipping_warning(self.advice, remedy=f"on {plan.project.daw_name}'s master; faderwise moves only "
+                                                       "the tracks' faders here")
+        return dataclasses.replace(plan, warnings=(*plan.warnings, warning)) if warning else plan
 
     # -- what the session wrote ---------------------------------------------------------------------
 

@@ -113,3 +113,21 @@ async def test_export_project_slash_command(tmp_path: Path, demo_dir: Path) -> N
         await say(pilot, app, "/push")
         assert str(app.query(".error").last().render()) == (
             "usage: /push reaper|ardour [PORT]: move the running DAW's faders over OSC (shows them, asks first)")
+
+
+def test_an_export_from_the_chat_says_when_the_moves_would_clip(tmp_path: Path, demo_dir: Path) -> None:
+    """The chat and MCP move no master: the trim the advice's headroom check names is said with the export."""
+    import dataclasses
+
+    project = write_project_with_stems(tmp_path / "song", reaper_project_text(), ".RPP", demo_dir / "version_a")
+    workspace = Workspace(output_dir=tmp_path / "out", workers=1)
+    workspace.load_stems(project)
+    workspace.set_reference(demo_dir / "version_b")
+    advice = workspace.current_advice()
+    assert advice is not None
+    workspace.advice = dataclasses.replace(advice, evidence={**advice.evidence, "headroom": {
+        "mix_sample_peak_after_dbfs": 0.3, "mix_true_peak_after_dbtp": 1.2, "master_trim_db": -2.2}})
+    plan, _ = workspace.export_project()
+    assert plan.warnings[-1] == ("with these moves the mix peaks at +1.2 dBTP and clips, over the -1 dBTP ceiling: lower "
+                                 "the master by 2.2 dB as well (on REAPER's master; faderwise moves only the tracks' "
+                                 "faders here)")

@@ -421,3 +421,21 @@ def test_a_map_file_keys_tracks_by_number_and_by_guid(tmp_path: Path) -> None:
     with command_inputs():
         mapping = map_stems(read_project(copy))
     assert (mapping.tracks["dialogue-send"], mapping.tracks["music-send"]) == (2, 4)
+
+
+def test_a_stems_whole_name_wins_over_the_name_without_the_projects(tmp_path: Path) -> None:
+    """In Bass.RPP, 'Bass DI.wav' is the track 'Bass DI', not 'DI' ($project-$track read the other way)."""
+    from daw_projects import reaper_project_text
+
+    folder = tmp_path / "song"
+    folder.mkdir()
+    (folder / "Bass.RPP").write_text(reaper_project_text(tracks=[("Bass DI", 0, 1.0, 0, 0), ("DI", 0, 1.0, 0, 0)]),
+                                     encoding="utf-8")
+    with command_inputs():
+        project = read_project(folder / "Bass.RPP")
+    from faderwise.tools.daw.mapping import tracks_named_like
+
+    assert [track.number for track in tracks_named_like("Bass DI", project)] == [1]
+    assert [track.number for track in tracks_named_like("Bass-DI", project)] == [1]  # lead_vox = Lead Vox first
+    assert [track.number for track in tracks_named_like("Bass - DI", project)] == [1]
+    assert [track.number for track in tracks_named_like("02 DI", project)] == [2]

@@ -96,8 +96,9 @@ def _named_like(name: str, track: Track, tier: int) -> bool:
 def tracks_named_like(stem: str, project: Project) -> list[Track]:
     """The tracks a stem (a file's name without its suffix) can be the bounce of: the track its
     number names (``03 Lead Vox``: track 3, when track 3 is called so; ``SEND (track 3)``: how
-    faderwise names such a track), else the tracks named like it at the most exact tier that has
-    any. More than one is for the caller to settle or refuse."""
+    faderwise names such a track), else the tracks named like the whole stem at the most exact
+    tier that has any, else like the stem without its number or the project's name before it.
+    More than one is for the caller to settle or refuse."""
     labelled = _NUMBERED_LABEL.match(stem)
     numbered = _NUMBER_FIRST.match(stem)
     for match, rest in ((labelled, 1), (numbered, 2)):
@@ -107,11 +108,11 @@ def tracks_named_like(stem: str, project: Project) -> list[Track]:
         track = next((track for track in project.tracks if track.number == number), None)
         if track is not None and any(_named_like(match.group(rest) or "", track, tier) for tier in range(3)):
             return [track]
-    names = _names_in(stem, project)
-    for tier in range(len(_TIERS)):
-        found = [track for track in project.tracks if any(_named_like(name, track, tier) for name in names)]
-        if found:
-            return found
+    for name in _names_in(stem, project):  # 'Bass DI' in Bass.RPP is the track 'Bass DI' before 'DI'
+        for tier in range(len(_TIERS)):
+            found = [track for track in project.tracks if _named_like(name, track, tier)]
+            if found:
+                return found
     return []
 
 

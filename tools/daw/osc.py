@@ -33,8 +33,7 @@ from typing import Any
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
-from faderwise.tools.daw import ardour as ardour_session
-from faderwise.tools.daw import reaper as reaper_project
+from faderwise.tools.daw import ardour, reaper
 from faderwise.tools.daw.model import TRACK, Project, Track, db_to_gain
 from faderwise.tools.errors import DawConnectionError
 
@@ -87,7 +86,7 @@ def _ardour_reply(address: str, params: list[Any]) -> tuple[int, str, Any] | Non
 
 
 REAPER = Dialect(
-    daw="reaper", name="REAPER", port=8000, listen_port=9000, max_gain_db=reaper_project.MAX_GAIN_DB,
+    daw="reaper", name="REAPER", port=8000, listen_port=9000, max_gain_db=reaper.MAX_GAIN_DB,
     # the bank holds every track and starts at the first, so track numbers are the project's own
     ask=lambda: [("/device/track/count", [(REAPER_BANK_SIZE, "i")]), ("/device/track/bank/select", [(1, "i")]),
                  ("/action", [(REAPER_REFRESH_ACTION, "i")])],
@@ -97,7 +96,7 @@ REAPER = Dialect(
                    "OSC/web → OSC: 'Device port', 9000 by default): --listen takes that port"),
 )
 ARDOUR = Dialect(
-    daw="ardour", name="Ardour", port=3819, listen_port=ARDOUR_REPLY_PORT, max_gain_db=ardour_session.MAX_GAIN_DB,
+    daw="ardour", name="Ardour", port=3819, listen_port=ARDOUR_REPLY_PORT, max_gain_db=ardour.MAX_GAIN_DB,
     ask=lambda: [("/set_surface", [(0, "i"), (ARDOUR_STRIP_TYPES, "i"), (ARDOUR_FEEDBACK, "i"), (0, "i")])],
     read_reply=_ardour_reply,
     set_level=lambda number, db: ("/strip/gain", [(number, "i"), (max(db, ARDOUR_SILENCE_DB), "f")]),
