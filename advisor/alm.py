@@ -23,7 +23,7 @@ import numpy as np
 from faderwise.advisor.explain import as_it_is, instruction, join
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.advisor.parse import parse_moves
-from faderwise.advisor.registry import parse_advisor
+from faderwise.advisor.registry import ADVISORS, parse_advisor
 from faderwise.advisor.stem_names import require_stems
 from faderwise.tools.analysis import ProgressCallback
 from faderwise.tools.bundle import (
@@ -83,15 +83,10 @@ class ModelLoadError(FaderwiseError):
     """A model folder that holds no Qwen2-Audio model or adapter."""
 
 
-SHIPPED_MODELS: dict[str, str | None] = {
-    "alm": "small-differential",
-    "alm-single-mix": "small-single-mix",
-    "alm-pretrained": "pretrained-differential",
-    "alm-pretrained-single-mix": "pretrained-single-mix",
-    "alm-pretrained-zero-shot": None,
-}
-"""Audio-language advisor name (:mod:`faderwise.advisor.registry`, which says whether it hears the
-reference) → the model faderwise ships for it in ``advisor/models/``. ``alm``: the small model trained
+SHIPPED_MODELS: dict[str, str | None] = {kind.name: kind.shipped_model for kind in ADVISORS if kind.is_model}
+"""Audio-language advisor name → the model faderwise ships for it in ``advisor/models/``, as the
+registry (:data:`faderwise.advisor.registry.ADVISORS`, which also says whether it hears the
+reference) gives it. ``alm``: the small model trained
 from scratch; ``alm-pretrained``: LoRA and projector trained on the pretrained miniature
 (:mod:`faderwise.advisor.pretrained`), whose base is assembled from the installed bases;
 ``alm-pretrained-zero-shot``: that base before fine-tuning, as the fine-tuned model hears (the

@@ -39,6 +39,10 @@ class AdvisorKind:
         hears_reference: whether it compares A with the reference B (without B it cannot advise).
         extra: the ``faderwise[EXTRA]`` it needs installed, or None for the core install.
         takes_folder: whether ``NAME:FOLDER`` names another model of this kind.
+        shipped_model: for an audio-language model, the folder of ``advisor/models/`` faderwise
+            ships for it (None: no shipped model, as for a base before fine-tuning).
+        single_mix_twin: the advisor that differs from this one only in hearing A alone (the
+            research's differential against single-mix comparison pairs them).
     """
 
     name: str
@@ -46,6 +50,8 @@ class AdvisorKind:
     hears_reference: bool
     extra: str | None = None
     takes_folder: bool = False
+    shipped_model: str | None = None
+    single_mix_twin: str | None = None
 
     @property
     def is_model(self) -> bool:
@@ -55,19 +61,22 @@ class AdvisorKind:
 
 ADVISORS: tuple[AdvisorKind, ...] = (
     AdvisorKind("measured", "compares each stem of your mix with the reference, from measurements (BS.1770 "
-                "loudness, level against the backing)", hears_reference=True),
+                "loudness, level against the backing)", hears_reference=True, single_mix_twin="single-mix"),
     AdvisorKind("single-mix", "judges your mix alone, toward typical levels for each kind of stem",
                 hears_reference=False),
     AdvisorKind("equal-loudness", "every stem to the same loudness, the mix as loud as before (a baseline)",
                 hears_reference=False),
     AdvisorKind("alm", "the small audio-language model faderwise ships: hears each stem's A/B bundle",
-                hears_reference=True, extra="alm", takes_folder=True),
+                hears_reference=True, extra="alm", takes_folder=True, shipped_model="small-differential",
+                single_mix_twin="alm-single-mix"),
     AdvisorKind("alm-single-mix", "the small audio-language model that hears your mix alone",
-                hears_reference=False, extra="alm", takes_folder=True),
+                hears_reference=False, extra="alm", takes_folder=True, shipped_model="small-single-mix"),
     AdvisorKind("alm-pretrained", "the pretrained miniature of Qwen2-Audio, fine-tuned with LoRA: hears each "
-                "stem's A/B bundle", hears_reference=True, extra="alm-pretrained", takes_folder=True),
+                "stem's A/B bundle", hears_reference=True, extra="alm-pretrained", takes_folder=True,
+                shipped_model="pretrained-differential", single_mix_twin="alm-pretrained-single-mix"),
     AdvisorKind("alm-pretrained-single-mix", "the pretrained miniature that hears your mix alone",
-                hears_reference=False, extra="alm-pretrained", takes_folder=True),
+                hears_reference=False, extra="alm-pretrained", takes_folder=True,
+                shipped_model="pretrained-single-mix"),
     AdvisorKind("alm-pretrained-zero-shot", "the pretrained miniature's base before fine-tuning (the research's "
                 "starting point)", hears_reference=True, extra="alm-pretrained", takes_folder=True),
 )

@@ -21,16 +21,22 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from faderwise.advisor.registry import ADVISORS, build_advisor, parse_advisor, spelled_choices
 from faderwise.tools.audio_io import read_audio
 from faderwise.tools.bundle import ABBundle, read_bundle
 from faderwise.tools.errors import FaderwiseError
 from faderwise.tools.input_files import MANIFEST_LIMIT_BYTES, exists_as_file, read_text_bounded
 from faderwise.tools.outputs import note_input
 
-DSP_ADVISORS = ("measured", "single-mix", "equal-loudness", "no-change")
-# the kinds of advisor that hear Version B, and the kind of their twin that hears only A
-SINGLE_MIX_TWINS = {"measured": "single-mix", "alm": "alm-single-mix", "alm-pretrained": "alm-pretrained-single-mix",
-                    "llm": "llm-single-mix"}
+NO_CHANGE = "no-change"
+"""The floor every advisor must beat (it leaves every stem as it is): the evaluation's own advisor."""
+LLM_KINDS = ("llm", "llm-single-mix")
+"""A text language model given the measurements (``llm:SPEC``): the evaluation's own, with its twin."""
+DSP_ADVISORS = (*(kind.name for kind in ADVISORS if not kind.is_model), NO_CHANGE)
+"""The advisors the registry offers that are no model, and the floor: each answers from the bundle's clips."""
+SINGLE_MIX_TWINS = {**{kind.name: kind.single_mix_twin for kind in ADVISORS if kind.single_mix_twin},
+                    LLM_KINDS[0]: LLM_KINDS[1]}
+"""The kinds of advisor that hear Version B → their twin that hears only A (the registry's, and the LLM's)."""
 
 
 class EvalConfigError(FaderwiseError):
@@ -125,18 +131,14 @@ class DSPAdvisor:
 
     @property
     def hears_reference(self) -> bool:
-        return self.name == "measured"
+        return self.name != NO_CHANGE and parse_advisor(self.name).kind.hears_reference
 
     def answer(self, item: EvalItem) -> str:
-        from faderwise.advisor import EqualLoudnessAdvisor, MeasuredAdvisor, SingleMixAdvisor
         from faderwise.advisor.explain import is_plural
 
-        if self.name == "no-change":
+        if self.name == NO_CHANGE:
             return f"Leave the {item.target} as {'they are' if is_plural(item.target) else 'it is'}."
-
-        advisor = {"measured": MeasuredAdvisor, "single-mix": SingleMixAdvisor,
-                   "equal-loudness": EqualLoudnessAdvisor}[self.name]()
-        return advisor.advise_bundle(item.bundle).text
+        return build_advisor(parse_advisor(self.name)).advise_bundle(item.bundle).text  # type: ignore[union-attr]
 
 
 class ALMAdvisor:
@@ -208,15 +210,12 @@ def make_advisor(name: str, *, chat_model: ChatModelFactory = default_chat_model
     if name in DSP_ADVISORS:
         return DSPAdvisor(name)
     kind, _, argument = name.partition(":")
-    from faderwise.advisor.alm import SHIPPED_MODELS
-
-    if kind in SHIPPED_MODELS:
+    if kind in {advisor.name for advisor in ADVISORS if advisor.is_model}:
         return ALMAdvisor(name)
-    if kind in ("llm", "llm-single-mix") and argument:
-        return LLMAdvisor(name, chat_model(argument), differential=kind == "llm")
-    raise EvalConfigError(f"unknown advisor {name!r}: expected {', '.join(DSP_ADVISORS)}, alm[:PATH], "
-                          "alm-single-mix[:PATH], alm-pretrained[:PATH], alm-pretrained-single-mix[:PATH], "
-                          "alm-pretrained-zero-shot, llm:SPEC or llm-single-mix:SPEC")
+    if kind in LLM_KINDS and argument:
+        return LLMAdvisor(name, chat_model(argument), differential=kind == LLM_KINDS[0])
+    raise EvalConfigError(f"unknown advisor {name!r}: expected {spelled_choices()}, {NO_CHANGE}, "
+                          f"{' or '.join(f'{kind}:SPEC' for kind in LLM_KINDS)}")
 
 
 def hears_reference(name: str) -> bool:

@@ -38,6 +38,21 @@ def test_every_advisor_is_offered_by_every_front_end(tmp_path: Path, monkeypatch
     from faderwise.advisor.alm import SHIPPED_MODELS
 
     assert [kind.name for kind in ADVISORS if kind.is_model] == list(SHIPPED_MODELS)  # the models it can load
+    from faderwise.evals.advisors import DSP_ADVISORS, SINGLE_MIX_TWINS, hears_reference, make_advisor
+
+    # the evaluation reads the same table: its advisors, and each differential one's single-mix twin
+    assert DSP_ADVISORS == ("measured", "single-mix", "equal-loudness", "no-change")
+    assert SINGLE_MIX_TWINS == {"measured": "single-mix", "alm": "alm-single-mix",
+                                "alm-pretrained": "alm-pretrained-single-mix", "llm": "llm-single-mix"}
+    for kind in ADVISORS:
+        assert hears_reference(kind.name) == kind.hears_reference
+        if kind.single_mix_twin is not None:
+            twin = next(other for other in ADVISORS if other.name == kind.single_mix_twin)
+            assert kind.hears_reference and not twin.hears_reference and twin.extra == kind.extra
+        if kind.shipped_model is not None:
+            folder = Path(__file__).resolve().parents[1] / "advisor" / "models" / kind.shipped_model
+            assert (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file(), kind.name
+    assert make_advisor("equal-loudness").hears_reference is False and make_advisor("measured").hears_reference
     advise_help = next(action.help for action in build_parser()._subparsers._group_actions[0].choices["advise"]._actions
                        if "--advisor" in action.option_strings)
     workspace = Workspace(output_dir=tmp_path, workers=1)
