@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "or FILE.csv / FILE.json with --format")
     export.add_argument("--format", choices=("project", "csv", "json"), default="project",
                         help="project (default): a copy of --project with the faders moved; csv or json: one row per "
-                        "move (stem, track, current dB, move dB, new dB)")
+                        "move (stem, track number, track, current dB, move dB, new dB)")
     export.add_argument("--master", action="store_true", help="also move the master fader: by the advice's master "
                         "offset, and down by the trim its headroom check names when the moves would clip")
     export.add_argument("--force", action="store_true", help="replace OUT if faderwise wrote it before (JSON only: a "
@@ -310,9 +310,9 @@ def add_pan_law_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_map_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--map", type=Path, metavar="MAP.yaml", help="a project's tracks to stem files (track name: "
-                        "file, or null to leave a track out); default SONG.stems.yaml beside the project if it "
-                        "exists, else by name")
+    parser.add_argument("--map", type=Path, metavar="MAP.yaml", help="a project's tracks to stem files (a track by its "
+                        "name, '#N' or its id: a file, or null to leave it out); default SONG.stems.yaml beside the "
+                        "project if it exists, else by track number ('03 Name.wav') and name")
 
 
 def open_stems(path: Path, *, map_file: Path | None = None, err: Console | None = None,
