@@ -75,9 +75,13 @@ def _baseline_advice(name: str, analysis: StemSetAnalysis, targets: Mapping[str,
             else:
                 moves.append(GainMove(stem=stem, delta_db=delta, low_db=delta - BASELINE_HALF_WIDTH_DB,
                                       high_db=delta + BASELINE_HALF_WIDTH_DB))
+                # Every stem moves at once and the mix keeps its loudness, so a stem does not land on its
+                # target alone: say where it lands, so that the sentence's figures add up to its move.
+                now = round(measured.stem_to_mix_lu, 1)
                 sentences.append(
-                    f"{instruction(stem, delta)}: this stem sits at {measured.stem_to_mix_lu:+.1f} LU against the mix, "
-                    f"{describe_target.format(target=targets[stem], stem=stem)}. Confidence: low."
+                    f"{instruction(stem, delta)}: this stem sits at {now:+.1f} LU against the mix, "
+                    f"{describe_target.format(target=targets[stem], stem=stem)}; moved with the others toward that "
+                    f"balance, the mix as loud as before, it lands near {now + round(delta, 1):+.1f} LU. Confidence: low."
                 )
         facts_by_stem[stem] = facts
     if leave:

@@ -188,3 +188,25 @@ def test_prior_has_provenance() -> None:
     prior = Prior.bundled()
     assert set(prior.stem_to_mix_lu) == {"vocals", "drums", "bass", "other", "guitar", "keys"}
     assert "MUSDB18" in prior.provenance
+
+
+def test_a_baseline_sentence_adds_up_to_its_move(demo_dir: Path) -> None:
+    """Without a reference every stem moves at once, the mix kept as loud: each sentence says where
+    its stem sits and where the move lands it, and the two differ by the move it states."""
+    import re
+
+    from faderwise.advisor import EqualLoudnessAdvisor, SingleMixAdvisor
+    from faderwise.tools.stem_files import load_stem_set
+
+    version_a = load_stem_set(demo_dir / "version_a")
+    for advisor in (SingleMixAdvisor(), EqualLoudnessAdvisor()):
+        advice = advisor.advise(version_a)
+        said = re.findall(r"(Raise|Lower) the (\w+) by about ([\d.]+) dB: this stem sits at ([-+][\d.]+) LU against "
+                          r"the mix, [^;]*; moved with the others toward that balance, the mix as loud as before, it "
+                          r"lands near ([-+][\d.]+) LU\.", advice.text)
+        assert len(said) == len(advice.moves) > 0, advice.text
+        for verb, stem, amount, now, lands in said:
+            move = advice.move_for(stem)
+            assert move is not None and (move.delta_db > 0) == (verb == "Raise")
+            assert float(lands) - float(now) == pytest.approx(move.delta_db, abs=0.051)
+            assert float(amount) == pytest.approx(abs(move.delta_db), abs=0.51)  # "about": to 0.5 dB
