@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 
 from faderwise.advisor.model import Advice
 from faderwise.tools.analysis import CLIP_DBFS, TRUE_PEAK_CEILING_DBTP, json_number
@@ -39,21 +40,33 @@ def check_headroom(advice: Advice, version_a: StemSource, *, workers: int = 1) -
 
 def headroom_sentence(headroom: dict[str, float | None]) -> str:
     """What the producer should know about the mix's peak after the moves ("" when it is fine)."""
-    true_peak, sample_peak = headroom.get("mix_true_peak_after_dbtp"), headroom.get("mix_sample_peak_after_dbfs")
     trim = headroom.get("master_trim_db") or 0.0
-    if true_peak is None or trim >= 0.0:
+    if headroom.get("mix_true_peak_after_dbtp") is None or trim >= 0.0:
         return ""
-    clips = sample_peak is not None and sample_peak >= CLIP_DBFS
-    return (f"With these moves the mix peaks at {true_peak:+.1f} dBTP{' and clips' if clips else ''}, over the "
-            f"{TRUE_PEAK_CEILING_DBTP:.0f} dBTP ceiling: lower the master by {-trim:.1f} dB as well, or apply with "
-            "--peak-safe, which lowers every stem by the same amount and keeps the balance.")
+    return (f"With these moves {_over_ceiling(headroom, trim)}, or apply with --peak-safe, which lowers every stem "
+            "by the same amount and keeps the balance.")
+
+
+def _over_ceiling(headroom: Mapping[str, object], trim_db: float) -> str:
+    """"the mix peaks at +2.4 dBTP and clips, over the -1 dBTP ceiling: lower the master by 3.4 dB as well"."""
+    true_peak, sample_peak = headroom.get("mix_true_peak_after_dbtp"), headroom.get("mix_sample_peak_after_dbfs")
+    clips = isinstance(sample_peak, (int, float)) and sample_peak >= CLIP_DBFS
+    peak = f"peaks at {true_peak:+.1f} dBTP{' and clips' if clips else ''}" if isinstance(true_peak, (int, float)) \
+        else "passes the ceiling"
+    return (f"the mix {peak}, over the {TRUE_PEAK_CEILING_DBTP:.0f} dBTP ceiling: lower the master by "
+            f"{-trim_db:.1f} dB as well")
+
+
+def _headroom(advice: Advice) -> Mapping[str, object]:
+    """The advice's headroom facts (:func:`check_headroom`), empty when it was not checked."""
+    headroom = advice.evidence.get("headroom") if isinstance(advice.evidence, Mapping) else None
+    return headroom if isinstance(headroom, Mapping) else {}
 
 
 def master_trim_db(advice: Advice) -> float:
     """The master trim (dB, 0 or less) the advice's headroom check names: what keeps the mix
     under the ceiling after the moves (0 when it was fine or not checked)."""
-    headroom = advice.evidence.get("headroom") if isinstance(advice.evidence, dict) else None
-    trim = headroom.get("master_trim_db") if isinstance(headroom, dict) else None
+    trim = _headroom(advice).get("master_trim_db")
     return min(0.0, float(trim)) if isinstance(trim, (int, float)) and math.isfinite(trim) else 0.0
 
 
@@ -62,8 +75,7 @@ def master_move_db(advice: Advice) -> tuple[float, str | None]:
     --master``): the level every stem shared (:attr:`Advice.global_offset_db`), held so the mix
     stays under the ceiling after the moves — lowered by the headroom trim, and raised no further
     than the headroom left. The note says when the master offset was cut short (``None`` if not)."""
-    headroom = advice.evidence.get("headroom") if isinstance(advice.evidence, dict) else None
-    true_peak = headroom.get("mix_true_peak_after_dbtp") if isinstance(headroom, dict) else None
+    true_peak = _headroom(advice).get("mix_true_peak_after_dbtp")
     if not isinstance(true_peak, (int, float)) or not math.isfinite(true_peak):
         return advice.global_offset_db + master_trim_db(advice), None
     room = TRUE_PEAK_CEILING_DBTP - true_peak  # what the master may rise by after the moves (negative: must fall)
@@ -79,13 +91,4 @@ def clipping_warning(advice: Advice, *, remedy: str) -> str | None:
     """What to say where the advice goes into a DAW without its master (an export without
     ``--master``, a push): the mix would pass the ceiling; ``remedy`` names what to do there."""
     trim = master_trim_db(advice)
-    if trim >= 0.0:
-        return None
-    headroom = advice.evidence.get("headroom", {})
-    true_peak = headroom.get("mix_true_peak_after_dbtp")
-    sample_peak = headroom.get("mix_sample_peak_after_dbfs")
-    clips = isinstance(sample_peak, (int, float)) and sample_peak >= CLIP_DBFS
-    peak = f"peaks at {true_peak:+.1f} dBTP{' and clips' if clips else ''}" if isinstance(true_peak, (int, float)) \
-        else "passes the ceiling"
-    return (f"with these moves the mix {peak}, over the {TRUE_PEAK_CEILING_DBTP:.0f} dBTP ceiling: lower the master "
-            f"by {-trim:.1f} dB as well ({remedy})")
+    return None if trim >= 0.0 else f"with these moves {_over_ceiling(_headroom(advice), trim)} ({remedy})"

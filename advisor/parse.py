@@ -76,7 +76,7 @@ def parse_moves(text: str, stem_names: Iterable[str], *, instructions_only: bool
     not what it describes ("the bass is 3 dB louder than in the reference").
     """
     names = list(stem_names)
-    table = mention_table(names) | {name.casefold(): name for name in names}  # the name as written, brackets and all
+    table = mention_table(names)
     marked = _mark_stems(text, table)
     readings: list[_Reading] = []
     previous: tuple[str, ...] = ()

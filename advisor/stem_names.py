@@ -53,9 +53,9 @@ def stem_class(name: str) -> str | None:
 def mention_table(stem_names: Iterable[str]) -> dict[str, str]:
     """Lower-case phrase → stem name, for every phrase that names exactly one stem of the set.
 
-    A stem's own name (with ``_``/``-`` read as spaces, and with or without a plural ``s``) always
-    names it; class aliases name the one stem of that class, unless another stem is called by the
-    alias itself ("kick" names a stem called "kick", not the drums).
+    A stem's own name (as written, brackets and all, and with ``_``/``-`` read as spaces, with or
+    without a plural ``s``) always names it; class aliases name the one stem of that class, unless
+    another stem is called by the alias itself ("kick" names a stem called "kick", not the drums).
     """
     names = list(stem_names)
     table: dict[str, str] = {}
@@ -63,6 +63,8 @@ def mention_table(stem_names: Iterable[str]) -> dict[str, str]:
         spoken = " ".join(_words(name))
         for variant in {spoken, spoken.rstrip("s"), spoken + "s"} - {""}:
             table[variant] = name
+    for name in names:  # "Video [chan 1]", a name REAPER gives, is said as it is written
+        table.setdefault(name.casefold(), name)
     by_class: dict[str, list[str]] = {}
     for name in names:
         found = stem_class(name)

@@ -24,6 +24,7 @@ from daw_projects import reaper_project_text
 from langgraph.checkpoint.memory import InMemorySaver
 from rich.console import Console
 from test_installed import table_rows
+from test_script_and_config import data  # noqa: F401  (an autouse fixture: own data folder, empty config)
 from test_tui import say
 from textual.widgets import Markdown, RichLog, Static
 
@@ -74,11 +75,8 @@ def song(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Song:
 
 
 @pytest.fixture(autouse=True)
-def own_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FADERWISE_DATA_DIR", str(tmp_path / "data"))
-    (tmp_path / "empty.toml").write_text("")
-    monkeypatch.setenv("FADERWISE_CONFIG", str(tmp_path / "empty.toml"))
-    monkeypatch.delenv("FADERWISE_LLM", raising=False)
+def wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wide tables; the data folder and an empty config come from the imported autouse ``data``."""
     monkeypatch.setenv("COLUMNS", "200")  # a table row stays on one line
 
 

@@ -11,7 +11,7 @@ one rate, channel count and length exactly as a whole-file load would do it:
   support (:func:`_resample_margin` input samples either side) lies inside the block or beyond
   the file's ends, where both see zeros;
 * **channels** — a mono stem in a stereo set plays centre-panned on every channel, at the set's
-  pan law (:attr:`StemFiles.pan_law_db`: the DAW project's own; for a folder
+  pan law (a stem's :attr:`StemFile.gain` holds it: the DAW project's own; for a folder
   :data:`DEFAULT_PAN_LAW_DB`, the equal-power −3 dB of Ardour, Cubase and most DAWs, or what
   ``--pan-law`` says). At −3 dB a mono stem and its stereo bounce measure the same loudness
   (BS.1770 adds the channels' powers: 2 × ½ = 1);
@@ -92,13 +92,13 @@ class StemFiles:
     Attributes:
         files: stem name → its file.
         rate: the set's sample rate in Hz (stems at other rates are resampled to it).
-        channels: the set's channel count (mono stems play on every channel, at ``pan_law_db``).
+        channels: the set's channel count (mono stems play on every channel, at the set's pan law,
+            which their :attr:`StemFile.gain` holds).
         n_samples: the set's length in samples at ``rate``.
         origin: the folder the set was opened from.
         mixture_file: the finished mix shipped beside the stems, if any. Not a stem.
         warnings: what reading changes that the user should know (padding, resampling).
         lag: samples skipped at the start of every file (negative: silence put before it).
-        pan_law_db: the level a mono stem plays at on each channel of the set (dB).
     """
 
     files: Mapping[str, StemFile]
@@ -109,7 +109,6 @@ class StemFiles:
     mixture_file: Path | None = None
     warnings: tuple[str, ...] = ()
     lag: int = 0
-    pan_law_db: float = DEFAULT_PAN_LAW_DB
 
     @property
     def names(self) -> list[str]:
@@ -380,7 +379,7 @@ def _assemble(origin: Path, stems: Mapping[str, StemFile], *, rate: int | None,
             warnings.append(f"{file.path}: {missing_s:.2f} s shorter than {stems[longest].path.name}; "
                             "padded with silence at the end")
     return StemFiles(files=dict(stems), rate=rate, channels=channels, n_samples=length, origin=origin,
-                     mixture_file=mixture_file, warnings=tuple(warnings), pan_law_db=pan_law_db)
+                     mixture_file=mixture_file, warnings=tuple(warnings))
 
 
 def resampled_length(frames: int, rate: int, target_rate: int) -> int:

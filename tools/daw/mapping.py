@@ -341,13 +341,12 @@ class _Routing:
 
     def __init__(self, project: Project, stemmed: set[int], silenced: set[int]) -> None:
         self.project, self.stemmed, self.silenced = project, stemmed, silenced
-        self._by_number = {track.number: track for track in project.tracks}
         self._reach: dict[int, float] = {}
 
     def through(self, number: int, visiting: frozenset[int]) -> float:
         """Gain from the input of track ``number`` to the master (its fader and VCAs included);
         0 when its output is in its own stem, when it is muted, or in a loop."""
-        track = self._by_number.get(number)
+        track = self.project.tracks_by_number.get(number)
         if track is None or number in self.stemmed or number in self.silenced or number in visiting:
             return 0.0
         return track.gain * db_to_gain(track.vca_db) * self.reach(track, visiting | {number})
@@ -377,10 +376,10 @@ class _Routing:
                  *(receiver.number for receiver, receive in self.project.receivers(track) if not receive.mute)]
         while queue:
             number = queue.pop(0)
-            if number in seen or number not in self._by_number:
+            if number in seen or number not in self.project.tracks_by_number:
                 continue
             seen.add(number)
-            step = self._by_number[number]
+            step = self.project.tracks_by_number[number]
             if number in self.stemmed and self.reach(step) > 0:
                 found.append(step)
                 continue

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 
 TRACK = "track"
 """A track that plays audio (or MIDI) of its own."""
@@ -155,9 +156,13 @@ class Project:
     pan_law_db: float | None = None
     left_out: tuple[tuple[str, str], ...] = ()
 
+    tracks_by_number: Mapping[int, Track] = field(init=False, repr=False, compare=False)
+    """Every track (not the master) by its :attr:`Track.number`."""
+
     def __post_init__(self) -> None:
         if any(not track.label for track in self.tracks):
             object.__setattr__(self, "tracks", labelled(self.tracks))
+        object.__setattr__(self, "tracks_by_number", MappingProxyType({track.number: track for track in self.tracks}))
 
     @property
     def daw_name(self) -> str:
@@ -169,10 +174,10 @@ class Project:
         return self.live or str(self.path)
 
     def track(self, number: int) -> Track:
-        """The track at ``number`` (0: the master)."""
+        """The track at ``number`` (0: the master); :class:`KeyError` for no such track."""
         if number == 0 and self.master is not None:
             return self.master
-        return next(track for track in self.tracks if track.number == number)
+        return self.tracks_by_number[number]
 
     def named(self, name: str) -> list[Track]:
         """The tracks called exactly ``name`` (names repeat: a list)."""
@@ -193,8 +198,8 @@ class Project:
 
     def senders(self, track: Track) -> list[tuple[Track, Receive]]:
         """The tracks that send to ``track``, with their sends."""
-        by_number = {other.number: other for other in self.tracks}
-        return [(by_number[receive.source], receive) for receive in track.receives if receive.source in by_number]
+        return [(self.tracks_by_number[receive.source], receive) for receive in track.receives
+                if receive.source in self.tracks_by_number]
 
     def receivers(self, track: Track) -> list[tuple[Track, Receive]]:
         """The tracks ``track`` sends to, with the sends."""

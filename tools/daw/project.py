@@ -14,7 +14,6 @@ from faderwise.tools.daw.reaper import read_reaper
 from faderwise.tools.errors import ProjectError
 from faderwise.tools.input_files import PROJECT_LIMIT_BYTES
 from faderwise.tools.json_files import read_input_bytes
-from faderwise.tools.outputs import note_input
 
 READERS = {".rpp": read_reaper, ".ardour": read_ardour}
 
@@ -35,7 +34,6 @@ def read_project(path: str | os.PathLike[str]) -> Project:
         InputTooLargeError: larger than :data:`~faderwise.tools.input_files.PROJECT_LIMIT_BYTES`.
     """
     path = Path(path)
-    note_input(path)
     reader = READERS.get(path.suffix.casefold())
     if reader is None:
         raise ProjectError(f"{path}: not a REAPER (.RPP) or Ardour (.ardour) project")
