@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from faderwise.advisor.constrained import DECODINGS, decode_in_grammar
 from faderwise.advisor.explain import as_it_is, instruction, join
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.advisor.parse import parse_moves
@@ -117,8 +119,9 @@ def shipped_model(*, differential: bool, kind: str | None = None) -> Path:
     return folder
 
 
-def alm_advisor(name: str) -> AudioLanguageAdvisor:
-    """The audio-language advisor called ``name`` (``KIND`` or ``KIND:FOLDER``, :data:`SHIPPED_MODELS`).
+def alm_advisor(name: str, *, decoding: str = "constrained") -> AudioLanguageAdvisor:
+    """The audio-language advisor called ``name`` (``KIND`` or ``KIND:FOLDER``, :data:`SHIPPED_MODELS`),
+    decoding its answers as ``decoding`` says (:data:`~faderwise.advisor.constrained.DECODINGS`).
 
     Raises:
         ModelLoadError: an unknown kind, or a shipped model missing from the install.
@@ -130,18 +133,19 @@ def alm_advisor(name: str) -> AudioLanguageAdvisor:
         raise ModelLoadError(f"{name!r}: not an audio-language advisor ({', '.join(SHIPPED_MODELS)})")
     differential = parse_advisor(kind).kind.hears_reference
     if folder:
-        return AudioLanguageAdvisor(folder, differential=differential)
+        return AudioLanguageAdvisor(folder, differential=differential, decoding=decoding)
     if kind == "alm-pretrained-zero-shot":
         from faderwise.advisor.pretrained import assembled_base
 
         # it answers in its own words, not in a few templated ones: 48 tokens hold a stated move
         return AudioLanguageAdvisor(assembled_base(), differential=True, representation="bundle+ruler",
-                                    max_new_tokens=ZERO_SHOT_TOKENS)
+                                    max_new_tokens=ZERO_SHOT_TOKENS, decoding=decoding)
     if kind.startswith("alm-pretrained"):
         from faderwise.advisor.pretrained import require_bases
 
         require_bases()  # before the adapter loads: say what to install, in one line
-    return AudioLanguageAdvisor(shipped_model(differential=differential, kind=kind), differential=differential)
+    return AudioLanguageAdvisor(shipped_model(differential=differential, kind=kind), differential=differential,
+                                decoding=decoding)
 
 
 def require_alm() -> None:
@@ -383,12 +387,27 @@ def load_model(folder: str | os.PathLike[str], *, four_bit: bool = False) -> tup
 def adapter_base(folder: Path, recorded: str) -> Path:
     """The base of the adapter in ``folder``: the pretrained miniature assembled on this machine when
     the adapter was trained on it (its :data:`MODEL_SETTINGS` say ``"base": "alm-pretrained-base"``;
-    the path recorded at training time is another machine's cache), else the recorded path."""
-    if model_settings(folder).get("base") == PRETRAINED_BASE:
-        from faderwise.advisor.pretrained import assembled_base
+    the path recorded at training time is another machine's cache), else the recorded path.
 
-        return assembled_base()
-    return Path(recorded)
+    An adapter that records which bases it was trained on (``base_name``, the assembled base's
+    folder name) gets those bases or an error; one that records none (the shipped adapters) was
+    trained on the pinned bases, and a base named in their place must be the pinned one.
+
+    Raises:
+        ModelLoadError: the bases named now are not the ones the adapter was trained on.
+        BaseMismatchError: an adapter without a record, on a named base that is not the pinned one.
+    """
+    settings = model_settings(folder)
+    if settings.get("base") != PRETRAINED_BASE:
+        return Path(recorded)
+    from faderwise.advisor.pretrained import assembled_base
+
+    trained_on = settings.get("base_name")
+    base = assembled_base(pinned=trained_on is None)
+    if trained_on is not None and base.name != trained_on:
+        raise ModelLoadError(f"{folder}: trained on the bases of {trained_on}, but the bases named now assemble "
+                             f"{base.name}; name the bases it was trained on")
+    return base
 
 
 def stated_sentence(stem: str, delta_db: float | None) -> str:
@@ -401,6 +420,17 @@ def stated_sentence(stem: str, delta_db: float | None) -> str:
     return f"{instruction(stem, delta_db)}."
 
 
+@dataclass(frozen=True)
+class StemAnswer:
+    """A model's answer for one stem: its words, the move they state for that stem (dB, positive =
+    raise; 0.0 for a leave; None when the words state none), and, decoded in the grammar, the
+    model's probability of each verb (``raise``, ``lower``, ``leave``)."""
+
+    text: str
+    move_db: float | None
+    verb_probabilities: dict[str, float] | None = None
+
+
 class AudioLanguageAdvisor:
     """Advice written by an audio-language model that hears each stem's bundle.
 
@@ -408,13 +438,19 @@ class AudioLanguageAdvisor:
         folder: a trained model or adapter (``faderwise train``'s ``final`` folder, or a Qwen2-Audio
             base + adapter).
         differential: the model hears the 4-clip bundle (True) or A's mix alone.
-        max_new_tokens: the longest answer per stem.
+        max_new_tokens: the longest free-text answer per stem.
+        decoding: ``constrained`` (the answer in the training text's grammar: the verb scored, the
+            asked stem's name forced, then the amount; :mod:`faderwise.advisor.constrained`) or
+            ``free`` (greedy, any words: the research comparison's other decoding).
     """
 
     name = "alm"
 
     def __init__(self, folder: str | os.PathLike[str], *, differential: bool = True, max_new_tokens: int = 96,
-                 four_bit: bool = False, representation: str | None = None) -> None:
+                 four_bit: bool = False, representation: str | None = None, decoding: str = "constrained") -> None:
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding {decoding!r}: choose {' or '.join(DECODINGS)}")
+        self.decoding = decoding
         self.folder = Path(folder)
         self.differential = differential
         self.max_new_tokens = max_new_tokens
@@ -424,19 +460,28 @@ class AudioLanguageAdvisor:
         self.on_progress: ProgressCallback | None = None
         """Told before each stem is heard: (stems done, stems in all, which one now)."""
 
-    def answer(self, clips: Sequence[np.ndarray], stem: str) -> str:
-        """The model's words for one stem (greedy decoding)."""
+    def decode(self, clips: Sequence[np.ndarray], stem: str) -> StemAnswer:
+        """The model's answer for one stem, decoded as :attr:`decoding` says, and the move it states."""
         import torch
 
         inputs = model_inputs(self.processor, clips, stem, differential=self.differential,
                               representation=self.representation)
         tokenizer = self.processor.tokenizer
         end = tokenizer.convert_tokens_to_ids("<|im_end|>")  # the chat template closes each turn with it
+        if self.decoding == "constrained":
+            found = decode_in_grammar(self.model, tokenizer, inputs, stem, end_id=end)
+            return StemAnswer(found.text, found.move_db, found.verb_probabilities)
         with torch.no_grad():
             generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
                                             eos_token_id=end, pad_token_id=tokenizer.pad_token_id or end)
-        return self.processor.tokenizer.decode(generated[0, inputs["input_ids"].shape[1]:],
-                                               skip_special_tokens=True).strip()
+        said = tokenizer.decode(generated[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        # only a move stated for the stem asked about counts: an answer naming another stem states none
+        stated = [move.delta_db for move in parse_moves(said, [stem]) if move.stem == stem]
+        return StemAnswer(said, stated[0] if stated else None)
+
+    def answer(self, clips: Sequence[np.ndarray], stem: str) -> str:
+        """The model's words for one stem (:meth:`decode`)."""
+        return self.decode(clips, stem).text
 
     def advise(self, version_a: StemSource, version_b: StemSource | None = None, *,
                stems: Sequence[str] | None = None) -> Advice:
@@ -454,12 +499,14 @@ class AudioLanguageAdvisor:
                 clips = [alm_clip(audio, bundle.rate) for audio in bundle.clips().values()]
             else:
                 clips = [alm_clip(bundle.target_a + bundle.backing_a, bundle.rate)]
-            said = self.answer(clips, stem)
-            stated = [m for m in parse_moves(said, version_a.names) if m.stem == stem]
-            facts[stem] = {"answer": said, "status": "stated" if stated else "no-move-stated"}
-            texts.append(stated_sentence(stem, stated[0].delta_db if stated else None))
-            if stated and stated[0].delta_db != 0.0:
-                delta = stated[0].delta_db
+            found = self.decode(clips, stem)
+            facts[stem] = {"answer": found.text, "decoding": self.decoding,
+                           "status": "no-move-stated" if found.move_db is None else "stated"}
+            if found.verb_probabilities is not None:
+                facts[stem]["verb_probabilities"] = {verb: round(p, 4) for verb, p in found.verb_probabilities.items()}
+            texts.append(stated_sentence(stem, found.move_db))
+            if found.move_db:
+                delta = found.move_db
                 moves.append(GainMove(stem=stem, delta_db=delta, low_db=delta - STATED_MOVE_HALF_WIDTH_DB,
                                       high_db=delta + STATED_MOVE_HALF_WIDTH_DB))
         if self.on_progress is not None:

@@ -77,12 +77,12 @@ def parse_moves(text: str, stem_names: Iterable[str], *, instructions_only: bool
     """
     names = list(stem_names)
     table = mention_table(names)
-    marked = _mark_stems(text, table)
+    marked, mentioned = _mark_stems(text, table)
     readings: list[_Reading] = []
     previous: tuple[str, ...] = ()
     label: tuple[str, ...] = ()
     for clause in _clauses(marked):
-        stems = tuple(dict.fromkeys(re.findall(r"«([^»]+)»", clause)))
+        stems = tuple(dict.fromkeys(mentioned[int(index)] for index in re.findall(r"«(\d+)»", clause)))
         if not stems and (label or _PRONOUN.search(clause)):
             stems = label or previous  # "Vocals: lower by 4 dB", "raise it 2 dB"
         label = stems if re.fullmatch(r"\s*(?:«[^»]+»\+?)+\s*", clause) else ()
@@ -100,18 +100,30 @@ def instructs_a_move(text: str) -> bool:
     return bool(_AMOUNT.search(text)) and bool(_UP.search(text) or _DOWN.search(text)) and not _NEGATION.search(text)
 
 
-def _mark_stems(text: str, table: dict[str, str]) -> str:
-    """Replace every stem mention with «name», longest phrases first; keep lists together."""
+def _mark_stems(text: str, table: dict[str, str]) -> tuple[str, list[str]]:
+    """Replace every stem mention with «N», longest phrases first, and keep lists together; N
+    indexes the returned names. A name's own characters never reach the clause splitter or the
+    readers of amounts and directions ("Kick (track 3)", "Gtr. 2", "Low End")."""
     phrases = sorted(table, key=len, reverse=True)
     # not "\b": a name may begin or end with a bracket or other non-word character ("Video [chan 1]")
     pattern = re.compile(r"(?<!\w)(?:the\s+|my\s+|your\s+|our\s+)?(" + "|".join(re.escape(p) for p in phrases) +
                          r")(?!\w)", re.IGNORECASE)
-    marked = pattern.sub(lambda m: f"«{table[m.group(1).casefold()]}»", text)
+    mentioned: list[str] = []
+
+    def mark(match: re.Match[str]) -> str:
+        mentioned.append(table[match.group(1).casefold()])
+        return f"«{len(mentioned) - 1}»"
+
+    marked = pattern.sub(mark, text)
     # "«a», «b» and «c»" is one group: join with "+" so the clause splitter leaves it alone.
     list_joint = re.compile(r"(«[^»]+»)\s*(?:,\s*(?:and\s+)?|\s+and\s+|\s*&\s*|\s*/\s*)(?=«)")
     while list_joint.search(marked):
         marked = list_joint.sub(r"\1+", marked)
-    return marked
+    return marked, mentioned
+
+
+_NAMED_STEM = re.compile(r"«\d+»")
+"""A stem's mention as :func:`_mark_stems` marks it in a text."""
 
 
 def _clauses(marked: str) -> list[str]:
@@ -122,6 +134,7 @@ def _clauses(marked: str) -> list[str]:
 
 
 def _read_clause(clause: str, stems: tuple[str, ...]) -> _Reading | None:
+    clause = _NAMED_STEM.sub("«»", clause)  # a mention's index is no amount
     if not stems or _FREQUENCY.search(clause):
         return None
     amounts = list(_AMOUNT.finditer(clause))

@@ -1,13 +1,21 @@
-"""A pretrained miniature of Qwen2-Audio, assembled on this machine from two bases that registry
-packages ship: Whisper ``tiny.en``'s encoder (Qwen2-Audio's audio tower is a Whisper encoder) and
-Qwen2.5-Coder-0.5B-Instruct (a Qwen2 language model), joined by a new projector, in
-``Qwen2AudioForConditionalGeneration`` with Qwen2-Audio's chat template.
+"""A pretrained miniature of Qwen2-Audio, assembled on this machine from two bases: Whisper
+``tiny.en``'s encoder (Qwen2-Audio's audio tower is a Whisper encoder) and Qwen2.5-Coder-0.5B-Instruct
+(a Qwen2 language model), joined by a new projector, in ``Qwen2AudioForConditionalGeneration`` with
+Qwen2-Audio's chat template.
 
-Nothing is downloaded at run time. The bases come from the local install
+Nothing is downloaded at run time. By default the bases come from the local install
 (``pip install 'faderwise[alm-pretrained]'``), each file checked against its pinned sha256
-(:data:`WHISPER_SOURCE`, :data:`LANGUAGE_SOURCE`); the assembled base is written once to the cache
-(:func:`cache_folder`) and read from there afterwards. The fine-tuned adapter and projector that
-faderwise ships (``advisor/models/pretrained-differential``) are trained on that base.
+(:data:`WHISPER_SOURCE`, :data:`LANGUAGE_SOURCE`). A producer may name copies of their own instead
+(:func:`named_bases`: ``$FADERWISE_PRETRAINED_WHISPER``, ``$FADERWISE_PRETRAINED_LANGUAGE``, which the
+config file's ``pretrained_whisper`` / ``pretrained_language`` feed, or :func:`assembled_base`'s
+keywords): a CTranslate2 Whisper folder (or its ``model.bin``) and a Qwen2 GGUF file or Hugging Face
+folder. A named file whose sha256 is the pin's is that base; any other (checked for its structure:
+a Whisper encoder, a Qwen2 model) is another base, which serves ``alm-pretrained-zero-shot`` and
+adapters trained on it, never the shipped ones (:func:`require_bases` refuses it in one line). The
+assembled base is written once to the cache (:func:`cache_folder`), in a folder named by its
+sources' checksums (:func:`base_name`), and read from there afterwards. The fine-tuned adapter and
+projector that faderwise ships (``advisor/models/pretrained-differential``) are trained on the
+pinned base.
 
 Needs the ``[alm]`` extra and ``gguf`` (transformers reads the language model's GGUF file with it).
 """
@@ -17,14 +25,15 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from collections.abc import Sequence
+import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from faderwise.tools.errors import FaderwiseError, MissingDependencyError
-from faderwise.tools.input_files import open_binary
-from faderwise.tools.json_files import write_json
+from faderwise.tools.input_files import check_regular_file, open_binary
+from faderwise.tools.json_files import read_json, write_json
 from faderwise.tools.outputs import output_folder
 
 MODEL_FILE = "a model file"
@@ -38,10 +47,30 @@ training step fits in seconds on a CPU."""
 AUDIO_TOKENS = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")
 BASE_SETTINGS = "faderwise_base.json"
 """The file in an assembled base that records its sources, their checksums and its settings."""
+WHISPER_ENV = "FADERWISE_PRETRAINED_WHISPER"
+"""Names the Whisper base: a CTranslate2 Whisper folder (``faster-whisper-tiny.en``) or its ``model.bin``
+(the config file's ``pretrained_whisper``, :mod:`faderwise.agent.config`, feeds it where unset)."""
+LANGUAGE_ENV = "FADERWISE_PRETRAINED_LANGUAGE"
+"""Names the language base: a Qwen2 GGUF file, or a Hugging Face folder of a Qwen2 model (``config.json``,
+``*.safetensors``, ``tokenizer.json``); the config file's ``pretrained_language`` feeds it where unset."""
+SHIPPED_ENCODER = {"d_model": 384, "layers": 4, "mel_bins": 80}
+"""The Whisper encoder the shipped adapters are trained on (Whisper tiny.en): width, layers, mel bins."""
+ANY_BASE_USE = ("another base serves alm-pretrained-zero-shot and adapters trained on it "
+                "(faderwise train with model: alm-pretrained-base)")
+"""What the refusal of a base that is not the pinned one adds: what such a base is good for."""
+_GGUF_VALUE_BYTES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+"""GGUF's fixed-size metadata value types (``gguf/constants.py``, GGUFValueType) → bytes; 8 is a
+string, 9 an array."""
 
 
 class BaseMismatchError(FaderwiseError):
-    """An installed base file whose checksum is not the pinned one (the message names the file)."""
+    """A base file whose checksum is not the pinned one, where the pinned one is needed (the message
+    names the file and the sha256 expected)."""
+
+
+class BaseFormatError(FaderwiseError, ValueError):
+    """A base the producer named that is missing, or not a model of the kind expected (the message
+    names the path)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +93,11 @@ class BaseSource:
     files: tuple[SourceFile, ...]
     sha256_joined: str | None = None
     """The sha256 of the parts joined, where the base is split across packages."""
+
+    @property
+    def sha256(self) -> str:
+        """The pinned sha256 of the base as one file: its only file, or its parts joined."""
+        return self.sha256_joined or self.files[0].sha256
 
 
 WHISPER_SOURCE = BaseSource(
@@ -93,6 +127,38 @@ LANGUAGE_SOURCE = BaseSource(
 SOURCES = (WHISPER_SOURCE, LANGUAGE_SOURCE)
 
 
+@dataclass(frozen=True)
+class NamedBases:
+    """The base files the producer named (None: the installed package's)."""
+
+    whisper: Path | None = None
+    """A CTranslate2 Whisper folder or its ``model.bin``."""
+    language: Path | None = None
+    """A Qwen2 GGUF file or a Hugging Face folder."""
+
+
+@dataclass(frozen=True)
+class ChosenBase:
+    """One base as a run uses it: the installed package's files (``path`` None), or the file or
+    folder the producer named, with its sha256 (a folder's: :func:`folder_sha256`)."""
+
+    source: BaseSource
+    """The pinned base it stands for (:data:`WHISPER_SOURCE` or :data:`LANGUAGE_SOURCE`)."""
+    sha256: str
+    path: Path | None = None
+    form: str = "package"
+    """``package``, ``ctranslate2`` (a ``model.bin``), ``gguf`` or ``huggingface`` (a folder)."""
+
+    @property
+    def pinned(self) -> bool:
+        """Whether it is the pinned base, the one the shipped adapters are trained on."""
+        return self.sha256 == self.source.sha256
+
+
+PACKAGE_BASES = (ChosenBase(WHISPER_SOURCE, WHISPER_SOURCE.sha256), ChosenBase(LANGUAGE_SOURCE, LANGUAGE_SOURCE.sha256))
+"""The bases from the installed packages: their files are checked against the pins when assembled."""
+
+
 def cache_folder() -> Path:
     """Where assembled bases are kept: ``$FADERWISE_CACHE``, else the user's cache folder."""
     explicit = os.environ.get("FADERWISE_CACHE")
@@ -101,6 +167,18 @@ def cache_folder() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("faderwise"))
+
+
+def named_bases(*, whisper: str | os.PathLike[str] | None = None, language: str | os.PathLike[str] | None = None,
+                env: Mapping[str, str] = os.environ) -> NamedBases:
+    """The base files to use: each keyword, else its variable in ``env`` (:data:`WHISPER_ENV`,
+    :data:`LANGUAGE_ENV`; an empty one is unset), else None (the installed package). Nothing is
+    read here (:func:`chosen_bases` checks them)."""
+    def pick(given: str | os.PathLike[str] | None, variable: str) -> Path | None:
+        value = os.fspath(given) if given is not None else env.get(variable, "")
+        return Path(value).expanduser() if value else None
+
+    return NamedBases(whisper=pick(whisper, WHISPER_ENV), language=pick(language, LANGUAGE_ENV))
 
 
 def installed_file(source: SourceFile) -> Path:
@@ -131,6 +209,28 @@ def sha256_of(paths: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
+_FILE_SHA256: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """:func:`sha256_of` one file, remembered for this process while the file's device, inode, size
+    and modification time (ns) stay the same (a named base is hashed once, not at every load)."""
+    found = check_regular_file(path, what=MODEL_FILE)
+    if found is None:
+        raise BaseFormatError(f"{path}: no such file")
+    key = (os.path.realpath(path), found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+    if key not in _FILE_SHA256:
+        _FILE_SHA256[key] = sha256_of([path])
+    return _FILE_SHA256[key]
+
+
+def folder_sha256(folder: Path) -> str:
+    """A Hugging Face folder's sha256: of its top-level files' names and sha256s, in name order
+    (hidden files and subfolders aside)."""
+    files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_dir())
+    return hashlib.sha256("".join(f"{p.name}\t{file_sha256(p)}\n" for p in files).encode()).hexdigest()
+
+
 def checked_files(source: BaseSource) -> list[Path]:
     """The installed files of ``source``, each checked against its pinned sha256.
 
@@ -147,88 +247,302 @@ def checked_files(source: BaseSource) -> list[Path]:
     return paths
 
 
-def base_name(clip_seconds: int = CLIP_SECONDS) -> str:
-    """The cache folder name of the assembled base: the sources' pins and the window."""
-    digest = hashlib.sha256("".join(f.sha256 for s in SOURCES for f in s.files).encode()).hexdigest()[:12]
-    return f"alm-pretrained-base-{clip_seconds}s-{digest}"
+def chosen_bases(named: NamedBases, *, pinned: bool) -> tuple[ChosenBase, ChosenBase]:
+    """The Whisper and language bases: each named one checked (:func:`checked_whisper`,
+    :func:`checked_language`), the others the installed packages' (not read here).
+
+    Args:
+        pinned: a named base must be the pinned one (what the shipped adapters need).
+    """
+    return (checked_whisper(named.whisper, pinned=pinned) if named.whisper else PACKAGE_BASES[0],
+            checked_language(named.language, pinned=pinned) if named.language else PACKAGE_BASES[1])
 
 
-def assembled_base(*, clip_seconds: int = CLIP_SECONDS, cache: Path | None = None) -> Path:
-    """The assembled base's folder in the cache, assembled from the installed bases the first time.
+def _named_kind(path: Path, *, role: str, setting: str, variable: str) -> str:
+    """``file`` or ``folder``; a named pipe, socket or device is refused (:class:`NotAFileError`)."""
+    if check_regular_file(path, what=MODEL_FILE) is not None:
+        return "file"
+    if path.is_dir():
+        return "folder"
+    raise BaseFormatError(f"{path}: no such file or folder (the {role} named by {setting} or ${variable})")
+
+
+def _not_pinned(path: Path, found: str, source: BaseSource, what: str) -> BaseMismatchError:
+    return BaseMismatchError(f"{path}: sha256 {found[:12]}…, not {source.sha256}, {what} the shipped adapters are "
+                             f"trained on; {ANY_BASE_USE}")
+
+
+def checked_whisper(path: Path, *, pinned: bool) -> ChosenBase:
+    """The named Whisper base: ``path`` a CTranslate2 Whisper folder (its ``model.bin``) or the file.
+    Its sha256 is the pin's, or it holds a Whisper encoder (of :data:`SHIPPED_ENCODER`'s shape, and
+    then is still refused, where ``pinned``).
+
+    Raises:
+        BaseFormatError: missing, or a folder without ``model.bin``.
+        NotAFileError: a named pipe (FIFO), a socket or a device.
+        CTranslate2FormatError: not a CTranslate2 Whisper model.
+        BaseMismatchError: ``pinned`` and not the pinned file.
+    """
+    from faderwise.advisor.ctranslate2_whisper import encoder_shape, read_ctranslate2
+
+    model_bin = path
+    if _named_kind(path, role="Whisper base", setting="pretrained_whisper", variable=WHISPER_ENV) == "folder":
+        model_bin = path / "model.bin"
+        if check_regular_file(model_bin, what=MODEL_FILE) is None:
+            raise BaseFormatError(f"{path}: no model.bin in this folder; the Whisper base is a CTranslate2 Whisper "
+                                  "model (a folder such as faster-whisper-tiny.en, or its model.bin)")
+    found = file_sha256(model_bin)
+    if found != WHISPER_SOURCE.sha256:
+        shape = encoder_shape(read_ctranslate2(model_bin), source=str(model_bin))
+        if pinned and {key: getattr(shape, key) for key in SHIPPED_ENCODER} != SHIPPED_ENCODER:
+            raise BaseMismatchError(f"{model_bin}: a Whisper encoder {shape.d_model} wide with {shape.layers} layers "
+                                    f"and {shape.mel_bins} mel bins; the shipped adapters are trained on Whisper "
+                                    f"tiny.en's (384 wide, 4 layers, 80 mel bins); {ANY_BASE_USE}")
+        if pinned:
+            raise _not_pinned(model_bin, found, WHISPER_SOURCE, "the Whisper tiny.en model.bin")
+    return ChosenBase(WHISPER_SOURCE, found, model_bin, "ctranslate2")
+
+
+def checked_language(path: Path, *, pinned: bool) -> ChosenBase:
+    """The named language base: a GGUF file of a Qwen2 model (:func:`gguf_architecture`), or a
+    Hugging Face folder of one (``config.json`` with ``model_type: qwen2``, ``*.safetensors``,
+    ``tokenizer.json``). Where ``pinned`` it must be the pinned GGUF (the six parts joined); a folder
+    never is.
+
+    Raises:
+        BaseFormatError: missing, or not a Qwen2 GGUF file or folder.
+        NotAFileError: a named pipe (FIFO), a socket or a device.
+        BaseMismatchError: ``pinned`` and not the pinned GGUF.
+    """
+    if _named_kind(path, role="language base", setting="pretrained_language", variable=LANGUAGE_ENV) == "folder":
+        check_qwen2_folder(path)
+        if pinned:
+            raise BaseMismatchError(f"{path}: a Hugging Face folder, not the Qwen2.5-Coder-0.5B-Instruct GGUF (sha256 "
+                                    f"{LANGUAGE_SOURCE.sha256}) the shipped adapters are trained on; {ANY_BASE_USE}")
+        return ChosenBase(LANGUAGE_SOURCE, folder_sha256(path), path, "huggingface")
+    found = file_sha256(path)
+    if found != LANGUAGE_SOURCE.sha256:
+        architecture = gguf_architecture(path)
+        if architecture != "qwen2":
+            raise BaseFormatError(f"{path}: a GGUF of a {architecture} model, not Qwen2")
+        if pinned:
+            raise _not_pinned(path, found, LANGUAGE_SOURCE, "the Qwen2.5-Coder-0.5B-Instruct GGUF")
+    return ChosenBase(LANGUAGE_SOURCE, found, path, "gguf")
+
+
+def check_qwen2_folder(folder: Path) -> None:
+    """Refuse a Hugging Face folder that holds no Qwen2 model (``config.json``'s ``model_type``), no
+    ``*.safetensors`` weights or no ``tokenizer.json``."""
+    what = ("the language base is a Qwen2 GGUF file or a Hugging Face folder of a Qwen2 model "
+            "(config.json, *.safetensors, tokenizer.json)")
+    for name in ("config.json", "tokenizer.json"):
+        if check_regular_file(folder / name, what=MODEL_FILE) is None:
+            raise BaseFormatError(f"{folder}: no {name} in this folder; {what}")
+    config = read_json(folder / "config.json", error=BaseFormatError, what="a model's config")
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if model_type != "qwen2":
+        raise BaseFormatError(f"{folder / 'config.json'}: a {model_type or 'unnamed'} model, not Qwen2")
+    if not any(folder.glob("*.safetensors")):
+        raise BaseFormatError(f"{folder}: no *.safetensors in this folder; {what}")
+
+
+def gguf_architecture(path: Path) -> str:
+    """A GGUF file's ``general.architecture`` (``qwen2``), read from its header: the metadata before
+    it is skipped, no tensor is read (GGUF versions 2 and 3).
+
+    Raises:
+        BaseFormatError: not a GGUF file, or one without the key.
+        NotAFileError: a named pipe (FIFO), a socket or a device.
+    """
+    try:
+        with open_binary(path, what=MODEL_FILE) as stream:
+            if stream.read(4) != b"GGUF" or _gguf_unpack(stream, "I") not in (2, 3):
+                raise BaseFormatError(f"{path}: not a GGUF file (version 2 or 3); the language base is a Qwen2 "
+                                      "GGUF file or a Hugging Face folder of a Qwen2 model")
+            _gguf_unpack(stream, "Q")  # the tensors' count
+            for _ in range(_gguf_unpack(stream, "Q")):
+                key, kind = _gguf_string(stream), _gguf_unpack(stream, "I")
+                if key == b"general.architecture" and kind == 8:
+                    return _gguf_string(stream).decode("utf-8", "replace")
+                _gguf_skip(stream, kind)
+    except struct.error as exc:
+        raise BaseFormatError(f"{path}: not a GGUF file, or cut short ({exc})") from None
+    raise BaseFormatError(f"{path}: a GGUF without general.architecture, not a Qwen2 model")
+
+
+def _gguf_unpack(stream: BinaryIO, fmt: str) -> Any:
+    """One little-endian value (``struct`` format ``fmt``); :class:`struct.error` at the end of the file."""
+    size = struct.calcsize("<" + fmt)
+    raw = stream.read(size)
+    if len(raw) != size:
+        raise struct.error("unexpected end of file")
+    return struct.unpack("<" + fmt, raw)[0]
+
+
+def _gguf_string(stream: BinaryIO) -> bytes:
+    """A GGUF string (uint64 length, bytes) of at most 64 KiB: a key, an architecture's name."""
+    size = _gguf_unpack(stream, "Q")
+    if size > 1 << 16:
+        raise struct.error(f"a metadata string of {size} bytes")
+    return stream.read(size)
+
+
+def _gguf_skip(stream: BinaryIO, kind: int) -> None:
+    """Past one metadata value of GGUF value type ``kind`` (8: a string; 9: an array), unread where
+    its size is known."""
+    if kind == 8:
+        stream.seek(_gguf_unpack(stream, "Q"), os.SEEK_CUR)
+    elif kind == 9:
+        inner, count = _gguf_unpack(stream, "I"), _gguf_unpack(stream, "Q")
+        if inner in _GGUF_VALUE_BYTES:
+            stream.seek(count * _GGUF_VALUE_BYTES[inner], os.SEEK_CUR)
+        else:
+            for _ in range(count):
+                _gguf_skip(stream, inner)
+    elif kind in _GGUF_VALUE_BYTES:
+        stream.seek(_GGUF_VALUE_BYTES[kind], os.SEEK_CUR)
+    else:
+        raise struct.error(f"unknown value type {kind}")
+
+
+def base_name(clip_seconds: int = CLIP_SECONDS, *, bases: Sequence[ChosenBase] = PACKAGE_BASES) -> str:
+    """The cache folder name of the assembled base: the sources' checksums and the window. The
+    pinned bases (from the packages or named copies of the same files) keep one name, the pins'."""
+    if all(base.pinned for base in bases):
+        text = "".join(f.sha256 for s in SOURCES for f in s.files)
+    else:
+        text = "".join(f"{base.source.name}={base.sha256}\n" for base in bases)
+    return f"alm-pretrained-base-{clip_seconds}s-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def is_assembled(folder: Path) -> bool:
+    """Whether ``folder`` holds an assembled base (its :data:`BASE_SETTINGS` and ``config.json``)."""
+    return (folder / BASE_SETTINGS).is_file() and (folder / "config.json").is_file()
+
+
+def assembled_base(*, whisper: str | os.PathLike[str] | None = None, language: str | os.PathLike[str] | None = None,
+                   pinned: bool = False, clip_seconds: int = CLIP_SECONDS, cache: Path | None = None) -> Path:
+    """The assembled base's folder in the cache, assembled the first time from the installed bases
+    or the files named (:func:`named_bases`: these keywords, else the environment).
+
+    With no base named, nothing is read when the cache has it; a named base is hashed (once a
+    process) to find its folder, and checked (:func:`chosen_bases`).
+
+    Args:
+        pinned: refuse a named base that is not the pinned one (what the shipped adapters need).
+        clip_seconds: the window the model hears, s.
 
     Raises:
         MissingDependencyError: a base (or ``gguf``, or the ``[alm]`` extra) is not installed.
-        BaseMismatchError: an installed base is not the pinned file.
+        BaseMismatchError: an installed base is not the pinned file (a named one, where ``pinned``).
+        BaseFormatError, CTranslate2FormatError, NotAFileError: a named base is missing or not
+            what it should be.
     """
-    folder = (cache or cache_folder()) / base_name(clip_seconds)
-    if (folder / BASE_SETTINGS).is_file() and (folder / "config.json").is_file():
+    named = named_bases(whisper=whisper, language=language)
+    bases = PACKAGE_BASES if named == NamedBases() else chosen_bases(named, pinned=pinned)
+    folder = (cache or cache_folder()) / base_name(clip_seconds, bases=bases)
+    if is_assembled(folder):
         return folder
-    require_bases()
-    whisper = checked_files(WHISPER_SOURCE)[0]
-    parts = checked_files(LANGUAGE_SOURCE)
-    with output_folder(folder, kind="model", force=True) as staging:
-        # transformers reads a GGUF from a file: the parts are joined inside the guarded staging folder
-        # (never at the final name, never beside an input) and the joined file is gone before it commits
-        gguf = staging / "language-model.gguf"
-        with gguf.open("wb") as joined:
-            for part in parts:
-                with open_binary(part, what=MODEL_FILE) as stream:
-                    while chunk := stream.read(1 << 22):
-                        joined.write(chunk)
-        found = sha256_of([gguf])
-        if found != LANGUAGE_SOURCE.sha256_joined:
-            raise BaseMismatchError(f"{parts[0].parent}: the joined parts' sha256 is {found[:12]}…, not the pinned "
-                                    f"{(LANGUAGE_SOURCE.sha256_joined or '')[:12]}…")
-        model, processor = assemble(whisper, gguf, clip_seconds=clip_seconds)
-        gguf.unlink()
-        save_base(staging, model, processor, clip_seconds=clip_seconds)
+    require_installed(named)
+    whisper_bin, language_path = bases[0].path, bases[1].path
+    with output_folder(folder, kind="model", force=True, inputs=[b.path for b in bases if b.path]) as staging:
+        if whisper_bin is None:
+            whisper_bin = checked_files(WHISPER_SOURCE)[0]
+        if language_path is None:
+            language_path = joined_parts(staging / "language-model.gguf")
+        model, processor = assemble(whisper_bin, language_path, clip_seconds=clip_seconds)
+        if bases[1].path is None:
+            language_path.unlink()  # the joined file is gone before the folder commits
+        save_base(staging, model, processor, clip_seconds=clip_seconds, bases=bases)
     return folder
 
 
-def require_bases() -> None:
-    """Raise one line that says what to install when torch, transformers, gguf or a base package
-    is missing (without reading the bases)."""
+def joined_parts(gguf: Path) -> Path:
+    """The installed language model's parts, each checked, joined into ``gguf`` and checked again.
+
+    transformers reads a GGUF from a file: the parts are joined inside the guarded staging folder
+    (never at the final name, never beside an input), and the caller removes it before it commits.
+    """
+    parts = checked_files(LANGUAGE_SOURCE)
+    with gguf.open("wb") as joined:
+        for part in parts:
+            with open_binary(part, what=MODEL_FILE) as stream:
+                while chunk := stream.read(1 << 22):
+                    joined.write(chunk)
+    found = sha256_of([gguf])
+    if found != LANGUAGE_SOURCE.sha256:
+        raise BaseMismatchError(f"{parts[0].parent}: the joined parts' sha256 is {found[:12]}…, not the pinned "
+                                f"{LANGUAGE_SOURCE.sha256[:12]}…")
+    return gguf
+
+
+def require_bases(*, pinned: bool = True, whisper: str | os.PathLike[str] | None = None,
+                  language: str | os.PathLike[str] | None = None) -> None:
+    """Raise one line when the bases cannot serve: torch, transformers, gguf or a base package is
+    missing (the installed bases are not read), or a named base (:func:`named_bases`) is missing,
+    not a model of its kind, or, where ``pinned`` (the default: what the shipped adapters need),
+    not the pinned file (a named base is read to check it, once a process)."""
+    named = named_bases(whisper=whisper, language=language)
+    require_installed(named)
+    chosen_bases(named, pinned=pinned)
+
+
+def require_installed(named: NamedBases) -> None:
+    """Raise one line that says what to install when torch, transformers, gguf (unless the language
+    base named is a Hugging Face folder) or the package of a base not named is missing."""
     from faderwise.advisor.alm import require_alm
 
     require_alm()
-    if importlib.util.find_spec("gguf") is None:
+    if not (named.language and named.language.is_dir()) and importlib.util.find_spec("gguf") is None:
         raise MissingDependencyError(f"the pretrained audio-language model reads its language model with gguf, "
                                      f"which is not installed: {INSTALL_HINT}")
-    for source in SOURCES:
-        for file in source.files:
+    for source, path in zip(SOURCES, (named.whisper, named.language), strict=True):
+        for file in source.files if path is None else ():
             installed_file(file)
 
 
-def save_base(folder: Path, model: Any, processor: Any, *, clip_seconds: int) -> None:
+def source_record(base: ChosenBase) -> dict[str, Any]:
+    """What :data:`BASE_SETTINGS` says of one base: the pinned source (and the file named, if one
+    was), or the named base's path, form and sha256."""
+    source = base.source
+    if base.pinned:
+        return {"name": source.name, "description": source.description, "licence": source.licence,
+                "files": [{"package": f.package, "path": f.path, "sha256": f.sha256} for f in source.files],
+                **({"sha256_joined": source.sha256_joined} if source.sha256_joined else {}),
+                **({"named": str(base.path.absolute())} if base.path else {})}
+    role = "whisper" if source is WHISPER_SOURCE else "language"
+    return {"name": f"named-{role}", "named": str(base.path.absolute() if base.path else ""), "form": base.form,
+            "sha256": base.sha256, "instead_of": source.name}
+
+
+def save_base(folder: Path, model: Any, processor: Any, *, clip_seconds: int,
+              bases: Sequence[ChosenBase] = PACKAGE_BASES) -> None:
     """The assembled model (float16 weights: the sources are float16 and 4–6-bit), its processor
-    and :data:`BASE_SETTINGS` into ``folder``."""
+    and :data:`BASE_SETTINGS` (the ``bases`` it was assembled from) into ``folder``."""
     import torch
 
     model.to(torch.float16).save_pretrained(folder)
     processor.save_pretrained(folder)
     settings = {"format": "faderwise.alm-base/1", "clip_seconds": clip_seconds,
-                "sources": [{"name": s.name, "description": s.description, "licence": s.licence,
-                             "files": [{"package": f.package, "path": f.path, "sha256": f.sha256} for f in s.files],
-                             **({"sha256_joined": s.sha256_joined} if s.sha256_joined else {})} for s in SOURCES]}
+                "sources": [source_record(base) for base in bases]}
     write_json(folder / BASE_SETTINGS, settings)
 
 
-def assemble(whisper_model_bin: Path, language_gguf: Path, *, clip_seconds: int = CLIP_SECONDS,
+def assemble(whisper_model_bin: Path, language: Path, *, clip_seconds: int = CLIP_SECONDS,
              seed: int = 0) -> tuple[Any, Any]:
-    """A Qwen2-Audio from a CTranslate2 Whisper file and a Qwen2 GGUF file, and its processor.
+    """A Qwen2-Audio from a CTranslate2 Whisper file and a Qwen2 language model, and its processor.
 
-    The language model and tokenizer are transformers' reading of the GGUF (its 4–6-bit weights
-    dequantised to float32); see :func:`join_bases` for the rest.
+    ``language`` is a GGUF file (transformers reads it: its 4–6-bit weights dequantised to float32)
+    or a Hugging Face folder (read as it is, in float32); see :func:`join_bases` for the rest.
     """
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from faderwise.advisor.ctranslate2_whisper import read_ctranslate2
 
-    folder, name = str(language_gguf.parent), language_gguf.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    import torch
-
-    language_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    folder, options = (str(language), {}) if language.is_dir() else (str(language.parent), {"gguf_file": language.name})
+    tokenizer = AutoTokenizer.from_pretrained(folder, **options)
+    language_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **options)
     return join_bases(read_ctranslate2(whisper_model_bin), language_model, tokenizer, clip_seconds=clip_seconds,
                       seed=seed, source=str(whisper_model_bin))
 
@@ -266,6 +580,7 @@ def join_bases(whisper_arrays: dict[str, Any], language_model: Any, tokenizer: A
     embeddings = language_model.get_input_embeddings()
     known = embeddings.weight.shape[0]
     if len(tokenizer) > known:
+        torch.manual_seed(seed)  # the new rows of an untied lm_head are drawn: the same ones every time
         language_model.resize_token_embeddings(len(tokenizer))
         embeddings = language_model.get_input_embeddings()
     with torch.no_grad():

@@ -62,7 +62,8 @@ class AdvisorKind:
 ADVISORS: tuple[AdvisorKind, ...] = (
     AdvisorKind("measured", "compares each stem of your mix with the reference, from measurements (BS.1770 "
                 "loudness, level against the backing)", hears_reference=True, single_mix_twin="single-mix"),
-    AdvisorKind("single-mix", "judges your mix alone, toward typical levels for each kind of stem",
+    AdvisorKind("single-mix", "judges your mix alone: moves only a stem far outside the range real mixes give its "
+                "kind of stem, to that range's edge",
                 hears_reference=False),
     AdvisorKind("equal-loudness", "every stem to the same loudness, the mix as loud as before (a baseline)",
                 hears_reference=False),

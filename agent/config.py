@@ -8,6 +8,9 @@ The file (``$FADERWISE_CONFIG``, else ``config.toml`` in the platform's user con
     # (faderwise.agent.llm: tool_choice auto|required|none|omit, mode native|routed|auto)
     advisor = "measured"             # any advisor of faderwise advise --advisor (faderwise.advisor.registry)
     alm_model = "/models/faderwise-alm"  # what the advisor name "alm" means ([alm] extra)
+    pretrained_whisper = "~/models/faster-whisper-tiny.en"  # the pretrained miniature's bases, instead of
+    pretrained_language = "~/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"  # the [alm-pretrained] packages
+                                     # (faderwise.advisor.pretrained; a relative path is the file's folder's)
     workers = 4                      # processes measuring a session (analyze, advise, chat); default "auto":
                                      # every core this process may use
 
@@ -15,20 +18,23 @@ The file (``$FADERWISE_CONFIG``, else ``config.toml`` in the platform's user con
     cancel = "escape"
     copy_reply = "ctrl+o"
 
-Environment: ``FADERWISE_LLM``, ``FADERWISE_ADVISOR``, ``FADERWISE_ALM_MODEL``, ``FADERWISE_WORKERS``.
-API keys are never read from the file.
+Environment: ``FADERWISE_LLM``, ``FADERWISE_ADVISOR``, ``FADERWISE_ALM_MODEL``, ``FADERWISE_WORKERS``,
+``FADERWISE_PRETRAINED_WHISPER``, ``FADERWISE_PRETRAINED_LANGUAGE``. API keys are never read from the file.
+The two pretrained bases are passed on through the environment: :func:`load_config` sets their
+variables from the file where they are unset, and the library (and its worker processes) read them there.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
 
+from faderwise.advisor.pretrained import LANGUAGE_ENV, WHISPER_ENV
 from faderwise.advisor.registry import UnknownAdvisorError, parse_advisor
 from faderwise.agent.keys import check_keymap
 from faderwise.agent.llm import parse_llm_spec
@@ -41,7 +47,9 @@ LLM_ENV = "FADERWISE_LLM"
 ADVISOR_ENV = "FADERWISE_ADVISOR"
 ALM_MODEL_ENV = "FADERWISE_ALM_MODEL"
 WORKERS_ENV = "FADERWISE_WORKERS"
-KNOWN_KEYS = frozenset({"llm", "advisor", "alm_model", "keys", "workers"})
+PRETRAINED_KEYS = {"pretrained_whisper": WHISPER_ENV, "pretrained_language": LANGUAGE_ENV}
+"""The config keys that name the pretrained miniature's bases → the variables the library reads."""
+KNOWN_KEYS = frozenset({"llm", "advisor", "alm_model", "keys", "workers", *PRETRAINED_KEYS})
 CONFIG_FILE = "a config file"
 
 
@@ -58,6 +66,10 @@ class Config:
     source: Path | None = None
     workers: int = field(default_factory=default_workers)
     """Processes that measure a session (:func:`faderwise.tools.workers.default_workers` unless set)."""
+    pretrained_whisper: Path | None = None
+    """The pretrained miniature's Whisper base (:data:`~faderwise.advisor.pretrained.WHISPER_ENV`); None: the package's."""
+    pretrained_language: Path | None = None
+    """Its language base (:data:`~faderwise.advisor.pretrained.LANGUAGE_ENV`); None: the packages'."""
 
 
 def config_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -66,7 +78,9 @@ def config_path(env: Mapping[str, str] = os.environ) -> Path:
 
 
 def load_config(env: Mapping[str, str] = os.environ) -> Config:
-    """The file's settings (if the file exists) overridden by the environment.
+    """The file's settings (if the file exists) overridden by the environment. The file's
+    ``pretrained_whisper`` / ``pretrained_language`` are passed on into ``env`` where it is a mutable
+    mapping (:func:`pass_on_bases`).
 
     Raises:
         ConfigError: the file is not valid TOML, has an unknown setting, or a bad value.
@@ -112,5 +126,34 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         workers = parse_workers(workers_value, where=f"${WORKERS_ENV}" if env.get(WORKERS_ENV) else f"{path}")
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    return Config(llm=llm, advisor=advisor, keys=dict(keys), alm_model=Path(alm_model).expanduser() if alm_model else None,
-                  source=path if path.is_file() else None, workers=workers)
+    bases = {key: pretrained_path(key, env=env, values=values, path=path) for key in PRETRAINED_KEYS}
+    config = Config(llm=llm, advisor=advisor, keys=dict(keys),
+                    alm_model=Path(alm_model).expanduser() if alm_model else None,
+                    source=path if path.is_file() else None, workers=workers, **bases)
+    if isinstance(env, MutableMapping):
+        pass_on_bases(config, env)
+    return config
+
+
+def pretrained_path(key: str, *, env: Mapping[str, str], values: Mapping[str, object], path: Path) -> Path | None:
+    """A pretrained base's path: its variable (:data:`PRETRAINED_KEYS`), else the file's ``key``
+    (``~`` expanded; relative to the file's folder). Whether it is a base is checked where it is used
+    (:mod:`faderwise.advisor.pretrained`), so that a chat that never uses it does not fail on it."""
+    if env.get(PRETRAINED_KEYS[key]):
+        return Path(env[PRETRAINED_KEYS[key]]).expanduser()
+    value = values.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: {key} must be a file or folder path")
+    return path.parent / Path(value).expanduser()
+
+
+def pass_on_bases(config: Config, env: MutableMapping[str, str] = os.environ) -> None:
+    """Set :data:`PRETRAINED_KEYS`' variables in ``env`` from ``config`` where they are unset: the
+    library reads the bases there (:func:`faderwise.advisor.pretrained.named_bases`), and so do
+    worker processes, which inherit the environment."""
+    for key, variable in PRETRAINED_KEYS.items():
+        value = getattr(config, key)
+        if value is not None and not env.get(variable):
+            env[variable] = str(value)

@@ -418,7 +418,7 @@ def lead_stem(messages: Sequence[BaseMessage], before: int, stem_names: Sequence
 def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResult | None) -> str:
     moves = _answered_moves(Intent("overview"), advice)
     reference = advice.get("evidence", {}).get("mode") in ("same-material", "different-material", "alm-differential")
-    against = "the reference" if reference else "typical levels (no reference used)"
+    against = "the reference" if reference else "the range real mixes give each kind of stem (no reference used)"
     if intent.kind == "which":
         wanted = _answered_moves(intent, advice)
         if not wanted:

@@ -1,11 +1,12 @@
 """The advisors an evaluation compares, each answering one test item (a synthesized bundle) in
 words; the words are what gets scored (their moves are parsed back, as for any advisor).
 
-Names: ``measured`` (DSP, hears A and B), ``single-mix`` (typical levels, A only),
+Names: ``measured`` (DSP, hears A and B), ``single-mix`` (A only: a stem far outside the range real mixes give its kind is moved to its edge),
 ``equal-loudness`` (A only), ``alm`` / ``alm-single-mix`` (the shipped small audio-language
 models), ``alm-pretrained`` / ``alm-pretrained-single-mix`` (the fine-tuned pretrained miniature)
 and ``alm-pretrained-zero-shot`` (its base before fine-tuning; :data:`faderwise.advisor.registry.ADVISORS`),
-``alm:PATH`` / ``alm-single-mix:PATH`` (another one), ``llm:SPEC`` /
+``alm:PATH`` / ``alm-single-mix:PATH`` (another one), any of these after ``free-text:`` (its
+answers decoded as free text, not in the grammar of its training text), ``llm:SPEC`` /
 ``llm-single-mix:SPEC`` (a chat model given the bundle's measured levels as text: of A and B,
 or of A only).
 """
@@ -141,14 +142,22 @@ class DSPAdvisor:
         return build_advisor(parse_advisor(self.name)).advise_bundle(item.bundle).text  # type: ignore[union-attr]
 
 
+FREE_TEXT = "free-text:"
+"""Put before an audio-language advisor's name (``free-text:alm``), it answers in free text (greedy,
+any words) instead of in its training text's grammar: the research comparison of the two decodings
+(:data:`faderwise.advisor.constrained.DECODINGS`)."""
+
+
 class ALMAdvisor:
-    """An audio-language model: the differential one hears the four clips, the single-mix one A's mix."""
+    """An audio-language model: the differential one hears the four clips, the single-mix one A's
+    mix; ``free-text:NAME`` decodes it freely (:data:`FREE_TEXT`)."""
 
     def __init__(self, name: str) -> None:
         from faderwise.advisor.alm import alm_advisor
 
         self.name = name
-        self.model = alm_advisor(name)
+        free = name.startswith(FREE_TEXT)
+        self.model = alm_advisor(name.removeprefix(FREE_TEXT), decoding="free" if free else "constrained")
         self.hears_reference = self.model.differential
 
     def answer(self, item: EvalItem) -> str:
@@ -209,20 +218,21 @@ def make_advisor(name: str, *, chat_model: ChatModelFactory = default_chat_model
     """
     if name in DSP_ADVISORS:
         return DSPAdvisor(name)
-    kind, _, argument = name.partition(":")
+    kind, _, argument = name.removeprefix(FREE_TEXT).partition(":")
     if kind in {advisor.name for advisor in ADVISORS if advisor.is_model}:
         return ALMAdvisor(name)
     if kind in LLM_KINDS and argument:
         return LLMAdvisor(name, chat_model(argument), differential=kind == LLM_KINDS[0])
     raise EvalConfigError(f"unknown advisor {name!r}: expected {spelled_choices()}, {NO_CHANGE}, "
-                          f"{' or '.join(f'{kind}:SPEC' for kind in LLM_KINDS)}")
+                          f"{' or '.join(f'{kind}:SPEC' for kind in LLM_KINDS)} (an audio-language one may follow "
+                          f"{FREE_TEXT!r})")
 
 
 def hears_reference(name: str) -> bool:
     """Whether the advisor called ``name`` hears Version B (without building it)."""
     from faderwise.advisor.registry import UnknownAdvisorError, parse_advisor
 
-    kind = name.partition(":")[0]
+    kind = name.removeprefix(FREE_TEXT).partition(":")[0]
     if kind in SINGLE_MIX_TWINS:
         return True
     try:
@@ -234,6 +244,7 @@ def hears_reference(name: str) -> bool:
 def single_mix_twin(name: str) -> str | None:
     """The name of the advisor that differs from ``name`` only in hearing A alone
     (``alm:PATH`` → ``alm-single-mix:PATH``), or None for an advisor that hears A alone."""
-    kind, colon, argument = name.partition(":")
+    free = FREE_TEXT if name.startswith(FREE_TEXT) else ""
+    kind, colon, argument = name.removeprefix(FREE_TEXT).partition(":")
     twin = SINGLE_MIX_TWINS.get(kind)
-    return None if twin is None else twin + colon + argument
+    return None if twin is None else free + twin + colon + argument

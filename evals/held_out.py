@@ -2,8 +2,9 @@
 (``faderwise eval model MODEL DATASET``).
 
 For every test item the model hears the item's clips (the 4-clip bundle, or A's mix for the
-single-mix model) and answers; :func:`faderwise.advisor.parse.parse_moves` reads the move it states for
-the target stem. An answer with no move for the target counts as "no change" (0 dB) in the
+single-mix model) and answers, decoded in its training text's grammar (the move is the path the
+decoding took) or as free text (:func:`faderwise.advisor.parse.parse_moves` reads the move it states
+for the target stem). An answer with no move for the target counts as "no change" (0 dB) in the
 error, and is counted apart. Baselines in the same run: "no change" (every move 0) and the
 measured advisor on the same 16 kHz bundle clips.
 """
@@ -18,7 +19,6 @@ from typing import Any
 
 from faderwise.advisor.alm import AudioLanguageAdvisor
 from faderwise.advisor.measured import MeasuredAdvisor
-from faderwise.advisor.parse import parse_moves
 from faderwise.evals.gain_error import StemError, summarise
 from faderwise.tools.bundle import read_bundle
 from faderwise.tools.input_files import MANIFEST_LIMIT_BYTES, read_text_bounded
@@ -37,12 +37,14 @@ def _summary(errors: list[StemError]) -> dict[str, Any]:
 
 
 def evaluate_model(model_folder: str | Path, dataset: str | Path, *, variant: str, split: str = "test",
-                   limit: int | None = None, on_item: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                   limit: int | None = None, on_item: Callable[[int, int], None] | None = None,
+                   decoding: str = "constrained") -> dict[str, Any]:
     """MAE (dB), direction accuracy and per-stem MAE of the model's stated moves on ``split``,
-    with the no-change and measured baselines on the same items."""
+    with the no-change and measured baselines on the same items; the model's answers decoded as
+    ``decoding`` says (:data:`~faderwise.advisor.constrained.DECODINGS`)."""
     dataset = Path(dataset)
     differential = variant == "differential"
-    advisor = AudioLanguageAdvisor(model_folder, differential=differential)
+    advisor = AudioLanguageAdvisor(model_folder, differential=differential, decoding=decoding)
     records = {json.loads(line)["id"]: json.loads(line)
                for line in read_text_bounded(dataset / "manifest.jsonl", limit=MANIFEST_LIMIT_BYTES,
                                              what="a manifest").splitlines() if line.strip()}
@@ -50,23 +52,21 @@ def evaluate_model(model_folder: str | Path, dataset: str | Path, *, variant: st
     model_errors, none_errors, measured_errors, unparsed, answers = [], [], [], 0, []
     for index, example in enumerate(examples):
         record = records[example.item]
-        said = advisor.answer(list(example.clips), example.target)
-        stated = [m.delta_db for m in parse_moves(said, record["stems"]) if m.stem == example.target]
-        if not stated:
+        found = advisor.decode(list(example.clips), example.target)
+        if found.move_db is None:
             unparsed += 1
-        predicted = stated[0] if stated else 0.0
+        predicted = found.move_db or 0.0
         truth = example.target_move_db
         model_errors.append(StemError(example.target, truth, predicted))
         none_errors.append(StemError(example.target, truth, 0.0))
         bundle = read_bundle(dataset / record["bundle"], alm=True)
         measured = MeasuredAdvisor().advise_bundle(bundle).move_for(example.target)
         measured_errors.append(StemError(example.target, truth, measured.delta_db if measured else 0.0))
-        answers.append({"item": example.item, "true_db": truth, "stated_db": stated[0] if stated else None,
-                        "answer": said})
+        answers.append({"item": example.item, "true_db": truth, "stated_db": found.move_db, "answer": found.text})
         if on_item:
             on_item(index + 1, len(examples))
     return {
-        "format": EVALUATION_FORMAT, "model": str(model_folder), "variant": variant, "split": split, "items": len(examples),
+        "format": EVALUATION_FORMAT, "model": str(model_folder), "variant": variant, "decoding": decoding, "split": split, "items": len(examples),
         "no_move_share": round(unparsed / len(examples), 3) if examples else math.nan,
         "model_scores": _summary(model_errors),
         "no_change": _summary(none_errors),

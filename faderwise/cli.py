@@ -25,6 +25,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.text import Text
 
 from faderwise import __version__
+from faderwise.advisor.constrained import DECODINGS
 from faderwise.tools.errors import FaderwiseError, one_line
 from faderwise.tools.outputs import check_target, command_inputs
 from faderwise.tools.paths import data_dir
@@ -241,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     held_out.add_argument("--variant", choices=("differential", "single-mix"), default="differential")
     held_out.add_argument("--split", default="test", help="the split to score (default test)")
     held_out.add_argument("--limit", type=int, metavar="N", help="only the first N items")
+    held_out.add_argument("--decoding", choices=DECODINGS, default=DECODINGS[0],
+                          help="constrained: the answer in the training text's grammar (verb scored, the asked "
+                          "stem named, then the amount; the default); free: any words, greedy")
     held_out.add_argument("--out", type=Path, metavar="FILE.json", help="write the result with every answer")
     held_out.add_argument("--force", action="store_true", help="replace FILE.json if faderwise wrote it before")
     held_out.set_defaults(handler=run_held_out)
@@ -397,7 +401,8 @@ def run_advise(args: argparse.Namespace) -> int:
                                 on_progress=on_progress)
     # said once the advice stands: bad audio found while measuring is then the only line on stderr
     if choice.kind.name == "single-mix" and version_b is None:
-        err.print("no reference given: the single-mix advisor judges your mix alone, against typical levels",
+        err.print("no reference given: the single-mix advisor judges your mix alone, against the range real mixes "
+                  "give each kind of stem",
                   highlight=False, soft_wrap=True)
     elif not choice.kind.hears_reference and version_b is not None:
         err.print(f"the {choice.kind.name} advisor judges your mix alone: the reference is not used",
@@ -762,7 +767,8 @@ def run_held_out(args: argparse.Namespace) -> int:
     if args.out is not None:
         note_input(args.model, args.dataset)
         check_target(args.out, folder=False, force=args.force)  # refuse before evaluating, not after
-    result = evaluate_model(args.model, args.dataset, variant=args.variant, split=args.split, limit=args.limit)
+    result = evaluate_model(args.model, args.dataset, variant=args.variant, split=args.split, limit=args.limit,
+                            decoding=args.decoding)
     def percent(value: float | None) -> str:
         return "—" if value is None else f"{100 * value:.0f} %"
 

@@ -273,10 +273,69 @@ def test_lora_hits_the_language_model_only_and_reloads(dataset: Path, tiny_base:
     example = load_examples(dataset, "val", variant="differential")[0]
     inputs = encode(processor, example.clips, example.target, differential=True)
     again, _ = load_model(final)
+    from faderwise.training.train import answer_loss
+
+    answered = encode(processor, example.clips, example.target, differential=True, answer=example.answer)
     with torch.no_grad():
         assert torch.allclose(model(**inputs).logits, again(**inputs).logits)
+        # the training loss from the answer's positions alone is the model's own loss
+        assert float(answer_loss(model, answered)) == pytest.approx(float(model(**answered).loss), rel=1e-5)
         generated = model.generate(**inputs, max_new_tokens=8, do_sample=False)
     assert generated.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_a_frozen_towers_outputs_are_kept_and_train_exactly_as_computed(dataset: Path, tiny_base: Path,
+                                                                        tmp_path: Path) -> None:
+    """With the audio tower frozen, its outputs are computed once per item and representation and read
+    back after: the losses are the ones of a run that computes them every step (to 1e-6), the later
+    epochs read every item from the cache, and the dataset is streamed (an example holds file names,
+    not audio)."""
+    examples = load_examples(dataset, "train", variant="differential")
+    held = {field.name: getattr(examples[0], field.name) for field in dataclasses.fields(examples[0])}
+    assert not any(isinstance(value, np.ndarray) or (isinstance(value, tuple) and any(isinstance(v, np.ndarray)
+                   for v in value)) for value in held.values()), held
+    assert all(isinstance(path, Path) for path in examples[0].clip_files)
+    steps = 3 * len(examples)  # three epochs: the first computes, the next two read
+    runs = {}
+    for cached in (True, False):
+        out = tmp_path / f"cached-{cached}"
+        config = TrainConfig(dataset=dataset, out=out, model=str(tiny_base), method="lora", steps=steps,
+                             eval_every=steps, save_every=steps, eval_examples=1, lora_rank=8, warmup_steps=1,
+                             representation="bundle+ruler", ruler_warmup_steps=2, tensorboard=False,
+                             cache_audio_tower=cached)
+        train(config)
+        runs[cached] = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    losses = {cached: [entry["loss"] for entry in log if "loss" in entry] for cached, log in runs.items()}
+    assert losses[True] == pytest.approx(losses[False], abs=1e-6)
+    kept = sorted((tmp_path / "cached-True" / "tower-cache").glob("*.pt"))
+    # every item heard as the bundle, the first two steps' items as the ruler, and the validation item
+    assert len(kept) == len(examples) + 2 + 1, [p.name for p in kept]
+    assert not (tmp_path / "cached-False" / "tower-cache").exists()
+    assert all(0.0 < entry["peak_memory_gib"] < 64.0 for entry in runs[True] if "loss" in entry)
+
+
+def test_a_bfloat16_base_trains_float32_adapters_and_projector(dataset: Path, tiny_base: Path,
+                                                              tmp_path: Path) -> None:
+    """``base_dtype: bfloat16`` holds the frozen base in bf16 while the adapters and the new projector
+    train and are saved in float32; the adapter then loads on the float32 base the advisor uses, and
+    its logits there are those of training to bf16's precision."""
+    from safetensors.torch import load_file
+
+    config = TrainConfig(dataset=dataset, out=tmp_path / "bf16", model=str(tiny_base), method="lora", steps=3,
+                         eval_every=3, save_every=3, eval_examples=1, lora_rank=8, warmup_steps=1,
+                         train_projector=True, base_dtype="bfloat16", tensorboard=False)
+    final = train(config)
+    log = [json.loads(line) for line in (tmp_path / "bf16" / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(entry.get("loss", 0.0)) and np.isfinite(entry.get("val_loss", 0.0)) for entry in log)
+    saved = load_file(final / "adapter_model.safetensors")
+    assert any("lora_A" in name for name in saved) and any("multi_modal_projector" in name for name in saved)
+    assert {tensor.dtype for tensor in saved.values()} == {torch.float32}
+    model, processor = load_model(final)
+    example = load_examples(dataset, "val", variant="differential")[0]
+    with torch.no_grad():
+        generated = model.generate(**encode(processor, example.clips, example.target, differential=True),
+                                   max_new_tokens=4, do_sample=False)
+    assert generated.shape[1] > 4
 
 
 def test_qlora_trains_a_4_bit_base_on_cpu(dataset: Path, tiny_base: Path, tmp_path: Path) -> None:
@@ -327,6 +386,12 @@ def test_bad_train_configs(tmp_path: Path) -> None:
     path.write_text("dataset: d\nout: o\nvariant: stereo\n")
     with pytest.raises(TrainConfigError, match="variant must be one of differential, single-mix"):
         read_config(path)
+    path.write_text("dataset: d\nout: o\nbase_dtype: bfloat16\n")
+    with pytest.raises(TrainConfigError, match="base_dtype bfloat16 is for lora"):
+        read_config(path)
+    path.write_text("dataset: d\nout: o\nbase_dtype: float16\n")
+    with pytest.raises(TrainConfigError, match="base_dtype must be one of float32, bfloat16$"):
+        read_config(path)
 
 
 def test_the_alm_advisor_turns_generated_words_into_moves(demo_dir: Path, tiny_base: Path) -> None:
@@ -336,7 +401,7 @@ def test_the_alm_advisor_turns_generated_words_into_moves(demo_dir: Path, tiny_b
     from faderwise.tools.stem_files import load_stem_set
 
     version_a, version_b = load_stem_set(demo_dir / "version_a"), load_stem_set(demo_dir / "version_b")
-    advisor = AudioLanguageAdvisor(tiny_base, max_new_tokens=40)
+    advisor = AudioLanguageAdvisor(tiny_base, max_new_tokens=40, decoding="free")
     answers = {"vocals": "Lower the vocals by about 4 dB: in your mix they sit 4 dB above where the reference has "
                          "them.",
                "bass": "Leave the bass as it is: it already matches the reference.",
@@ -356,14 +421,51 @@ def test_the_alm_advisor_turns_generated_words_into_moves(demo_dir: Path, tiny_b
     advice = advisor.advise(version_a, version_b, stems=["vocals", "bass", "drums", "keys"])
     assert [clips for _, clips in prompts] == [4, 4, 4, 4]  # four clips each
     assert "Audio 3: the vocals in the balanced reference (Version B)" in prompts[0][0]
-    assert advice.evidence["stems"]["vocals"] == {"answer": answers["vocals"], "status": "stated"}
-    assert advice.evidence["stems"]["keys"] == {"answer": answers["keys"], "status": "no-move-stated"}
+    assert advice.evidence["stems"]["vocals"] == {"answer": answers["vocals"], "decoding": "free", "status": "stated"}
+    assert advice.evidence["stems"]["keys"] == {"answer": answers["keys"], "decoding": "free",
+                                                "status": "no-move-stated"}
     assert [(m.stem, m.delta_db, m.low_db, m.high_db) for m in advice.moves] == [("vocals", -4.0, -5.0, -3.0)]
     # the text is built from the moves: a sentence about another stem, or with no number, is never a move
     assert advice.text == ("Lower the vocals by about 4 dB. Leave the bass as it is. The model gave no move for the "
                            "drums. The model gave no move for the keys.")
     with pytest.raises(Exception, match="hears a reference: pass --reference"):
         advisor.advise(version_a, None)
+    with pytest.raises(ValueError, match="^decoding 'beam': choose constrained or free$"):
+        AudioLanguageAdvisor(tiny_base, decoding="beam")
+
+
+def test_constrained_answers_name_every_stem_asked_and_the_text_equals_the_moves(
+        demo_dir: Path, tiny_base: Path, tmp_path: Path) -> None:
+    """Decoded in the grammar, even an untrained model answers every stem, under names no training
+    used, in words that parse back to exactly the moves the advice holds (a "leave" holds none)."""
+    import shutil
+
+    from faderwise.advisor.alm import AudioLanguageAdvisor, stated_sentence
+    from faderwise.advisor.explain import join
+    from faderwise.advisor.parse import parse_moves
+    from faderwise.tools.stem_files import load_stem_set
+
+    names = {"vocals": "Lead Vox", "bass": "808", "drums": "BVs", "keys": "Pads"}
+    for version in ("version_a", "version_b"):
+        (tmp_path / version).mkdir()
+        for stem, name in names.items():
+            shutil.copy(demo_dir / version / f"{stem}.wav", tmp_path / version / f"{name}.wav")
+    version_a, version_b = load_stem_set(tmp_path / "version_a"), load_stem_set(tmp_path / "version_b")
+    advisor = AudioLanguageAdvisor(tiny_base)
+    advice = advisor.advise(version_a, version_b)
+    facts = advice.evidence["stems"]
+    assert set(facts) == set(names.values())
+    stated = {}
+    for name, found in facts.items():
+        assert found["status"] == "stated" and found["decoding"] == "constrained"
+        assert found["answer"].split(" the ", 1)[1].startswith(name + " "), found  # the asked stem, as spelled
+        assert sum(found["verb_probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert max(found["verb_probabilities"], key=found["verb_probabilities"].get) == found["answer"].split()[0].lower()
+        (move,) = parse_moves(found["answer"], [name])
+        stated[name] = move.delta_db
+    assert advice.text == join([stated_sentence(name, stated[name]) for name in version_a.names])
+    assert {m.stem: m.delta_db for m in advice.moves} == {name: db for name, db in stated.items() if db != 0.0}
+    assert {m.stem: m.delta_db for m in parse_moves(advice.text, version_a.names)} == stated
 
 
 def test_faderwise_advise_with_an_alm(demo_dir: Path, tiny_base: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -464,23 +566,99 @@ def unseen_songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_shipped_differential_model_beats_no_change_on_unseen_procedural_songs(unseen_songs: Path) -> None:
-    """Another material than it was trained on (procedural songs): it still beats changing nothing,
-    and on the stems named as in its training it states the right direction within 1.5 dB. Asked
-    about the vocals, a name it never learned, it answers for "the lead" (its card's limitation),
-    which scores as no move."""
+    """Another material than it was trained on (procedural songs, with vocals, a name it never
+    learned): decoded in its grammar, it names every stem it is asked about and states its move
+    within 1.5 dB. Decoded freely, it answers the vocals for "the lead", which scores as no move."""
     from faderwise.advisor.alm import shipped_model
     from faderwise.evals.held_out import evaluate_model
 
     result = evaluate_model(shipped_model(differential=True), unseen_songs, variant="differential", split="train")
-    assert result["items"] >= 6
+    assert result["items"] >= 6 and result["decoding"] == "constrained" and result["no_move_share"] == 0.0
     model, none = result["model_scores"], result["no_change"]
-    assert model["mae_db"] < none["mae_db"] - 1.0, (model, none)
-    known = [a for a in result["answers"] if a["item"].rsplit("-", 1)[-1] in ("bass", "drums", "guitar", "keys")]
-    assert len(known) >= 3
-    for answer in known:
-        assert answer["stated_db"] is not None and abs(answer["stated_db"] - answer["true_db"]) <= 1.5, answer
+    assert model["mae_db"] <= 0.5 * none["mae_db"], (model, none)
+    assert any(answer["item"].endswith("-vocals") for answer in result["answers"])
+    for answer in result["answers"]:
+        target = answer["item"].rsplit("-", 1)[-1]
+        assert f" the {target} " in answer["answer"], answer
+        assert abs(answer["stated_db"] - answer["true_db"]) <= 1.5, answer
+    free = evaluate_model(shipped_model(differential=True), unseen_songs, variant="differential", split="train",
+                          decoding="free")
+    vocals = [answer for answer in free["answers"] if answer["item"].endswith("-vocals")]
+    assert vocals and all(answer["stated_db"] is None for answer in vocals), vocals
+    assert free["model_scores"]["mae_db"] > model["mae_db"] + 1.0
     card = (shipped_model(differential=True) / "MODEL_CARD.md").read_text()
     assert "*not* a pretrained Qwen2-Audio" in card
+
+
+NAMES_NEVER_TRAINED = ("Lead Vox", "BVs", "808", "Pads", "FX", "other")
+"""What producers call stems, none of them a name of the training material."""
+
+
+def test_the_shipped_models_answer_does_not_depend_on_the_stems_name(unseen_songs: Path) -> None:
+    """The same clips asked about under names the training never used: every answer names the stem
+    as the producer spelled it and parses back to its move, which is the move stated under the
+    stem's own name to within 1 dB, in the same direction."""
+    from faderwise.advisor.alm import alm_advisor
+    from faderwise.advisor.parse import parse_moves
+
+    advisor = alm_advisor("alm")
+    for example in load_examples(unseen_songs, "train", variant="differential")[:2]:
+        clips = list(example.clips)
+        own = advisor.decode(clips, example.target)
+        for name in NAMES_NEVER_TRAINED:
+            found = advisor.decode(clips, name)
+            (parsed,) = parse_moves(found.text, [name])
+            assert parsed.delta_db == found.move_db, found
+            assert found.move_db == pytest.approx(own.move_db, abs=1.0), (example.item, name, found, own)
+            assert np.sign(found.move_db) == np.sign(own.move_db), (example.item, name, found, own)
+
+
+@pytest.fixture(scope="module")
+def other_generators(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small build of ``training/configs/held-out-other.yaml``: OpenMSX pieces (another MIDI source
+    than the training's music21 corpus) played on TimGM6mb with the TR-808 kit, their melody named
+    ``vocals`` and their keys ``other``, and the MUSDB18 excerpts where they are here."""
+    import shutil
+
+    import yaml
+
+    from faderwise.training.midi import SOUNDFONTS
+
+    if not SOUNDFONTS["timgm6mb"].is_file() or shutil.which("fluidsynth") is None:
+        pytest.skip("rendering needs Debian's fluidsynth and timgm6mb-soundfont (.ci/run installs them)")
+    recipe = yaml.safe_load((REPO / "training" / "configs" / "held-out-other.yaml").read_text())
+    folder = tmp_path_factory.mktemp("other-generators")
+    kept = []
+    for entry in recipe["datasets"]:
+        if entry["kind"] == "music21":
+            continue  # a second rendered material: the recipe's full build scores it (bench/every_stem.py)
+        if entry["kind"] == "midi":
+            entry = {**entry, "root": str(REPO / "tests" / "data" / "midi_other"), "limit": 3, "seconds": 20}
+        elif entry["root"] != "stempeg":
+            entry = {**entry, "root": str((REPO / "training" / "configs" / entry["root"]).resolve())}
+        kept.append(entry)
+    (folder / "synth.yaml").write_text(json.dumps({**recipe, "out": "data", "datasets": kept, "pairs_per_song": 1}))
+    config = read_synth_config(folder / "synth.yaml")
+    synthesize(config)
+    return config.out
+
+
+def test_the_shipped_alm_halves_no_changes_error_on_music_from_other_generators(other_generators: Path) -> None:
+    """Issue 28's bar: on songs from generators the training never used, with stems named ``vocals``
+    and ``other``, the shipped ``alm`` states a move for every stem it is asked about, in its words
+    for that stem, and its every-stem error is at most half of changing nothing's."""
+    from faderwise.advisor.alm import shipped_model
+    from faderwise.evals.held_out import evaluate_model
+
+    result = evaluate_model(shipped_model(differential=True), other_generators, variant="differential")
+    targets = {answer["item"].rsplit("-", 1)[-1] for answer in result["answers"]}
+    assert {"vocals", "other"} <= targets and result["items"] >= 10, targets
+    assert result["no_move_share"] == 0.0
+    for answer in result["answers"]:
+        assert f" the {answer['item'].rsplit('-', 1)[-1]} " in answer["answer"], answer
+    model, none = result["model_scores"], result["no_change"]
+    assert model["mae_db"] <= 0.5 * none["mae_db"], (model, none)
+    assert model["leave_accuracy"] >= 0.9 and model["direction_accuracy"] >= 0.9, model
 
 
 REPO = Path(__file__).resolve().parents[1]

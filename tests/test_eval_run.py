@@ -232,7 +232,8 @@ def test_bad_eval_configs(tmp_path: Path) -> None:
     assert str(unknown.value) == (  # the registry's advisors, then the evaluation's own
         "unknown advisor 'oracle': expected measured, single-mix, equal-loudness, alm[:MODEL_FOLDER], "
         "alm-single-mix[:MODEL_FOLDER], alm-pretrained[:MODEL_FOLDER], alm-pretrained-single-mix[:MODEL_FOLDER], "
-        "alm-pretrained-zero-shot[:MODEL_FOLDER], no-change, llm:SPEC or llm-single-mix:SPEC")
+        "alm-pretrained-zero-shot[:MODEL_FOLDER], no-change, llm:SPEC or llm-single-mix:SPEC (an audio-language one "
+        "may follow 'free-text:')")
     with pytest.raises(EvalConfigError, match=r"/nowhere/manifest.jsonl: no manifest; make the test set"):
         read_items(Path("/nowhere"), split="test")
 

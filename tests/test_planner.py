@@ -150,7 +150,10 @@ def test_help_fallback_and_errors_are_replies(demo_dir: Path, tmp_path: Path) ->
     reply, _, _, _ = collect(list(empty.send(f"load {demo_dir / 'version_a'}")))
     assert reply.startswith(f"Loaded Version A: 5 stems from {demo_dir / 'version_a'}: bass, drums, guitar, keys, vocals")
     reply, _, _, _ = collect(list(empty.send("overview")))
-    assert reply.startswith("Compared with typical levels (no reference used), I'd move")
+    # Without a reference the single-mix advisor moves only stems far outside what real mixes do; the
+    # demo's 4 dB-hot vocal is not one of them.
+    assert reply.startswith("Your balance already matches the range real mixes give each kind of stem (no reference "
+                            "used): no fader needs to move.")
 
 
 def test_replies_stream_as_tokens(session: AgentSession) -> None:

@@ -5,7 +5,8 @@ when a worker needs them. Layouts:
 
 * MUSDB18-HQ: ``<root>/{train,test}/<song>/{mixture,drums,bass,other,vocals}.wav``
   (:func:`musdb_hq_songs`).
-* MUSDB18: ``<root>/{train,test}/<song>.stem.mp4`` (:func:`musdb_songs`).
+* MUSDB18: ``<root>/{train,test}/<song>.stem.mp4`` (:func:`musdb_songs`); ``root: stempeg`` is
+  the excerpt inside the ``stempeg`` wheel.
 * Any folder of stem folders: ``<root>/<song>/<stem>.<ext>`` (:func:`stem_folder_songs`).
 * MixParams / the Mix Evaluation Dataset: one row per track of an engineer's mix, several mixes
   per song (:func:`read_mixparams`, :func:`consensus_references`): no audio is read, the
@@ -101,9 +102,29 @@ def musdb_hq_songs(root: str | os.PathLike[str]) -> list[Song]:
     return songs
 
 
+STEMPEG_ROOT = "stempeg"
+NAMED_ROOTS = {("music21", "corpus"), ("musdb18", STEMPEG_ROOT)}
+"""``(kind, root)`` pairs whose root names material inside an installed package, not a folder."""
+
+
+def stempeg_folder() -> Path:
+    """The folder of the MUSDB18 excerpt the ``stempeg`` wheel ships (``The Easton Ellises - Falcon 69``).
+
+    Raises:
+        DatasetError: stempeg is not installed.
+    """
+    try:
+        import stempeg
+    except ImportError as exc:
+        raise DatasetError("stempeg: not installed, so the MUSDB18 excerpt it ships is not here "
+                           "(pip install stempeg)") from exc
+    return Path(stempeg.example_stem_path()).parent
+
+
 def musdb_songs(root: str | os.PathLike[str]) -> list[Song]:
-    """Songs of a MUSDB18 folder of ``.stem.mp4`` files (``train/``, ``test/`` or flat)."""
-    root = Path(root)
+    """Songs of a MUSDB18 folder of ``.stem.mp4`` files (``train/``, ``test/`` or flat); ``root:
+    stempeg`` means the excerpt inside the ``stempeg`` wheel (:func:`stempeg_folder`)."""
+    root = stempeg_folder() if str(root) == STEMPEG_ROOT else Path(root)
     _require_folder(root, "MUSDB18: train/*.stem.mp4 and test/*.stem.mp4")
     songs = []
     for path in sorted(root.rglob("*.stem.mp4")):
@@ -151,15 +172,29 @@ class MidiSong(Song):
 
 
 MIDI_SUFFIXES = (".mid", ".midi")
-RENDER_KEYS = ("soundfont", "seconds", "velocity_jitter", "timing_jitter_s", "reverb_share")
+RENDER_KEYS = ("soundfont", "seconds", "velocity_jitter", "timing_jitter_s", "reverb_share", "drum_kit", "stem_names")
+
+
+def render_pairs(render: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Render options (:data:`RENDER_KEYS`) as sorted pairs, checked by
+    :class:`~faderwise.training.midi.RenderOptions` and hashable (``stem_names`` as sorted pairs).
+
+    Raises:
+        MidiError: a value RenderOptions refuses (a drum kit outside 0–127, bad stem names).
+    """
+    from faderwise.training.midi import RenderOptions
+
+    options = RenderOptions(**render)
+    return tuple(sorted((key, getattr(options, key)) for key in render))
 
 
 def midi_songs(root: str | os.PathLike[str], **render: Any) -> list[Song]:
     """Every General MIDI file under ``root``, rendered per instrument group."""
     root = Path(root)
     _require_folder(root, "a folder of .mid files")
+    options = render_pairs(render)
     songs: list[Song] = [MidiSong(song_id=f"midi/{path.relative_to(root).with_suffix('')}", name=path.stem, path=path,
-                                  material="rendered", render=tuple(sorted(render.items())))
+                                  material="rendered", render=options)
                          for path in sorted(p for p in root.rglob("*") if p.suffix.casefold() in MIDI_SUFFIXES)]
     if not songs:
         raise DatasetError(f"{root}: no .mid files")
@@ -181,8 +216,9 @@ def music21_songs(root: str | os.PathLike[str], **render: Any) -> list[Song]:
         _require_folder(base, "a folder of MusicXML pieces")
         paths = [p for p in base.rglob("*") if p.suffix.casefold() in (".mxl", ".xml", ".musicxml")]
     skipped = ("leadSheet", "theoryExercises", "demos")  # no multi-part music
+    options = render_pairs(render)
     songs: list[Song] = [MidiSong(song_id=f"music21/{path.relative_to(base).with_suffix('')}", name=path.stem,
-                                  path=path, material="rendered", corpus=True, render=tuple(sorted(render.items())))
+                                  path=path, material="rendered", corpus=True, render=options)
                          for path in sorted(paths) if not set(path.relative_to(base).parts) & set(skipped)]
     if not songs:
         raise DatasetError(f"{base}: no MusicXML pieces")

@@ -21,15 +21,19 @@ its own. Everything is drawn from a seed, so a song renders the same every time.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+import re
 import shutil
+import struct
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -53,6 +57,10 @@ SOUNDFONT_PACKAGES = {"fluidr3": "fluid-soundfont-gm", "timgm6mb": "timgm6mb-sou
 _FAMILY_GROUPS = ("keys", "keys", "keys", "guitar", "bass", "strings", "strings", "winds", "winds", "winds", "lead",
                   "keys", "keys", "guitar", "keys", None)
 LEAD_WORDS = ("melody", "lead", "vocal", "voice", "soprano", "singer", "tune")
+GROUPS = ("lead", "keys", "guitar", "bass", "strings", "winds", "drums")
+"""Every group a part can belong to: the stem names a rendered song has unless renamed."""
+DRUM_BANK = 128  # General MIDI drum kits live in bank 128 of a SoundFont, one kit per program
+STEM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 ROLE_LEVELS_LU: dict[str, tuple[float, float]] = {
     "lead": (-4.5, 2.0), "drums": (-7.0, 2.0), "bass": (-7.0, 2.0), "keys": (-7.5, 2.5), "guitar": (-7.5, 2.5),
@@ -293,29 +301,125 @@ def fluidsynth() -> str:
     return found
 
 
+def soundfont_presets(path: str | Path) -> frozenset[tuple[int, int]]:
+    """Every ``(bank, program)`` preset a SoundFont 2 file holds (its ``phdr`` chunk; the samples
+    are not read). Drum kits are the presets of bank :data:`DRUM_BANK`.
+
+    Raises:
+        MidiError: the file is not a SoundFont 2 file.
+    """
+    return _soundfont_presets(str(Path(path).resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _soundfont_presets(path: str) -> frozenset[tuple[int, int]]:
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"sfbk":
+            raise MidiError(f"{path}: not a SoundFont 2 file")
+        for ident, size, start in _riff_chunks(handle, end=8 + struct.unpack("<I", head[4:8])[0]):
+            if ident == b"LIST" and handle.read(4) == b"pdta":
+                for sub, sub_size, _ in _riff_chunks(handle, end=start + size):
+                    if sub == b"phdr":  # 38-byte records: name[20], program, bank, …; the last one ends the list
+                        table = handle.read(sub_size)
+                        return frozenset(struct.unpack_from("<HH", table, offset)[::-1]
+                                         for offset in range(20, len(table) - 38, 38))
+    raise MidiError(f"{path}: a SoundFont 2 file without a preset list (phdr)")
+
+
+def _riff_chunks(handle: BinaryIO, *, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """``(id, size, offset of its data)`` of each RIFF chunk from the handle's place up to byte
+    ``end``; the handle is left at a chunk's data while the caller looks at it."""
+    while handle.tell() + 8 <= end:
+        header = handle.read(8)
+        ident, size = header[:4], struct.unpack("<I", header[4:])[0]
+        start = handle.tell()
+        yield ident, size, start
+        handle.seek(start + size + (size & 1))
+
+
+def drum_kits(path: str | Path) -> tuple[int, ...]:
+    """The programs of the drum kits (bank :data:`DRUM_BANK`) a SoundFont holds, ascending."""
+    return tuple(sorted(program for bank, program in soundfont_presets(path) if bank == DRUM_BANK))
+
+
+def checked_stem_names(names: Mapping[str, str] | Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """``names`` (group → the stem name it gets) as sorted pairs, once checked: every group one of
+    :data:`GROUPS`, every new name a stem name of its own (lower-case letters, digits, ``-``, ``_``).
+
+    Raises:
+        MidiError: an unknown group, a name that is not a stem name, two groups given one name, or
+            a name that a group keeping its own name already has.
+    """
+    found = list(names.items()) if isinstance(names, Mapping) else list(names) if isinstance(names, (list, tuple)) else []
+    if (not isinstance(names, (Mapping, list, tuple))
+            or not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in found)):
+        raise MidiError(f"stem_names: expected group → name pairs, e.g. {{lead: vocals, keys: other}}, got {names!r}")
+    pairs = sorted(((group, name) for group, name in found), key=lambda pair: (str(pair[0]), str(pair[1])))
+    twice = sorted({str(group) for group, _ in pairs if sum(other == group for other, _ in pairs) > 1})
+    if twice:
+        raise MidiError(f"stem_names: {twice[0]} is given two names")
+    for group, name in pairs:
+        if group not in GROUPS:
+            raise MidiError(f"stem_names: unknown group {group!r} (the groups are {', '.join(GROUPS)})")
+        if not isinstance(name, str) or not STEM_NAME.fullmatch(name):
+            raise MidiError(f"stem_names: {group} → {name!r} is not a stem name (lower-case letters, digits, - and _, "
+                            "starting with a letter)")
+    renamed = dict(pairs)
+    for group, name in pairs:
+        others = [other for other, given in pairs if given == name and other != group]
+        if others:
+            raise MidiError(f"stem_names: {group} and {others[0]} would both be called {name!r}; each stem needs a "
+                            "name of its own")
+        if name in GROUPS and name not in renamed:
+            raise MidiError(f"stem_names: {group} would be called {name!r}, the name of a group that keeps it")
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     """How a song is rendered. ``seconds``: its length (from the start); ``velocity_jitter`` (MIDI
     velocity units) and ``timing_jitter_s`` (seconds): humanisation, standard deviations;
-    ``reverb_share``: the share of stems that get a room (each its own size and level)."""
+    ``reverb_share``: the share of stems that get a room (each its own size and level);
+    ``drum_kit``: the General MIDI drum kit (a program of bank 128: 0 standard, 8 room, 16 power,
+    24 electronic, 25 TR-808, 32 jazz, 40 brush, 48 orchestra), or None for the SoundFont's
+    standard kit without a program change (what the training material used); ``stem_names``:
+    group → the name its stem gets (e.g. ``{"lead": "vocals", "keys": "other"}``), applied after
+    the balance is drawn, so a renamed stem keeps its role's level. A mapping is stored as sorted pairs.
+
+    Raises:
+        MidiError: a drum kit outside 0–127, or stem names :func:`checked_stem_names` refuses.
+    """
 
     soundfont: str = "fluidr3"
     seconds: float = 30.0
     velocity_jitter: float = 10.0
     timing_jitter_s: float = 0.008
     reverb_share: float = 0.5
+    drum_kit: int | None = None
+    stem_names: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        kit = self.drum_kit
+        if kit is not None and (isinstance(kit, bool) or not isinstance(kit, int) or not 0 <= kit <= 127):
+            raise MidiError(f"drum_kit {kit!r} is not a General MIDI program (0–127) of the drum bank")
+        object.__setattr__(self, "stem_names", checked_stem_names(self.stem_names))
 
 
 def render_stems(parts: Sequence[Part], *, seed: int, source: str, options: RenderOptions = RenderOptions()) -> StemSet:
     """Render each part to its own stem (44.1 kHz stereo), humanised, with its own room for some,
-    balanced around :data:`ROLE_LEVELS_LU`; silent parts are dropped.
+    balanced around :data:`ROLE_LEVELS_LU`, then named as ``options.stem_names`` says; silent
+    parts are dropped.
 
     Raises:
-        MidiError: no part makes a sound in the first ``options.seconds``.
+        MidiError: no part makes a sound in the first ``options.seconds``, or the SoundFont has no
+            drum kit ``options.drum_kit`` (FluidSynth would play its standard kit instead, silently).
         MissingDependencyError: FluidSynth or the SoundFont is missing.
     """
     rng = np.random.default_rng(seed)
     font, program = soundfont(options.soundfont), fluidsynth()
+    if options.drum_kit is not None and any(part.drums for part in parts):
+        check_drum_kit(font, options.drum_kit)
     length = int(options.seconds * RATE)
     stems: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="faderwise-midi-") as scratch:
@@ -326,7 +430,7 @@ def render_stems(parts: Sequence[Part], *, seed: int, source: str, options: Rend
             if not any(voice.notes for voice in voices):
                 continue
             midi_path, wav_path = Path(scratch) / f"{part.group}.mid", Path(scratch) / f"{part.group}.wav"
-            part_midi(replace(part, voices=voices)).save(midi_path)
+            part_midi(replace(part, voices=voices), drum_kit=options.drum_kit).save(midi_path)
             result = subprocess.run([program, "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(RATE),
                                      "-F", str(wav_path), str(font), str(midi_path)],
                                     capture_output=True, text=True, check=False)
@@ -344,7 +448,28 @@ def render_stems(parts: Sequence[Part], *, seed: int, source: str, options: Rend
             stems[part.group] = audio
     if not stems:
         raise MidiError(f"{source}: no part sounds in its first {options.seconds:g} s")
-    return balanced(StemSet(stems=stems, rate=RATE), rng)
+    return renamed(balanced(StemSet(stems=stems, rate=RATE), rng), dict(options.stem_names))
+
+
+def check_drum_kit(font: Path, kit: int) -> None:
+    """Refuse a drum kit the SoundFont lacks: FluidSynth would fall back to its standard kit
+    without a word, and the material would not be what its name says. (The message names the
+    SoundFont, not the song: a synthesis reports it once for all the songs it leaves out.)
+
+    Raises:
+        MidiError: ``font`` has no preset ``kit`` in bank :data:`DRUM_BANK`.
+    """
+    kits = drum_kits(font)
+    if kit not in kits:
+        raise MidiError(f"SoundFont {font}: no drum kit {kit} (its kits: {', '.join(map(str, kits)) or 'none'}); "
+                        "FluidSynth would play its standard kit instead")
+
+
+def renamed(stem_set: StemSet, names: Mapping[str, str]) -> StemSet:
+    """``stem_set`` with each stem named ``names[stem]`` where given (order and audio kept)."""
+    if not names:
+        return stem_set
+    return StemSet(stems={names.get(name, name): audio for name, audio in stem_set.stems.items()}, rate=stem_set.rate)
 
 
 def humanised(notes: Sequence[Note], rng: np.random.Generator, *, velocity_jitter: float, timing_jitter_s: float,
@@ -362,9 +487,10 @@ def humanised(notes: Sequence[Note], rng: np.random.Generator, *, velocity_jitte
     return found
 
 
-def part_midi(part: Part) -> object:
+def part_midi(part: Part, *, drum_kit: int | None = None) -> object:
     """A one-track MIDI file of ``part`` (480 ticks per beat at 120 BPM: one tick is 1/960 s), each
-    voice on a channel of its own (the kit on channel 10).
+    voice on a channel of its own (the kit on channel 10; ``drum_kit``, a program of the drum bank,
+    picks the kit there, None leaves the player's standard kit).
 
     Raises:
         MidiError: more voices than the 15 melodic channels.
@@ -379,6 +505,8 @@ def part_midi(part: Part) -> object:
         channel = channels[0] if part.drums else channels[index]
         if not part.drums:
             setup.append(mido.Message("program_change", channel=channel, program=voice.program, time=0))
+        elif drum_kit is not None and index == 0:
+            setup.append(mido.Message("program_change", channel=channel, program=drum_kit, time=0))
         for n in voice.notes:
             events.append((round(n.start_s * 960), 1, mido.Message("note_on", channel=channel, note=n.pitch,
                                                                   velocity=n.velocity)))

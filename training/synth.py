@@ -49,7 +49,18 @@ from faderwise.tools.json_files import read_json, read_yaml, write_json
 from faderwise.tools.loudness import integrated_loudness
 from faderwise.tools.outputs import claim_run_folder, clean_leftovers, output_folder, slug, write_text
 from faderwise.tools.stems import StemSet, apply_gain
-from faderwise.training.datasets import RENDER_KEYS, RENDERED_KINDS, Song, assign_splits, list_songs, stable_seed
+from faderwise.training.datasets import (
+    NAMED_ROOTS,
+    RENDER_KEYS,
+    RENDERED_KINDS,
+    SPLITS,
+    DatasetError,
+    Song,
+    assign_splits,
+    list_songs,
+    render_pairs,
+    stable_seed,
+)
 from faderwise.training.perturb import random_perturbation
 from faderwise.training.templates import explanation, template_count
 
@@ -70,7 +81,12 @@ class SynthConfig:
         out: the dataset folder.
         datasets: ``{"kind": "musdb18hq"|"musdb18"|"stem-folders", "root": PATH}`` or
             ``{"kind": "procedural", "songs": N, "bars": B, "first_seed": S}`` (the demo
-            generator, N seeds from S, 0 by default).
+            generator, N seeds from S, 0 by default). A dataset may add :data:`DATASET_KEYS`:
+            ``limit`` (the first N of a stable pick across a dataset read from a root), ``skip``
+            (start that pick past its first N: the songs an earlier recipe's ``limit`` never reached),
+            ``material`` (the name its items record, for per-material figures), ``split``
+            (every song in that split) and ``optional`` (true: a dataset that is not here is
+            left out with one line instead of stopping the run).
         seed: the run's seed.
         pairs_per_song: perturbations per song.
         offset_db: ``(min, max)`` magnitude of a perturbation gain, dB.
@@ -125,15 +141,20 @@ def read_config(path: str | os.PathLike[str]) -> SynthConfig:
                 raise SynthConfigError(f"{path}: datasets[{index}]: first_seed must be a whole number ≥ 0")
         elif entry["kind"] == "music21" and entry.get("root", "corpus") == "corpus":
             entry["root"] = "corpus"  # the corpus inside the music21 wheel
+        elif (entry["kind"], entry.get("root")) in NAMED_ROOTS:
+            pass  # material inside an installed package (the stempeg wheel's MUSDB18 excerpt)
         elif not isinstance(entry.get("root"), str):
             raise SynthConfigError(f"{path}: datasets[{index}]: {entry['kind']} needs 'root', a folder")
         else:
             entry["root"] = str((path.parent / entry["root"]).resolve())
-        allowed = {"kind", "root", "songs", "bars", "first_seed", "limit", *(RENDER_KEYS if entry["kind"] in
-                                                                           RENDERED_KINDS else ())}
+        allowed = {"kind", "root", "songs", "bars", "first_seed", *DATASET_KEYS,
+                   *(RENDER_KEYS if entry["kind"] in RENDERED_KINDS else ())}
         extra = sorted(set(entry) - allowed)
         if extra:
             raise SynthConfigError(f"{path}: datasets[{index}]: unknown key {', '.join(extra)} for {entry['kind']}")
+        problem = dataset_key_problem(entry)
+        if problem is not None:
+            raise SynthConfigError(f"{path}: datasets[{index}]: {problem}")
         datasets.append(entry)
     options = {key: value for key, value in payload.items() if key not in ("out", "datasets")}
     for key in ("offset_db", "perturbed_stems"):
@@ -150,6 +171,30 @@ def read_config(path: str | os.PathLike[str]) -> SynthConfig:
         return SynthConfig(out=(path.parent / payload["out"]).resolve(), datasets=tuple(datasets), **options)
     except TypeError as exc:
         raise SynthConfigError(f"{path}: {exc}") from exc
+
+
+DATASET_KEYS = ("limit", "skip", "material", "split", "optional")
+"""Keys any dataset of a config may have, whatever its kind (see :class:`SynthConfig`)."""
+
+
+def dataset_key_problem(entry: Mapping[str, Any]) -> str | None:
+    """What is wrong with a dataset's :data:`DATASET_KEYS` and render options, or None."""
+    for key in ("limit", "skip"):
+        value = entry.get(key, 1 if key == "limit" else 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "limit" else 0):
+            return f"{key} must be a whole number ≥ {1 if key == 'limit' else 0}, got {value!r}"
+    if "material" in entry and (not isinstance(entry["material"], str) or not entry["material"].strip()):
+        return f"material must be a name, got {entry['material']!r}"
+    if entry.get("split", "test") not in SPLITS:
+        return f"split must be one of {', '.join(SPLITS)}, got {entry['split']!r}"
+    if not isinstance(entry.get("optional", False), bool):
+        return f"optional must be true or false, got {entry['optional']!r}"
+    if entry["kind"] in RENDERED_KINDS:
+        try:
+            render_pairs({key: entry[key] for key in RENDER_KEYS if key in entry})
+        except (FaderwiseError, TypeError) as exc:
+            return str(exc)
+    return None
 
 
 PROCEDURAL_BALANCE_DB = 4.0
@@ -175,26 +220,66 @@ class ProceduralSong(Song):
                                 for name in song.names})
 
 
-def collect_songs(config: SynthConfig) -> list[Song]:
-    """Every song of every dataset in the config, each with its split."""
+def dataset_songs(entry: Mapping[str, Any]) -> list[Song]:
+    """The songs of one dataset of a config: its stable pick (``skip``, ``limit``), each song
+    recording the dataset's ``material`` where it names one.
+
+    Raises:
+        DatasetError: the dataset is not there or lacks its layout.
+    """
+    if entry["kind"] == "procedural":
+        bars = int(entry.get("bars", 12))
+        first = int(entry.get("first_seed", 0))  # songs a model never heard start past its training seeds
+        found: list[Song] = [ProceduralSong(song_id=f"procedural/{seed:04d}", name=f"procedural-{seed:04d}",
+                                            path=Path("."), material="procedural", seed=seed, bars=bars)
+                             for seed in range(first, first + int(entry["songs"]))]
+    else:
+        found = list_songs(entry["kind"], entry["root"], **{key: entry[key] for key in RENDER_KEYS if key in entry})
+        if "limit" in entry or "skip" in entry:  # a stable pick across the whole dataset, not its first folder
+            skip = int(entry.get("skip", 0))
+            picked = sorted(found, key=lambda song: stable_seed("pick", song.song_id))
+            found = picked[skip:skip + entry["limit"]] if "limit" in entry else picked[skip:]
+    if "material" in entry:
+        found = [dataclasses.replace(song, material=entry["material"]) for song in found]
+    return found
+
+
+def absent_dataset(entry: Mapping[str, Any]) -> Song:
+    """A stand-in song that names a dataset left out (for :data:`FAILURES` and the ``on_failure`` report)."""
+    root = str(entry.get("root", ""))
+    return Song(song_id=f"{entry['kind']}:{root}", name=str(entry.get("material", entry["kind"])), path=Path(root),
+                material=str(entry.get("material", entry["kind"])))
+
+
+def collect_songs(config: SynthConfig, *, on_absent: Callable[[Song, str], None] | None = None) -> list[Song]:
+    """Every song of every dataset in the config, each with its split (the dataset's ``split``
+    where it names one). An ``optional`` dataset that is not here is left out: ``on_absent`` is
+    called with a stand-in song naming it (:func:`absent_dataset`) and the one line that says why.
+
+    Raises:
+        DatasetError: a dataset that is not optional is not there or lacks its layout.
+        SynthConfigError: two datasets hold the same song.
+    """
     songs: list[Song] = []
+    forced: dict[str, str] = {}
     for entry in config.datasets:
-        if entry["kind"] == "procedural":
-            bars = int(entry.get("bars", 12))
-            first = int(entry.get("first_seed", 0))  # songs a model never heard start past its training seeds
-            songs += [ProceduralSong(song_id=f"procedural/{seed:04d}", name=f"procedural-{seed:04d}", path=Path("."),
-                                     material="procedural", seed=seed, bars=bars)
-                      for seed in range(first, first + int(entry["songs"]))]
-        else:
-            found = list_songs(entry["kind"], entry["root"], **{key: entry[key] for key in RENDER_KEYS if key in entry})
-            if "limit" in entry:  # a stable pick across the whole dataset (every composer), not its first folder
-                found = sorted(found, key=lambda song: stable_seed("pick", song.song_id))[:entry["limit"]]
-            songs += found
+        try:
+            found = dataset_songs(entry)
+        except DatasetError as exc:
+            if not entry.get("optional", False):
+                raise
+            if on_absent:
+                on_absent(absent_dataset(entry), f"{exc}; the optional dataset "
+                                                 f"{entry.get('material', entry['kind'])!r} is left out")
+            continue
+        forced.update({song.song_id: entry["split"] for song in found if "split" in entry})
+        songs += found
     ids = [song.song_id for song in songs]
     duplicated = sorted({song_id for song_id in ids if ids.count(song_id) > 1})
     if duplicated:
         raise SynthConfigError(f"the same song comes from two datasets: {', '.join(duplicated)}")
-    return assign_splits(songs, val=config.val, test=config.test)
+    return [dataclasses.replace(song, split=forced.get(song.song_id, song.split))
+            for song in assign_splits(songs, val=config.val, test=config.test)]
 
 
 @dataclass(frozen=True)
@@ -364,25 +449,29 @@ def synthesize(config: SynthConfig, *, on_song: Callable[[Song, int], None] | No
                on_failure: Callable[[Song, str], None] | None = None,
                limit_songs: int | None = None) -> list[dict[str, Any]]:
     """Run the synthesis (resuming a previous run in the same folder) and write the manifest.
-    Songs that cannot be used are left out, each with one line in ``out/failures.jsonl``.
+    Songs that cannot be used, and optional datasets that are not here, are left out, each with
+    one line in ``out/failures.jsonl``.
 
     Args:
         on_song: called with each finished song and its number of items (progress).
-        on_failure: called with each song left out and why.
+        on_failure: called with each song left out and why (an absent optional dataset: with
+            the stand-in song of :func:`absent_dataset`).
         limit_songs: only the first N songs (a partial run; a later full run completes it).
     """
-    songs = collect_songs(config)[:limit_songs]
+    absent: list[tuple[Song, str]] = []
+    songs = collect_songs(config, on_absent=lambda song, problem: absent.append((song, problem)))[:limit_songs]
     claim_run_folder(config.out, kind="synth", legacy="items",
-                     inputs=[entry["root"] for entry in config.datasets if entry.get("root", "corpus") != "corpus"])
+                     inputs=[entry["root"] for entry in config.datasets
+                             if "root" in entry and (entry["kind"], entry["root"]) not in NAMED_ROOTS])
     items = config.out / "items"
     items.mkdir(exist_ok=True)
     clean_leftovers(items)  # staging of items a killed run was writing
     run = _run_ray if config.executor == "ray" else _run_local
     results = run(songs, config, on_song)
-    failures = [{"song": song.song_id, "source": str(song.path), "problem": problem}
-                for song, (_, problem) in zip(songs, results) if problem is not None]
-    for song, (_, problem) in zip(songs, results):
-        if problem is not None and on_failure:
+    left_out = absent + [(song, problem) for song, (_, problem) in zip(songs, results) if problem is not None]
+    failures = [{"song": song.song_id, "source": str(song.path), "problem": problem} for song, problem in left_out]
+    for song, problem in left_out:
+        if on_failure:
             on_failure(song, problem)
     if failures or (config.out / FAILURES).exists():
         write_text(config.out / FAILURES, "".join(json.dumps(f, sort_keys=True) + "\n" for f in failures), force=True)
