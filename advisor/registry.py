@@ -79,7 +79,8 @@ ADVISORS: tuple[AdvisorKind, ...] = (
                 hears_reference=False, extra="alm-pretrained", takes_folder=True,
                 shipped_model="pretrained-single-mix"),
     AdvisorKind("alm-pretrained-zero-shot", "the pretrained miniature's base before fine-tuning (the research's "
-                "starting point)", hears_reference=True, extra="alm-pretrained", takes_folder=True),
+                "starting point, worse than changing nothing: for comparison only)", hears_reference=True,
+                extra="alm-pretrained", takes_folder=True),
 )
 """Every advisor, in the order help texts list them."""
 
