@@ -31,8 +31,10 @@ from faderwise.advisor.explain import (
     confidence_label,
     confidence_sentence,
     instruction,
+    is_are,
     is_leave,
     is_plural,
+    it_is,
     join,
     leave_sentence,
 )
@@ -265,28 +267,18 @@ def kind_counts(stem_names: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-def _is(stem: str) -> str:
-    """"is", or "are" for a stem whose name reads as a plural ("the keys are")."""
-    return "are" if is_plural(stem) else "is"
-
-
-def _it(stem: str) -> str:
-    """"it is", or "they are" for a stem whose name reads as a plural."""
-    return "they are" if is_plural(stem) else "it is"
-
-
 def range_or_reason(stem: str, kind: str | None, prior: Prior) -> TypicalRange | NotJudged:
     """The range ``stem`` (of ``kind``) is judged against, or why it has none to be judged against."""
     if kind is None:
-        return NotJudged(f"The {stem} {_is(stem)} not judged: the name does not say what kind of stem it is, so no "
+        return NotJudged(f"The {stem} {is_are(stem)} not judged: the name does not say what kind of stem it is, so no "
                          f"range of real mixes applies.", "no-kind")
     found = prior.range_for(kind)
     if found is None:
         why = prior.unmeasured.get(kind, f"no real mix measured has a {kind} stem")
-        return NotJudged(f"The {stem} {_is(stem)} not judged: {why}.", "no-range")
+        return NotJudged(f"The {stem} {is_are(stem)} not judged: {why}.", "no-range")
     if found.songs < MIN_SONGS:
         mixes = "mix" if found.songs == 1 else "mixes"
-        return NotJudged(f"The {stem} {_is(stem)} not judged: the range for {found.kind_words} stems comes from only "
+        return NotJudged(f"The {stem} {is_are(stem)} not judged: the range for {found.kind_words} stems comes from only "
                          f"{found.songs} real {mixes}, too few to move it.", "too-few-songs")
     return found
 
@@ -296,9 +288,9 @@ def judge(stem: str, level_lu: float, *, silent: bool, sharing: Mapping[str, int
     """``stem`` at ``level_lu`` against the rest of its mix (LU; ``nan`` when nothing else plays),
     against its kind's range; ``sharing``: kind → stems of the set of that kind."""
     if silent:
-        return NotJudged(f"The {stem} {_is(stem)} silent, so {_it(stem)} not judged.", "silent")
+        return NotJudged(f"The {stem} {is_are(stem)} silent, so {it_is(stem)} not judged.", "silent")
     if not math.isfinite(level_lu):
-        return NotJudged(f"Nothing else plays beside the {stem}, so {_it(stem)} not judged.", "alone")
+        return NotJudged(f"Nothing else plays beside the {stem}, so {it_is(stem)} not judged.", "alone")
     kind = stem_class(stem)
     found = range_or_reason(stem, kind, prior)
     if isinstance(found, NotJudged):

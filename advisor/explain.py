@@ -41,9 +41,19 @@ def confidence_label(half_width_db: float) -> str:
     return "high" if half_width_db <= 0.25 else "medium" if half_width_db <= 1.0 else "low"
 
 
+def is_are(stem: str) -> str:
+    """"are" for a stem whose name reads as a plural ("the keys are"), else "is"."""
+    return "are" if is_plural(stem) else "is"
+
+
+def it_is(stem: str) -> str:
+    """"they are" for a stem whose name reads as a plural, else "it is"."""
+    return f"{'they' if is_plural(stem) else 'it'} {is_are(stem)}"
+
+
 def as_it_is(stem: str) -> str:
     """"as they are" for a stem whose name reads as a plural ("the drums"), else "as it is"."""
-    return "as they are" if is_plural(stem) else "as it is"
+    return f"as {it_is(stem)}"
 
 
 def leave_sentence(stems: Sequence[str], reason: str) -> str:

@@ -26,7 +26,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 
 from faderwise.advisor.evidence import format_time
-from faderwise.advisor.explain import is_leave, is_plural, leave_sentence, master_sentence, rounded_db
+from faderwise.advisor.explain import is_are, is_leave, it_is, leave_sentence, master_sentence, rounded_db
 from faderwise.advisor.headroom import headroom_sentence
 from faderwise.advisor.model import GainMove
 from faderwise.advisor.registry import ADVISORS
@@ -264,15 +264,14 @@ def _heard(said: str, result: ToolResult) -> str:
     delta = move["delta_db"] if isinstance(move, dict) else 0.0
     if (heard == "loud" and delta < 0) or (heard == "quiet" and delta > 0):
         return ""
-    verb = "are" if is_plural(stem) else "is"
-    return f"By the measurements the {stem} {verb} not too {'loud' if heard == 'loud' else 'quiet'}. "
+    return f"By the measurements the {stem} {is_are(stem)} not too {'loud' if heard == 'loud' else 'quiet'}. "
 
 
 def _said_back(request: Request) -> str:
     """"The kick is part of the drums stem. " for each part word the message used."""
     if request.intent == "scope":
         return ""  # the scope answer says it itself
-    lines = [f"The {phrase} {'are' if is_plural(phrase) else 'is'} part of the {stem} stem." for phrase, stem in request.parts]
+    lines = [f"The {phrase} {is_are(phrase)} part of the {stem} stem." for phrase, stem in request.parts]
     return " ".join(lines) + (" " if lines else "")
 
 
@@ -344,7 +343,7 @@ def _why_answer(result: ToolResult, previous: str) -> str:
     if facts.get("status") != "measured":
         return f"Here is the evidence for the {stem}: {result.content}"
     header = (f"How I know the {stem} should move {move['delta_db']:+.1f} dB:" if move else
-              f"Why the {stem} can stay where {'they are' if is_plural(stem) else 'it is'}:")
+              f"Why the {stem} can stay where {it_is(stem)}:")
     if previous.startswith(header):
         return (f"That is everything I measured about the {stem} (above). Ask about another stem, or **compare** "
                 "to see every stem of your mix against the reference.")
@@ -426,7 +425,7 @@ def _advice_answer(intent: Intent, advice: dict[str, Any], comparison: ToolResul
             return f"No stem is {what} compared with {against}: every stem is within 0.5 dB."
         first, rest = wanted[0], wanted[1:]
         lead = {"loud": "too loud", "quiet": "too quiet", "off": "furthest off"}[intent.detail or "off"]
-        text = f"The **{first.stem}** {'are' if is_plural(first.stem) else 'is'} {lead}. {_headline(advice, first)}"
+        text = f"The **{first.stem}** {is_are(first.stem)} {lead}. {_headline(advice, first)}"
         if rest:
             text += " Then: " + " ".join(_headline(advice, m) for m in rest)
         return text + " Ask **why?** for the evidence."

@@ -378,19 +378,16 @@ def test_short_answers_state_the_move_alone(dataset: Path) -> None:
         assert abs(move.delta_db - example.target_move_db) <= 0.25
 
 
-def test_bad_train_configs(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("extra", "message"), [
+    ("method: lora", "the small model is trained from scratch"),
+    ("variant: stereo", "variant must be one of differential, single-mix"),
+    ("base_dtype: bfloat16", "base_dtype bfloat16 is for lora"),
+    ("base_dtype: float16", "base_dtype must be one of float32, bfloat16$"),
+])
+def test_bad_train_configs(tmp_path: Path, extra: str, message: str) -> None:
     path = tmp_path / "train.yaml"
-    path.write_text("dataset: d\nout: o\nmethod: lora\n")
-    with pytest.raises(TrainConfigError, match="the small model is trained from scratch"):
-        read_config(path)
-    path.write_text("dataset: d\nout: o\nvariant: stereo\n")
-    with pytest.raises(TrainConfigError, match="variant must be one of differential, single-mix"):
-        read_config(path)
-    path.write_text("dataset: d\nout: o\nbase_dtype: bfloat16\n")
-    with pytest.raises(TrainConfigError, match="base_dtype bfloat16 is for lora"):
-        read_config(path)
-    path.write_text("dataset: d\nout: o\nbase_dtype: float16\n")
-    with pytest.raises(TrainConfigError, match="base_dtype must be one of float32, bfloat16$"):
+    path.write_text(f"dataset: d\nout: o\n{extra}\n")
+    with pytest.raises(TrainConfigError, match=message):
         read_config(path)
 
 

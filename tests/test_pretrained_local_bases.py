@@ -25,7 +25,6 @@ from faderwise.advisor import pretrained
 from faderwise.advisor.ctranslate2_whisper import CTranslate2FormatError
 from faderwise.advisor.pretrained import (
     LANGUAGE_ENV,
-    LANGUAGE_SOURCE,
     PACKAGE_BASES,
     WHISPER_ENV,
     WHISPER_SOURCE,
@@ -34,7 +33,6 @@ from faderwise.advisor.pretrained import (
     NamedBases,
     assembled_base,
     base_name,
-    checked_files,
     checked_language,
     checked_whisper,
     chosen_bases,
@@ -78,12 +76,7 @@ def copies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("copies")
     whisper = folder / "faster-whisper-tiny.en"
     whisper.symlink_to(pretrained.installed_file(WHISPER_SOURCE.files[0]).parent, target_is_directory=True)
-    gguf = folder / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-    with gguf.open("wb") as joined:
-        for part in checked_files(LANGUAGE_SOURCE):
-            with part.open("rb") as stream:
-                shutil.copyfileobj(stream, joined, 1 << 22)
-    return whisper, gguf
+    return whisper, pretrained.joined_parts(folder / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
 
 
 def corrupted(source: Path, target: Path) -> Path:

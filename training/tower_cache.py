@@ -34,7 +34,6 @@ class TowerCache:
     def __init__(self, folder: Path, model: Any) -> None:
         self.folder = folder
         self.key: str | None = None
-        self.hits = self.misses = 0
         self.tower = next(module for name, module in model.named_modules() if name.endswith("audio_tower"))
         if any(parameter.requires_grad for parameter in self.tower.parameters()):
             raise ValueError("the audio tower is trained in this run: its outputs change every step")
@@ -64,9 +63,7 @@ class TowerCache:
             with open_binary(path, what="a cached tower output") as stream:
                 kept = torch.load(stream, weights_only=True)
             if kept["features_shape"] == shape:
-                self.hits += 1
                 return BaseModelOutput(last_hidden_state=kept["hidden"].to(input_features.device))
-        self.misses += 1
         with torch.no_grad():
             output = self._forward(input_features, *args, **kwargs)
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -333,13 +333,13 @@ def train_in_float32(model: Any) -> None:
                                                                    for a in args))
 
 
-def as_base_dtype(inputs: dict[str, Any], config: TrainConfig) -> dict[str, Any]:
-    """The processor's features in the base's dtype (they come as float32)."""
-    if config.base_dtype == "float32":
+def as_base_dtype(inputs: dict[str, Any], base_dtype: str) -> dict[str, Any]:
+    """The processor's features in the base's dtype (:data:`BASE_DTYPES`; they come as float32)."""
+    if base_dtype == "float32":
         return inputs
     import torch
 
-    return {**inputs, "input_features": inputs["input_features"].to(getattr(torch, config.base_dtype))}
+    return {**inputs, "input_features": inputs["input_features"].to(getattr(torch, base_dtype))}
 
 
 def add_lora(model: Any, config: TrainConfig) -> Any:
@@ -417,18 +417,18 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 def evaluate_loss(model: Any, processor: Any, examples: list[Example], *, differential: bool,
                   device: Any = None, representation: str = "bundle", cache: TowerCache | None = None,
-                  dtype: Any = None) -> float:
+                  base_dtype: str = "float32") -> float:
     """Mean answer-token loss over ``examples`` (the tower's outputs from ``cache`` where given; the
-    features in ``dtype``, the base's, where given)."""
+    features in the base's dtype, :data:`BASE_DTYPES`)."""
     import torch
 
     model.eval()
     losses = []
     with torch.no_grad():
         for example in examples:
-            inputs = on_device(encode(processor, example.clips, example.target, differential=differential,
-                                      answer=example.answer, representation=representation), device)
-            inputs = inputs if dtype is None else {**inputs, "input_features": inputs["input_features"].to(dtype)}
+            inputs = on_device(as_base_dtype(encode(processor, example.clips, example.target, differential=differential,
+                                                    answer=example.answer, representation=representation),
+                                             base_dtype), device)
             with cache.heard(example.item, representation) if cache else contextlib.nullcontext():
                 losses.append(float(answer_loss(model, inputs)))
     model.train()
@@ -572,7 +572,8 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
                                        draw=round_ * processes.world_size + processes.rank, share=config.rename_stems)
                 heard = "ruler" if step < config.ruler_warmup_steps else config.representation
                 inputs = on_device(as_base_dtype(encode(processor, example.clips, name, differential=differential,
-                                                        answer=answer, representation=heard), config), device)
+                                                        answer=answer, representation=heard), config.base_dtype),
+                                   device)
                 last_round = round_ == config.grad_accumulation - 1
                 with (contextlib.nullcontext() if last_round or not processes.distributed else replica.no_sync(),
                       cache.heard(example.item, heard) if cache else contextlib.nullcontext()):
@@ -593,7 +594,7 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
                 if processes.main:
                     entry["val_loss"] = round(evaluate_loss(model, processor, val_examples, differential=differential,
                                                             device=device, representation=config.representation,
-                                                            cache=cache, dtype=getattr(torch, config.base_dtype)), 5)
+                                                            cache=cache, base_dtype=config.base_dtype), 5)
                 wait_for_all(processes)
             if log is not None:
                 write_log(log, writer, entry)
