@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from faderwise.advisor.constrained import DECODINGS, decode_in_grammar
+from faderwise.advisor.constrained import DECODINGS, SPELLINGS, decode_in_grammar
 from faderwise.advisor.explain import as_it_is, instruction, join
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.advisor.parse import parse_moves
@@ -332,6 +332,16 @@ def model_representation(folder: str | os.PathLike[str]) -> str:
     return str(found)
 
 
+def model_spelling(folder: str | os.PathLike[str]) -> str:
+    """How the model in ``folder`` spells its amounts (its :data:`MODEL_SETTINGS`' ``amount_spelling``;
+    ``plain`` when it has none; :data:`~faderwise.advisor.constrained.SPELLINGS`)."""
+    found = model_settings(folder).get("amount_spelling", "plain")
+    if found not in SPELLINGS:
+        raise ModelLoadError(f"{Path(folder) / MODEL_SETTINGS}: amount_spelling {found!r} is not one of "
+                             f"{', '.join(SPELLINGS)}")
+    return str(found)
+
+
 def freeze_fixed_positions(model: Any) -> Any:
     """Keep the audio encoder's sinusoidal position table fixed, as Whisper defines it: a freshly
     built model freezes it, ``from_pretrained`` does not."""
@@ -456,6 +466,7 @@ class AudioLanguageAdvisor:
         self.max_new_tokens = max_new_tokens
         self.model, self.processor = load_model(folder, four_bit=four_bit)
         self.representation = (representation or model_representation(folder)) if differential else "bundle"
+        self.spelling = model_spelling(folder)
         self.model.eval()
         self.on_progress: ProgressCallback | None = None
         """Told before each stem is heard: (stems done, stems in all, which one now)."""
@@ -469,7 +480,7 @@ class AudioLanguageAdvisor:
         tokenizer = self.processor.tokenizer
         end = tokenizer.convert_tokens_to_ids("<|im_end|>")  # the chat template closes each turn with it
         if self.decoding == "constrained":
-            found = decode_in_grammar(self.model, tokenizer, inputs, stem, end_id=end)
+            found = decode_in_grammar(self.model, tokenizer, inputs, stem, end_id=end, spelling=self.spelling)
             return StemAnswer(found.text, found.move_db, found.verb_probabilities)
         with torch.no_grad():
             generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,

@@ -14,6 +14,13 @@ spelling:
 3. the number: greedy over the amounts the training text states (0.5 to :data:`LARGEST_AMOUNT_DB`
    dB in 0.5 dB steps), token by token through a trie of their spellings, then " dB.".
 
+A model may spell its amounts with two digits ("by about 07.5 dB", :data:`SPELLINGS`): a tokenizer
+that writes a number digit by digit (Qwen2's) makes the first token of a plain "11" the "1" of
+"1.5", so which token comes first is not monotonic in the size, and a linear readout of a size the
+model hears cannot choose it; with two digits the first token is the tens and each next one follows
+the size. The spelling is the model's (``amount_spelling`` in its settings); what the producer
+reads is built from the move, never from these words.
+
 A "Leave" is followed by its forced " the {stem} as it is." (or "as they are."). The answer always
 parses, and its move is read from the path taken, never from the words afterwards.
 """
@@ -24,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from faderwise.advisor.explain import ROUNDING_DB, as_it_is, instruction
+from faderwise.advisor.explain import ROUNDING_DB, as_it_is, instruction, is_leave, rounded_db
 from faderwise.tools.errors import FaderwiseError
 
 DECODINGS = ("constrained", "free")
@@ -37,18 +44,42 @@ LARGEST_AMOUNT_DB = 16.0
 at most 12 dB; a model hearing a larger difference says the largest it may)."""
 AMOUNTS_DB = tuple(step * ROUNDING_DB for step in range(1, int(LARGEST_AMOUNT_DB / ROUNDING_DB) + 1))
 """Every amount an answer may state, dB (the explanations round to 0.5 dB; under 0.5 is a leave)."""
+SPELLINGS = ("plain", "two-digit")
+"""How a model's answers write an amount: ``plain`` as the explanations do ("7.5", "11"), or
+``two-digit`` ("07.5", "11"): the integer part in two digits, then ".5" for a half."""
 
 
 class GrammarError(FaderwiseError):
     """A constrained answer that left the grammar (a decoding fault, never a model's choice)."""
 
 
-def grammar_answers(stem: str) -> dict[str, float]:
+def spelled_amount(amount_db: float, spelling: str) -> str:
+    """``amount_db`` (a multiple of 0.5, from 0.5 to :data:`LARGEST_AMOUNT_DB`) as ``spelling`` writes it."""
+    if spelling == "plain":
+        return f"{amount_db:g}"
+    if spelling == "two-digit":
+        return f"{int(amount_db):02d}{'.5' if amount_db % 1 else ''}"
+    raise ValueError(f"amount spelling {spelling!r}: choose {' or '.join(SPELLINGS)}")
+
+
+def answer_sentence(stem: str, move_db: float, *, spelling: str = "plain") -> str:
+    """The short answer that states ``move_db`` (rounded to 0.5 dB) for ``stem``: "Raise the bass by
+    about 7.5 dB." ("07.5" spelled with two digits), or "Leave the bass as it is."."""
+    if is_leave(move_db):
+        return f"Leave the {stem} {as_it_is(stem)}."
+    if spelling == "plain":
+        return f"{instruction(stem, move_db)}."
+    verb = "Raise" if move_db > 0 else "Lower"
+    return f"{verb} the {stem} by about {spelled_amount(abs(rounded_db(move_db)), spelling)} dB."
+
+
+def grammar_answers(stem: str, *, spelling: str = "plain") -> dict[str, float]:
     """Every answer the grammar allows for ``stem`` → the move it states, dB (positive = raise)."""
-    answers = {f"Leave the {stem} {as_it_is(stem)}.": 0.0}
+    answers = {answer_sentence(stem, 0.0): 0.0}
     for sign in VERBS.values():
-        if sign:  # "Raise"/"Lower" as instruction() writes them
-            answers.update({f"{instruction(stem, sign * amount)}.": sign * amount for amount in AMOUNTS_DB})
+        if sign:
+            answers.update({answer_sentence(stem, sign * amount, spelling=spelling): sign * amount
+                            for amount in AMOUNTS_DB})
     return answers
 
 
@@ -66,10 +97,12 @@ class AnswerTrie:
     """At a leaf (after the end token): the move of the answer that ends here."""
 
     @classmethod
-    def build(cls, tokenizer: Any, stem: str, *, end_id: int, verb: str | None = None) -> AnswerTrie:
-        """The trie of ``stem``'s answers (only those that start with ``verb``, when given)."""
+    def build(cls, tokenizer: Any, stem: str, *, end_id: int, verb: str | None = None,
+              spelling: str = "plain") -> AnswerTrie:
+        """The trie of ``stem``'s answers (only those that start with ``verb``, when given), their
+        amounts spelled as ``spelling`` says."""
         root = cls()
-        for text, move in grammar_answers(stem).items():
+        for text, move in grammar_answers(stem, spelling=spelling).items():
             if verb is not None and not text.startswith(verb + " "):
                 continue
             node = root
@@ -152,13 +185,14 @@ def verb_probabilities(model: Any, inputs: dict[str, Any], verbs: dict[str, list
 
 
 def decode_in_grammar(model: Any, tokenizer: Any, inputs: dict[str, Any], stem: str, *,
-                      end_id: int) -> ConstrainedAnswer:
+                      end_id: int, spelling: str = "plain") -> ConstrainedAnswer:
     """Greedy decoding of ``model``'s answer for ``stem`` through the grammar's trie, its verb
     scored first (at the first step where each verb is one token, else by :func:`verb_probabilities`).
 
     Args:
         inputs: the processor's tensors for the prompt (a batch of 1).
         end_id: the token that closes the answer's turn (``<|im_end|>``).
+        spelling: how the model writes its amounts (:data:`SPELLINGS`).
     """
     import torch
 
@@ -166,12 +200,12 @@ def decode_in_grammar(model: Any, tokenizer: Any, inputs: dict[str, Any], stem: 
     scores: dict[str, float] = {}
     prompt_length = inputs["input_ids"].shape[1]
     if all(len(ids) == 1 for ids in verbs.values()):
-        trie = AnswerTrie.build(tokenizer, stem, end_id=end_id)
+        trie = AnswerTrie.build(tokenizer, stem, end_id=end_id, spelling=spelling)
         processor = grammar_processor(trie, prompt_length=prompt_length, scores=scores, verbs=verbs)
     else:
         scores = verb_probabilities(model, inputs, verbs)
         chosen = next(verb for verb in verbs if verb.lower() == max(scores, key=scores.__getitem__))
-        trie = AnswerTrie.build(tokenizer, stem, end_id=end_id, verb=chosen)
+        trie = AnswerTrie.build(tokenizer, stem, end_id=end_id, verb=chosen, spelling=spelling)
         processor = grammar_processor(trie, prompt_length=prompt_length)
     with torch.no_grad():
         generated = model.generate(**inputs, max_new_tokens=trie.depth(), do_sample=False, eos_token_id=end_id,

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_map_option(advise)
     add_pan_law_option(advise)
     add_workers_option(advise)
-    advise.set_defaults(handler=run_advise)
+    advise.set_defaults(handler=run_advise, uses_models=True)
 
     bundle = commands.add_parser("bundle", help="write the A/B bundle of one stem: target and backing of A and B")
     bundle.add_argument("stems", type=Path, help="your stems (Version A)")
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     mcp.add_argument("--out", type=Path, help="folder for renders, bundles, plots and exports (default: faderwise's "
                      "data folder, mcp/)")
     add_workers_option(mcp)
-    mcp.set_defaults(handler=run_mcp)
+    mcp.set_defaults(handler=run_mcp, uses_models=True)
 
     chat = commands.add_parser("chat", help="the chat: ask about your balance, get explained fader moves")
     chat.add_argument("stems", nargs="?", type=Path, help="your stems (Version A); default: the demo song")
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="resume a saved session (the latest, or ID / an ID prefix / its name)")
     chat.add_argument("--name", help="name the new session")
     add_workers_option(chat)
-    chat.set_defaults(handler=run_chat)
+    chat.set_defaults(handler=run_chat, uses_models=True)
 
     sessions = commands.add_parser("sessions", help="list, rename, delete or export saved chat sessions")
     sessions.add_argument("action", nargs="?", default="list", choices=("list", "rename", "delete", "export"))
@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     script.add_argument("--llm", metavar="SPEC", help="overrides the script's llm")
     script.add_argument("--out", type=Path, metavar="TRANSCRIPT.jsonl", help="write one JSON object per turn")
     script.add_argument("--force", action="store_true", help="replace TRANSCRIPT.jsonl if faderwise wrote it before")
-    script.set_defaults(handler=run_script_command)
+    script.set_defaults(handler=run_script_command, uses_models=True)
     synth = commands.add_parser("synth", help="synthesise a training dataset: A/B bundles with explanations")
     synth.add_argument("config", type=Path, help="CONFIG.yaml (see training/configs/)")
     synth.add_argument("--workers", type=int, help="local processes (overrides the config)")
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="fine-tune Qwen2-Audio (LoRA/QLoRA) or train the small model")
     train.add_argument("config", type=Path, help="CONFIG.yaml (see training/configs/)")
     train.add_argument("--stop-after", type=int, metavar="STEP", help="end this run at STEP with a checkpoint")
-    train.set_defaults(handler=run_train)
+    train.set_defaults(handler=run_train, uses_models=True)
 
     evaluate = commands.add_parser("eval", help="evaluate advisors: gain error, judges, text metrics, human study")
     steps = evaluate.add_subparsers(dest="eval_command", metavar="STEP", required=True)
@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_run.add_argument("--judge", action="append", metavar="SPEC",
                           help="rubric (embedded) or an LLM spec such as openai:MODEL; repeat for a second judge "
                                "(the report says how they agree); overrides the config")
-    eval_run.set_defaults(handler=run_eval)
+    eval_run.set_defaults(handler=run_eval, uses_models=True)
     packets = steps.add_parser("packets", help="export a blinded listening study (one HTML page) from a run")
     packets.add_argument("run", type=Path, help="a folder written by faderwise eval run")
     packets.add_argument("--out", type=Path, required=True, metavar="STUDY_DIR", help="a new folder")
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "stem named, then the amount; the default); free: any words, greedy")
     held_out.add_argument("--out", type=Path, metavar="FILE.json", help="write the result with every answer")
     held_out.add_argument("--force", action="store_true", help="replace FILE.json if faderwise wrote it before")
-    held_out.set_defaults(handler=run_held_out)
+    held_out.set_defaults(handler=run_held_out, uses_models=True)
     return parser
 
 
@@ -274,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = getattr(args, "handler", run_default)
     try:
+        if getattr(args, "uses_models", False) or handler is run_default:
+            hand_on_bases()
         with command_inputs():
             return handler(args)
     except FaderwiseError as exc:
@@ -289,6 +291,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def hand_on_bases() -> None:
+    """The config file's pretrained bases (``pretrained_whisper``, ``pretrained_language``) handed to
+    the environment where their variables are unset (reading the config does it,
+    :func:`~faderwise.agent.config.pass_on_bases`): the library and its worker processes read them
+    there. Every command that may build an audio-language advisor or train on the pretrained base
+    runs this before its own work, whatever options it was given."""
+    from faderwise.agent.config import load_config
+
+    load_config()
 
 
 def run_demo(args: argparse.Namespace) -> int:

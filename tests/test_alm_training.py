@@ -378,11 +378,68 @@ def test_short_answers_state_the_move_alone(dataset: Path) -> None:
         assert abs(move.delta_db - example.target_move_db) <= 0.25
 
 
+def test_the_amount_readout_is_fitted_stored_as_a_lora_on_the_output_layer_and_decoded(dataset: Path,
+                                                                                       tmp_path: Path) -> None:
+    """``readout_items`` fits the amount's readout after the last step (training/readout.py): the
+    saved adapter carries it as a rank-12 LoRA on ``lm_head`` that adds exactly the fitted logits to
+    the digits, the point and " dB" and leaves every other logit as it was; the readout fits the
+    training positions at least as well as the model alone; the advisor decodes the two-digit
+    spelling it records, and what it says is the grammar's sentence for the move it states."""
+    from safetensors.torch import load_file
+
+    from faderwise.advisor.alm import AudioLanguageAdvisor
+    from faderwise.advisor.constrained import answer_sentence
+    from faderwise.advisor.parse import parse_moves
+    from faderwise.training.readout import READOUT_TOKENS, readout_token_ids
+
+    examples = load_examples(dataset, "train", variant="differential", answer="short", spelling="two-digit")
+    tokenizer = build_tokenizer([e.answer for e in examples] * 4, vocab_size=320, individual_digits=True)
+    base = tmp_path / "digits-base"
+    small_model(tokenizer, TINY, seed=0).save_pretrained(base)
+    build_processor(tokenizer).save_pretrained(base)
+    config = TrainConfig(dataset=dataset, out=tmp_path / "readout", model=str(base), method="lora", steps=2,
+                         eval_every=2, save_every=2, eval_examples=1, lora_rank=8, warmup_steps=1, answer="short",
+                         amount_spelling="two-digit", readout_items=4, tensorboard=False)
+    final = train(config)
+    settings = json.loads((final / "faderwise_alm.json").read_text())
+    moved = [e for e in examples if abs(e.target_move_db) >= 0.5]
+    assert settings["amount_spelling"] == "two-digit"
+    assert settings["readout"]["items"] == min(4, len(moved)) and settings["readout"]["tokens"] == list(READOUT_TOKENS)
+    assert settings["readout"]["accuracy_after"] >= settings["readout"]["accuracy_before"]
+    saved = load_file(final / "adapter_model.safetensors")
+    weights, selection = saved["base_model.model.lm_head.lora_A.weight"], saved["base_model.model.lm_head.lora_B.weight"]
+    ids = readout_token_ids(tokenizer)
+    assert weights.shape == (12, TINY.text_width) and selection.shape[1] == 12 and float(weights.abs().max()) > 0.0
+    assert torch.equal(selection[ids], torch.eye(12)) and int(selection.sum()) == 12
+    with_readout, processor = load_model(final)
+    without, _ = load_model(tmp_path / "readout" / "checkpoints" / "step-000002" / "model")  # the same run before it
+    inputs = encode(processor, moved[0].clips, moved[0].target, differential=True, answer=moved[0].answer)
+    inputs.pop("labels")
+    with torch.no_grad():
+        hidden = without.get_base_model().model(**inputs).last_hidden_state[0]
+        added = with_readout(**inputs).logits[0] - without(**inputs).logits[0]
+    assert torch.allclose(added[:, ids], hidden @ weights.T, atol=1e-4)
+    others = torch.ones(added.shape[1], dtype=torch.bool)
+    others[ids] = False
+    assert float(added[:, others].abs().max()) == 0.0
+    advisor = AudioLanguageAdvisor(final)
+    assert advisor.spelling == "two-digit"
+    for example in moved[:2]:
+        found = advisor.decode(example.clips, "Lead Vox")
+        assert found.text == answer_sentence("Lead Vox", found.move_db, spelling="two-digit")
+        if found.move_db:
+            assert [move.delta_db for move in parse_moves(found.text, ["Lead Vox"])] == [found.move_db]
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     ("method: lora", "the small model is trained from scratch"),
     ("variant: stereo", "variant must be one of differential, single-mix"),
     ("base_dtype: bfloat16", "base_dtype bfloat16 is for lora"),
     ("base_dtype: float16", "base_dtype must be one of float32, bfloat16$"),
+    ("amount_spelling: words", "amount_spelling must be one of plain, two-digit$"),
+    ("readout_items: -1", "readout_items must be a whole number from 0, got -1$"),
+    ("method: lora\nreadout_items: 10", "readout_items needs a differential lora run with amount_spelling: two-digit"),
+    ("method: full\nadapter: runs/final", "adapter names a trained LoRA adapter's folder, for method: lora$"),
 ])
 def test_bad_train_configs(tmp_path: Path, extra: str, message: str) -> None:
     path = tmp_path / "train.yaml"

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from faderwise.advisor.constrained import AMOUNTS_DB, LARGEST_AMOUNT_DB, AnswerTrie, grammar_answers, verb_tokens
+from faderwise.advisor.constrained import (
+    AMOUNTS_DB,
+    LARGEST_AMOUNT_DB,
+    AnswerTrie,
+    grammar_answers,
+    spelled_amount,
+    verb_tokens,
+)
 from faderwise.advisor.parse import parse_moves
 
 SHIPPED = Path(__file__).resolve().parents[1] / "advisor" / "models" / "small-differential"
@@ -16,9 +23,10 @@ NAMES = ("vocals", "Lead Vox", "BVs", "808", "Pads", "other", "FX", "bass", "Gtr
          "Low End", "Leave Me", "a»b")
 
 
+@pytest.mark.parametrize("spelling", ["plain", "two-digit"])
 @pytest.mark.parametrize("stem", NAMES)
-def test_every_answer_names_the_stem_as_spelled_and_parses_back_to_its_move(stem: str) -> None:
-    answers = grammar_answers(stem)
+def test_every_answer_names_the_stem_as_spelled_and_parses_back_to_its_move(stem: str, spelling: str) -> None:
+    answers = grammar_answers(stem, spelling=spelling)
     assert len(answers) == 1 + 2 * len(AMOUNTS_DB) == 65
     assert sorted({abs(move) for move in answers.values()}) == [0.0, *AMOUNTS_DB]
     assert AMOUNTS_DB[0] == 0.5 and AMOUNTS_DB[-1] == LARGEST_AMOUNT_DB == 16.0
@@ -27,7 +35,19 @@ def test_every_answer_names_the_stem_as_spelled_and_parses_back_to_its_move(stem
         (parsed,) = parse_moves(text, [stem])
         assert (parsed.stem, parsed.delta_db) == (stem, move), text
     assert answers[f"Lower the {stem} by about 12.5 dB."] == -12.5
-    assert answers[f"Raise the {stem} by about 3 dB."] == 3.0
+    assert answers[f"Raise the {stem} by about {'03' if spelling == 'two-digit' else '3'} dB."] == 3.0
+
+
+def test_two_digit_amounts_put_the_tens_first() -> None:
+    """With two digits the first token of an amount is its tens, so each token follows the size
+    (plain "11" and "1.5" share their first "1")."""
+    assert [spelled_amount(a, "two-digit") for a in (0.5, 1.0, 1.5, 7.5, 9.5, 10.0, 11.5, 16.0)] == [
+        "00.5", "01", "01.5", "07.5", "09.5", "10", "11.5", "16"]
+    assert [spelled_amount(a, "plain") for a in (0.5, 1.0, 11.5)] == ["0.5", "1", "11.5"]
+    tens = [spelled_amount(a, "two-digit")[0] for a in AMOUNTS_DB]
+    assert tens == sorted(tens)  # monotonic: "0" up to 9.5 dB, then "1"
+    with pytest.raises(ValueError, match="amount spelling 'words': choose plain or two-digit"):
+        spelled_amount(3.0, "words")
 
 
 def test_a_leave_agrees_with_the_stems_number() -> None:

@@ -146,6 +146,26 @@ def test_the_config_files_keys_reach_the_resolver(tmp_path: Path, monkeypatch: p
     assert str(caught.value) == f"{config}: pretrained_language must be a file or folder path"
 
 
+@pytest.mark.parametrize("command", [["train", "{tmp}/train.yaml"], ["eval", "run", "{tmp}/eval.yaml", "--out", "{tmp}/o"],
+                                     ["eval", "model", "{tmp}/model", "{tmp}/data"], ["run", "{tmp}/script.yaml"],
+                                     ["advise", "{tmp}/stems", "--workers", "1"]])
+def test_every_command_that_builds_a_model_reads_the_config_files_bases(
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """train, eval and run read no other setting of the config file, and advise with --workers
+    needed none: the bases named there reached them only through the variables."""
+    from faderwise.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text('pretrained_whisper = "/models/faster-whisper-tiny.en"\n')
+    monkeypatch.setenv("FADERWISE_CONFIG", str(config))
+    monkeypatch.delenv(WHISPER_ENV, raising=False)
+    monkeypatch.delenv(LANGUAGE_ENV, raising=False)
+    assert main([part.format(tmp=tmp_path) for part in command]) == 2  # each input is missing: one line, exit 2
+    assert capsys.readouterr().err.startswith("faderwise: error: ")
+    assert os.environ[WHISPER_ENV] == "/models/faster-whisper-tiny.en"
+    assert LANGUAGE_ENV not in os.environ
+
+
 # -- what is refused, in one line ----------------------------------------------------------------------
 
 def test_a_missing_path_a_fifo_and_a_folder_without_model_bin_are_refused(tmp_path: Path) -> None:

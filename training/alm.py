@@ -22,15 +22,18 @@ MEL_BINS = 128  # Qwen2-Audio's Whisper-large-v3 features
 IGNORE_INDEX = -100
 
 
-def build_tokenizer(texts: Iterable[str], *, vocab_size: int = 1024) -> Any:
+def build_tokenizer(texts: Iterable[str], *, vocab_size: int = 1024, individual_digits: bool = False) -> Any:
     """A byte-level BPE tokenizer trained on ``texts`` (with Qwen2-Audio's special tokens), for
-    the small model trained from scratch; a real Qwen2-Audio brings its own."""
+    the small model trained from scratch; a real Qwen2-Audio brings its own. With
+    ``individual_digits`` every digit is a token of its own, as Qwen2's tokenizer writes numbers."""
     require_alm()
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+                               if individual_digits else byte_level)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())

@@ -30,7 +30,8 @@ from faderwise.advisor.alm import (
     nf4_config,
     require_alm,
 )
-from faderwise.advisor.explain import instruction, is_leave, is_plural
+from faderwise.advisor.constrained import SPELLINGS, answer_sentence
+from faderwise.advisor.explain import is_leave
 from faderwise.tools.audio_io import read_audio
 from faderwise.tools.bundle import CLIP_NAMES
 from faderwise.tools.errors import FaderwiseError
@@ -133,6 +134,17 @@ class TrainConfig:
     """The share of training steps (0–1) whose target is asked about under another name, drawn
     from :data:`OTHER_STEM_NAMES`, in the question and the answer (``answer: short`` only), so the
     model learns to name the stem it was asked about rather than the instrument it hears."""
+    adapter: str | None = None
+    """A trained LoRA adapter (its folder) to start from instead of new adapters and projector
+    (``method: lora``); with ``steps: 0`` the run only adds what follows, a readout."""
+    amount_spelling: str = "plain"
+    """How the short answers write an amount (:data:`~faderwise.advisor.constrained.SPELLINGS`), saved
+    with the model for its constrained decoding: ``two-digit`` ("07.5") for a readout."""
+    readout_items: int = 0
+    """Fit the amount's readout (:mod:`faderwise.training.readout`) on this many moved training items
+    after the last step and save it with the model (0: none); it needs ``amount_spelling: two-digit``."""
+    readout_l2: float = 1e-4
+    """The readout's L2 penalty."""
 
 
 def read_config(path: str | os.PathLike[str]) -> TrainConfig:
@@ -168,6 +180,19 @@ def read_config(path: str | os.PathLike[str]) -> TrainConfig:
     if payload.get("representation", "bundle") != "bundle" and payload.get("variant", "differential") != "differential":
         raise TrainConfigError(f"{path}: only the differential model hears a {payload['representation']} (it hears "
                                "B); the single-mix model hears A's mix")
+    if payload.get("amount_spelling", "plain") not in SPELLINGS:
+        raise TrainConfigError(f"{path}: amount_spelling must be one of {', '.join(SPELLINGS)}")
+    readout = payload.get("readout_items", 0)
+    if isinstance(readout, bool) or not isinstance(readout, int) or readout < 0:
+        raise TrainConfigError(f"{path}: readout_items must be a whole number from 0, got {readout!r}")
+    if readout and (payload.get("amount_spelling", "plain") != "two-digit" or payload.get("method", "full") != "lora"
+                    or payload.get("variant", "differential") != "differential"):
+        raise TrainConfigError(f"{path}: readout_items needs a differential lora run with amount_spelling: two-digit "
+                               "(a plain amount's first token does not follow the size)")
+    if payload.get("adapter") is not None:
+        if payload.get("method", "full") != "lora" or not isinstance(payload["adapter"], str):
+            raise TrainConfigError(f"{path}: adapter names a trained LoRA adapter's folder, for method: lora")
+        payload["adapter"] = str((path.parent / payload["adapter"]).resolve())
     warmup = payload.get("ruler_warmup_steps", 0)
     if warmup and payload.get("representation", "bundle") != "bundle+ruler":
         raise TrainConfigError(f"{path}: ruler_warmup_steps needs representation: bundle+ruler")
@@ -200,11 +225,10 @@ class Example:
         return tuple(read_audio(path, min_duration_s=0.0)[0][0] for path in self.clip_files)
 
 
-def short_answer(target: str, move_db: float) -> str:
-    """The move alone, in the explanations' words."""
-    if is_leave(move_db):
-        return f"Leave the {target} as {'they are' if is_plural(target) else 'it is'}."
-    return instruction(target, move_db) + "."
+def short_answer(target: str, move_db: float, *, spelling: str = "plain") -> str:
+    """The move alone, in the explanations' words (its amount spelled as ``spelling`` says:
+    :data:`~faderwise.advisor.constrained.SPELLINGS`), the grammar's own sentence."""
+    return answer_sentence(target, move_db, spelling=spelling)
 
 
 OTHER_STEM_NAMES = ("vocals", "lead vocal", "backing vocals", "vox", "choir", "other", "piano", "synth", "pad",
@@ -214,7 +238,8 @@ OTHER_STEM_NAMES = ("vocals", "lead vocal", "backing vocals", "vox", "choir", "o
 """Names a stem goes by in producers' sessions, beyond the five of the rendered material."""
 
 
-def renamed(example: Example, *, seed: int, step: int, draw: int, share: float) -> tuple[str, str]:
+def renamed(example: Example, *, seed: int, step: int, draw: int, share: float,
+            spelling: str = "plain") -> tuple[str, str]:
     """The name to ask ``example`` about at this step and the answer that goes with it: with
     probability ``share`` one of :data:`OTHER_STEM_NAMES` (the short answer rewritten for it), else
     the target's own. The same ``(seed, step, draw)`` gives the same choice, so a resumed run
@@ -223,13 +248,13 @@ def renamed(example: Example, *, seed: int, step: int, draw: int, share: float) 
     if share <= 0.0 or rng.random() >= share:
         return example.target, example.answer
     name = OTHER_STEM_NAMES[int(rng.integers(len(OTHER_STEM_NAMES)))]
-    return name, short_answer(name, example.target_move_db)
+    return name, short_answer(name, example.target_move_db, spelling=spelling)
 
 
 def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None = None,
-                  answer: str = "full") -> list[Example]:
+                  answer: str = "full", spelling: str = "plain") -> list[Example]:
     """The manifest's items of ``split`` for ``variant`` (clips read from the compact bundles);
-    ``answer`` picks the full explanation or the move alone."""
+    ``answer`` picks the full explanation or the move alone (its amount spelled as ``spelling`` says)."""
     note_input(dataset)
     manifest = dataset / "manifest.jsonl"
     if not exists_as_file(manifest, what="a manifest", limit=MANIFEST_LIMIT_BYTES):
@@ -251,7 +276,7 @@ def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None 
         if missing is not None:  # found now, not when a step first reads it
             raise TrainConfigError(f"{missing}: a clip of item {record['id']} is missing")
         if answer == "short":
-            text = short_answer(record["target"], record["target_move_db"])
+            text = short_answer(record["target"], record["target_move_db"], spelling=spelling)
         examples.append(Example(item=record["id"], target=record["target"], clip_files=clip_files, answer=text,
                                 target_move_db=record["target_move_db"]))
     return examples
@@ -307,7 +332,7 @@ def prepare_model(config: TrainConfig, *, texts: list[str], device: Any = None) 
         import torch
 
         torch.manual_seed(config.seed)  # LoRA's A matrices start random: the same seed, the same start
-        model = add_lora(model, config)
+        model = add_lora(model, config) if config.adapter is None else trained_adapter(model, config.adapter)
     elif not config.tune_audio_tower and config.model != "small":
         for parameter in model.model.audio_tower.parameters():
             parameter.requires_grad = False
@@ -356,6 +381,14 @@ def add_lora(model: Any, config: TrainConfig) -> Any:
     return get_peft_model(model, lora)
 
 
+def trained_adapter(model: Any, folder: str) -> Any:
+    """``model`` with the trained LoRA adapter (and projector) in ``folder``, trainable."""
+    from peft import PeftModel
+
+    note_input(folder)
+    return PeftModel.from_pretrained(model, folder, is_trainable=True)
+
+
 def make_optimizer(model: Any, config: TrainConfig) -> Any:
     import torch
 
@@ -391,8 +424,30 @@ def save_model(folder: Path, model: Any, processor: Any, config: TrainConfig) ->
     processor.save_pretrained(folder)
     # an adapter on the assembled miniature records which bases it learned on (its cache name holds their checksums)
     base = {"base": PRETRAINED_BASE, "base_name": base_folder(config).name} if config.model == PRETRAINED_BASE else {}
+    spelling = {"amount_spelling": config.amount_spelling} if config.amount_spelling != "plain" else {}
     write_json(folder / MODEL_SETTINGS, {"format": "faderwise.alm-settings/1", "representation": config.representation,
-                                         "variant": config.variant, **base})
+                                         "variant": config.variant, **base, **spelling})
+
+
+def add_readout(folder: Path, model: Any, processor: Any, config: TrainConfig, examples: list[Example]) -> None:
+    """Fit the amount's readout on the first ``config.readout_items`` moved items of ``examples``
+    (:mod:`faderwise.training.readout`) and add it to the adapter saved in ``folder``, its fit
+    recorded in the model settings."""
+    import torch
+
+    from faderwise.training.readout import collect_readout_data, describe, fit_readout, readout_token_ids, write_readout
+
+    moved = [example for example in examples if not is_leave(example.target_move_db)][:config.readout_items]
+    model.eval()
+    data = collect_readout_data(model, processor, moved, representation=config.representation,
+                                spelling=config.amount_spelling, encode=encode)
+    with torch.enable_grad():
+        weights = fit_readout(data, l2=config.readout_l2)
+    base = model.get_base_model()
+    write_readout(folder, weights, readout_token_ids(processor.tokenizer), vocabulary=base.lm_head.weight.shape[0])
+    settings = read_json(folder / MODEL_SETTINGS, error=TrainConfigError)
+    write_json(folder / MODEL_SETTINGS, {**settings, "readout": describe(data, weights, l2=config.readout_l2)},  # type: ignore[dict-item]
+               force=True)
 
 
 def save_checkpoint(folder: Path, model: Any, processor: Any, optimizer: Any, config: TrainConfig, *, step: int,
@@ -486,7 +541,8 @@ class ExampleOrder:
 
 def run_inputs(config: TrainConfig) -> list[Path]:
     """What a training run reads, which its run folder may not be, hold or lie inside."""
-    return [config.dataset] + ([Path(config.model)] if config.model not in ("small", PRETRAINED_BASE) else [])
+    return ([config.dataset] + ([Path(config.model)] if config.model not in ("small", PRETRAINED_BASE) else [])
+            + ([Path(config.adapter)] if config.adapter else []))
 
 
 def train(config: TrainConfig, *, on_step: Callable[[int, float], None] | None = None,
@@ -519,9 +575,10 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
     import torch
 
     differential = config.variant == "differential"
-    train_examples = load_examples(config.dataset, "train", variant=config.variant, answer=config.answer)
+    train_examples = load_examples(config.dataset, "train", variant=config.variant, answer=config.answer,
+                                   spelling=config.amount_spelling)
     val_examples = load_examples(config.dataset, "val", variant=config.variant, limit=config.eval_examples,
-                                 answer=config.answer)
+                                 answer=config.answer, spelling=config.amount_spelling)
     if not train_examples:
         raise TrainConfigError(f"{config.dataset}: the manifest has no train items")
     claim_run_folder(config.out, kind="train", legacy="log.jsonl", inputs=run_inputs(config))
@@ -530,7 +587,8 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
     if checkpoint is not None:
         model, processor = resume_model(checkpoint, config, device)
     else:
-        renamings = ([short_answer(name, move) for name in OTHER_STEM_NAMES for move in (-3.5, 0.0, 6.0)]
+        renamings = ([short_answer(name, move, spelling=config.amount_spelling) for name in OTHER_STEM_NAMES
+                      for move in (-3.5, 0.0, 6.0)]
                      if config.rename_stems else [])
         model, processor = prepare_model(config, texts=[e.answer for e in train_examples] +
                                          [e.answer for e in val_examples] + renamings, device=device)
@@ -569,7 +627,8 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
                 drawn = [order.draw() for _ in range(processes.world_size)]
                 example = train_examples[drawn[processes.rank]]
                 name, answer = renamed(example, seed=config.seed, step=step,
-                                       draw=round_ * processes.world_size + processes.rank, share=config.rename_stems)
+                                       draw=round_ * processes.world_size + processes.rank, share=config.rename_stems,
+                                       spelling=config.amount_spelling)
                 heard = "ruler" if step < config.ruler_warmup_steps else config.representation
                 inputs = on_device(as_base_dtype(encode(processor, example.clips, name, differential=differential,
                                                         answer=answer, representation=heard), config.base_dtype),
@@ -617,6 +676,8 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
     if processes.main:
         with output_folder(final, kind="model", force=True) as staging:
             save_model(staging, model, processor, config)
+            if config.readout_items:
+                add_readout(staging, model, processor, config, train_examples)
     wait_for_all(processes)
     return final
 
