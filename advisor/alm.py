@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from faderwise.advisor.constrained import DECODINGS, SPELLINGS, decode_in_grammar
-from faderwise.advisor.explain import as_it_is, instruction, join
+from faderwise.advisor.constrained import DECODINGS, decode_in_grammar
+from faderwise.advisor.explain import SPELLINGS, as_it_is, instruction, join
 from faderwise.advisor.model import Advice, GainMove
 from faderwise.advisor.parse import parse_moves
 from faderwise.advisor.registry import ADVISORS, parse_advisor
@@ -323,23 +323,22 @@ def model_settings(folder: str | os.PathLike[str]) -> dict[str, Any]:
                      what="model settings")
 
 
+def model_setting(folder: str | os.PathLike[str], key: str, choices: Sequence[str]) -> str:
+    """The model's choice of ``key`` in its :data:`MODEL_SETTINGS`, one of ``choices`` (the first when
+    it names none).
+
+    Raises:
+        ModelLoadError: it names one that is not in ``choices``.
+    """
+    found = model_settings(folder).get(key, choices[0])
+    if found not in choices:
+        raise ModelLoadError(f"{Path(folder) / MODEL_SETTINGS}: {key} {found!r} is not one of {', '.join(choices)}")
+    return str(found)
+
+
 def model_representation(folder: str | os.PathLike[str]) -> str:
     """How the model in ``folder`` hears (its :data:`MODEL_SETTINGS`; ``bundle`` when it has none)."""
-    found = model_settings(folder).get("representation", "bundle")
-    if found not in REPRESENTATIONS:
-        raise ModelLoadError(f"{Path(folder) / MODEL_SETTINGS}: representation {found!r} is not one of "
-                             f"{', '.join(REPRESENTATIONS)}")
-    return str(found)
-
-
-def model_spelling(folder: str | os.PathLike[str]) -> str:
-    """How the model in ``folder`` spells its amounts (its :data:`MODEL_SETTINGS`' ``amount_spelling``;
-    ``plain`` when it has none; :data:`~faderwise.advisor.constrained.SPELLINGS`)."""
-    found = model_settings(folder).get("amount_spelling", "plain")
-    if found not in SPELLINGS:
-        raise ModelLoadError(f"{Path(folder) / MODEL_SETTINGS}: amount_spelling {found!r} is not one of "
-                             f"{', '.join(SPELLINGS)}")
-    return str(found)
+    return model_setting(folder, "representation", REPRESENTATIONS)
 
 
 def freeze_fixed_positions(model: Any) -> Any:
@@ -466,7 +465,8 @@ class AudioLanguageAdvisor:
         self.max_new_tokens = max_new_tokens
         self.model, self.processor = load_model(folder, four_bit=four_bit)
         self.representation = (representation or model_representation(folder)) if differential else "bundle"
-        self.spelling = model_spelling(folder)
+        self.spelling = model_setting(folder, "amount_spelling", SPELLINGS)
+        """How the model writes its amounts (:data:`~faderwise.advisor.explain.SPELLINGS`)."""
         self.model.eval()
         self.on_progress: ProgressCallback | None = None
         """Told before each stem is heard: (stems done, stems in all, which one now)."""

@@ -1,6 +1,6 @@
 """Constrained decoding: an audio-language model answers in the grammar its training text uses.
 
-The models are trained on short answers (:func:`faderwise.training.train.short_answer`): "Raise the
+The models are trained on short answers (:func:`answer_sentence`): "Raise the
 bass by about 3 dB." / "Lower the keys by about 6.5 dB." / "Leave the drums as they are.". Decoded
 freely, a model may name a stem it knows instead of the one it was asked about ("Lower the lead by
 about 7." asked about the vocals), or give no stem or no number ("Lower the dB."). Decoded in the
@@ -14,11 +14,11 @@ spelling:
 3. the number: greedy over the amounts the training text states (0.5 to :data:`LARGEST_AMOUNT_DB`
    dB in 0.5 dB steps), token by token through a trie of their spellings, then " dB.".
 
-A model may spell its amounts with two digits ("by about 07.5 dB", :data:`SPELLINGS`): a tokenizer
+A model may spell its amounts with two digits ("by about 07.5 dB", :data:`~faderwise.advisor.explain.SPELLINGS`): a tokenizer
 that writes a number digit by digit (Qwen2's) makes the first token of a plain "11" the "1" of
 "1.5", so which token comes first is not monotonic in the size, and a linear readout of a size the
 model hears cannot choose it; with two digits the first token is the tens and each next one follows
-the size. The spelling is the model's (``amount_spelling`` in its settings); what the producer
+the size. The spelling is the model's (``amount_spelling`` in its settings; :func:`~faderwise.advisor.explain.spelled_amount`); what the producer
 reads is built from the move, never from these words.
 
 A "Leave" is followed by its forced " the {stem} as it is." (or "as they are."). The answer always
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from faderwise.advisor.explain import ROUNDING_DB, as_it_is, instruction, is_leave, rounded_db
+from faderwise.advisor.explain import ROUNDING_DB, as_it_is, instruction, is_leave
 from faderwise.tools.errors import FaderwiseError
 
 DECODINGS = ("constrained", "free")
@@ -44,33 +44,19 @@ LARGEST_AMOUNT_DB = 16.0
 at most 12 dB; a model hearing a larger difference says the largest it may)."""
 AMOUNTS_DB = tuple(step * ROUNDING_DB for step in range(1, int(LARGEST_AMOUNT_DB / ROUNDING_DB) + 1))
 """Every amount an answer may state, dB (the explanations round to 0.5 dB; under 0.5 is a leave)."""
-SPELLINGS = ("plain", "two-digit")
-"""How a model's answers write an amount: ``plain`` as the explanations do ("7.5", "11"), or
-``two-digit`` ("07.5", "11"): the integer part in two digits, then ".5" for a half."""
 
 
 class GrammarError(FaderwiseError):
     """A constrained answer that left the grammar (a decoding fault, never a model's choice)."""
 
 
-def spelled_amount(amount_db: float, spelling: str) -> str:
-    """``amount_db`` (a multiple of 0.5, from 0.5 to :data:`LARGEST_AMOUNT_DB`) as ``spelling`` writes it."""
-    if spelling == "plain":
-        return f"{amount_db:g}"
-    if spelling == "two-digit":
-        return f"{int(amount_db):02d}{'.5' if amount_db % 1 else ''}"
-    raise ValueError(f"amount spelling {spelling!r}: choose {' or '.join(SPELLINGS)}")
-
-
 def answer_sentence(stem: str, move_db: float, *, spelling: str = "plain") -> str:
     """The short answer that states ``move_db`` (rounded to 0.5 dB) for ``stem``: "Raise the bass by
-    about 7.5 dB." ("07.5" spelled with two digits), or "Leave the bass as it is."."""
+    about 7.5 dB." ("07.5" spelled with two digits,
+    :data:`~faderwise.advisor.explain.SPELLINGS`), or "Leave the bass as it is."."""
     if is_leave(move_db):
         return f"Leave the {stem} {as_it_is(stem)}."
-    if spelling == "plain":
-        return f"{instruction(stem, move_db)}."
-    verb = "Raise" if move_db > 0 else "Lower"
-    return f"{verb} the {stem} by about {spelled_amount(abs(rounded_db(move_db)), spelling)} dB."
+    return f"{instruction(stem, move_db, spelling=spelling)}."
 
 
 def grammar_answers(stem: str, *, spelling: str = "plain") -> dict[str, float]:
@@ -192,7 +178,7 @@ def decode_in_grammar(model: Any, tokenizer: Any, inputs: dict[str, Any], stem: 
     Args:
         inputs: the processor's tensors for the prompt (a batch of 1).
         end_id: the token that closes the answer's turn (``<|im_end|>``).
-        spelling: how the model writes its amounts (:data:`SPELLINGS`).
+        spelling: how the model writes its amounts (:data:`~faderwise.advisor.explain.SPELLINGS`).
     """
     import torch
 

@@ -30,10 +30,26 @@ def is_plural(stem: str) -> bool:
     return stem.endswith("s") and not stem.endswith("ss")
 
 
-def instruction(stem: str, delta_db: float) -> str:
-    """"Lower the vocals by about 4 dB" / "Raise the bass by about 2.5 dB"."""
+SPELLINGS = ("plain", "two-digit")
+"""How an amount is written: ``plain`` as the advice writes it ("7.5", "11"), or ``two-digit``
+("07.5", "11": the integer part in two digits, then ".5" for a half), the spelling an
+audio-language model may answer in (:mod:`faderwise.advisor.constrained`)."""
+
+
+def spelled_amount(amount_db: float, spelling: str = "plain") -> str:
+    """``amount_db`` (a multiple of 0.5) as ``spelling`` writes it (:data:`SPELLINGS`)."""
+    if spelling == "plain":
+        return f"{amount_db:g}"
+    if spelling == "two-digit":
+        return f"{int(amount_db):02d}{'.5' if amount_db % 1 else ''}"
+    raise ValueError(f"amount spelling {spelling!r}: choose {' or '.join(SPELLINGS)}")
+
+
+def instruction(stem: str, delta_db: float, *, spelling: str = "plain") -> str:
+    """"Lower the vocals by about 4 dB" / "Raise the bass by about 2.5 dB" (the amount rounded to
+    0.5 dB and spelled as ``spelling`` says: "02.5" with two digits)."""
     verb = "Raise" if delta_db > 0 else "Lower"
-    return f"{verb} the {stem} by about {abs(rounded_db(delta_db)):g} dB"
+    return f"{verb} the {stem} by about {spelled_amount(abs(rounded_db(delta_db)), spelling)} dB"
 
 
 def confidence_label(half_width_db: float) -> str:

@@ -366,12 +366,12 @@ def test_train_config_paths_start_at_the_file(tmp_path: Path) -> None:
 
 
 def test_short_answers_state_the_move_alone(dataset: Path) -> None:
+    from faderwise.advisor.constrained import answer_sentence
     from faderwise.advisor.parse import parse_moves
-    from faderwise.training.train import short_answer
 
-    assert short_answer("keys", 6.3) == "Raise the keys by about 6.5 dB."
-    assert short_answer("vocals", -0.2) == "Leave the vocals as they are."
-    assert short_answer("bass", 0.3) == "Leave the bass as it is."
+    assert answer_sentence("keys", 6.3) == "Raise the keys by about 6.5 dB."
+    assert answer_sentence("vocals", -0.2) == "Leave the vocals as they are."
+    assert answer_sentence("bass", 0.3) == "Leave the bass as it is."
     examples = load_examples(dataset, "train", variant="single-mix", answer="short")
     for example in examples:
         (move,) = parse_moves(example.answer, [example.target])

@@ -13,9 +13,9 @@ from faderwise.advisor.constrained import (
     LARGEST_AMOUNT_DB,
     AnswerTrie,
     grammar_answers,
-    spelled_amount,
     verb_tokens,
 )
+from faderwise.advisor.explain import spelled_amount
 from faderwise.advisor.parse import parse_moves
 
 SHIPPED = Path(__file__).resolve().parents[1] / "advisor" / "models" / "small-differential"

@@ -109,6 +109,14 @@ def never_assemble(*_: object, **__: object) -> None:
 
 # -- naming the bases ----------------------------------------------------------------------------------
 
+def unset_bases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bases' variables unset for this test, and removed again after it whatever the code under
+    test set (``delenv`` of an absent variable alone would leave what the test's load_config sets)."""
+    for variable in (WHISPER_ENV, LANGUAGE_ENV):
+        monkeypatch.setenv(variable, "")
+        monkeypatch.delenv(variable)
+
+
 def test_keywords_win_over_the_environment_and_an_empty_variable_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     assert named_bases() == NamedBases()
     monkeypatch.setenv(WHISPER_ENV, "~/models/faster-whisper-tiny.en")
@@ -136,8 +144,10 @@ def test_the_config_files_keys_reach_the_resolver(tmp_path: Path, monkeypatch: p
     env = {"FADERWISE_CONFIG": str(config), WHISPER_ENV: "/elsewhere"}
     assert load_config(env).pretrained_whisper == Path("/elsewhere")
     assert env[WHISPER_ENV] == "/elsewhere" and env[LANGUAGE_ENV] == "/models/qwen2.gguf"
-    # through the process's environment, which the library (and worker processes) read
+    # through the process's environment, which the library (and worker processes) read (the
+    # variables are handed back as they were after the test: later tests must not see these paths)
     monkeypatch.setenv("FADERWISE_CONFIG", str(config))
+    unset_bases(monkeypatch)
     load_config()
     assert named_bases().language == Path("/models/qwen2.gguf")
     config.write_text("pretrained_language = 3\n")
@@ -158,8 +168,7 @@ def test_every_command_that_builds_a_model_reads_the_config_files_bases(
     config = tmp_path / "config.toml"
     config.write_text('pretrained_whisper = "/models/faster-whisper-tiny.en"\n')
     monkeypatch.setenv("FADERWISE_CONFIG", str(config))
-    monkeypatch.delenv(WHISPER_ENV, raising=False)
-    monkeypatch.delenv(LANGUAGE_ENV, raising=False)
+    unset_bases(monkeypatch)
     assert main([part.format(tmp=tmp_path) for part in command]) == 2  # each input is missing: one line, exit 2
     assert capsys.readouterr().err.startswith("faderwise: error: ")
     assert os.environ[WHISPER_ENV] == "/models/faster-whisper-tiny.en"

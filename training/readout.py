@@ -11,7 +11,7 @@ more steps of stochastic gradient at one item a step did not find a readout eith
 every answer 8.5, then 11 dB).
 
 So the amounts are spelled with two digits ("by about 07.5 dB",
-:data:`~faderwise.advisor.constrained.SPELLINGS`), which makes each token follow the size, and the
+:data:`~faderwise.advisor.explain.SPELLINGS`), which makes each token follow the size, and the
 rows of the output layer for those tokens get a readout fitted in closed form on the training
 items' hidden states, as the linear-probing step of LP-FT does (Kumar et al., 2022, "Fine-Tuning can
 Distort Pretrained Features"): a multinomial logistic regression of the next amount token on the
@@ -24,12 +24,10 @@ every other token's logit is unchanged. The constrained decoding reads the amoun
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from faderwise.advisor.constrained import answer_sentence
 from faderwise.advisor.explain import is_leave
@@ -57,13 +55,28 @@ class ReadoutData:
             final norm: what the output layer reads).
         offsets: ``(positions, k)`` float32, the model's own logits of :data:`READOUT_TOKENS` there.
         targets: ``(positions,)`` int64, the index in :data:`READOUT_TOKENS` of the token that follows.
-        items: ``(positions,)`` int64, the item each position belongs to.
+        items: how many items the positions come from.
+        token_ids: the tokenizer's id of each of :data:`READOUT_TOKENS`.
+        vocabulary: the output layer's rows (the model's vocabulary).
     """
 
     hidden: Any
     offsets: Any
     targets: Any
-    items: Any
+    items: int
+    token_ids: list[int]
+    vocabulary: int
+
+
+@dataclass(frozen=True)
+class Readout:
+    """A fitted readout: its ``(k, width)`` weights, the tokens they set, and what the model
+    settings record of the fit (:attr:`facts`)."""
+
+    weights: Any
+    token_ids: list[int]
+    vocabulary: int
+    facts: dict[str, Any]
 
 
 def readout_token_ids(tokenizer: Any) -> list[int]:
@@ -81,48 +94,44 @@ def readout_token_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
-def collect_readout_data(model: Any, processor: Any, examples: Sequence[Any], *, representation: str,
-                         spelling: str, encode: Any) -> ReadoutData:
-    """Teacher-forced passes over the moved items of ``examples`` (their answers spelled as
-    ``spelling`` says), keeping each position that predicts a token of the amount, from its first
-    digit to the unit.
+def collect_readout_data(model: Any, tokenizer: Any, examples: Sequence[Any], *, items: int, spelling: str,
+                         inputs_of: Callable[[Any, str], dict[str, Any]]) -> ReadoutData:
+    """Teacher-forced passes over the first ``items`` moved items of ``examples`` (their answers
+    spelled as ``spelling`` says), keeping each position that predicts a token of the amount, from
+    its first digit to the unit.
 
     Args:
         model: the PEFT model (its base's language model and output layer are read).
         examples: :class:`~faderwise.training.train.Example` items; leaves are skipped (no amount).
-        encode: :func:`faderwise.training.alm.encode` (passed in: this module does not import the trainer).
+        inputs_of: the model's inputs for an example and its answer, with ``labels`` (as a training
+            step encodes them: the trainer's own encoding, dtype and device).
 
     Raises:
         ReadoutError: no item of ``examples`` states a move.
     """
     import torch
 
-    token_ids = readout_token_ids(processor.tokenizer)
+    token_ids = readout_token_ids(tokenizer)
     index = {token: position for position, token in enumerate(token_ids)}
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    dtype = next(base.parameters()).dtype
-    hidden, offsets, targets, items = [], [], [], []
-    moved = [example for example in examples if not is_leave(example.target_move_db)]
+    hidden, offsets, targets = [], [], []
+    moved = [example for example in examples if not is_leave(example.target_move_db)][:items]
     if not moved:
         raise ReadoutError("none of the items states a move: the readout has no amount to learn")
     with torch.no_grad():
-        for number, example in enumerate(moved):
-            answer = answer_sentence(example.target, example.target_move_db, spelling=spelling)
-            inputs = encode(processor, example.clips, example.target, differential=True, answer=answer,
-                            representation=representation)
+        for example in moved:
+            inputs = dict(inputs_of(example, answer_sentence(example.target, example.target_move_db, spelling=spelling)))
             labels = inputs.pop("labels")[0]
-            inputs = {name: value.to(dtype) if value.is_floating_point() else value for name, value in inputs.items()}
             states = base.model(**inputs).last_hidden_state[0]
             answer_tokens = [(position, int(token)) for position, token in enumerate(labels.tolist()) if token >= 0]
             span = _amount_span([token for _, token in answer_tokens], token_ids)
             for position, token in answer_tokens[span]:
                 state = states[position - 1]  # the state before a token predicts it
-                hidden.append(state.float())
-                offsets.append(base.lm_head(state)[token_ids].float())
+                hidden.append(state.float().cpu())
+                offsets.append(base.lm_head(state)[token_ids].float().cpu())
                 targets.append(index[token])
-                items.append(number)
     return ReadoutData(hidden=torch.stack(hidden), offsets=torch.stack(offsets), targets=torch.tensor(targets),
-                       items=torch.tensor(items))
+                       items=len(moved), token_ids=token_ids, vocabulary=int(base.lm_head.weight.shape[0]))
 
 
 def _amount_span(tokens: list[int], token_ids: list[int]) -> slice:
@@ -132,8 +141,8 @@ def _amount_span(tokens: list[int], token_ids: list[int]) -> slice:
     return slice(first, tokens.index(unit, first) + 1)
 
 
-def fit_readout(data: ReadoutData, *, l2: float, iterations: int = 500) -> Any:
-    """The readout's weights, ``(k, width)``: the multinomial logistic regression of ``targets`` on
+def fit_readout(data: ReadoutData, *, l2: float, iterations: int = 500) -> Readout:
+    """The readout fitted to ``data``: the multinomial logistic regression of ``targets`` on
     ``hidden``, with ``offsets`` added to its logits, minimising the mean cross-entropy plus
     ``l2`` times the squared norm of the weights (L-BFGS from zero, so with no data it changes nothing)."""
     import torch
@@ -148,8 +157,13 @@ def fit_readout(data: ReadoutData, *, l2: float, iterations: int = 500) -> Any:
         value.backward()
         return value
 
-    optimizer.step(loss)
-    return weights.detach()
+    with torch.enable_grad():
+        optimizer.step(loss)
+    fitted = weights.detach()
+    facts = {"items": data.items, "positions": int(data.targets.numel()), "l2": l2, "tokens": list(READOUT_TOKENS),
+             "accuracy_before": round(readout_accuracy(data), 4),
+             "accuracy_after": round(readout_accuracy(data, fitted), 4)}
+    return Readout(weights=fitted, token_ids=data.token_ids, vocabulary=data.vocabulary, facts=facts)
 
 
 def readout_accuracy(data: ReadoutData, weights: Any | None = None) -> float:
@@ -159,13 +173,13 @@ def readout_accuracy(data: ReadoutData, weights: Any | None = None) -> float:
     return float((logits.argmax(dim=1) == data.targets).double().mean())
 
 
-def write_readout(folder: Path, weights: Any, token_ids: Sequence[int], *, vocabulary: int) -> None:
-    """Add the readout to the LoRA adapter saved in ``folder``: ``lm_head`` joins its target modules
+def write_readout(folder: Path, readout: Readout) -> None:
+    """Add ``readout`` to the LoRA adapter saved in ``folder``: ``lm_head`` joins its target modules
     at rank ``k`` and scale 1 (``rank_pattern``/``alpha_pattern``), ``A`` the fitted rows and ``B``
     one 1 per readout token, in the adapter's own dtype.
 
     Raises:
-        ReadoutError: ``folder`` holds no LoRA adapter, or one that already has a readout.
+        ReadoutError: ``folder`` holds no LoRA adapter, one that already has a readout, or an rsLoRA one.
     """
     import torch
     from safetensors.torch import load_file, save_file
@@ -174,28 +188,21 @@ def write_readout(folder: Path, weights: Any, token_ids: Sequence[int], *, vocab
     if not config_path.is_file() or not tensors_path.is_file():
         raise ReadoutError(f"{folder}: no LoRA adapter to add a readout to")
     config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("use_rslora"):
+        raise ReadoutError(f"{folder}: an rsLoRA adapter scales by alpha / sqrt(r); the readout needs scale 1")
     tensors = load_file(tensors_path)
     if any(name.startswith(LORA_PREFIX) for name in tensors):
         raise ReadoutError(f"{folder}: the adapter already has a readout on lm_head")
     dtype = next(iter(tensors.values())).dtype
-    rank = len(token_ids)
-    selection = torch.zeros(vocabulary, rank, dtype=dtype)
-    selection[list(token_ids), torch.arange(rank)] = 1.0
-    tensors[f"{LORA_PREFIX}.lora_A.weight"] = weights.to(dtype).contiguous()
+    rank = len(readout.token_ids)
+    selection = torch.zeros(readout.vocabulary, rank, dtype=dtype)
+    selection[list(readout.token_ids), torch.arange(rank)] = 1.0
+    tensors[f"{LORA_PREFIX}.lora_A.weight"] = readout.weights.to(dtype).contiguous()
     tensors[f"{LORA_PREFIX}.lora_B.weight"] = selection
     targets = config["target_modules"]
     config["target_modules"] = f"(?:{targets})|lm_head" if isinstance(targets, str) else [*targets, "lm_head"]
     config["rank_pattern"] = {**(config.get("rank_pattern") or {}), "lm_head": rank}
     config["alpha_pattern"] = {**(config.get("alpha_pattern") or {}), "lm_head": rank}  # scale alpha / r = 1
-    if config.get("use_rslora"):
-        raise ReadoutError(f"{folder}: an rsLoRA adapter scales by alpha / sqrt(r); the readout needs scale 1")
     with output_file(tensors_path, force=True) as staging:
         save_file(tensors, staging, metadata={"format": "pt"})
     write_json(config_path, config, force=True)
-
-
-def describe(train: ReadoutData, weights: Any, *, l2: float) -> dict[str, Any]:
-    """What the model settings record of a readout: its items, penalty and accuracy (model alone, with it)."""
-    return {"items": int(np.unique(train.items.numpy()).size), "positions": int(train.targets.numel()), "l2": l2,
-            "tokens": list(READOUT_TOKENS), "accuracy_before": round(readout_accuracy(train), 4),
-            "accuracy_after": round(readout_accuracy(train, weights), 4)}

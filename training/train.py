@@ -30,8 +30,8 @@ from faderwise.advisor.alm import (
     nf4_config,
     require_alm,
 )
-from faderwise.advisor.constrained import SPELLINGS, answer_sentence
-from faderwise.advisor.explain import is_leave
+from faderwise.advisor.constrained import answer_sentence
+from faderwise.advisor.explain import SPELLINGS
 from faderwise.tools.audio_io import read_audio
 from faderwise.tools.bundle import CLIP_NAMES
 from faderwise.tools.errors import FaderwiseError
@@ -55,6 +55,7 @@ from faderwise.training.distributed import (
     start_group,
     wait_for_all,
 )
+from faderwise.training.readout import Readout, collect_readout_data, fit_readout, write_readout
 from faderwise.training.tower_cache import TowerCache
 
 LANGUAGE_MODEL_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -138,7 +139,7 @@ class TrainConfig:
     """A trained LoRA adapter (its folder) to start from instead of new adapters and projector
     (``method: lora``); with ``steps: 0`` the run only adds what follows, a readout."""
     amount_spelling: str = "plain"
-    """How the short answers write an amount (:data:`~faderwise.advisor.constrained.SPELLINGS`), saved
+    """How the short answers write an amount (:data:`~faderwise.advisor.explain.SPELLINGS`), saved
     with the model for its constrained decoding: ``two-digit`` ("07.5") for a readout."""
     readout_items: int = 0
     """Fit the amount's readout (:mod:`faderwise.training.readout`) on this many moved training items
@@ -225,12 +226,6 @@ class Example:
         return tuple(read_audio(path, min_duration_s=0.0)[0][0] for path in self.clip_files)
 
 
-def short_answer(target: str, move_db: float, *, spelling: str = "plain") -> str:
-    """The move alone, in the explanations' words (its amount spelled as ``spelling`` says:
-    :data:`~faderwise.advisor.constrained.SPELLINGS`), the grammar's own sentence."""
-    return answer_sentence(target, move_db, spelling=spelling)
-
-
 OTHER_STEM_NAMES = ("vocals", "lead vocal", "backing vocals", "vox", "choir", "other", "piano", "synth", "pad",
                     "organ", "strings", "violin", "cello", "horns", "brass", "sax", "trumpet", "flute", "kick",
                     "snare", "percussion", "drum bus", "acoustic guitar", "electric guitar", "rhythm gtr",
@@ -248,7 +243,7 @@ def renamed(example: Example, *, seed: int, step: int, draw: int, share: float,
     if share <= 0.0 or rng.random() >= share:
         return example.target, example.answer
     name = OTHER_STEM_NAMES[int(rng.integers(len(OTHER_STEM_NAMES)))]
-    return name, short_answer(name, example.target_move_db, spelling=spelling)
+    return name, answer_sentence(name, example.target_move_db, spelling=spelling)
 
 
 def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None = None,
@@ -276,7 +271,7 @@ def load_examples(dataset: Path, split: str, *, variant: str, limit: int | None 
         if missing is not None:  # found now, not when a step first reads it
             raise TrainConfigError(f"{missing}: a clip of item {record['id']} is missing")
         if answer == "short":
-            text = short_answer(record["target"], record["target_move_db"], spelling=spelling)
+            text = answer_sentence(record["target"], record["target_move_db"], spelling=spelling)
         examples.append(Example(item=record["id"], target=record["target"], clip_files=clip_files, answer=text,
                                 target_move_db=record["target_move_db"]))
     return examples
@@ -418,36 +413,33 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 # -- checkpoints ----------------------------------------------------------------------------------
 
 
-def save_model(folder: Path, model: Any, processor: Any, config: TrainConfig) -> None:
-    """The model (or adapter), its processor, and how it hears (:data:`MODEL_SETTINGS`) into ``folder``."""
+def save_model(folder: Path, model: Any, processor: Any, config: TrainConfig, *, readout: Readout | None = None) -> None:
+    """The model (or adapter), its processor, and how it hears (:data:`MODEL_SETTINGS`) into ``folder``;
+    with ``readout``, the amount's readout added to the adapter and its fit to the settings."""
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
+    if readout is not None:
+        write_readout(folder, readout)
     # an adapter on the assembled miniature records which bases it learned on (its cache name holds their checksums)
     base = {"base": PRETRAINED_BASE, "base_name": base_folder(config).name} if config.model == PRETRAINED_BASE else {}
     spelling = {"amount_spelling": config.amount_spelling} if config.amount_spelling != "plain" else {}
     write_json(folder / MODEL_SETTINGS, {"format": "faderwise.alm-settings/1", "representation": config.representation,
-                                         "variant": config.variant, **base, **spelling})
+                                         "variant": config.variant, **base, **spelling,
+                                         **({"readout": readout.facts} if readout is not None else {})})
 
 
-def add_readout(folder: Path, model: Any, processor: Any, config: TrainConfig, examples: list[Example]) -> None:
-    """Fit the amount's readout on the first ``config.readout_items`` moved items of ``examples``
-    (:mod:`faderwise.training.readout`) and add it to the adapter saved in ``folder``, its fit
-    recorded in the model settings."""
-    import torch
-
-    from faderwise.training.readout import collect_readout_data, describe, fit_readout, readout_token_ids, write_readout
-
-    moved = [example for example in examples if not is_leave(example.target_move_db)][:config.readout_items]
+def fitted_readout(model: Any, processor: Any, config: TrainConfig, examples: list[Example], device: Any) -> Readout:
+    """The amount's readout (:mod:`faderwise.training.readout`) fitted on the first
+    ``config.readout_items`` moved items of ``examples``, encoded as a training step encodes them."""
     model.eval()
-    data = collect_readout_data(model, processor, moved, representation=config.representation,
-                                spelling=config.amount_spelling, encode=encode)
-    with torch.enable_grad():
-        weights = fit_readout(data, l2=config.readout_l2)
-    base = model.get_base_model()
-    write_readout(folder, weights, readout_token_ids(processor.tokenizer), vocabulary=base.lm_head.weight.shape[0])
-    settings = read_json(folder / MODEL_SETTINGS, error=TrainConfigError)
-    write_json(folder / MODEL_SETTINGS, {**settings, "readout": describe(data, weights, l2=config.readout_l2)},  # type: ignore[dict-item]
-               force=True)
+
+    def inputs_of(example: Example, answer: str) -> dict[str, Any]:
+        return on_device(as_base_dtype(encode(processor, example.clips, example.target, differential=True, answer=answer,
+                                              representation=config.representation), config.base_dtype), device)
+
+    data = collect_readout_data(model, processor.tokenizer, examples, items=config.readout_items,
+                                spelling=config.amount_spelling, inputs_of=inputs_of)
+    return fit_readout(data, l2=config.readout_l2)
 
 
 def save_checkpoint(folder: Path, model: Any, processor: Any, optimizer: Any, config: TrainConfig, *, step: int,
@@ -587,7 +579,7 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
     if checkpoint is not None:
         model, processor = resume_model(checkpoint, config, device)
     else:
-        renamings = ([short_answer(name, move, spelling=config.amount_spelling) for name in OTHER_STEM_NAMES
+        renamings = ([answer_sentence(name, move, spelling=config.amount_spelling) for name in OTHER_STEM_NAMES
                       for move in (-3.5, 0.0, 6.0)]
                      if config.rename_stems else [])
         model, processor = prepare_model(config, texts=[e.answer for e in train_examples] +
@@ -674,10 +666,9 @@ def _train(config: TrainConfig, processes: Processes, device: Any, *,
             writer.close()
     final = config.out / "final"
     if processes.main:
+        readout = fitted_readout(model, processor, config, train_examples, device) if config.readout_items else None
         with output_folder(final, kind="model", force=True) as staging:
-            save_model(staging, model, processor, config)
-            if config.readout_items:
-                add_readout(staging, model, processor, config, train_examples)
+            save_model(staging, model, processor, config, readout=readout)
     wait_for_all(processes)
     return final
 
